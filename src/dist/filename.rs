@@ -1,0 +1,317 @@
+//! Distribution filenames: wheels (PEP 427 with PEP 425 tags) and sdists (PEP 625, plus the
+//! legacy archive extensions pip still accepts).
+//!
+//! Filenames come from upstream pages and are hostile input: they end up in URLs, cache paths and
+//! logs, so anything that could act as a path (separators, `..`, drive letters, control
+//! characters) is refused before any other parsing.
+
+use std::str::FromStr;
+
+use pep440_rs::Version;
+
+use super::name::ProjectName;
+use super::tags::{TagError, WheelTags};
+
+/// Longest filename accepted: most filesystems cannot store a longer name anyway.
+pub const MAX_FILENAME_LEN: usize = 255;
+
+/// Archive extensions pip accepts for source distributions (`utils/filetypes.py`). uv accepts
+/// fewer; both kinds are hidden by the firewall's first rule, so recognizing more is safer.
+const SDIST_EXTENSIONS: &[&str] = &[
+    ".tar.gz",
+    ".tgz",
+    ".zip",
+    ".tar.bz2",
+    ".tbz",
+    ".tar.xz",
+    ".txz",
+    ".tlz",
+    ".tar.lz",
+    ".tar.lzma",
+    ".tar",
+];
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DistFilename {
+    Wheel(WheelFilename),
+    Sdist(SdistFilename),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WheelFilename {
+    pub name: ProjectName,
+    pub version: Version,
+    /// Kept verbatim: it only breaks ties between otherwise equal wheels.
+    pub build: Option<String>,
+    pub tags: WheelTags,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SdistFilename {
+    /// `None` when the filename's version part is not PEP 440 (old sdists exist with such names).
+    pub version: Option<Version>,
+    pub extension: &'static str,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum FilenameError {
+    #[error("filename is empty")]
+    Empty,
+    #[error("filename is longer than {MAX_FILENAME_LEN} bytes")]
+    TooLong,
+    #[error("filename has a path separator, drive letter, control character or `..`")]
+    Unsafe,
+    #[error("filename is neither a wheel (`.whl`) nor a source archive")]
+    UnknownKind,
+    #[error("wheel filename must have 5 or 6 `-`-separated parts, found {0}")]
+    WheelParts(usize),
+    #[error("wheel name `{0}` is not a valid project name")]
+    WheelName(String),
+    #[error("wheel version `{0}` is not a valid PEP 440 version")]
+    WheelVersion(String),
+    #[error(
+        "wheel build tag `{0}` must start with a digit and hold only letters, digits, `_` and `.`"
+    )]
+    BuildTag(String),
+    #[error("wheel tags are invalid")]
+    Tags(#[source] TagError),
+    #[error("file belongs to project `{found}`, not `{expected}`")]
+    WrongProject { expected: String, found: String },
+}
+
+impl DistFilename {
+    /// Parses `filename` as a file of `project`. A wheel of another project is an error (pip and
+    /// uv would skip it; pipwall hides it with a reason instead of passing it on).
+    pub fn parse(filename: &str, project: &ProjectName) -> Result<Self, FilenameError> {
+        check_safe(filename)?;
+        if let Some(stem) = filename.strip_suffix(".whl") {
+            return WheelFilename::parse_stem(stem, project).map(Self::Wheel);
+        }
+        let lower = filename.to_ascii_lowercase();
+        for ext in SDIST_EXTENSIONS {
+            if lower.ends_with(ext) {
+                let stem = &filename[..filename.len() - ext.len()];
+                return Ok(Self::Sdist(SdistFilename {
+                    version: sdist_version(stem, project),
+                    extension: ext,
+                }));
+            }
+        }
+        Err(FilenameError::UnknownKind)
+    }
+
+    /// The version this file belongs to, when its name says.
+    pub fn version(&self) -> Option<&Version> {
+        match self {
+            Self::Wheel(w) => Some(&w.version),
+            Self::Sdist(s) => s.version.as_ref(),
+        }
+    }
+}
+
+impl WheelFilename {
+    /// Parses a wheel filename without checking which project it belongs to.
+    pub fn parse_any(filename: &str) -> Result<Self, FilenameError> {
+        check_safe(filename)?;
+        let stem = filename
+            .strip_suffix(".whl")
+            .ok_or(FilenameError::UnknownKind)?;
+        Self::parse_stem_unchecked(stem)
+    }
+
+    fn parse_stem(stem: &str, project: &ProjectName) -> Result<Self, FilenameError> {
+        let wheel = Self::parse_stem_unchecked(stem)?;
+        if &wheel.name != project {
+            return Err(FilenameError::WrongProject {
+                expected: project.to_string(),
+                found: wheel.name.to_string(),
+            });
+        }
+        Ok(wheel)
+    }
+
+    fn parse_stem_unchecked(stem: &str) -> Result<Self, FilenameError> {
+        let parts: Vec<&str> = stem.split('-').collect();
+        let (name, version, build, py, abi, plat) = match parts.as_slice() {
+            [n, v, py, abi, plat] => (*n, *v, None, *py, *abi, *plat),
+            [n, v, b, py, abi, plat] => (*n, *v, Some(*b), *py, *abi, *plat),
+            other => return Err(FilenameError::WheelParts(other.len())),
+        };
+        let name = ProjectName::new(name).map_err(|_| FilenameError::WheelName(name.into()))?;
+        let version =
+            Version::from_str(version).map_err(|_| FilenameError::WheelVersion(version.into()))?;
+        if let Some(b) = build {
+            let ok = b.as_bytes().first().is_some_and(u8::is_ascii_digit)
+                && b.bytes()
+                    .all(|c| c.is_ascii_alphanumeric() || c == b'_' || c == b'.');
+            if !ok {
+                return Err(FilenameError::BuildTag(b.into()));
+            }
+        }
+        let tags = WheelTags::parse(py, abi, plat).map_err(FilenameError::Tags)?;
+        Ok(Self {
+            name,
+            version,
+            build: build.map(str::to_owned),
+            tags,
+        })
+    }
+}
+
+fn check_safe(filename: &str) -> Result<(), FilenameError> {
+    if filename.is_empty() {
+        return Err(FilenameError::Empty);
+    }
+    if filename.len() > MAX_FILENAME_LEN {
+        return Err(FilenameError::TooLong);
+    }
+    let unsafe_char = filename
+        .chars()
+        .any(|c| c.is_control() || matches!(c, '/' | '\\' | ':'));
+    if unsafe_char || filename.starts_with('.') {
+        return Err(FilenameError::Unsafe);
+    }
+    Ok(())
+}
+
+/// Finds the version of an sdist named `<name>-<version>`: PEP 625 names have exactly one `-`,
+/// legacy ones may have more, so the split is the one whose left side normalizes to the project.
+fn sdist_version(stem: &str, project: &ProjectName) -> Option<Version> {
+    stem.match_indices('-').find_map(|(i, _)| {
+        let (name, version) = (&stem[..i], &stem[i + 1..]);
+        if ProjectName::new(name).ok()? == *project {
+            Version::from_str(version).ok()
+        } else {
+            None
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn project(n: &str) -> ProjectName {
+        ProjectName::new(n).unwrap()
+    }
+
+    fn wheel(f: &str) -> WheelFilename {
+        match DistFilename::parse(f, &project(f.split('-').next().unwrap())).unwrap() {
+            DistFilename::Wheel(w) => w,
+            DistFilename::Sdist(_) => panic!("not a wheel"),
+        }
+    }
+
+    #[test]
+    fn ok_pure_wheel() {
+        let w = wheel("demo-1.0-py3-none-any.whl");
+        assert_eq!(w.name.as_str(), "demo");
+        assert_eq!(w.version.to_string(), "1.0");
+        assert_eq!(w.build, None);
+        assert_eq!(w.tags.to_string(), "py3-none-any");
+    }
+
+    #[test]
+    fn ok_build_tag_and_compressed_tags() {
+        let w = wheel("Demo_Pkg-2.0.post1-1b-cp311.cp312-abi3-manylinux_2_17_x86_64.whl");
+        assert_eq!(w.name.as_str(), "demo-pkg");
+        assert_eq!(w.build.as_deref(), Some("1b"));
+        assert_eq!(w.tags.python, vec!["cp311", "cp312"]);
+    }
+
+    #[test]
+    fn ok_sdist_pep625_and_legacy() {
+        let p = project("foo-bar");
+        let DistFilename::Sdist(s) = DistFilename::parse("foo_bar-1.2.tar.gz", &p).unwrap() else {
+            panic!()
+        };
+        assert_eq!(s.version.unwrap().to_string(), "1.2");
+        let DistFilename::Sdist(s) = DistFilename::parse("foo-bar-1.3.zip", &p).unwrap() else {
+            panic!()
+        };
+        assert_eq!(s.version.unwrap().to_string(), "1.3");
+        assert_eq!(s.extension, ".zip");
+    }
+
+    #[test]
+    fn ok_sdist_with_non_pep440_version_is_still_an_sdist() {
+        let p = project("foo");
+        let d = DistFilename::parse("foo-latest-snapshot.tar.gz", &p).unwrap();
+        assert!(matches!(
+            d,
+            DistFilename::Sdist(SdistFilename { version: None, .. })
+        ));
+    }
+
+    #[test]
+    fn err_wrong_project() {
+        let e = DistFilename::parse("other-1.0-py3-none-any.whl", &project("demo")).unwrap_err();
+        assert!(matches!(e, FilenameError::WrongProject { .. }));
+    }
+
+    #[test]
+    fn err_path_traversal_in_build_tag() {
+        let p = project("demo");
+        for f in [
+            "demo-1.0-1/../../x-py3-none-any.whl",
+            "demo-1.0-..\\x-py3-none-any.whl",
+            "demo-1.0-py3-none-c:any.whl",
+            "../demo-1.0-py3-none-any.whl",
+            ".hidden-1.0-py3-none-any.whl",
+            "demo-1.0-py3-none-any\n.whl",
+        ] {
+            assert_eq!(
+                DistFilename::parse(f, &p),
+                Err(FilenameError::Unsafe),
+                "{f}"
+            );
+        }
+    }
+
+    #[test]
+    fn err_bad_parts() {
+        let p = project("demo");
+        assert_eq!(
+            DistFilename::parse("demo-1.0-any.whl", &p),
+            Err(FilenameError::WheelParts(3))
+        );
+        assert!(matches!(
+            DistFilename::parse("demo-one-py3-none-any.whl", &p),
+            Err(FilenameError::WheelVersion(_))
+        ));
+        assert!(matches!(
+            DistFilename::parse("demo-1.0-x1-py3-none-any.whl", &p),
+            Err(FilenameError::BuildTag(_))
+        ));
+        assert!(matches!(
+            DistFilename::parse("demo-1.0-py3-none-an$y.whl", &p),
+            Err(FilenameError::Tags(_))
+        ));
+    }
+
+    #[test]
+    fn err_unknown_kinds() {
+        let p = project("demo");
+        for f in [
+            "demo-1.0.egg",
+            "demo-1.0.exe",
+            "demo-1.0.tar.gz.asc",
+            "demo-1.0.WHL",
+        ] {
+            assert_eq!(
+                DistFilename::parse(f, &p),
+                Err(FilenameError::UnknownKind),
+                "{f}"
+            );
+        }
+    }
+
+    #[test]
+    fn err_too_long() {
+        let f = format!("demo-1.0-py3-none-{}.whl", "a".repeat(300));
+        assert_eq!(
+            DistFilename::parse(&f, &project("demo")),
+            Err(FilenameError::TooLong)
+        );
+    }
+}

@@ -1,0 +1,412 @@
+//! PEP 503 HTML pages, read as pip reads them: only `<a>`, the first `<base>`, and PEP 792's
+//! `<meta>` tags matter. Parsed with html5ever's tokenizer (no tree is built), so a page of any
+//! shape costs one linear pass.
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+
+use html5ever::tendril::StrTendril;
+use html5ever::tokenizer::states::RawKind;
+use html5ever::tokenizer::{
+    BufferQueue, Tag, TagKind, Token, TokenSink, TokenSinkResult, Tokenizer, TokenizerOpts,
+};
+use url::Url;
+
+use super::model::{CoreMetadata, FileEntry, InvalidEntry, ProjectPage, ProjectStatus};
+use super::model::{url_filename, valid_upload_time};
+use super::{MAX_FILES, PageError, check_hash};
+
+/// One `<a>` tag's attributes, names lowercased, first occurrence kept.
+type Attrs = BTreeMap<String, String>;
+
+#[derive(Default)]
+struct Collected {
+    anchors: Vec<Attrs>,
+    base: Option<String>,
+    status: Option<String>,
+    status_reason: Option<String>,
+    too_many: bool,
+}
+
+#[derive(Default)]
+struct Sink(RefCell<Collected>);
+
+fn attrs_of(tag: &Tag) -> Attrs {
+    let mut out = Attrs::new();
+    for a in &tag.attrs {
+        out.entry(a.name.local.to_ascii_lowercase().to_string())
+            .or_insert_with(|| a.value.to_string());
+    }
+    out
+}
+
+impl TokenSink for Sink {
+    type Handle = ();
+
+    fn process_token(&self, token: Token, _line: u64) -> TokenSinkResult<()> {
+        let Token::TagToken(tag) = token else {
+            return TokenSinkResult::Continue;
+        };
+        if tag.kind != TagKind::StartTag {
+            return TokenSinkResult::Continue;
+        }
+        let mut c = self.0.borrow_mut();
+        match &*tag.name {
+            "a" => {
+                if c.anchors.len() >= MAX_FILES {
+                    c.too_many = true;
+                } else {
+                    c.anchors.push(attrs_of(&tag));
+                }
+            }
+            "base" if c.base.is_none() => c.base = attrs_of(&tag).remove("href"),
+            "meta" => {
+                let mut a = attrs_of(&tag);
+                match a.get("name").map(String::as_str) {
+                    Some("pypi:project-status") => c.status = a.remove("content"),
+                    Some("pypi:project-status-reason") => c.status_reason = a.remove("content"),
+                    _ => {}
+                }
+            }
+            // Text inside these is not markup: an `<a>` in a script is not a link.
+            "script" => return TokenSinkResult::RawData(RawKind::ScriptData),
+            "style" | "xmp" | "iframe" | "noembed" | "noframes" => {
+                return TokenSinkResult::RawData(RawKind::Rawtext);
+            }
+            "title" | "textarea" => return TokenSinkResult::RawData(RawKind::Rcdata),
+            "plaintext" => return TokenSinkResult::Plaintext,
+            _ => {}
+        }
+        TokenSinkResult::Continue
+    }
+}
+
+fn tokenize(text: &str) -> Collected {
+    let input = BufferQueue::default();
+    input.push_back(StrTendril::from_slice(text));
+    let tok = Tokenizer::new(Sink::default(), TokenizerOpts::default());
+    let _ = tok.feed(&input);
+    tok.end();
+    tok.sink.0.into_inner()
+}
+
+/// Parses a project page. Never fails on markup: an anchor that cannot be read becomes an
+/// [`InvalidEntry`]; only an absurd number of anchors fails the page.
+pub fn parse(text: &str, page_url: &Url) -> Result<ProjectPage, PageError> {
+    let c = tokenize(text);
+    if c.too_many {
+        return Err(PageError::TooManyFiles(MAX_FILES));
+    }
+    // HTML's rule: the first `<base href>` in the document sets the base for every link.
+    let base = c
+        .base
+        .as_deref()
+        .and_then(|b| page_url.join(b.trim()).ok())
+        .unwrap_or_else(|| page_url.clone());
+    let mut page = ProjectPage {
+        status: c.status.map(|status| ProjectStatus {
+            status,
+            reason: c.status_reason,
+        }),
+        ..ProjectPage::default()
+    };
+    for attrs in c.anchors {
+        match anchor(&attrs, &base) {
+            Ok(Some(f)) => page.files.push(f),
+            Ok(None) => {}
+            Err(e) => page.invalid.push(e),
+        }
+    }
+    Ok(page)
+}
+
+/// Reads one anchor. `Ok(None)` for an anchor that is not a link (no or empty `href`), as pip
+/// and uv skip those.
+fn anchor(attrs: &Attrs, base: &Url) -> Result<Option<FileEntry>, InvalidEntry> {
+    let Some(href) = attrs
+        .get("href")
+        .map(|h| h.trim())
+        .filter(|h| !h.is_empty())
+    else {
+        return Ok(None);
+    };
+    let invalid = |label: &str, reason: String| InvalidEntry {
+        label: label.to_owned(),
+        reason,
+    };
+    let mut url = base
+        .join(href)
+        .map_err(|e| invalid(href, format!("link `{href}` is not a valid URL: {e}")))?;
+    if !matches!(url.scheme(), "http" | "https" | "file") {
+        return Err(invalid(
+            href,
+            format!("link scheme `{}` is not allowed", url.scheme()),
+        ));
+    }
+    let filename =
+        url_filename(&url).ok_or_else(|| invalid(href, "link has no filename".into()))?;
+    let hashes = fragment_hashes(url.fragment().unwrap_or(""))
+        .map_err(|reason| invalid(&filename, reason))?;
+    url.set_fragment(None);
+    let core_metadata = attrs
+        .get("data-core-metadata")
+        .or_else(|| attrs.get("data-dist-info-metadata"))
+        .map_or(CoreMetadata::Absent, |v| metadata_attr(v));
+    Ok(Some(FileEntry {
+        filename,
+        url,
+        hashes,
+        requires_python: attrs
+            .get("data-requires-python")
+            .map(|s| s.trim().to_owned())
+            .filter(|s| !s.is_empty()),
+        // PEP 592: the attribute's presence means yanked, whatever its value.
+        yanked: attrs.get("data-yanked").cloned(),
+        core_metadata,
+        // Not standard in HTML, but uv reads them; keep what parses.
+        size: attrs.get("data-size").and_then(|s| s.trim().parse().ok()),
+        upload_time: attrs
+            .get("data-upload-time")
+            .filter(|t| valid_upload_time(t))
+            .cloned(),
+    }))
+}
+
+/// Reads `alg=hex` pairs from a link fragment (`&`-separated, as pip accepts). Fragments that
+/// name no known hash (`#egg=…`, `#main`) give no hashes.
+fn fragment_hashes(fragment: &str) -> Result<BTreeMap<String, String>, String> {
+    let mut out = BTreeMap::new();
+    for pair in fragment.split('&') {
+        let Some((alg, hex)) = pair.split_once('=') else {
+            continue;
+        };
+        match check_hash(alg, hex) {
+            Some(Ok((alg, hex))) => {
+                if let Some(prev) = out.insert(alg.clone(), hex.clone())
+                    && prev != hex
+                {
+                    return Err(format!("link names two different `{alg}` digests"));
+                }
+            }
+            Some(Err(reason)) => return Err(format!("link hash is malformed: {reason}")),
+            None => {}
+        }
+    }
+    Ok(out)
+}
+
+/// `data-core-metadata`: `true`, or `alg=hex`. Anything else (including `false`) means absent,
+/// as a malformed value would make pip or uv fetch a file that may not exist.
+fn metadata_attr(value: &str) -> CoreMetadata {
+    let v = value.trim();
+    if v.eq_ignore_ascii_case("true") {
+        return CoreMetadata::Present(BTreeMap::new());
+    }
+    match v.split_once('=').and_then(|(a, h)| check_hash(a, h)) {
+        Some(Ok((alg, hex))) => CoreMetadata::Present(BTreeMap::from([(alg, hex)])),
+        _ => CoreMetadata::Absent,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const H: &str = "8c97e3bd0e2b0b5f4d87ad5c5fdfbde4d3d3e9c4a4b8e8a1d1c6f0f1e2d3c4b5";
+
+    fn base() -> Url {
+        Url::parse("https://up.example/simple/demo/").unwrap()
+    }
+
+    fn one(html: &str) -> FileEntry {
+        let p = parse(html, &base()).unwrap();
+        assert!(p.invalid.is_empty(), "{:?}", p.invalid);
+        assert_eq!(p.files.len(), 1, "{p:?}");
+        p.files.into_iter().next().unwrap()
+    }
+
+    #[test]
+    fn parse_sha256() {
+        let f = one(&format!(
+            r#"<a href="/f/demo-1.0-py3-none-any.whl#sha256={H}">x</a>"#
+        ));
+        assert_eq!(f.filename, "demo-1.0-py3-none-any.whl");
+        assert_eq!(
+            f.url.as_str(),
+            "https://up.example/f/demo-1.0-py3-none-any.whl"
+        );
+        assert_eq!(f.sha256(), Some(H));
+    }
+
+    #[test]
+    fn parse_relative_href() {
+        let f = one(r#"<a href="../../packages/demo-1.0.tar.gz">demo-1.0.tar.gz</a>"#);
+        assert_eq!(
+            f.url.as_str(),
+            "https://up.example/packages/demo-1.0.tar.gz"
+        );
+        assert!(f.hashes.is_empty());
+    }
+
+    #[test]
+    fn parse_base_href() {
+        let f = one(r#"<html><head><base href="https://files.example/x/"></head>
+            <a href="demo-1.0.zip">a</a><base href="https://ignored.example/">"#);
+        assert_eq!(f.url.as_str(), "https://files.example/x/demo-1.0.zip");
+    }
+
+    #[test]
+    fn parse_missing_and_empty_href() {
+        let p = parse(
+            r#"<a name="x">x</a><a href="">y</a><a href="  ">z</a>"#,
+            &base(),
+        )
+        .unwrap();
+        assert_eq!(p, ProjectPage::default());
+    }
+
+    #[test]
+    fn parse_entities_in_requires_python() {
+        let f = one(r#"<a href="d-1.zip" data-requires-python="&gt;=3.8,&lt;4">d</a>"#);
+        assert_eq!(f.requires_python.as_deref(), Some(">=3.8,<4"));
+    }
+
+    #[test]
+    fn parse_yanked_presence_means_yanked() {
+        assert_eq!(
+            one(r#"<a href="d-1.zip" data-yanked>d</a>"#)
+                .yanked
+                .as_deref(),
+            Some("")
+        );
+        assert_eq!(
+            one(r#"<a href="d-1.zip" data-yanked="bad">d</a>"#)
+                .yanked
+                .as_deref(),
+            Some("bad")
+        );
+        assert_eq!(one(r#"<a href="d-1.zip">d</a>"#).yanked, None);
+    }
+
+    #[test]
+    fn parse_core_metadata_prefers_new_name() {
+        let f = one(&format!(
+            r#"<a href="d-1.zip" data-dist-info-metadata="true" data-core-metadata="sha256={H}">d</a>"#
+        ));
+        assert_eq!(
+            f.core_metadata,
+            CoreMetadata::Present(BTreeMap::from([("sha256".into(), H.into())]))
+        );
+        let f = one(r#"<a href="d-1.zip" data-dist-info-metadata="true">d</a>"#);
+        assert_eq!(f.core_metadata, CoreMetadata::Present(BTreeMap::new()));
+        let f = one(r#"<a href="d-1.zip" data-core-metadata="false">d</a>"#);
+        assert_eq!(f.core_metadata, CoreMetadata::Absent);
+        let f = one(r#"<a href="d-1.zip" data-core-metadata="sha256=zz">d</a>"#);
+        assert_eq!(f.core_metadata, CoreMetadata::Absent);
+    }
+
+    #[test]
+    fn parse_egg_and_unknown_fragments_are_ignored() {
+        assert!(one(r#"<a href="d-1.zip#egg=d">d</a>"#).hashes.is_empty());
+        assert!(one(r#"<a href="d-1.zip#main">d</a>"#).hashes.is_empty());
+        assert!(
+            one(r#"<a href="d-1.zip#whirlpool=ab">d</a>"#)
+                .hashes
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn parse_uppercase_hash_is_lowercased() {
+        let f = one(&format!(
+            r#"<a href="d-1.zip#SHA256={}">d</a>"#,
+            H.to_uppercase()
+        ));
+        assert_eq!(f.sha256(), Some(H));
+    }
+
+    #[test]
+    fn err_malformed_hash_hides_only_that_file() {
+        let p = parse(
+            r#"<a href="d-1.zip#sha256=abc">d</a><a href="d-2.zip">d</a>"#,
+            &base(),
+        )
+        .unwrap();
+        assert_eq!(p.files.len(), 1);
+        assert_eq!(p.invalid.len(), 1);
+        assert_eq!(p.invalid[0].label, "d-1.zip");
+    }
+
+    #[test]
+    fn err_javascript_scheme() {
+        let p = parse(r#"<a href="javascript:alert(1)">d</a>"#, &base()).unwrap();
+        assert_eq!(p.files.len(), 0);
+        assert_eq!(p.invalid.len(), 1);
+    }
+
+    #[test]
+    fn parse_anchor_inside_script_is_not_a_link() {
+        let p = parse(
+            r#"<script>var s = '<a href="d-1.zip">';</script><a href="d-2.zip">d</a>"#,
+            &base(),
+        )
+        .unwrap();
+        assert_eq!(p.files.len(), 1);
+        assert_eq!(p.files[0].filename, "d-2.zip");
+    }
+
+    #[test]
+    fn parse_attribute_names_case_insensitively() {
+        let f = one(r#"<A HREF="d-1.zip" DATA-YANKED="r">d</A>"#);
+        assert_eq!(f.yanked.as_deref(), Some("r"));
+    }
+
+    #[test]
+    fn parse_query_string_is_kept_in_url_not_filename() {
+        let f = one(r#"<a href="d-1.zip?token=x">d</a>"#);
+        assert_eq!(f.filename, "d-1.zip");
+        assert_eq!(f.url.query(), Some("token=x"));
+    }
+
+    #[test]
+    fn parse_project_status_meta() {
+        let p = parse(
+            r#"<head><meta name="pypi:project-status" content="quarantined"><meta name="pypi:project-status-reason" content="malware"></head>"#,
+            &base(),
+        )
+        .unwrap();
+        assert_eq!(
+            p.status,
+            Some(ProjectStatus {
+                status: "quarantined".into(),
+                reason: Some("malware".into())
+            })
+        );
+    }
+
+    #[test]
+    fn parse_garbage_does_not_panic() {
+        for s in [
+            "<",
+            "<a",
+            "<a href=",
+            "<a href='x",
+            "\u{0}<a href=x>",
+            "<<<>>><a/b=c>",
+            "<!--",
+        ] {
+            let _ = parse(s, &base());
+        }
+    }
+
+    #[test]
+    fn parse_size_and_upload_time_leniently() {
+        let f = one(
+            r#"<a href="d-1.zip" data-size="12" data-upload-time="2024-01-01T00:00:00Z">d</a>"#,
+        );
+        assert_eq!(f.size, Some(12));
+        assert_eq!(f.upload_time.as_deref(), Some("2024-01-01T00:00:00Z"));
+        let f = one(r#"<a href="d-1.zip" data-size="x" data-upload-time="yesterday">d</a>"#);
+        assert_eq!((f.size, f.upload_time), (None, None));
+    }
+}

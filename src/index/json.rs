@@ -1,0 +1,347 @@
+//! PEP 691 JSON pages (with PEP 700 and PEP 792 fields).
+//!
+//! Each file entry is first taken as raw JSON text and then read on its own, so one malformed
+//! entry hides that file with a reason instead of failing the whole page.
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use url::Url;
+
+use super::model::{CoreMetadata, FileEntry, InvalidEntry, ProjectPage, ProjectStatus};
+use super::model::{url_filename, valid_upload_time};
+use super::{MAX_FILES, PageError, check_hash};
+
+#[derive(Deserialize)]
+struct RawPage<'a> {
+    #[serde(default)]
+    meta: Option<RawMeta>,
+    #[serde(borrow)]
+    files: Option<Vec<&'a RawValue>>,
+    #[serde(default, borrow)]
+    versions: Option<Vec<&'a RawValue>>,
+    #[serde(default, rename = "project-status")]
+    project_status: Option<RawStatus>,
+}
+
+#[derive(Deserialize)]
+struct RawMeta {
+    #[serde(default, rename = "api-version")]
+    api_version: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct RawStatus {
+    status: Option<String>,
+    #[serde(default)]
+    reason: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct RawFile<'a> {
+    #[serde(borrow)]
+    filename: Cow<'a, str>,
+    #[serde(borrow)]
+    url: Cow<'a, str>,
+    #[serde(default, borrow)]
+    hashes: BTreeMap<Cow<'a, str>, Cow<'a, str>>,
+    #[serde(default, borrow, rename = "requires-python")]
+    requires_python: Option<Cow<'a, str>>,
+    #[serde(default)]
+    yanked: Option<BoolOrString>,
+    #[serde(default, rename = "core-metadata")]
+    core_metadata: Option<BoolOrHashes>,
+    #[serde(default, rename = "dist-info-metadata")]
+    dist_info_metadata: Option<BoolOrHashes>,
+    /// The public index's misnamed key (PEP 714's motivation); read last.
+    #[serde(default, rename = "data-dist-info-metadata")]
+    data_dist_info_metadata: Option<BoolOrHashes>,
+    #[serde(default)]
+    size: Option<u64>,
+    #[serde(default, borrow, rename = "upload-time")]
+    upload_time: Option<Cow<'a, str>>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum BoolOrString {
+    Bool(bool),
+    String(String),
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum BoolOrHashes {
+    Bool(bool),
+    Hashes(BTreeMap<String, String>),
+}
+
+/// Only the filename, to label an entry that failed to parse.
+#[derive(Deserialize)]
+struct JustFilename {
+    filename: Option<String>,
+}
+
+/// Parses a project page. Fails only when the page as a whole is unusable (not JSON, no
+/// `files`, an API major version other than 1).
+pub fn parse(text: &str, page_url: &Url) -> Result<ProjectPage, PageError> {
+    let raw: RawPage<'_> =
+        serde_json::from_str(text).map_err(|e| PageError::Json(e.to_string()))?;
+    if let Some(v) = raw.meta.and_then(|m| m.api_version) {
+        // PEP 629: a major version a client does not know MUST fail.
+        if v.split('.').next() != Some("1") {
+            return Err(PageError::ApiVersion(v));
+        }
+    }
+    let files = raw.files.ok_or(PageError::NoFiles)?;
+    if files.len() > MAX_FILES {
+        return Err(PageError::TooManyFiles(MAX_FILES));
+    }
+    let mut page = ProjectPage {
+        versions: raw
+            .versions
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|v| serde_json::from_str::<String>(v.get()).ok())
+            .collect(),
+        status: raw.project_status.and_then(|s| {
+            s.status.map(|status| ProjectStatus {
+                status,
+                reason: s.reason,
+            })
+        }),
+        ..ProjectPage::default()
+    };
+    for entry in files {
+        match file(entry, page_url) {
+            Ok(f) => page.files.push(f),
+            Err(e) => page.invalid.push(e),
+        }
+    }
+    Ok(page)
+}
+
+fn file(entry: &RawValue, page_url: &Url) -> Result<FileEntry, InvalidEntry> {
+    let raw: RawFile<'_> = serde_json::from_str(entry.get()).map_err(|e| {
+        let label = serde_json::from_str::<JustFilename>(entry.get())
+            .ok()
+            .and_then(|j| j.filename)
+            .unwrap_or_else(|| "(entry without a filename)".into());
+        InvalidEntry {
+            label,
+            reason: format!("file entry is malformed: {e}"),
+        }
+    })?;
+    let filename = raw.filename.into_owned();
+    let invalid = |reason: String| InvalidEntry {
+        label: filename.clone(),
+        reason,
+    };
+    let mut url = page_url
+        .join(&raw.url)
+        .map_err(|e| invalid(format!("file URL is not valid: {e}")))?;
+    if !matches!(url.scheme(), "http" | "https" | "file") {
+        return Err(invalid(format!(
+            "file URL scheme `{}` is not allowed",
+            url.scheme()
+        )));
+    }
+    // pip names a file after its URL, uv after `filename`: they must agree, or the two installers
+    // would see different files under one entry.
+    if url_filename(&url).as_deref() != Some(filename.as_str()) {
+        return Err(invalid(
+            "`filename` does not match the file URL's last segment".into(),
+        ));
+    }
+    url.set_fragment(None);
+    let mut hashes = BTreeMap::new();
+    for (alg, hex) in &raw.hashes {
+        match check_hash(alg, hex) {
+            Some(Ok((a, h))) => {
+                hashes.insert(a, h);
+            }
+            Some(Err(reason)) => return Err(invalid(format!("hash is malformed: {reason}"))),
+            None => {}
+        }
+    }
+    let core_metadata = match raw
+        .core_metadata
+        .or(raw.dist_info_metadata)
+        .or(raw.data_dist_info_metadata)
+    {
+        None | Some(BoolOrHashes::Bool(false)) => CoreMetadata::Absent,
+        Some(BoolOrHashes::Bool(true)) => CoreMetadata::Present(BTreeMap::new()),
+        Some(BoolOrHashes::Hashes(map)) => {
+            let checked: Option<BTreeMap<_, _>> = map
+                .iter()
+                .filter_map(|(a, h)| check_hash(a, h))
+                .map(Result::ok)
+                .collect();
+            // A malformed metadata hash would make clients fetch and reject the sidecar; treat
+            // the sidecar as absent instead (the wheel itself still carries its metadata).
+            checked.map_or(CoreMetadata::Absent, CoreMetadata::Present)
+        }
+    };
+    Ok(FileEntry {
+        filename,
+        url,
+        hashes,
+        requires_python: raw
+            .requires_python
+            .map(|s| s.trim().to_owned())
+            .filter(|s| !s.is_empty()),
+        yanked: match raw.yanked {
+            None | Some(BoolOrString::Bool(false)) => None,
+            Some(BoolOrString::Bool(true)) => Some(String::new()),
+            Some(BoolOrString::String(s)) => Some(s),
+        },
+        core_metadata,
+        size: raw.size,
+        upload_time: raw
+            .upload_time
+            .filter(|t| valid_upload_time(t))
+            .map(Cow::into_owned),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const H: &str = "8c97e3bd0e2b0b5f4d87ad5c5fdfbde4d3d3e9c4a4b8e8a1d1c6f0f1e2d3c4b5";
+
+    fn base() -> Url {
+        Url::parse("https://up.example/simple/demo/").unwrap()
+    }
+
+    fn page(files: &str) -> ProjectPage {
+        parse(
+            &format!(r#"{{"meta":{{"api-version":"1.1"}},"name":"demo","files":[{files}],"versions":["1.0"]}}"#),
+            &base(),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn parse_full_entry() {
+        let p = page(&format!(
+            r#"{{"filename":"demo-1.0-py3-none-any.whl","url":"../../f/demo-1.0-py3-none-any.whl","hashes":{{"sha256":"{H}"}},
+            "requires-python":">=3.8","yanked":"broken","core-metadata":{{"sha256":"{H}"}},"size":42,
+            "upload-time":"2024-05-01T10:00:00.123456Z","provenance":null,"gpg-sig":false}}"#
+        ));
+        assert!(p.invalid.is_empty(), "{:?}", p.invalid);
+        let f = &p.files[0];
+        assert_eq!(
+            f.url.as_str(),
+            "https://up.example/f/demo-1.0-py3-none-any.whl"
+        );
+        assert_eq!(f.sha256(), Some(H));
+        assert_eq!(f.requires_python.as_deref(), Some(">=3.8"));
+        assert_eq!(f.yanked.as_deref(), Some("broken"));
+        assert_eq!(f.size, Some(42));
+        assert_eq!(
+            f.upload_time.as_deref(),
+            Some("2024-05-01T10:00:00.123456Z")
+        );
+        assert!(matches!(f.core_metadata, CoreMetadata::Present(ref m) if m.len() == 1));
+        assert_eq!(p.versions, vec!["1.0"]);
+    }
+
+    #[test]
+    fn parse_nulls_and_bools() {
+        let p = page(
+            r#"{"filename":"demo-1.zip","url":"demo-1.zip","hashes":{},"requires-python":null,"yanked":true,"core-metadata":true}"#,
+        );
+        let f = &p.files[0];
+        assert_eq!(f.requires_python, None);
+        assert_eq!(f.yanked.as_deref(), Some(""));
+        assert_eq!(f.core_metadata, CoreMetadata::Present(BTreeMap::new()));
+    }
+
+    #[test]
+    fn parse_yanked_false_is_not_yanked() {
+        let p = page(r#"{"filename":"demo-1.zip","url":"demo-1.zip","hashes":{},"yanked":false}"#);
+        assert_eq!(p.files[0].yanked, None);
+    }
+
+    #[test]
+    fn parse_legacy_metadata_keys() {
+        let p = page(
+            r#"{"filename":"demo-1.zip","url":"demo-1.zip","hashes":{},"data-dist-info-metadata":true}"#,
+        );
+        assert_eq!(
+            p.files[0].core_metadata,
+            CoreMetadata::Present(BTreeMap::new())
+        );
+    }
+
+    #[test]
+    fn err_one_bad_entry_hides_only_it() {
+        let p = page(
+            r#"{"filename":"demo-1.zip","url":"demo-1.zip","size":"big"},{"filename":"demo-2.zip","url":"demo-2.zip","hashes":{}}"#,
+        );
+        assert_eq!(p.files.len(), 1);
+        assert_eq!(p.invalid.len(), 1);
+        assert_eq!(p.invalid[0].label, "demo-1.zip");
+    }
+
+    #[test]
+    fn err_filename_url_mismatch() {
+        let p = page(
+            r#"{"filename":"demo-1.0-py3-none-any.whl","url":"evil-1.0-py3-none-any.whl","hashes":{}}"#,
+        );
+        assert_eq!(p.files.len(), 0);
+        assert!(p.invalid[0].reason.contains("does not match"));
+    }
+
+    #[test]
+    fn err_missing_url() {
+        let p = page(r#"{"filename":"demo-1.zip","hashes":{}}"#);
+        assert_eq!(p.invalid.len(), 1);
+    }
+
+    #[test]
+    fn err_entry_not_an_object() {
+        let p = page(r#"42, "x", null"#);
+        assert_eq!(p.invalid.len(), 3);
+    }
+
+    #[test]
+    fn err_page_level() {
+        assert!(matches!(
+            parse("not json", &base()),
+            Err(PageError::Json(_))
+        ));
+        assert_eq!(parse(r#"{"name":"x"}"#, &base()), Err(PageError::NoFiles));
+        assert!(matches!(parse(r#"[1]"#, &base()), Err(PageError::Json(_))));
+        assert_eq!(
+            parse(r#"{"meta":{"api-version":"2.0"},"files":[]}"#, &base()),
+            Err(PageError::ApiVersion("2.0".into()))
+        );
+    }
+
+    #[test]
+    fn parse_project_status() {
+        let p = parse(
+            r#"{"files":[],"project-status":{"status":"archived","reason":"old"}}"#,
+            &base(),
+        )
+        .unwrap();
+        assert_eq!(
+            p.status,
+            Some(ProjectStatus {
+                status: "archived".into(),
+                reason: Some("old".into())
+            })
+        );
+    }
+
+    #[test]
+    fn parse_bad_upload_time_is_dropped() {
+        let p =
+            page(r#"{"filename":"demo-1.zip","url":"demo-1.zip","hashes":{},"upload-time":""}"#);
+        assert_eq!(p.files[0].upload_time, None);
+    }
+}

@@ -1,0 +1,3 @@
+//! pipwall: a pre-install firewall for pip and uv.
+pub mod dist;
+pub mod index;
