@@ -137,7 +137,7 @@ fn anchor(attrs: &Attrs, base: &Url) -> Result<Option<FileEntry>, InvalidEntry> 
     let mut url = base
         .join(href)
         .map_err(|e| invalid(href, format!("link `{href}` is not a valid URL: {e}")))?;
-    if !matches!(url.scheme(), "http" | "https" | "file") {
+    if !matches!(url.scheme(), "http" | "https") {
         return Err(invalid(
             href,
             format!("link scheme `{}` is not allowed", url.scheme()),
@@ -409,4 +409,47 @@ mod tests {
         let f = one(r#"<a href="d-1.zip" data-size="x" data-upload-time="yesterday">d</a>"#);
         assert_eq!((f.size, f.upload_time), (None, None));
     }
+}
+
+/// Collects the text of every `<a>` on a root page: the project names.
+#[derive(Default)]
+struct NameSink(RefCell<(Vec<String>, Option<String>)>);
+
+impl TokenSink for NameSink {
+    type Handle = ();
+
+    fn process_token(&self, token: Token, _line: u64) -> TokenSinkResult<()> {
+        let mut st = self.0.borrow_mut();
+        match token {
+            Token::TagToken(t) if &*t.name == "a" => {
+                if t.kind == TagKind::StartTag {
+                    st.1 = Some(String::new());
+                } else if let Some(name) = st.1.take() {
+                    let name = name.trim().to_owned();
+                    if !name.is_empty() {
+                        st.0.push(name);
+                    }
+                }
+            }
+            Token::CharacterTokens(text) => {
+                if let Some(cur) = st.1.as_mut()
+                    && cur.len() < 1024
+                {
+                    cur.push_str(&text);
+                }
+            }
+            _ => {}
+        }
+        TokenSinkResult::Continue
+    }
+}
+
+/// Reads a root page (PEP 503 `/simple/`): one anchor per project, its text the name.
+pub fn project_names(text: &str) -> Vec<String> {
+    let input = BufferQueue::default();
+    input.push_back(StrTendril::from_slice(text));
+    let tok = Tokenizer::new(NameSink::default(), TokenizerOpts::default());
+    let _ = tok.feed(&input);
+    tok.end();
+    tok.sink.0.into_inner().0
 }

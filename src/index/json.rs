@@ -142,7 +142,7 @@ fn file(entry: &RawValue, page_url: &Url) -> Result<FileEntry, InvalidEntry> {
     let mut url = page_url
         .join(&raw.url)
         .map_err(|e| invalid(format!("file URL is not valid: {e}")))?;
-    if !matches!(url.scheme(), "http" | "https" | "file") {
+    if !matches!(url.scheme(), "http" | "https") {
         return Err(invalid(format!(
             "file URL scheme `{}` is not allowed",
             url.scheme()
@@ -344,4 +344,27 @@ mod tests {
             page(r#"{"filename":"demo-1.zip","url":"demo-1.zip","hashes":{},"upload-time":""}"#);
         assert_eq!(p.files[0].upload_time, None);
     }
+}
+
+#[derive(Deserialize)]
+struct RawRoot<'a> {
+    #[serde(borrow)]
+    projects: Vec<&'a RawValue>,
+}
+
+#[derive(Deserialize)]
+struct RawRootProject {
+    name: String,
+}
+
+/// Reads a JSON root page: `{"projects": [{"name": …}, …]}`; unreadable entries are skipped.
+pub fn project_names(text: &str) -> Result<Vec<String>, PageError> {
+    let raw: RawRoot<'_> =
+        serde_json::from_str(text).map_err(|e| PageError::Json(e.to_string()))?;
+    Ok(raw
+        .projects
+        .iter()
+        .filter_map(|p| serde_json::from_str::<RawRootProject>(p.get()).ok())
+        .map(|p| p.name)
+        .collect())
 }

@@ -1,0 +1,223 @@
+//! The built-in rules. Until policy files land, the firewall's first rule is fixed: only wheels
+//! with valid names and a sha256 are shown.
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::str::FromStr;
+
+use pep440_rs::Version;
+
+use super::decision::{Code, Decision};
+use crate::dist::{DistFilename, FilenameError, ProjectName};
+use crate::index::render::ServedPage;
+use crate::index::{FileEntry, ProjectPage};
+
+/// One upstream entry and what was decided about it.
+#[derive(Clone, Debug)]
+pub struct FileDecision {
+    /// The filename as upstream wrote it (or the raw link, for unreadable entries).
+    pub filename: String,
+    pub sha256: Option<String>,
+    pub version: Option<String>,
+    pub decision: Decision,
+}
+
+/// Decides every entry of an upstream page and builds the page pipwall serves.
+///
+/// A version stays in `versions` only when one of its files is shown, or when upstream lists it
+/// with no files at all: a version whose only files are sdists disappears.
+pub fn decide_page(project: &ProjectName, page: ProjectPage) -> (ServedPage, Vec<FileDecision>) {
+    let mut decisions = Vec::with_capacity(page.files.len() + page.invalid.len());
+    let mut shown: Vec<FileEntry> = Vec::new();
+    let mut versions_with_files: BTreeSet<VersionKey> = BTreeSet::new();
+    let mut shown_versions: BTreeMap<VersionKey, String> = BTreeMap::new();
+    let mut seen: HashSet<String> = HashSet::new();
+
+    for inv in page.invalid {
+        decisions.push(FileDecision {
+            filename: inv.label,
+            sha256: None,
+            version: None,
+            decision: Decision::hide(Code::InvalidEntry, inv.reason),
+        });
+    }
+    for file in page.files {
+        let parsed = DistFilename::parse(&file.filename, project);
+        let version = parsed
+            .as_ref()
+            .ok()
+            .and_then(DistFilename::version)
+            .cloned();
+        if let Some(v) = &version {
+            versions_with_files.insert(VersionKey::Parsed(v.clone()));
+        }
+        let decision = if !seen.insert(file.filename.clone()) {
+            Decision::hide(Code::DuplicateFilename, "")
+        } else {
+            match &parsed {
+                Err(e) => filename_decision(e),
+                Ok(DistFilename::Sdist(_)) => Decision::hide(Code::SdistHidden, ""),
+                Ok(DistFilename::Wheel(_)) if file.sha256().is_none() => {
+                    Decision::hide(Code::MissingSha256, "")
+                }
+                Ok(DistFilename::Wheel(_)) => Decision::show(),
+            }
+        };
+        decisions.push(FileDecision {
+            filename: file.filename.clone(),
+            sha256: file.sha256().map(str::to_owned),
+            version: version.as_ref().map(ToString::to_string),
+            decision: decision.clone(),
+        });
+        if decision.action == super::Action::Show {
+            if let Some(v) = version {
+                shown_versions.insert(VersionKey::Parsed(v.clone()), v.to_string());
+            }
+            shown.push(file);
+        }
+    }
+    // Versions upstream lists without any file carry no risk and stay listed.
+    for v in &page.versions {
+        let key = VersionKey::of(v);
+        if !versions_with_files.contains(&key) {
+            shown_versions.entry(key).or_insert_with(|| v.clone());
+        }
+    }
+    shown.sort_by(|a, b| a.filename.cmp(&b.filename));
+    let served = ServedPage {
+        name: project.to_string(),
+        files: shown,
+        versions: shown_versions.into_values().collect(),
+        status: page.status,
+    };
+    (served, decisions)
+}
+
+fn filename_decision(e: &FilenameError) -> Decision {
+    let code = match e {
+        FilenameError::Unsafe | FilenameError::TooLong | FilenameError::Empty => {
+            Code::UnsafeFilename
+        }
+        FilenameError::UnknownKind => Code::NotADistribution,
+        FilenameError::WrongProject { .. } => Code::WrongProject,
+        _ => Code::InvalidWheelFilename,
+    };
+    Decision::hide(code, e.to_string())
+}
+
+/// Orders and compares versions by PEP 440 (`1.0` equals `1.0.0`) where they parse; the rest
+/// sort after, as text.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum VersionKey {
+    Parsed(Version),
+    Raw(String),
+}
+
+impl VersionKey {
+    fn of(s: &str) -> Self {
+        Version::from_str(s).map_or_else(|_| Self::Raw(s.to_owned()), Self::Parsed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::index::{CoreMetadata, InvalidEntry};
+    use url::Url;
+
+    fn entry(name: &str, sha: bool) -> FileEntry {
+        FileEntry {
+            filename: name.into(),
+            url: Url::parse(&format!("https://up/{name}")).unwrap(),
+            hashes: if sha {
+                BTreeMap::from([("sha256".into(), "ab".repeat(32))])
+            } else {
+                BTreeMap::new()
+            },
+            requires_python: None,
+            yanked: None,
+            core_metadata: CoreMetadata::Absent,
+            size: None,
+            upload_time: None,
+        }
+    }
+
+    fn run(files: Vec<FileEntry>, versions: &[&str]) -> (ServedPage, Vec<FileDecision>) {
+        let page = ProjectPage {
+            files,
+            versions: versions.iter().map(|s| (*s).to_owned()).collect(),
+            invalid: vec![InvalidEntry {
+                label: "x".into(),
+                reason: "bad".into(),
+            }],
+            status: None,
+        };
+        decide_page(&ProjectName::new("demo").unwrap(), page)
+    }
+
+    fn code_of(d: &[FileDecision], f: &str) -> Code {
+        d.iter().find(|x| x.filename == f).unwrap().decision.code
+    }
+
+    #[test]
+    fn wheels_shown_sdists_hidden_and_sdist_only_versions_dropped() {
+        let (served, d) = run(
+            vec![
+                entry("demo-1.0.tar.gz", true),
+                entry("demo-1.0-py3-none-any.whl", true),
+                entry("demo-2.0.tar.gz", true),
+            ],
+            &["1.0", "2.0", "0.9"],
+        );
+        assert_eq!(served.files.len(), 1);
+        assert_eq!(served.versions, vec!["0.9", "1.0"]);
+        assert_eq!(code_of(&d, "demo-1.0.tar.gz"), Code::SdistHidden);
+        assert_eq!(code_of(&d, "demo-2.0.tar.gz"), Code::SdistHidden);
+        assert_eq!(code_of(&d, "demo-1.0-py3-none-any.whl"), Code::WheelShown);
+        assert_eq!(code_of(&d, "x"), Code::InvalidEntry);
+    }
+
+    #[test]
+    fn every_hidden_kind_has_its_code() {
+        let (served, d) = run(
+            vec![
+                entry("demo-1.0-py3-none-any.whl", false),
+                entry("other-1.0-py3-none-any.whl", true),
+                entry("demo-1.0.egg", true),
+                entry("demo-1.0-py3-none.whl", true),
+                entry("demo-1.1-py3-none-any.whl", true),
+                entry("demo-1.1-py3-none-any.whl", true),
+            ],
+            &[],
+        );
+        assert_eq!(
+            code_of(&d, "demo-1.0-py3-none-any.whl"),
+            Code::MissingSha256
+        );
+        assert_eq!(
+            code_of(&d, "other-1.0-py3-none-any.whl"),
+            Code::WrongProject
+        );
+        assert_eq!(code_of(&d, "demo-1.0.egg"), Code::NotADistribution);
+        assert_eq!(
+            code_of(&d, "demo-1.0-py3-none.whl"),
+            Code::InvalidWheelFilename
+        );
+        let dup: Vec<_> = d
+            .iter()
+            .filter(|x| x.filename == "demo-1.1-py3-none-any.whl")
+            .collect();
+        assert_eq!(dup[1].decision.code, Code::DuplicateFilename);
+        assert_eq!(served.files.len(), 1);
+        assert_eq!(served.versions, vec!["1.1"]);
+    }
+
+    #[test]
+    fn versions_compare_normalized() {
+        let (served, _) = run(
+            vec![entry("demo-1.0.tar.gz", true)],
+            &["1.0.0", "1.0a1", "1.0-alpha1"],
+        );
+        // 1.0.0 == 1.0 has only an sdist; 1.0a1 (listed twice, in two spellings) has no files.
+        assert_eq!(served.versions, vec!["1.0a1"]);
+    }
+}
