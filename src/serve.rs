@@ -1,0 +1,145 @@
+//! The request path. `App` holds what every request shares; `project` answers index pages
+//! (phases fetch_page → parse_page → decide → record → render) and `file` answers downloads.
+//! Errors become responses in one place, [`AppError::into_response`].
+
+pub mod file;
+pub mod project;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderValue, Response, StatusCode, header};
+use http_body_util::{BodyExt, Full, combinators::BoxBody};
+
+use crate::decision_log::DecisionLog;
+use crate::dist::ProjectName;
+use crate::index::{CoreMetadata, Format};
+use crate::policy::Code;
+use crate::upstream::{UpstreamError, Upstreams};
+
+pub type Body = BoxBody<Bytes, std::io::Error>;
+
+pub fn full(bytes: impl Into<Bytes>) -> Body {
+    Full::new(bytes.into())
+        .map_err(|never| match never {})
+        .boxed()
+}
+
+/// A file pipwall decided to show: what a download of it needs.
+#[derive(Clone, Debug)]
+pub struct ShownFile {
+    pub project: ProjectName,
+    pub filename: String,
+    pub url: url::Url,
+    pub size: Option<u64>,
+    pub core_metadata: CoreMetadata,
+}
+
+pub struct Settings {
+    pub cache_dir: PathBuf,
+    /// How long a decided page is served without asking upstream again.
+    pub page_ttl: Duration,
+}
+
+pub struct App {
+    pub upstreams: Upstreams,
+    pub settings: Settings,
+    pub log: DecisionLog,
+    pages: Mutex<HashMap<ProjectName, Arc<tokio::sync::Mutex<Option<Arc<project::CachedPage>>>>>>,
+    /// sha256 → the file shown under it. A download is served only from here.
+    shown: RwLock<HashMap<String, ShownFile>>,
+    root: tokio::sync::Mutex<Option<project::CachedRoot>>,
+}
+
+impl App {
+    pub fn new(upstreams: Upstreams, settings: Settings, log: DecisionLog) -> Self {
+        Self {
+            upstreams,
+            settings,
+            log,
+            pages: Mutex::default(),
+            shown: RwLock::default(),
+            root: tokio::sync::Mutex::default(),
+        }
+    }
+
+    fn shown_file(&self, sha256: &str) -> Option<ShownFile> {
+        self.shown.read().ok()?.get(sha256).cloned()
+    }
+}
+
+/// Why pipwall could not do its job for a request (not why a file is hidden: that is a
+/// decision).
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error(transparent)]
+    Upstream(#[from] UpstreamError),
+    #[error("{0}")]
+    NotFound(String),
+    #[error(
+        "none of the offered formats is acceptable: application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html, text/html"
+    )]
+    NotAcceptable,
+    #[error("{code}: {sentence}")]
+    Refused { code: Code, sentence: String },
+    #[error("method not allowed: only GET and HEAD")]
+    Method,
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl AppError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::Upstream(e) => e.status(),
+            Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::NotAcceptable => StatusCode::NOT_ACCEPTABLE,
+            Self::Refused { .. } => StatusCode::FORBIDDEN,
+            Self::Method => StatusCode::METHOD_NOT_ALLOWED,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The one place errors become responses: a readable body; a refusal also names its code in
+    /// `X-Pipwall-Reason` and in the status line's reason phrase, so pip's error message says why.
+    pub fn into_response(self) -> Response<Body> {
+        let status = self.status();
+        let text = format!("{self}\n");
+        let mut resp = Response::new(full(text));
+        *resp.status_mut() = status;
+        let h = resp.headers_mut();
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; charset=utf-8"),
+        );
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        if let Self::Refused { code, .. } = &self {
+            h.insert("x-pipwall-reason", HeaderValue::from_static(code.as_str()));
+            let phrase = format!("Forbidden by pipwall: {code}");
+            if let Ok(p) = hyper::ext::ReasonPhrase::try_from(phrase.into_bytes()) {
+                resp.extensions_mut().insert(p);
+            }
+        }
+        if self.status() == StatusCode::METHOD_NOT_ALLOWED {
+            resp.headers_mut()
+                .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
+        }
+        resp
+    }
+}
+
+/// Builds a page response for the negotiated format.
+pub(crate) fn page_response(format: Format, body: Bytes, cache: &'static str) -> Response<Body> {
+    let mut resp = Response::new(full(body));
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(format.content_type()),
+    );
+    h.insert(header::VARY, HeaderValue::from_static("Accept"));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
+    resp
+}

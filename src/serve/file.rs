@@ -1,0 +1,238 @@
+//! Downloads. A file is served only if a page showed it; its bytes are hashed as they stream
+//! and compared with the digest the index promised. The last chunk is held back until the
+//! digest is known: on a mismatch the stream fails, the connection is aborted, and the client
+//! never sees a complete file. Verified files are kept in a content-addressed cache.
+
+use std::path::PathBuf;
+
+use bytes::Bytes;
+use futures_util::StreamExt;
+use http::{HeaderValue, Response, header};
+use http_body_util::{BodyExt, StreamBody};
+use hyper::body::Frame;
+use sha2::{Digest, Sha256};
+use tokio::io::AsyncWriteExt;
+
+use super::{App, AppError, Body, ShownFile, full};
+use crate::dist::{DistFilename, ProjectName, WheelFilename};
+use crate::index::CoreMetadata;
+use crate::policy::{Action, Code};
+
+/// Largest `.metadata` sidecar accepted (real ones are a few kB).
+const MAX_METADATA_BYTES: u64 = 16 << 20;
+
+impl App {
+    fn cached_path(&self, sha256: &str) -> PathBuf {
+        self.settings
+            .cache_dir
+            .join("files")
+            .join(&sha256[..2])
+            .join(sha256)
+    }
+
+    /// Finds the shown file for a download. A file not known (pipwall restarted, or the page was
+    /// never asked for) gets its project's page decided first; a hidden one is refused with
+    /// the reason it was hidden.
+    async fn lookup(&self, sha256: &str, filename: &str) -> Result<ShownFile, AppError> {
+        if let Some(f) = self.shown_file(sha256).filter(|f| f.filename == filename) {
+            return Ok(f);
+        }
+        let Some(project) = project_of(filename) else {
+            return Err(refuse(
+                Code::NotADistribution,
+                "the filename names no project",
+            ));
+        };
+        let page = self.project_page(&project).await?;
+        if let Some(f) = self.shown_file(sha256).filter(|f| f.filename == filename) {
+            return Ok(f);
+        }
+        let decided = page
+            .decisions
+            .iter()
+            .find(|d| d.filename == filename && d.decision.action == Action::Hide);
+        Err(match decided {
+            Some(d) => refuse(d.decision.code, &d.decision.sentence()),
+            None => refuse(
+                Code::NotADistribution,
+                "this file is not on the project's page upstream, or not under this digest",
+            ),
+        })
+    }
+
+    pub async fn handle_file(
+        &self,
+        sha256: &str,
+        filename: &str,
+        head: bool,
+    ) -> Result<Response<Body>, AppError> {
+        let shown = self.lookup(sha256, filename).await?;
+        let path = self.cached_path(sha256);
+        if let Ok(file) = tokio::fs::File::open(&path).await {
+            let len = file.metadata().await.map(|m| m.len()).ok();
+            let body = if head {
+                full(Bytes::new())
+            } else {
+                let s = tokio_util::io::ReaderStream::with_capacity(file, 256 << 10)
+                    .map(|r| r.map(Frame::data));
+                BodyExt::boxed(StreamBody::new(s))
+            };
+            return Ok(file_response(body, len));
+        }
+        if head {
+            return Ok(file_response(full(Bytes::new()), shown.size));
+        }
+        let upstream = self.upstreams.open_file(&shown.url).await?;
+        let len = upstream.len.or(shown.size);
+        let body = verified(upstream.stream, sha256.to_owned(), path);
+        Ok(file_response(body, len))
+    }
+
+    pub async fn handle_metadata(
+        &self,
+        sha256: &str,
+        filename: &str,
+    ) -> Result<Response<Body>, AppError> {
+        let shown = self.lookup(sha256, filename).await?;
+        let CoreMetadata::Present(hashes) = &shown.core_metadata else {
+            return Err(AppError::NotFound(
+                "the index offers no metadata file for this file".into(),
+            ));
+        };
+        let mut url = shown.url.clone();
+        url.set_path(&format!("{}.metadata", url.path()));
+        let bytes = self.upstreams.fetch_small(&url, MAX_METADATA_BYTES).await?;
+        if let Some(want) = hashes.get("sha256")
+            && hex::encode(Sha256::digest(&bytes)) != *want
+        {
+            return Err(AppError::Upstream(crate::upstream::UpstreamError::Body {
+                url: crate::upstream::redact(&url),
+                detail: "metadata bytes do not match the index's sha256".into(),
+            }));
+        }
+        let mut resp = Response::new(full(bytes));
+        resp.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/octet-stream"),
+        );
+        Ok(resp)
+    }
+}
+
+fn refuse(code: Code, sentence: &str) -> AppError {
+    AppError::Refused {
+        code,
+        sentence: sentence.to_owned(),
+    }
+}
+
+/// The project a requested filename belongs to.
+fn project_of(filename: &str) -> Option<ProjectName> {
+    if filename.ends_with(".whl") {
+        return WheelFilename::parse_any(filename).ok().map(|w| w.name);
+    }
+    let (stem, _) = filename.rsplit_once('-')?;
+    let p = ProjectName::new(stem).ok()?;
+    matches!(
+        DistFilename::parse(filename, &p),
+        Ok(DistFilename::Sdist(_))
+    )
+    .then_some(p)
+}
+
+fn file_response(body: Body, len: Option<u64>) -> Response<Body> {
+    let mut resp = Response::new(body);
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/octet-stream"),
+    );
+    // The URL names the digest, so the bytes behind it never change.
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("max-age=31536000, immutable"),
+    );
+    if let Some(l) = len {
+        h.insert(header::CONTENT_LENGTH, HeaderValue::from(l));
+    }
+    resp
+}
+
+/// Streams `upstream` to the client while hashing it and writing it to a temporary file beside
+/// the cache path. Each chunk goes out only once the next has arrived; the last one only after
+/// the digest matched, so a mismatch ends the response early with an error, which makes the
+/// server abort the connection.
+fn verified(mut upstream: crate::upstream::ByteStream, expected: String, dest: PathBuf) -> Body {
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<Frame<Bytes>, std::io::Error>>(4);
+    tokio::spawn(async move {
+        let mut hasher = Sha256::new();
+        let mut tmp = temp_file(&dest).await;
+        let mut held: Option<Bytes> = None;
+        loop {
+            match upstream.next().await {
+                Some(Ok(chunk)) => {
+                    hasher.update(&chunk);
+                    if let Some((f, _)) = tmp.as_mut()
+                        && f.write_all(&chunk).await.is_err()
+                    {
+                        tmp = None;
+                    }
+                    if let Some(prev) = held.replace(chunk)
+                        && tx.send(Ok(Frame::data(prev))).await.is_err()
+                    {
+                        return;
+                    }
+                }
+                Some(Err(e)) => {
+                    tracing::warn!(error = %e, "download from upstream failed");
+                    discard(tmp).await;
+                    let _ = tx.send(Err(std::io::Error::other(e.to_string()))).await;
+                    return;
+                }
+                None => break,
+            }
+        }
+        let got = hex::encode(hasher.finalize());
+        if got != expected {
+            tracing::error!(expected = %expected, got = %got, "upstream bytes do not match the index's sha256; download aborted");
+            discard(tmp).await;
+            let _ = tx
+                .send(Err(std::io::Error::other(
+                    "sha256 mismatch: upstream served other bytes than the index promised",
+                )))
+                .await;
+            return;
+        }
+        if let Some((f, tmp_path)) = tmp
+            && f.sync_all().await.is_ok()
+        {
+            drop(f);
+            let _ = tokio::fs::rename(&tmp_path, &dest).await;
+        }
+        if let Some(last) = held {
+            let _ = tx.send(Ok(Frame::data(last))).await;
+        }
+    });
+    let stream = futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx));
+    BodyExt::boxed(StreamBody::new(stream))
+}
+
+async fn discard(tmp: Option<(tokio::fs::File, PathBuf)>) {
+    if let Some((f, path)) = tmp {
+        drop(f);
+        let _ = tokio::fs::remove_file(path).await;
+    }
+}
+
+/// A fresh temporary file next to `dest` (same filesystem, so the final rename is atomic).
+/// Caching is best effort: without a writable cache the download is still served and checked.
+async fn temp_file(dest: &std::path::Path) -> Option<(tokio::fs::File, PathBuf)> {
+    let dir = dest.parent()?;
+    tokio::fs::create_dir_all(dir).await.ok()?;
+    let tmp = tempfile::Builder::new()
+        .prefix(".part-")
+        .tempfile_in(dir)
+        .ok()?;
+    let (file, path) = tmp.keep().ok()?;
+    Some((tokio::fs::File::from_std(file), path))
+}

@@ -1,0 +1,156 @@
+//! The HTTP server: accept loop, HTTP/1.1 and HTTP/2 (hyper-util's auto builder), bounded
+//! connections and header sizes, graceful shutdown.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::{Method, Request, Response, header};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto::Builder;
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::TcpListener;
+
+use crate::index::negotiate::negotiate;
+use crate::route::{Route, route};
+use crate::serve::{App, AppError, Body, full};
+
+/// Most connections served at once; past it, new connections wait to be accepted.
+pub const MAX_CONNECTIONS: usize = 4096;
+
+pub async fn handle(app: &App, req: Request<Incoming>) -> Response<Body> {
+    let started = std::time::Instant::now();
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    let resp = match dispatch(app, &req).await {
+        Ok(r) => r,
+        Err(e) => {
+            if e.status().is_server_error() {
+                tracing::warn!(%method, path = %sanitize(&path), error = %e, "request failed");
+            }
+            e.into_response()
+        }
+    };
+    tracing::info!(%method, path = %sanitize(&path), status = resp.status().as_u16(), ms = started.elapsed().as_millis() as u64, "request");
+    resp
+}
+
+async fn dispatch(app: &App, req: &Request<Incoming>) -> Result<Response<Body>, AppError> {
+    let head = req.method() == Method::HEAD;
+    if !head && req.method() != Method::GET {
+        return Err(AppError::Method);
+    }
+    // PEP 691: `?format=` stands in for the Accept header.
+    let format_param = req.uri().query().and_then(|q| {
+        q.split('&')
+            .find_map(|kv| kv.strip_prefix("format="))
+            .map(|v| {
+                percent_encoding::percent_decode_str(v)
+                    .decode_utf8_lossy()
+                    .into_owned()
+            })
+    });
+    let accept = format_param.or_else(|| {
+        req.headers()
+            .get(header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    });
+    let format = || negotiate(accept.as_deref()).ok_or(AppError::NotAcceptable);
+    match route(req.uri().path()) {
+        Route::Home => Ok(text("pipwall: the package index is at /simple/\n")),
+        Route::Health => Ok(text("ok\n")),
+        Route::Root => app.handle_root(format()?).await,
+        Route::Project(name) => app.handle_project(&name, format()?).await,
+        Route::Redirect(to) => {
+            let mut r = Response::new(full(format!("moved to {to}\n")));
+            *r.status_mut() = http::StatusCode::MOVED_PERMANENTLY;
+            if let Ok(v) = http::HeaderValue::from_str(&to) {
+                r.headers_mut().insert(header::LOCATION, v);
+            }
+            Ok(r)
+        }
+        Route::File { sha256, filename } => app.handle_file(&sha256, &filename, head).await,
+        Route::Metadata { sha256, filename } => app.handle_metadata(&sha256, &filename).await,
+        Route::NotFound(why) => Err(AppError::NotFound(why)),
+    }
+}
+
+fn text(s: &'static str) -> Response<Body> {
+    let mut r = Response::new(full(s));
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        http::HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    r
+}
+
+/// Untrusted text made safe for a log line: control characters escaped, length capped.
+pub fn sanitize(s: &str) -> String {
+    s.chars().take(300).flat_map(char::escape_default).collect()
+}
+
+/// Serves `app` on `listener` until `shutdown` resolves, then lets open connections finish
+/// (at most `grace`).
+pub async fn serve(
+    app: Arc<App>,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()>,
+    grace: Duration,
+) -> std::io::Result<()> {
+    let mut builder = Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        // Slow or endless request headers (slowloris) are cut off.
+        .header_read_timeout(Duration::from_secs(30))
+        .max_buf_size(64 << 10);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_header_list_size(64 << 10);
+    let graceful = GracefulShutdown::new();
+    let permits = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
+    tokio::pin!(shutdown);
+    loop {
+        let permit = tokio::select! {
+            p = permits.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
+            () = &mut shutdown => break,
+        };
+        let (stream, peer): (_, SocketAddr) = tokio::select! {
+            r = listener.accept() => match r {
+                Ok(x) => x,
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let app = app.clone();
+        let svc = service_fn(move |req| {
+            let app = app.clone();
+            async move { Ok::<_, Infallible>(handle(&app, req).await) }
+        });
+        let conn = builder
+            .serve_connection(TokioIo::new(stream), svc)
+            .into_owned();
+        let conn = graceful.watch(conn);
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!(%peer, error = %e, "connection ended with an error");
+            }
+            drop(permit);
+        });
+    }
+    tokio::select! {
+        () = graceful.shutdown() => {}
+        () = tokio::time::sleep(grace) => tracing::warn!("grace period over; closing remaining connections"),
+    }
+    Ok(())
+}
