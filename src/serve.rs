@@ -44,11 +44,14 @@ pub struct Settings {
     pub page_ttl: Duration,
 }
 
+/// One project's decided page; its async lock makes concurrent requests share one fetch.
+type PageSlot = Arc<tokio::sync::Mutex<Option<Arc<project::CachedPage>>>>;
+
 pub struct App {
     pub upstreams: Upstreams,
     pub settings: Settings,
     pub log: DecisionLog,
-    pages: Mutex<HashMap<ProjectName, Arc<tokio::sync::Mutex<Option<Arc<project::CachedPage>>>>>>,
+    pages: Mutex<HashMap<ProjectName, PageSlot>>,
     /// sha256 → the file shown under it. A download is served only from here.
     shown: RwLock<HashMap<String, ShownFile>>,
     root: tokio::sync::Mutex<Option<project::CachedRoot>>,
@@ -107,7 +110,7 @@ impl AppError {
     /// `X-Pipwall-Reason` and in the status line's reason phrase, so pip's error message says why.
     pub fn into_response(self) -> Response<Body> {
         let status = self.status();
-        let text = format!("{self}\n");
+        let text = format!("{}\n", crate::upstream::http::error_chain(&self));
         let mut resp = Response::new(full(text));
         *resp.status_mut() = status;
         let h = resp.headers_mut();

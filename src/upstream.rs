@@ -127,7 +127,7 @@ pub struct FetchedPage {
 }
 
 pub enum PageFetch {
-    Fresh(FetchedPage),
+    Fresh(Box<FetchedPage>),
     /// The source that answered last time says nothing changed.
     NotModified,
 }

@@ -405,12 +405,12 @@ impl HttpIndex {
                 url: redact(&final_url),
                 source,
             })?;
-            Ok(PageFetch::Fresh(FetchedPage {
+            Ok(PageFetch::Fresh(Box::new(FetchedPage {
                 page,
                 source: 0,
                 validators,
                 content_sha256,
-            }))
+            })))
         };
         client
             .deadline(&url, client.limits.page_timeout, work)

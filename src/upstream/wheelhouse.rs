@@ -186,7 +186,7 @@ fn scan_project(
         h.update(f.filename.as_bytes());
         h.update(f.sha256().unwrap_or_default().as_bytes());
     }
-    Ok(PageFetch::Fresh(FetchedPage {
+    Ok(PageFetch::Fresh(Box::new(FetchedPage {
         page: ProjectPage {
             files: files.into_values().collect(),
             ..ProjectPage::default()
@@ -194,7 +194,7 @@ fn scan_project(
         source: 0,
         validators: Validators::default(),
         content_sha256: h.finalize().into(),
-    }))
+    })))
 }
 
 fn sha256_file(path: &Path) -> Result<String, UpstreamError> {

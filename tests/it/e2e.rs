@@ -1,0 +1,277 @@
+//! Real pip and uv installing through pipwall from a fake upstream.
+
+use crate::support::clients::installed_version;
+use crate::support::{FakeIndex, PageFormat, Pipwall, clients, sdist, wheel};
+
+/// An upstream where `demo` has wheels for 1.0 and 1.1 and only an sdist for 2.0, so a client
+/// that saw the sdist would pick 2.0.
+async fn demo_upstream(format: PageFormat, marker: &std::path::Path) -> FakeIndex {
+    let up = FakeIndex::start().await;
+    up.project(
+        "demo",
+        format,
+        &[
+            wheel("demo", "1.0"),
+            wheel("demo", "1.1"),
+            sdist("demo", "2.0", marker),
+        ],
+    );
+    up
+}
+
+async fn pip_installs_newest_wheel(format: PageFormat) {
+    let home = tempfile::tempdir().unwrap();
+    let marker = home.path().join("setup-py-ran");
+    let up = demo_upstream(format, &marker).await;
+    let pw = Pipwall::start(&[up.url()]).await;
+    let target = home.path().join("target");
+    let run = clients()
+        .pip(
+            &pw.index_url(),
+            home.path(),
+            &["install", "--target", &target.display().to_string(), "demo"],
+        )
+        .await;
+    assert!(run.ok, "{}", run.output);
+    assert_eq!(
+        installed_version(&target, "demo").as_deref(),
+        Some("1.1"),
+        "{}",
+        run.output
+    );
+    assert!(
+        !up.was_requested("demo-2.0.tar.gz"),
+        "the sdist was fetched upstream"
+    );
+    assert!(!marker.exists());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pip_installs_through_json_upstream() {
+    pip_installs_newest_wheel(PageFormat::Json).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pip_installs_through_html_upstream() {
+    pip_installs_newest_wheel(PageFormat::Html).await;
+}
+
+async fn uv_installs_newest_wheel(format: PageFormat) {
+    let home = tempfile::tempdir().unwrap();
+    let marker = home.path().join("setup-py-ran");
+    let up = demo_upstream(format, &marker).await;
+    let pw = Pipwall::start(&[up.url()]).await;
+    let target = home.path().join("target");
+    let run = clients()
+        .uv_install(&pw.index_url(), home.path(), &target, &["demo"])
+        .await;
+    assert!(run.ok, "{}", run.output);
+    assert_eq!(
+        installed_version(&target, "demo").as_deref(),
+        Some("1.1"),
+        "{}",
+        run.output
+    );
+    assert!(!up.was_requested("demo-2.0.tar.gz"));
+    assert!(!marker.exists());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn uv_installs_through_json_upstream() {
+    uv_installs_newest_wheel(PageFormat::Json).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn uv_installs_through_html_upstream() {
+    uv_installs_newest_wheel(PageFormat::Html).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sdist_only_project_is_not_found_and_never_built() {
+    let home = tempfile::tempdir().unwrap();
+    let marker = home.path().join("setup-py-ran");
+    let up = FakeIndex::start().await;
+    up.project(
+        "canary",
+        PageFormat::Json,
+        &[sdist("canary", "1.0", &marker)],
+    );
+    let pw = Pipwall::start(&[up.url()]).await;
+    let c = clients();
+    let dl = home.path().join("dl");
+    for args in [
+        vec![
+            "install",
+            "--target",
+            &*home.path().join("t").display().to_string(),
+            "canary",
+        ],
+        vec!["download", "--dest", &*dl.display().to_string(), "canary"],
+    ] {
+        let args: Vec<&str> = args.iter().map(|s| &**s).collect();
+        let run = c.pip(&pw.index_url(), home.path(), &args).await;
+        assert!(!run.ok, "{}", run.output);
+        assert!(
+            run.output
+                .contains("No matching distribution found for canary"),
+            "{}",
+            run.output
+        );
+    }
+    let run = c
+        .uv_install(
+            &pw.index_url(),
+            home.path(),
+            &home.path().join("u"),
+            &["canary"],
+        )
+        .await;
+    assert!(!run.ok, "{}", run.output);
+    assert!(
+        !up.was_requested("canary-1.0.tar.gz"),
+        "the sdist was fetched: {:?}",
+        up.requests()
+    );
+    assert!(!marker.exists(), "setup.py ran");
+    assert!(!dl.exists() || std::fs::read_dir(&dl).unwrap().next().is_none());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pip_require_hashes_works_through_pipwall() {
+    let home = tempfile::tempdir().unwrap();
+    let up = FakeIndex::start().await;
+    let w = wheel("demo", "1.0");
+    up.project("demo", PageFormat::Json, &[w.clone(), wheel("demo", "1.1")]);
+    let pw = Pipwall::start(&[up.url()]).await;
+    let req = home.path().join("requirements.txt");
+    std::fs::write(&req, format!("demo==1.0 --hash=sha256:{}\n", w.sha256())).unwrap();
+    let target = home.path().join("target");
+    let run = clients()
+        .pip(
+            &pw.index_url(),
+            home.path(),
+            &[
+                "install",
+                "--require-hashes",
+                "--target",
+                &target.display().to_string(),
+                "-r",
+                &req.display().to_string(),
+            ],
+        )
+        .await;
+    assert!(run.ok, "{}", run.output);
+    assert_eq!(installed_version(&target, "demo").as_deref(), Some("1.0"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn upstream_bytes_not_matching_their_hash_install_nothing() {
+    let home = tempfile::tempdir().unwrap();
+    let up = FakeIndex::start().await;
+    let honest = wheel("demo", "1.0");
+    // The page promises the honest wheel's digest, the file route serves other bytes.
+    let mut evil = wheel("demo", "1.0");
+    evil.bytes = wheel("demo", "6.6").bytes;
+    up.project_with_hashes("demo", PageFormat::Json, &[(evil, honest.sha256())]);
+    let pw = Pipwall::start(&[up.url()]).await;
+    let target = home.path().join("target");
+    let c = clients();
+    let run = c
+        .pip(
+            &pw.index_url(),
+            home.path(),
+            &["install", "--target", &target.display().to_string(), "demo"],
+        )
+        .await;
+    assert!(!run.ok, "{}", run.output);
+    assert_eq!(installed_version(&target, "demo"), None);
+    let run = c
+        .uv_install(
+            &pw.index_url(),
+            home.path(),
+            &home.path().join("u"),
+            &["demo"],
+        )
+        .await;
+    assert!(!run.ok, "{}", run.output);
+    assert_eq!(installed_version(&home.path().join("u"), "demo"), None);
+    // Nothing unverified was kept in the cache.
+    let cached = walk(pw.cache.path());
+    assert!(cached.is_empty(), "cache holds {cached:?}");
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(rd) = std::fs::read_dir(dir) {
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                out.extend(walk(&p));
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn non_normalized_name_installs() {
+    let home = tempfile::tempdir().unwrap();
+    let up = FakeIndex::start().await;
+    up.project("demo-pkg", PageFormat::Html, &[wheel("demo-pkg", "3.0")]);
+    let pw = Pipwall::start(&[up.url()]).await;
+    let target = home.path().join("target");
+    let run = clients()
+        .pip(
+            &pw.index_url(),
+            home.path(),
+            &[
+                "install",
+                "--target",
+                &target.display().to_string(),
+                "Demo_Pkg",
+            ],
+        )
+        .await;
+    assert!(run.ok, "{}", run.output);
+    assert_eq!(
+        installed_version(&target, "demo_pkg").as_deref(),
+        Some("3.0")
+    );
+    let run = clients()
+        .uv_install(
+            &pw.index_url(),
+            home.path(),
+            &home.path().join("u"),
+            &["Demo.Pkg"],
+        )
+        .await;
+    assert!(run.ok, "{}", run.output);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn unknown_project_gives_pips_normal_error() {
+    let home = tempfile::tempdir().unwrap();
+    let up = FakeIndex::start().await;
+    let pw = Pipwall::start(&[up.url()]).await;
+    let run = clients()
+        .pip(
+            &pw.index_url(),
+            home.path(),
+            &[
+                "download",
+                "--dest",
+                &home.path().display().to_string(),
+                "nosuchproject",
+            ],
+        )
+        .await;
+    assert!(!run.ok);
+    assert!(
+        run.output
+            .contains("No matching distribution found for nosuchproject"),
+        "{}",
+        run.output
+    );
+}

@@ -1,0 +1,387 @@
+//! pipwall's HTTP behaviour, asserted directly (no installer).
+
+use std::time::Duration;
+
+use pipwall::upstream::Limits;
+
+use crate::support::{FakeIndex, PageFormat, Pipwall, sdist, wheel};
+
+const JSON: &str = "application/vnd.pypi.simple.v1+json";
+
+#[tokio::test]
+async fn hostile_names_get_4xx_and_the_server_keeps_serving() {
+    let up = FakeIndex::start().await;
+    up.project("demo", PageFormat::Json, &[wheel("demo", "1.0")]);
+    let pw = Pipwall::start(&[up.url()]).await;
+    let long = format!("/simple/{}/", "a".repeat(10_000));
+    for path in [
+        "/simple/../",
+        "/simple/%2e%2e/",
+        "/simple/..%2f..%2fetc/",
+        "/simple/a%00b/",
+        "/simple/%1b[31m/",
+        "/simple/caf%C3%A9/",
+        "/simple/%FF%FE/",
+        "/simple/a/b/c/",
+        "/files/../../etc/passwd",
+        long.as_str(),
+    ] {
+        let r = pw.get(path, Some(JSON)).await;
+        assert!((400..500).contains(&r.status), "{path}: {}", r.status_line);
+        assert!(!r.body.is_empty(), "{path}: empty body");
+    }
+    assert!(
+        up.requests().is_empty(),
+        "hostile names reached upstream: {:?}",
+        up.requests()
+    );
+    let r = pw.get("/simple/demo/", Some(JSON)).await;
+    assert_eq!(r.status, 200);
+}
+
+#[tokio::test]
+async fn malformed_and_oversized_upstream_pages_are_502() {
+    let up = FakeIndex::start().await;
+    up.set("/simple/broken/", 200, JSON, "{\"files\": [");
+    up.set(
+        "/simple/wrongmajor/",
+        200,
+        JSON,
+        r#"{"meta":{"api-version":"2.0"},"files":[]}"#,
+    );
+    up.set("/simple/huge/", 200, "text/html", vec![b'x'; 300_000]);
+    up.set("/simple/down/", 503, "text/plain", "maintenance");
+    up.project("demo", PageFormat::Json, &[wheel("demo", "1.0")]);
+    let limits = Limits {
+        max_page_bytes: 100_000,
+        ..Limits::default()
+    };
+    let pw = Pipwall::start_with(&[up.url()], Duration::from_secs(60), limits).await;
+    for (name, want) in [
+        ("broken", "not valid JSON"),
+        ("wrongmajor", "cannot be used"),
+        ("huge", "larger than"),
+        ("down", "503"),
+    ] {
+        let r = pw.get(&format!("/simple/{name}/"), Some(JSON)).await;
+        assert_eq!(r.status, 502, "{name}: {}", r.text());
+        assert!(r.text().contains(want), "{name}: {}", r.text());
+    }
+    assert_eq!(pw.get("/simple/demo/", Some(JSON)).await.status, 200);
+}
+
+#[tokio::test]
+async fn unreachable_upstream_is_502_and_unknown_project_404() {
+    let up = FakeIndex::start().await;
+    let pw = Pipwall::start(&[up.url()]).await;
+    let r = pw.get("/simple/nothing/", None).await;
+    assert_eq!(r.status, 404);
+    // A port nobody listens on.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let pw = Pipwall::start(&[format!("http://{closed}/simple/")]).await;
+    let r = pw.get("/simple/demo/", None).await;
+    assert_eq!(r.status, 502, "{}", r.text());
+    assert!(r.text().contains("could not connect"), "{}", r.text());
+}
+
+#[tokio::test]
+async fn content_negotiation_follows_pep_691() {
+    let up = FakeIndex::start().await;
+    up.project("demo", PageFormat::Json, &[wheel("demo", "1.0")]);
+    let pw = Pipwall::start(&[up.url()]).await;
+    for (accept, want) in [
+        (Some(JSON), JSON),
+        (Some("application/vnd.pypi.simple.latest+json"), JSON),
+        (
+            Some("application/vnd.pypi.simple.v1+html"),
+            "application/vnd.pypi.simple.v1+html",
+        ),
+        (
+            Some("application/vnd.pypi.simple.latest+html"),
+            "application/vnd.pypi.simple.v1+html",
+        ),
+        (Some("text/html"), "text/html"),
+        (None, "text/html"),
+        (
+            Some("application/vnd.pypi.simple.v1+json;q=0.1, text/html;q=0.5"),
+            "text/html",
+        ),
+    ] {
+        let r = pw.get("/simple/demo/", accept).await;
+        assert_eq!(r.status, 200);
+        assert!(
+            r.header("content-type").unwrap().starts_with(want),
+            "{accept:?}: {:?}",
+            r.header("content-type")
+        );
+        assert_eq!(r.header("vary"), Some("Accept"));
+    }
+    assert_eq!(
+        pw.get("/simple/demo/", Some("application/xml"))
+            .await
+            .status,
+        406
+    );
+    let r = pw
+        .get(
+            "/simple/demo/?format=application/vnd.pypi.simple.v1%2Bjson",
+            Some("text/html"),
+        )
+        .await;
+    assert!(r.header("content-type").unwrap().starts_with(JSON));
+}
+
+#[tokio::test]
+async fn pages_list_only_wheels_and_point_downloads_at_pipwall() {
+    let tmp = tempfile::tempdir().unwrap();
+    let up = FakeIndex::start().await;
+    up.project(
+        "demo",
+        PageFormat::Json,
+        &[
+            wheel("demo", "1.0"),
+            sdist("demo", "1.0", &tmp.path().join("m")),
+            sdist("demo", "2.0", &tmp.path().join("m")),
+        ],
+    );
+    let pw = Pipwall::start(&[up.url()]).await;
+    let r = pw.get("/simple/demo/", Some(JSON)).await;
+    let page: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+    let files = page["files"].as_array().unwrap();
+    assert_eq!(files.len(), 1);
+    assert!(
+        files[0]["url"]
+            .as_str()
+            .unwrap()
+            .starts_with("../../files/")
+    );
+    assert_eq!(page["versions"], serde_json::json!(["1.0"]));
+    let html = pw.get("/simple/demo/", Some("text/html")).await.text();
+    assert!(html.contains("demo-1.0-py3-none-any.whl") && !html.contains(".tar.gz"));
+}
+
+#[tokio::test]
+async fn hidden_and_unknown_files_are_refused_with_the_reason() {
+    let tmp = tempfile::tempdir().unwrap();
+    let up = FakeIndex::start().await;
+    let sd = sdist("demo", "2.0", &tmp.path().join("m"));
+    up.project(
+        "demo",
+        PageFormat::Json,
+        &[wheel("demo", "1.0"), sd.clone()],
+    );
+    let pw = Pipwall::start(&[up.url()]).await;
+    // Asked for directly, without the page first: pipwall decides the page then refuses.
+    let r = pw
+        .get(&format!("/files/{}/{}", sd.sha256(), sd.filename), None)
+        .await;
+    assert_eq!(r.status, 403);
+    assert!(r.status_line.contains("sdist-hidden"), "{}", r.status_line);
+    assert_eq!(r.header("x-pipwall-reason"), Some("sdist-hidden"));
+    let r = pw
+        .get(
+            &format!("/files/{}/demo-9.9-py3-none-any.whl", "0".repeat(64)),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 403);
+    assert!(!up.was_requested(&sd.filename));
+}
+
+#[tokio::test]
+async fn download_is_served_verified_and_cached() {
+    let up = FakeIndex::start().await;
+    let w = wheel("demo", "1.0");
+    up.project("demo", PageFormat::Html, &[w.clone()]);
+    let pw = Pipwall::start(&[up.url()]).await;
+    let path = format!("/files/{}/{}", w.sha256(), w.filename);
+    let r = pw.get(&path, None).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body, w.bytes);
+    // The second download comes from the cache: upstream is asked once.
+    let r = pw.get(&path, None).await;
+    assert_eq!(r.body, w.bytes);
+    let asked = up
+        .requests()
+        .iter()
+        .filter(|p| p.ends_with(&w.filename))
+        .count();
+    assert_eq!(asked, 1);
+}
+
+#[tokio::test]
+async fn unchanged_upstream_page_is_not_decided_again() {
+    let up = FakeIndex::start().await;
+    up.project(
+        "demo",
+        PageFormat::Json,
+        &[wheel("demo", "1.0"), wheel("demo", "1.1")],
+    );
+    // TTL zero: every request asks upstream again.
+    let pw = Pipwall::start_with(&[up.url()], Duration::ZERO, Limits::default()).await;
+    let first = pw.get("/simple/demo/", Some(JSON)).await.body;
+    let second = pw.get("/simple/demo/", Some(JSON)).await.body;
+    assert_eq!(first, second);
+    assert_eq!(
+        up.requests()
+            .iter()
+            .filter(|p| *p == "/simple/demo/")
+            .count(),
+        2
+    );
+    assert_eq!(
+        pw.decisions().len(),
+        2,
+        "decided twice: {:?}",
+        pw.decisions()
+    );
+    // A change upstream is decided anew.
+    up.project("demo", PageFormat::Json, &[wheel("demo", "1.0")]);
+    let third = pw.get("/simple/demo/", Some(JSON)).await.body;
+    assert_ne!(first, third);
+    assert_eq!(pw.decisions().len(), 3);
+}
+
+#[tokio::test]
+async fn decision_log_has_one_line_per_file_with_code() {
+    let tmp = tempfile::tempdir().unwrap();
+    let up = FakeIndex::start().await;
+    up.project(
+        "demo",
+        PageFormat::Json,
+        &[
+            wheel("demo", "1.0"),
+            sdist("demo", "1.0", &tmp.path().join("m")),
+        ],
+    );
+    let pw = Pipwall::start(&[up.url()]).await;
+    pw.get("/simple/demo/", None).await;
+    let log = pw.decisions();
+    let codes: Vec<&str> = log.iter().map(|e| e["code"].as_str().unwrap()).collect();
+    assert_eq!(codes.len(), 2);
+    assert!(codes.contains(&"wheel-shown") && codes.contains(&"sdist-hidden"));
+    assert!(
+        log.iter()
+            .all(|e| e["project"] == "demo" && e["reason"].as_str().is_some())
+    );
+}
+
+#[tokio::test]
+async fn core_metadata_is_served_through_pipwall_and_checked() {
+    use sha2::{Digest, Sha256};
+    let up = FakeIndex::start().await;
+    let w = wheel("demo", "1.0");
+    let meta = b"Metadata-Version: 2.1\nName: demo\nVersion: 1.0\n".to_vec();
+    let meta_sha = hex::encode(Sha256::digest(&meta));
+    let page = serde_json::json!({"meta": {"api-version": "1.1"}, "name": "demo", "files": [
+        {"filename": w.filename, "url": format!("/files/{}", w.filename), "hashes": {"sha256": w.sha256()},
+         "core-metadata": {"sha256": meta_sha}, "size": w.bytes.len()}]});
+    up.set("/simple/demo/", 200, JSON, page.to_string());
+    up.set(
+        &format!("/files/{}", w.filename),
+        200,
+        "application/octet-stream",
+        w.bytes.clone(),
+    );
+    up.set(
+        &format!("/files/{}.metadata", w.filename),
+        200,
+        "application/octet-stream",
+        meta.clone(),
+    );
+    let pw = Pipwall::start(&[up.url()]).await;
+    let html = pw.get("/simple/demo/", Some("text/html")).await.text();
+    assert!(html.contains(&format!("data-core-metadata=\"sha256={meta_sha}\"")));
+    assert!(html.contains(&format!("data-dist-info-metadata=\"sha256={meta_sha}\"")));
+    let json = pw.get("/simple/demo/", Some(JSON)).await.text();
+    assert!(json.contains("\"core-metadata\"") && !json.contains("dist-info-metadata"));
+    let r = pw
+        .get(
+            &format!("/files/{}/{}.metadata", w.sha256(), w.filename),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body, meta);
+    // Upstream metadata that does not match its digest is not passed on.
+    up.set(
+        &format!("/files/{}.metadata", w.filename),
+        200,
+        "application/octet-stream",
+        "Name: evil\n",
+    );
+    let pw = Pipwall::start(&[up.url()]).await;
+    let r = pw
+        .get(
+            &format!("/files/{}/{}.metadata", w.sha256(), w.filename),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 502);
+}
+
+#[tokio::test]
+async fn root_lists_normalized_names() {
+    let up = FakeIndex::start().await;
+    up.set(
+        "/simple/",
+        200,
+        "text/html",
+        r#"<a href="/simple/Foo_Bar/">Foo_Bar</a><a href="x/">../evil</a><a href="demo/">demo</a>"#,
+    );
+    let pw = Pipwall::start(&[up.url()]).await;
+    let r = pw.get("/simple/", Some(JSON)).await;
+    let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+    assert_eq!(
+        v["projects"],
+        serde_json::json!([{"name": "demo"}, {"name": "foo-bar"}])
+    );
+    let html = pw.get("/simple/", Some("text/html")).await.text();
+    assert!(html.contains(r#"<a href="foo-bar/">foo-bar</a>"#));
+}
+
+#[tokio::test]
+async fn upstreams_are_tried_in_order_first_wins() {
+    let a = FakeIndex::start().await;
+    let b = FakeIndex::start().await;
+    a.project("shared", PageFormat::Json, &[wheel("shared", "1.0")]);
+    b.project("shared", PageFormat::Json, &[wheel("shared", "9.0")]);
+    b.project("onlyb", PageFormat::Json, &[wheel("onlyb", "1.0")]);
+    let pw = Pipwall::start(&[a.url(), b.url()]).await;
+    let t = pw.get("/simple/shared/", Some(JSON)).await.text();
+    assert!(t.contains("shared-1.0-") && !t.contains("shared-9.0-"));
+    assert_eq!(pw.get("/simple/onlyb/", Some(JSON)).await.status, 200);
+}
+
+#[tokio::test]
+async fn explain_lists_every_file_with_its_reason() {
+    let tmp = tempfile::tempdir().unwrap();
+    let up = FakeIndex::start().await;
+    up.project(
+        "demo",
+        PageFormat::Html,
+        &[
+            wheel("demo", "1.0"),
+            sdist("demo", "2.0", &tmp.path().join("m")),
+        ],
+    );
+    let upstreams =
+        pipwall::upstream::Upstreams::new(&[up.url()], Limits::default(), None).unwrap();
+    let name = pipwall::dist::ProjectName::new("demo").unwrap();
+    let e = pipwall::explain::explain(&upstreams, &name, None)
+        .await
+        .unwrap();
+    let text = e.to_text();
+    assert!(text.contains("1 of 2 files shown"), "{text}");
+    assert!(
+        text.contains("[sdist-hidden]") && text.contains("[wheel-shown]"),
+        "{text}"
+    );
+    let only = pipwall::explain::explain(&upstreams, &name, Some("2.0"))
+        .await
+        .unwrap();
+    assert_eq!(only.files.len(), 1);
+}

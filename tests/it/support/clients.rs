@@ -1,0 +1,140 @@
+//! Real installers: a venv with the newest pip and uv from the package registry, made once and
+//! kept under cargo's target folder (a file lock keeps concurrent test processes from racing).
+//! Installs through pipwall run with an environment scrubbed of every pip and uv setting, so
+//! only pipwall is asked.
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use std::sync::OnceLock;
+
+pub struct Clients {
+    pub venv: PathBuf,
+}
+
+static CLIENTS: OnceLock<Clients> = OnceLock::new();
+
+/// The shared venv, created on first use. Set-up needs the package registry (reached through
+/// the machine's own pip configuration); the tests themselves never do.
+pub fn clients() -> &'static Clients {
+    CLIENTS.get_or_init(|| {
+        let venv = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("e2e-venv");
+        std::fs::create_dir_all(venv.parent().unwrap()).unwrap();
+        let lock = std::fs::File::create(venv.with_extension("lock")).unwrap();
+        lock.lock().unwrap();
+        let ready = venv.join(".pipwall-ready");
+        if !ready.exists() {
+            let _ = std::fs::remove_dir_all(&venv);
+            run_setup(
+                std::process::Command::new("python3")
+                    .args(["-m", "venv"])
+                    .arg(&venv),
+            );
+            run_setup(std::process::Command::new(venv.join("bin/python")).args([
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--upgrade",
+                "pip",
+                "uv",
+            ]));
+            std::fs::write(&ready, "").unwrap();
+        }
+        lock.unlock().unwrap();
+        Clients { venv }
+    })
+}
+
+fn run_setup(cmd: &mut std::process::Command) {
+    let out = cmd.output().expect("cannot run the e2e set-up");
+    assert!(
+        out.status.success(),
+        "e2e set-up failed: {cmd:?}\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// What an installer run printed, and whether it succeeded.
+pub struct Run {
+    pub ok: bool,
+    pub output: String,
+}
+
+impl From<Output> for Run {
+    fn from(o: Output) -> Self {
+        Self {
+            ok: o.status.success(),
+            output: format!(
+                "{}{}",
+                String::from_utf8_lossy(&o.stdout),
+                String::from_utf8_lossy(&o.stderr)
+            ),
+        }
+    }
+}
+
+impl Clients {
+    pub fn python(&self) -> PathBuf {
+        self.venv.join("bin/python")
+    }
+
+    fn scrubbed(&self, program: &Path, home: &Path) -> tokio::process::Command {
+        let mut cmd = tokio::process::Command::new(program);
+        for (k, _) in std::env::vars_os() {
+            let k = k.to_string_lossy().into_owned();
+            if k.starts_with("PIP_")
+                || k.starts_with("UV_")
+                || k == "SSL_CERT_FILE"
+                || k.ends_with("_PROXY")
+                || k.ends_with("_proxy")
+            {
+                cmd.env_remove(k);
+            }
+        }
+        cmd.env("PIP_CONFIG_FILE", "/dev/null")
+            .env("PIP_DISABLE_PIP_VERSION_CHECK", "1")
+            .env("PIP_NO_INPUT", "1")
+            .env("UV_NO_CONFIG", "1")
+            .env("UV_CACHE_DIR", home.join("uv-cache"))
+            .env("HOME", home)
+            .env("XDG_CACHE_HOME", home.join("cache"))
+            .env("XDG_CONFIG_HOME", home.join("config"))
+            .kill_on_drop(true);
+        cmd
+    }
+
+    /// `pip <args…> --index-url <index>` with a fresh cache.
+    pub async fn pip(&self, index: &str, home: &Path, args: &[&str]) -> Run {
+        let mut cmd = self.scrubbed(&self.python(), home);
+        cmd.args(["-m", "pip"]).args(args).args([
+            "--index-url",
+            index,
+            "--cache-dir",
+            &home.join("pip-cache").display().to_string(),
+            "--retries",
+            "0",
+            "--timeout",
+            "30",
+        ]);
+        cmd.output().await.expect("cannot run pip").into()
+    }
+
+    /// `uv pip install --target <target> <args…>` against `index`.
+    pub async fn uv_install(&self, index: &str, home: &Path, target: &Path, args: &[&str]) -> Run {
+        let mut cmd = self.scrubbed(&self.venv.join("bin/uv"), home);
+        cmd.args(["pip", "install", "--no-progress", "--target"])
+            .arg(target)
+            .arg("--python")
+            .arg(self.python())
+            .args(["--index-url", index])
+            .args(args);
+        cmd.output().await.expect("cannot run uv").into()
+    }
+}
+
+/// The version an installed fixture module reports, read from `<target>/<module>/__init__.py`.
+pub fn installed_version(target: &Path, module: &str) -> Option<String> {
+    let text = std::fs::read_to_string(target.join(module).join("__init__.py")).ok()?;
+    text.split('\'').nth(1).map(str::to_owned)
+}

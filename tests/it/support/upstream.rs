@@ -1,0 +1,158 @@
+//! A fake upstream index: a real hyper server on 127.0.0.1:0, in this process, serving what a
+//! test puts in it and recording every path asked for.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+
+use super::fixtures::Fixture;
+
+#[derive(Clone)]
+pub struct Reply {
+    pub status: u16,
+    pub content_type: String,
+    pub body: Bytes,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum PageFormat {
+    Json,
+    Html,
+}
+
+#[derive(Clone)]
+pub struct FakeIndex {
+    routes: Arc<Mutex<HashMap<String, Reply>>>,
+    log: Arc<Mutex<Vec<String>>>,
+    pub addr: SocketAddr,
+}
+
+impl FakeIndex {
+    pub async fn start() -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let me = Self {
+            routes: Arc::default(),
+            log: Arc::default(),
+            addr,
+        };
+        let srv = me.clone();
+        tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    continue;
+                };
+                let srv = srv.clone();
+                tokio::spawn(async move {
+                    let svc = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                        let srv = srv.clone();
+                        async move {
+                            let path = req.uri().path().to_owned();
+                            srv.log.lock().unwrap().push(path.clone());
+                            let reply = srv.routes.lock().unwrap().get(&path).cloned();
+                            let reply = reply.unwrap_or(Reply {
+                                status: 404,
+                                content_type: "text/plain".into(),
+                                body: Bytes::from_static(b"not found"),
+                            });
+                            let mut resp = hyper::Response::new(Full::new(reply.body));
+                            *resp.status_mut() = hyper::StatusCode::from_u16(reply.status).unwrap();
+                            resp.headers_mut()
+                                .insert("content-type", reply.content_type.parse().unwrap());
+                            Ok::<_, Infallible>(resp)
+                        }
+                    });
+                    let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                        .serve_connection(TokioIo::new(stream), svc)
+                        .await;
+                });
+            }
+        });
+        me
+    }
+
+    /// The simple index root, as pipwall's `--upstream` takes it.
+    pub fn url(&self) -> String {
+        format!("http://{}/simple/", self.addr)
+    }
+
+    pub fn set(&self, path: &str, status: u16, content_type: &str, body: impl Into<Bytes>) {
+        self.routes.lock().unwrap().insert(
+            path.to_owned(),
+            Reply {
+                status,
+                content_type: content_type.to_owned(),
+                body: body.into(),
+            },
+        );
+    }
+
+    pub fn requests(&self) -> Vec<String> {
+        self.log.lock().unwrap().clone()
+    }
+
+    pub fn was_requested(&self, path_part: &str) -> bool {
+        self.requests().iter().any(|p| p.contains(path_part))
+    }
+
+    /// Publishes a project: its page in `format` and each file under `/files/<filename>`.
+    pub fn project(&self, name: &str, format: PageFormat, files: &[Fixture]) {
+        let listed: Vec<(Fixture, String)> =
+            files.iter().map(|f| (f.clone(), f.sha256())).collect();
+        self.project_with_hashes(name, format, &listed);
+    }
+
+    /// Like [`project`](Self::project), with the digest each page entry promises given
+    /// explicitly (to make an upstream lie).
+    pub fn project_with_hashes(&self, name: &str, format: PageFormat, files: &[(Fixture, String)]) {
+        for (f, _) in files {
+            self.set(
+                &format!("/files/{}", f.filename),
+                200,
+                "application/octet-stream",
+                f.bytes.clone(),
+            );
+        }
+        let path = format!("/simple/{name}/");
+        match format {
+            PageFormat::Json => {
+                let entries: Vec<serde_json::Value> = files
+                    .iter()
+                    .map(|(f, sha)| {
+                        serde_json::json!({
+                            "filename": f.filename,
+                            "url": format!("../../files/{}", f.filename),
+                            "hashes": {"sha256": sha},
+                            "size": f.bytes.len(),
+                            "upload-time": "2024-01-01T00:00:00.000000Z",
+                        })
+                    })
+                    .collect();
+                let page = serde_json::json!({"meta": {"api-version": "1.1"}, "name": name, "files": entries, "versions": []});
+                self.set(
+                    &path,
+                    200,
+                    "application/vnd.pypi.simple.v1+json",
+                    page.to_string(),
+                );
+            }
+            PageFormat::Html => {
+                let mut html = String::from("<!DOCTYPE html><html><body>\n");
+                for (f, sha) in files {
+                    html.push_str(&format!(
+                        "<a href=\"/files/{0}#sha256={sha}\">{0}</a><br>\n",
+                        f.filename
+                    ));
+                }
+                html.push_str("</body></html>\n");
+                self.set(&path, 200, "text/html", html);
+            }
+        }
+    }
+}
