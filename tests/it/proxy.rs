@@ -385,3 +385,98 @@ async fn explain_lists_every_file_with_its_reason() {
         .unwrap();
     assert_eq!(only.files.len(), 1);
 }
+
+#[tokio::test]
+async fn redirects_are_followed_within_limits() {
+    let up = FakeIndex::start().await;
+    let w = wheel("moved", "1.0");
+    up.set(
+        &format!("/files/{}", w.filename),
+        200,
+        "application/octet-stream",
+        w.bytes.clone(),
+    );
+    // Relative to the final URL /mirror/x/moved/, `../../../files/…` is /files/….
+    up.set(
+        "/mirror/x/moved/",
+        200,
+        "text/html",
+        format!(
+            "<a href=\"../../../files/{0}#sha256={1}\">{0}</a>",
+            w.filename,
+            w.sha256()
+        ),
+    );
+    up.redirect("/simple/moved/", "/mirror/x/moved/");
+    up.redirect("/simple/loop/", "/simple/loop2/");
+    up.redirect("/simple/loop2/", "/simple/loop/");
+    up.redirect("/simple/weird/", "ftp://elsewhere/x");
+    let pw = Pipwall::start(&[up.url()]).await;
+    let r = pw.get("/simple/moved/", Some(JSON)).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    // Links in a redirected page resolve against the final URL.
+    assert!(r.text().contains(&w.filename), "{}", r.text());
+    let r = pw
+        .get(&format!("/files/{}/{}", w.sha256(), w.filename), None)
+        .await;
+    assert_eq!(r.body, w.bytes);
+    let r = pw.get("/simple/loop/", Some(JSON)).await;
+    assert_eq!(r.status, 502);
+    assert!(r.text().contains("redirects"), "{}", r.text());
+    let r = pw.get("/simple/weird/", Some(JSON)).await;
+    assert_eq!(r.status, 502);
+    assert!(r.text().contains("not http(s)"), "{}", r.text());
+}
+
+#[tokio::test]
+async fn stalled_upstream_is_504_and_the_next_request_still_works() {
+    use crate::support::upstream::Reply;
+    let up = FakeIndex::start().await;
+    up.set_reply(
+        "/simple/slow/",
+        Reply {
+            status: 200,
+            content_type: JSON.into(),
+            body: r#"{"files":[]}"#.into(),
+            headers: Vec::new(),
+            delay: Duration::from_secs(30),
+        },
+    );
+    up.project("demo", PageFormat::Json, &[wheel("demo", "1.0")]);
+    let limits = Limits {
+        page_timeout: Duration::from_millis(300),
+        ..Limits::default()
+    };
+    let pw = Pipwall::start_with(&[up.url()], Duration::from_secs(60), limits).await;
+    let r = pw.get("/simple/slow/", Some(JSON)).await;
+    assert_eq!(r.status, 504, "{}", r.text());
+    assert_eq!(pw.get("/simple/demo/", Some(JSON)).await.status, 200);
+}
+
+#[tokio::test]
+async fn upstream_credentials_are_sent_but_never_shown() {
+    let up = FakeIndex::start().await;
+    up.set("/simple/down/", 500, "text/plain", "boom");
+    up.project("demo", PageFormat::Json, &[wheel("demo", "1.0")]);
+    let with_creds = format!("http://alice:s3cr3t-t0ken@{}/simple/", up.addr);
+    let pw = Pipwall::start(&[with_creds]).await;
+    assert_eq!(pw.get("/simple/demo/", Some(JSON)).await.status, 200);
+    // alice:s3cr3t-t0ken, base64.
+    assert!(
+        up.auth_headers()
+            .iter()
+            .all(|a| a == "Basic YWxpY2U6czNjcjN0LXQwa2Vu"),
+        "{:?}",
+        up.auth_headers()
+    );
+    assert!(!up.auth_headers().is_empty());
+    let r = pw.get("/simple/down/", Some(JSON)).await;
+    assert_eq!(r.status, 502);
+    assert!(
+        !r.text().contains("s3cr3t") && !r.text().contains("alice"),
+        "{}",
+        r.text()
+    );
+    let dump = format!("{:?}", pw.decisions());
+    assert!(!dump.contains("s3cr3t"));
+}

@@ -18,6 +18,9 @@ pub struct Reply {
     pub status: u16,
     pub content_type: String,
     pub body: Bytes,
+    pub headers: Vec<(String, String)>,
+    /// Wait this long before answering (a stalled upstream).
+    pub delay: std::time::Duration,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -30,6 +33,7 @@ pub enum PageFormat {
 pub struct FakeIndex {
     routes: Arc<Mutex<HashMap<String, Reply>>>,
     log: Arc<Mutex<Vec<String>>>,
+    auth: Arc<Mutex<Vec<String>>>,
     pub addr: SocketAddr,
 }
 
@@ -40,6 +44,7 @@ impl FakeIndex {
         let me = Self {
             routes: Arc::default(),
             log: Arc::default(),
+            auth: Arc::default(),
             addr,
         };
         let srv = me.clone();
@@ -55,13 +60,28 @@ impl FakeIndex {
                         async move {
                             let path = req.uri().path().to_owned();
                             srv.log.lock().unwrap().push(path.clone());
+                            if let Some(a) = req.headers().get("authorization") {
+                                srv.auth
+                                    .lock()
+                                    .unwrap()
+                                    .push(a.to_str().unwrap_or_default().to_owned());
+                            }
                             let reply = srv.routes.lock().unwrap().get(&path).cloned();
                             let reply = reply.unwrap_or(Reply {
                                 status: 404,
                                 content_type: "text/plain".into(),
                                 body: Bytes::from_static(b"not found"),
+                                headers: Vec::new(),
+                                delay: std::time::Duration::ZERO,
                             });
+                            tokio::time::sleep(reply.delay).await;
                             let mut resp = hyper::Response::new(Full::new(reply.body));
+                            for (k, v) in &reply.headers {
+                                resp.headers_mut().insert(
+                                    hyper::header::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                                    v.parse().unwrap(),
+                                );
+                            }
                             *resp.status_mut() = hyper::StatusCode::from_u16(reply.status).unwrap();
                             resp.headers_mut()
                                 .insert("content-type", reply.content_type.parse().unwrap());
@@ -83,14 +103,39 @@ impl FakeIndex {
     }
 
     pub fn set(&self, path: &str, status: u16, content_type: &str, body: impl Into<Bytes>) {
-        self.routes.lock().unwrap().insert(
-            path.to_owned(),
+        self.set_reply(
+            path,
             Reply {
                 status,
                 content_type: content_type.to_owned(),
                 body: body.into(),
+                headers: Vec::new(),
+                delay: std::time::Duration::ZERO,
             },
         );
+    }
+
+    pub fn set_reply(&self, path: &str, reply: Reply) {
+        self.routes.lock().unwrap().insert(path.to_owned(), reply);
+    }
+
+    /// A redirect from `path` to `location`.
+    pub fn redirect(&self, path: &str, location: &str) {
+        self.set_reply(
+            path,
+            Reply {
+                status: 302,
+                content_type: "text/plain".into(),
+                body: Bytes::new(),
+                headers: vec![("location".into(), location.into())],
+                delay: std::time::Duration::ZERO,
+            },
+        );
+    }
+
+    /// Every `Authorization` header received.
+    pub fn auth_headers(&self) -> Vec<String> {
+        self.auth.lock().unwrap().clone()
     }
 
     pub fn requests(&self) -> Vec<String> {
