@@ -275,3 +275,35 @@ async fn unknown_project_gives_pips_normal_error() {
         run.output
     );
 }
+
+/// An HTTPS upstream whose certificate comes from a private CA (as behind a corporate TLS
+/// interception proxy): trusted with `--upstream-ca`, refused without it.
+#[tokio::test(flavor = "multi_thread")]
+async fn https_upstream_with_extra_ca_bundle() {
+    let home = tempfile::tempdir().unwrap();
+    let (up, ca_pem) = FakeIndex::start_tls().await;
+    up.project("demo", PageFormat::Json, &[wheel("demo", "1.0")]);
+    let ca = home.path().join("ca.pem");
+    std::fs::write(&ca, ca_pem).unwrap();
+    let limits = pipwall::upstream::Limits::default();
+    let ttl = std::time::Duration::from_secs(60);
+    let untrusted = Pipwall::start_full(&[up.https_url()], ttl, limits.clone(), None).await;
+    let r = untrusted.get("/simple/demo/", None).await;
+    assert_eq!(r.status, 502, "{}", r.text());
+    assert!(
+        r.text().to_lowercase().contains("certificate"),
+        "{}",
+        r.text()
+    );
+    let pw = Pipwall::start_full(&[up.https_url()], ttl, limits, Some(&ca)).await;
+    let target = home.path().join("target");
+    let run = clients()
+        .pip(
+            &pw.index_url(),
+            home.path(),
+            &["install", "--target", &target.display().to_string(), "demo"],
+        )
+        .await;
+    assert!(run.ok, "{}", run.output);
+    assert_eq!(installed_version(&target, "demo").as_deref(), Some("1.0"));
+}

@@ -35,10 +35,19 @@ impl Pipwall {
     }
 
     pub async fn start_with(upstreams: &[String], page_ttl: Duration, limits: Limits) -> Self {
+        Self::start_full(upstreams, page_ttl, limits, None).await
+    }
+
+    pub async fn start_full(
+        upstreams: &[String],
+        page_ttl: Duration,
+        limits: Limits,
+        extra_ca: Option<&std::path::Path>,
+    ) -> Self {
         let cache = tempfile::tempdir().unwrap();
         let log = Arc::new(Mutex::new(Vec::new()));
         let app = Arc::new(App::new(
-            Upstreams::new(upstreams, limits, None).unwrap(),
+            Upstreams::new(upstreams, limits, extra_ca).unwrap(),
             Settings {
                 cache_dir: cache.path().to_owned(),
                 page_ttl,

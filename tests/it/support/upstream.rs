@@ -39,6 +39,38 @@ pub struct FakeIndex {
 
 impl FakeIndex {
     pub async fn start() -> Self {
+        Self::start_inner(None).await
+    }
+
+    /// An HTTPS upstream with a certificate for 127.0.0.1 from a CA made for this test; returns
+    /// it and the CA's PEM.
+    pub async fn start_tls() -> (Self, String) {
+        let ca_key = rcgen::KeyPair::generate().unwrap();
+        let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        let ca_cert = ca_params.self_signed(&ca_key).unwrap();
+        let issuer = rcgen::Issuer::new(ca_params, ca_key);
+        let leaf_key = rcgen::KeyPair::generate().unwrap();
+        let leaf =
+            rcgen::CertificateParams::new(vec!["127.0.0.1".to_owned(), "localhost".to_owned()])
+                .unwrap()
+                .signed_by(&leaf_key, &issuer)
+                .unwrap();
+        let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(
+                vec![leaf.der().clone()],
+                rustls_pki_types::PrivateKeyDer::Pkcs8(leaf_key.serialize_der().into()),
+            )
+            .unwrap();
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        (Self::start_inner(Some(acceptor)).await, ca_cert.pem())
+    }
+
+    async fn start_inner(tls: Option<tokio_rustls::TlsAcceptor>) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let me = Self {
@@ -54,6 +86,7 @@ impl FakeIndex {
                     continue;
                 };
                 let srv = srv.clone();
+                let tls = tls.clone();
                 tokio::spawn(async move {
                     let svc = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
                         let srv = srv.clone();
@@ -88,9 +121,18 @@ impl FakeIndex {
                             Ok::<_, Infallible>(resp)
                         }
                     });
-                    let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
-                        .serve_connection(TokioIo::new(stream), svc)
-                        .await;
+                    let builder =
+                        hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+                    match tls {
+                        None => {
+                            let _ = builder.serve_connection(TokioIo::new(stream), svc).await;
+                        }
+                        Some(acceptor) => {
+                            if let Ok(s) = acceptor.accept(stream).await {
+                                let _ = builder.serve_connection(TokioIo::new(s), svc).await;
+                            }
+                        }
+                    }
                 });
             }
         });
@@ -100,6 +142,10 @@ impl FakeIndex {
     /// The simple index root, as pipwall's `--upstream` takes it.
     pub fn url(&self) -> String {
         format!("http://{}/simple/", self.addr)
+    }
+
+    pub fn https_url(&self) -> String {
+        format!("https://{}/simple/", self.addr)
     }
 
     pub fn set(&self, path: &str, status: u16, content_type: &str, body: impl Into<Bytes>) {
