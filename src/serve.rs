@@ -4,6 +4,7 @@
 
 pub mod file;
 pub mod project;
+pub mod root;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -54,7 +55,7 @@ pub struct App {
     pages: Mutex<HashMap<ProjectName, PageSlot>>,
     /// sha256 → the file shown under it. A download is served only from here.
     shown: RwLock<HashMap<String, ShownFile>>,
-    root: tokio::sync::Mutex<Option<project::CachedRoot>>,
+    root: tokio::sync::Mutex<Option<root::CachedRoot>>,
 }
 
 impl App {

@@ -255,17 +255,23 @@ impl Upstreams {
         })
     }
 
-    /// The names of every project the sources list (the root page), in source order.
-    pub async fn project_names(&self) -> Result<Vec<String>, UpstreamError> {
-        let mut names = Vec::new();
-        for s in &self.sources {
-            match s {
-                Source::Index(i) => names.extend(i.project_names(&self.client).await?),
-                Source::Wheelhouse(w) => names.extend(w.project_names().await?),
+    /// The root listing of source `i`: a body to stream (an index's `/simple/` page) or the
+    /// names at hand (a folder).
+    pub async fn root_listing(&self, i: usize) -> Result<RootListing, UpstreamError> {
+        match self.sources.get(i) {
+            Some(Source::Index(idx)) => {
+                let (json, body) = idx.open_root(&self.client).await?;
+                Ok(RootListing::Body { json, body })
             }
+            Some(Source::Wheelhouse(w)) => Ok(RootListing::Names(w.project_names().await?)),
+            None => Ok(RootListing::Names(Vec::new())),
         }
-        Ok(names)
     }
+}
+
+pub enum RootListing {
+    Body { json: bool, body: FileBody },
+    Names(Vec<String>),
 }
 
 /// A URL as it may be shown: the password (and a token used as user name) masked.

@@ -411,28 +411,29 @@ mod tests {
     }
 }
 
-/// Collects the text of every `<a>` on a root page: the project names.
-#[derive(Default)]
-struct NameSink(RefCell<(Vec<String>, Option<String>)>);
+/// Hands the text of every `<a>` on a root page (a project name) to a callback.
+struct NameSink<F> {
+    on_name: RefCell<F>,
+    current: RefCell<Option<String>>,
+}
 
-impl TokenSink for NameSink {
+impl<F: FnMut(&str)> TokenSink for NameSink<F> {
     type Handle = ();
 
     fn process_token(&self, token: Token, _line: u64) -> TokenSinkResult<()> {
-        let mut st = self.0.borrow_mut();
         match token {
             Token::TagToken(t) if &*t.name == "a" => {
                 if t.kind == TagKind::StartTag {
-                    st.1 = Some(String::new());
-                } else if let Some(name) = st.1.take() {
-                    let name = name.trim().to_owned();
+                    *self.current.borrow_mut() = Some(String::new());
+                } else if let Some(name) = self.current.borrow_mut().take() {
+                    let name = name.trim();
                     if !name.is_empty() {
-                        st.0.push(name);
+                        (self.on_name.borrow_mut())(name);
                     }
                 }
             }
             Token::CharacterTokens(text) => {
-                if let Some(cur) = st.1.as_mut()
+                if let Some(cur) = self.current.borrow_mut().as_mut()
                     && cur.len() < 1024
                 {
                     cur.push_str(&text);
@@ -444,12 +445,92 @@ impl TokenSink for NameSink {
     }
 }
 
-/// Reads a root page (PEP 503 `/simple/`): one anchor per project, its text the name.
-pub fn project_names(text: &str) -> Vec<String> {
+/// Reads a root page (PEP 503 `/simple/`) of any size in chunks, calling `on_name` with each
+/// anchor's text. Invalid UTF-8 becomes U+FFFD, as a browser would read it.
+pub fn stream_project_names(
+    mut reader: impl std::io::Read,
+    on_name: impl FnMut(&str),
+) -> std::io::Result<()> {
+    let tok = Tokenizer::new(
+        NameSink {
+            on_name: RefCell::new(on_name),
+            current: RefCell::new(None),
+        },
+        TokenizerOpts::default(),
+    );
     let input = BufferQueue::default();
-    input.push_back(StrTendril::from_slice(text));
-    let tok = Tokenizer::new(NameSink::default(), TokenizerOpts::default());
-    let _ = tok.feed(&input);
+    let mut pending: Vec<u8> = Vec::new();
+    let mut chunk = vec![0u8; 64 << 10];
+    loop {
+        let n = reader.read(&mut chunk)?;
+        if n == 0 {
+            break;
+        }
+        pending.extend_from_slice(&chunk[..n]);
+        // Feed the longest valid UTF-8 prefix; an incomplete character waits for the next chunk.
+        let mut text = String::new();
+        loop {
+            match std::str::from_utf8(&pending) {
+                Ok(s) => {
+                    text.push_str(s);
+                    pending.clear();
+                    break;
+                }
+                Err(e) => {
+                    let valid = e.valid_up_to();
+                    text.push_str(std::str::from_utf8(&pending[..valid]).unwrap_or_default());
+                    match e.error_len() {
+                        Some(bad) => {
+                            text.push('\u{FFFD}');
+                            pending.drain(..valid + bad);
+                        }
+                        None => {
+                            pending.drain(..valid);
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+        input.push_back(StrTendril::from_slice(&text));
+        let _ = tok.feed(&input);
+    }
+    if !pending.is_empty() {
+        input.push_back(StrTendril::from_slice(&String::from_utf8_lossy(&pending)));
+        let _ = tok.feed(&input);
+    }
     tok.end();
-    tok.sink.0.into_inner().0
+    Ok(())
+}
+
+/// Reads a root page held in memory; see [`stream_project_names`].
+pub fn project_names(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let _ = stream_project_names(text.as_bytes(), |n| out.push(n.to_owned()));
+    out
+}
+
+#[cfg(test)]
+mod root_tests {
+    use super::*;
+
+    #[test]
+    fn names_survive_chunk_boundaries_inside_characters() {
+        // 70,000 two-byte characters put a chunk boundary inside one of them.
+        let filler = "é".repeat(70_000);
+        let page = format!("<p>{filler}</p><a href='x/'>Caf\u{e9}-Proj</a><a href='y/'> demo </a>");
+        let mut names = Vec::new();
+        stream_project_names(page.as_bytes(), |n| names.push(n.to_owned())).unwrap();
+        assert_eq!(names, vec!["Caf\u{e9}-Proj", "demo"]);
+    }
+
+    #[test]
+    fn invalid_utf8_is_replaced_not_fatal() {
+        let mut names = Vec::new();
+        stream_project_names(&b"<a>ok</a><a>b\xffad</a>"[..], |n| {
+            names.push(n.to_owned())
+        })
+        .unwrap();
+        assert_eq!(names, vec!["ok", "b\u{FFFD}ad"]);
+    }
 }

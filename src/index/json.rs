@@ -206,6 +206,75 @@ fn file(entry: &RawValue, page_url: &Url) -> Result<FileEntry, InvalidEntry> {
     })
 }
 
+/// Visits a JSON root page (`{"projects": [{"name": …}, …]}`) without holding it: each name
+/// goes to the callback as it is read; other keys and unreadable entries are skipped.
+pub fn stream_project_names(
+    reader: impl std::io::Read,
+    on_name: impl FnMut(&str),
+) -> Result<(), PageError> {
+    use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
+    use std::fmt;
+
+    struct Root<F>(F);
+    struct Projects<'f, F>(&'f mut F);
+
+    #[derive(Deserialize)]
+    struct Entry {
+        name: Option<String>,
+    }
+
+    impl<'de, F: FnMut(&str)> Visitor<'de> for Root<F> {
+        type Value = ();
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a JSON object with `projects`")
+        }
+        fn visit_map<A: MapAccess<'de>>(mut self, mut map: A) -> Result<(), A::Error> {
+            while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+                if key == "projects" {
+                    map.next_value_seed(Projects(&mut self.0))?;
+                } else {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+            Ok(())
+        }
+    }
+
+    impl<'de, F: FnMut(&str)> DeserializeSeed<'de> for Projects<'_, F> {
+        type Value = ();
+        fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+            d.deserialize_seq(self)
+        }
+    }
+
+    impl<'de, F: FnMut(&str)> Visitor<'de> for Projects<'_, F> {
+        type Value = ();
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a list of projects")
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+            while let Some(entry) = seq.next_element::<serde_json::Value>()? {
+                if let Ok(Entry { name: Some(n) }) = serde_json::from_value::<Entry>(entry) {
+                    (self.0)(&n);
+                }
+            }
+            Ok(())
+        }
+    }
+
+    let mut de = serde_json::Deserializer::from_reader(std::io::BufReader::new(reader));
+    serde::Deserializer::deserialize_map(&mut de, Root(on_name))
+        .map_err(|e| PageError::Json(e.to_string()))?;
+    de.end().map_err(|e| PageError::Json(e.to_string()))
+}
+
+/// Reads a JSON root page held in memory; see [`stream_project_names`].
+pub fn project_names(text: &str) -> Result<Vec<String>, PageError> {
+    let mut out = Vec::new();
+    stream_project_names(text.as_bytes(), |n| out.push(n.to_owned()))?;
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -339,32 +408,17 @@ mod tests {
     }
 
     #[test]
+    fn root_names_stream_and_skip_bad_entries() {
+        let names = project_names(r#"{"meta":{"api-version":"1.0"},"projects":[{"name":"A"},{"x":1},7,{"name":"b","_last-serial":3}]}"#).unwrap();
+        assert_eq!(names, vec!["A", "b"]);
+        assert!(project_names("[1,2]").is_err());
+        assert!(project_names(r#"{"projects":[{"name":"a"}]} trailing"#).is_err());
+    }
+
+    #[test]
     fn parse_bad_upload_time_is_dropped() {
         let p =
             page(r#"{"filename":"demo-1.zip","url":"demo-1.zip","hashes":{},"upload-time":""}"#);
         assert_eq!(p.files[0].upload_time, None);
     }
-}
-
-#[derive(Deserialize)]
-struct RawRoot<'a> {
-    #[serde(borrow)]
-    projects: Vec<&'a RawValue>,
-}
-
-#[derive(Deserialize)]
-struct RawRootProject {
-    name: String,
-}
-
-/// Reads a JSON root page: `{"projects": [{"name": …}, …]}`; unreadable entries are skipped.
-pub fn project_names(text: &str) -> Result<Vec<String>, PageError> {
-    let raw: RawRoot<'_> =
-        serde_json::from_str(text).map_err(|e| PageError::Json(e.to_string()))?;
-    Ok(raw
-        .projects
-        .iter()
-        .filter_map(|p| serde_json::from_str::<RawRootProject>(p.get()).ok())
-        .map(|p| p.name)
-        .collect())
 }

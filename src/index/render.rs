@@ -243,42 +243,6 @@ pub fn json(page: &ServedPage) -> Vec<u8> {
     out
 }
 
-/// The root page: one link per project, names normalized.
-pub fn root_html(names: &[crate::dist::ProjectName]) -> Vec<u8> {
-    let mut out = String::with_capacity(128 + names.len() * 48);
-    out.push_str("<!DOCTYPE html>\n<html>\n  <head>\n    <meta name=\"pypi:repository-version\" content=\"1.0\">\n    <title>Simple index</title>\n  </head>\n  <body>\n");
-    for n in names {
-        // Normalized names need no escaping: letters, digits and `-` only.
-        let _ = writeln!(out, "    <a href=\"{n}/\">{n}</a>");
-    }
-    out.push_str("  </body>\n</html>\n");
-    out.into_bytes()
-}
-
-#[derive(Serialize)]
-struct JsonRoot<'a> {
-    meta: JsonMeta,
-    projects: Vec<JsonRootProject<'a>>,
-}
-
-#[derive(Serialize)]
-struct JsonRootProject<'a> {
-    name: &'a str,
-}
-
-pub fn root_json(names: &[crate::dist::ProjectName]) -> Vec<u8> {
-    let doc = JsonRoot {
-        meta: JsonMeta { api_version: "1.0" },
-        projects: names
-            .iter()
-            .map(|n| JsonRootProject { name: n.as_str() })
-            .collect(),
-    };
-    let mut out = serde_json::to_vec(&doc).unwrap_or_default();
-    out.push(b'\n');
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -50,12 +50,6 @@ impl CachedPage {
     }
 }
 
-pub struct CachedRoot {
-    pub checked_at: Instant,
-    pub html: Bytes,
-    pub json: Bytes,
-}
-
 impl App {
     /// The decided page of a project, fetched at most once at a time per project (concurrent
     /// requests wait for the one fetch) and reused for the page TTL.
@@ -171,43 +165,4 @@ impl App {
         let page = self.project_page(name).await?;
         Ok(page_response(format, page.body(format), "max-age=60"))
     }
-
-    /// The root list, rendered from the sources' names and kept for the page TTL (at least a
-    /// minute: neither pip nor uv reads it during installs, and a public root is ~50 MB).
-    pub async fn handle_root(&self, format: Format) -> Result<Response<Body>, AppError> {
-        let mut root = self.root.lock().await;
-        let ttl = self
-            .settings
-            .page_ttl
-            .max(std::time::Duration::from_secs(60));
-        if root.as_ref().is_none_or(|r| r.checked_at.elapsed() >= ttl) {
-            let names = self.upstreams.project_names().await?;
-            let names = normalized_names(names);
-            *root = Some(CachedRoot {
-                checked_at: Instant::now(),
-                html: render::root_html(&names).into(),
-                json: render::root_json(&names).into(),
-            });
-        }
-        let r = root
-            .as_ref()
-            .ok_or_else(|| AppError::Internal("root page missing".into()))?;
-        let body = if format.is_json() {
-            r.json.clone()
-        } else {
-            r.html.clone()
-        };
-        Ok(page_response(format, body, "max-age=600"))
-    }
-}
-
-/// Valid names only, normalized, sorted, without duplicates.
-fn normalized_names(names: Vec<String>) -> Vec<ProjectName> {
-    let mut out: Vec<ProjectName> = names
-        .iter()
-        .filter_map(|n| ProjectName::new(n.trim()).ok())
-        .collect();
-    out.sort();
-    out.dedup();
-    out
 }

@@ -219,16 +219,34 @@ impl Client {
         url: &Url,
         auth: Option<&HeaderValue>,
     ) -> Result<FileBody, UpstreamError> {
+        let (body, _) = self
+            .open_stream_with(url, auth, &[], self.limits.max_file_bytes)
+            .await?;
+        Ok(body)
+    }
+
+    /// Opens a streamed download of at most `cap` bytes; also returns its Content-Type.
+    async fn open_stream_with(
+        &self,
+        url: &Url,
+        auth: Option<&HeaderValue>,
+        extra: &[(http::HeaderName, HeaderValue)],
+        cap: u64,
+    ) -> Result<(FileBody, Option<String>), UpstreamError> {
         let (final_url, resp) = self
-            .deadline(url, self.limits.page_timeout, self.get(url, auth, &[]))
+            .deadline(url, self.limits.page_timeout, self.get(url, auth, extra))
             .await?;
         Self::check_status(&final_url, resp.status())?;
+        let content_type = resp
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
         let len = resp
             .headers()
             .get(http::header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<u64>().ok());
-        let cap = self.limits.max_file_bytes;
         if len.is_some_and(|l| l > cap) {
             return Err(UpstreamError::TooLarge {
                 url: redact(&final_url),
@@ -276,10 +294,13 @@ impl Client {
             }
         });
         let stream = futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx));
-        Ok(FileBody {
-            len,
-            stream: Box::pin(stream),
-        })
+        Ok((
+            FileBody {
+                len,
+                stream: Box::pin(stream),
+            },
+            content_type,
+        ))
     }
 }
 
@@ -417,26 +438,19 @@ impl HttpIndex {
             .await
     }
 
-    /// The root page's project names (display form).
-    pub async fn project_names(&self, client: &Client) -> Result<Vec<String>, UpstreamError> {
+    /// Opens the root page (`/simple/`) for streaming; `true` when it is JSON. Held to the
+    /// root size cap, not the page cap: a public root is ~50 MB.
+    pub async fn open_root(&self, client: &Client) -> Result<(bool, FileBody), UpstreamError> {
         let extra = [(ACCEPT, HeaderValue::from_static(PAGE_ACCEPT))];
-        let (final_url, resp) = client.get(&self.base, self.auth.as_ref(), &extra).await?;
-        Client::check_status(&final_url, resp.status())?;
-        let is_json = resp
-            .headers()
-            .get(CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|c| c.contains("json"));
-        let body =
-            Client::read_capped(&final_url, resp.into_body(), client.limits.max_root_bytes).await?;
-        let text = String::from_utf8_lossy(&body);
-        if is_json {
-            json::project_names(&text).map_err(|source| UpstreamError::Page {
-                url: redact(&final_url),
-                source,
-            })
-        } else {
-            Ok(html::project_names(&text))
-        }
+        let (body, content_type) = client
+            .open_stream_with(
+                &self.base,
+                self.auth.as_ref(),
+                &extra,
+                client.limits.max_root_bytes,
+            )
+            .await?;
+        let json = content_type.is_some_and(|c| c.to_ascii_lowercase().contains("json"));
+        Ok((json, body))
     }
 }

@@ -335,12 +335,38 @@ async fn root_lists_normalized_names() {
     let pw = Pipwall::start(&[up.url()]).await;
     let r = pw.get("/simple/", Some(JSON)).await;
     let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+    // Upstream order is kept (PEP 691: order is not meaningful); invalid names are dropped.
     assert_eq!(
         v["projects"],
-        serde_json::json!([{"name": "demo"}, {"name": "foo-bar"}])
+        serde_json::json!([{"name": "foo-bar"}, {"name": "demo"}])
     );
     let html = pw.get("/simple/", Some("text/html")).await.text();
     assert!(html.contains(r#"<a href="foo-bar/">foo-bar</a>"#));
+}
+
+/// A root larger than the project-page cap is streamed, not refused.
+#[tokio::test]
+async fn large_json_root_is_streamed_past_the_page_cap() {
+    let up = FakeIndex::start().await;
+    let names: Vec<serde_json::Value> = (0..50_000)
+        .map(|i| serde_json::json!({"name": format!("Project_{i}")}))
+        .collect();
+    let body = serde_json::json!({"meta": {"api-version": "1.0"}, "projects": names}).to_string();
+    assert!(body.len() > 1_000_000);
+    up.set("/simple/", 200, JSON, body);
+    let limits = Limits {
+        max_page_bytes: 100_000,
+        ..Limits::default()
+    };
+    let pw = Pipwall::start_with(&[up.url()], Duration::from_secs(60), limits).await;
+    let r = pw.get("/simple/", Some(JSON)).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+    let projects = v["projects"].as_array().unwrap();
+    assert_eq!(projects.len(), 50_000);
+    assert_eq!(projects[49_999]["name"], "project-49999");
+    let html = pw.get("/simple/", Some("text/html")).await.text();
+    assert_eq!(html.matches("<a href=").count(), 50_000);
 }
 
 #[tokio::test]
