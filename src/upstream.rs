@@ -113,6 +113,9 @@ pub enum SourceError {
 pub struct Validators {
     pub etag: Option<String>,
     pub last_modified: Option<String>,
+    /// sha256 of the bytes last seen: a body with the same digest is reported as not modified
+    /// before it is parsed, for upstreams that do not answer conditional requests.
+    pub digest: Option<[u8; 32]>,
 }
 
 /// A page as fetched: parsed, with what identifies its content.

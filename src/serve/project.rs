@@ -105,7 +105,11 @@ impl App {
             && p.source == fresh.source
             && p.content_sha256 == fresh.content_sha256
         {
-            let p = Arc::new(p.confirmed(now, Some(fresh.validators)));
+            let validators = Validators {
+                digest: Some(fresh.content_sha256),
+                ..fresh.validators
+            };
+            let p = Arc::new(p.confirmed(now, Some(validators)));
             *cached = Some(p.clone());
             return Ok(p);
         }
@@ -146,7 +150,10 @@ impl App {
         let page = Arc::new(CachedPage {
             checked_at: now,
             source: fresh.source,
-            validators: fresh.validators,
+            validators: Validators {
+                digest: Some(fresh.content_sha256),
+                ..fresh.validators
+            },
             content_sha256: fresh.content_sha256,
             html: render::html(&served).into(),
             json: render::json(&served).into(),

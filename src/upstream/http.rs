@@ -394,6 +394,7 @@ impl HttpIndex {
                 extra.push((http::header::IF_MODIFIED_SINCE, m));
             }
         }
+        let validators_in = validators;
         let work = async {
             let (final_url, resp) = client.get(&url, self.auth.as_ref(), &extra).await?;
             if resp.status() == StatusCode::NOT_MODIFIED && validators.is_some() {
@@ -411,11 +412,15 @@ impl HttpIndex {
             let validators = Validators {
                 etag: header(ETAG),
                 last_modified: header(LAST_MODIFIED),
+                digest: None,
             };
             let body =
                 Client::read_capped(&final_url, resp.into_body(), client.limits.max_page_bytes)
                     .await?;
             let content_sha256: [u8; 32] = Sha256::digest(&body).into();
+            if validators_in.and_then(|v| v.digest) == Some(content_sha256) {
+                return Ok(PageFetch::NotModified);
+            }
             let text = String::from_utf8_lossy(&body);
             let parsed = if is_json {
                 json::parse(&text, &final_url)

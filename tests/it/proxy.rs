@@ -506,3 +506,19 @@ async fn upstream_credentials_are_sent_but_never_shown() {
     let dump = format!("{:?}", pw.decisions());
     assert!(!dump.contains("s3cr3t"));
 }
+
+#[tokio::test]
+async fn last_good_page_is_served_while_upstream_fails() {
+    let up = FakeIndex::start().await;
+    up.project("demo", PageFormat::Json, &[wheel("demo", "1.0")]);
+    let pw = Pipwall::start_with(&[up.url()], Duration::ZERO, Limits::default()).await;
+    let good = pw.get("/simple/demo/", Some(JSON)).await;
+    assert_eq!(good.status, 200);
+    up.set("/simple/demo/", 503, "text/plain", "down for maintenance");
+    let stale = pw.get("/simple/demo/", Some(JSON)).await;
+    assert_eq!(stale.status, 200);
+    assert_eq!(stale.body, good.body);
+    // A project that is gone upstream is gone here too.
+    up.set("/simple/demo/", 404, "text/plain", "no such project");
+    assert_eq!(pw.get("/simple/demo/", Some(JSON)).await.status, 404);
+}
