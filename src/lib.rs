@@ -1,4 +1,38 @@
 //! pipwall: a pre-install firewall for pip and uv.
+//!
+//! pipwall is a package index (the simple repository API: PEP 503 HTML, PEP 691 JSON) that
+//! fronts one or more upstream indexes or wheel folders and shows installers only the files it
+//! decided to show.
+//!
+//! ```text
+//! pip / uv ──GET /simple/<name>/──▶ pipwall ──▶ upstream index (HTTP(S) simple API, or a local folder)
+//!            ◀── rewritten page ──  │
+//! pip / uv ──GET /files/<sha256>/<filename>──▶ only files pipwall showed; bytes hash-checked
+//! ```
+//!
+//! A project request runs these phases, each a function you can find by name:
+//!
+//! | phase | where | what |
+//! |---|---|---|
+//! | route | [`route::route`] | validate and normalize the name (PEP 503); redirect non-normalized names |
+//! | fetch_page | [`upstream::Upstreams::project_page`] | JSON preferred, HTML accepted; bounded in size, time and redirects; conditional requests; unchanged bytes are not parsed again |
+//! | parse_page | [`index::json::parse`], [`index::html::parse`] | one model; a bad entry hides that file, only an unusable page fails |
+//! | decide | [`policy::decide_page`] | classify each file by its name (PEP 427/425/625) and show or hide it with a stable [`policy::Code`] |
+//! | record | [`decision_log::DecisionLog::record`] | one JSON line per decided file |
+//! | render | [`index::render`] | pipwall's own page in the negotiated format ([`index::negotiate`]) |
+//!
+//! [`serve::App::project_page`] ties the phases together and keeps both renderings of each
+//! decided page, so a page whose upstream bytes did not change is served without being parsed,
+//! decided or rendered again. Downloads ([`serve::App::handle_file`]) are served only for shown
+//! files, streamed and hashed, with the last chunk held back until the digest matches.
+//!
+//! Decisions are data, not errors: a hidden file is a [`policy::Decision`]. An error means
+//! pipwall could not do its job, and [`serve::AppError::into_response`] is the one place that
+//! turns errors into statuses (upstream 404 → 404, unreachable or unusable → 502, timeout → 504).
+//!
+//! The standards code ([`dist`], [`index`]) does no network I/O and treats all its input as
+//! hostile.
+
 pub mod decision_log;
 pub mod dist;
 pub mod explain;
