@@ -307,3 +307,65 @@ async fn https_upstream_with_extra_ca_bundle() {
     assert!(run.ok, "{}", run.output);
     assert_eq!(installed_version(&target, "demo").as_deref(), Some("1.0"));
 }
+
+/// pip's `--uploaded-prior-to` and uv's `--exclude-newer` need `upload-time`, which pipwall
+/// keeps from the upstream JSON (pip fails outright when an index lacks it).
+#[tokio::test(flavor = "multi_thread")]
+async fn upload_time_survives_for_cooldown_flags() {
+    let home = tempfile::tempdir().unwrap();
+    let up = FakeIndex::start().await;
+    up.project("demo", PageFormat::Json, &[wheel("demo", "1.0")]);
+    let pw = Pipwall::start(&[up.url()]).await;
+    let c = clients();
+    let dl = home.path().join("dl").display().to_string();
+    let run = c
+        .pip(
+            &pw.index_url(),
+            home.path(),
+            &[
+                "download",
+                "--dest",
+                &dl,
+                "--uploaded-prior-to",
+                "2025-01-01T00:00:00Z",
+                "demo",
+            ],
+        )
+        .await;
+    assert!(run.ok, "{}", run.output);
+    // Uploaded 2024-01-01: a cut-off before that leaves nothing.
+    let run = c
+        .pip(
+            &pw.index_url(),
+            home.path(),
+            &[
+                "download",
+                "--dest",
+                &dl,
+                "--uploaded-prior-to",
+                "2023-06-01T00:00:00Z",
+                "demo",
+            ],
+        )
+        .await;
+    assert!(!run.ok, "{}", run.output);
+    let target = home.path().join("t");
+    let run = c
+        .uv_install(
+            &pw.index_url(),
+            home.path(),
+            &target,
+            &["--exclude-newer", "2025-01-01T00:00:00Z", "demo"],
+        )
+        .await;
+    assert!(run.ok, "{}", run.output);
+    let run = c
+        .uv_install(
+            &pw.index_url(),
+            home.path(),
+            &home.path().join("t2"),
+            &["--exclude-newer", "2023-06-01T00:00:00Z", "demo"],
+        )
+        .await;
+    assert!(!run.ok, "{}", run.output);
+}

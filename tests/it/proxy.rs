@@ -195,7 +195,7 @@ async fn hidden_and_unknown_files_are_refused_with_the_reason() {
 async fn download_is_served_verified_and_cached() {
     let up = FakeIndex::start().await;
     let w = wheel("demo", "1.0");
-    up.project("demo", PageFormat::Html, &[w.clone()]);
+    up.project("demo", PageFormat::Html, std::slice::from_ref(&w));
     let pw = Pipwall::start(&[up.url()]).await;
     let path = format!("/files/{}/{}", w.sha256(), w.filename);
     let r = pw.get(&path, None).await;
