@@ -39,14 +39,16 @@ pub enum PageError {
 /// this is treated as hostile rather than held in memory.
 pub const MAX_FILES: usize = 200_000;
 
-/// Checks a hash value's form: lowercase (or uppercase) hex of the algorithm's length. Returns the
-/// lowercased algorithm and digest, or `None` for an algorithm pipwall does not know.
-pub(crate) fn check_hash(alg: &str, hex: &str) -> Option<Result<(String, String), String>> {
-    let alg = alg.to_ascii_lowercase();
-    let (_, len) = HASH_ALGORITHMS.iter().find(|(a, _)| *a == alg)?;
+/// Checks a hash value's form: hex of the algorithm's length, either case. Returns the
+/// algorithm's canonical name and the lowercased digest, or `None` for an algorithm pipwall does
+/// not know.
+pub(crate) fn check_hash(alg: &str, hex: &str) -> Option<Result<(&'static str, String), String>> {
+    let (name, len) = HASH_ALGORITHMS
+        .iter()
+        .find(|(a, _)| a.eq_ignore_ascii_case(alg))?;
     if hex.len() == *len && hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-        Some(Ok((alg, hex.to_ascii_lowercase())))
+        Some(Ok((name, hex.to_ascii_lowercase())))
     } else {
-        Some(Err(format!("`{alg}` digest is not {len} hex digits")))
+        Some(Err(format!("`{name}` digest is not {len} hex digits")))
     }
 }

@@ -182,7 +182,7 @@ fn fragment_hashes(fragment: &str) -> Result<BTreeMap<String, String>, String> {
         };
         match check_hash(alg, hex) {
             Some(Ok((alg, hex))) => {
-                if let Some(prev) = out.insert(alg.clone(), hex.clone())
+                if let Some(prev) = out.insert(alg.to_owned(), hex.clone())
                     && prev != hex
                 {
                     return Err(format!("link names two different `{alg}` digests"));
@@ -203,7 +203,7 @@ fn metadata_attr(value: &str) -> CoreMetadata {
         return CoreMetadata::Present(BTreeMap::new());
     }
     match v.split_once('=').and_then(|(a, h)| check_hash(a, h)) {
-        Some(Ok((alg, hex))) => CoreMetadata::Present(BTreeMap::from([(alg, hex)])),
+        Some(Ok((alg, hex))) => CoreMetadata::Present(BTreeMap::from([(alg.to_owned(), hex)])),
         _ => CoreMetadata::Absent,
     }
 }

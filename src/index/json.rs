@@ -26,6 +26,63 @@ struct RawPage<'a> {
     project_status: Option<RawStatus>,
 }
 
+/// The same page with every entry typed: deserializes only when no entry is malformed.
+#[derive(Deserialize)]
+struct FastPage<'a> {
+    #[serde(default)]
+    meta: Option<RawMeta>,
+    #[serde(borrow)]
+    files: Vec<RawFile<'a>>,
+    #[serde(default, borrow)]
+    versions: Option<Vec<Cow<'a, str>>>,
+    #[serde(default, rename = "project-status")]
+    project_status: Option<RawStatus>,
+}
+
+fn check_api_version(meta: Option<RawMeta>) -> Result<(), PageError> {
+    if let Some(v) = meta.and_then(|m| m.api_version) {
+        // PEP 629: a major version a client does not know MUST fail.
+        if v.split('.').next() != Some("1") {
+            return Err(PageError::ApiVersion(v));
+        }
+    }
+    Ok(())
+}
+
+fn status(s: Option<RawStatus>) -> Option<ProjectStatus> {
+    s.and_then(|s| {
+        s.status.map(|status| ProjectStatus {
+            status,
+            reason: s.reason,
+        })
+    })
+}
+
+fn fast_page(fast: FastPage<'_>, page_url: &Url) -> Result<ProjectPage, PageError> {
+    check_api_version(fast.meta)?;
+    if fast.files.len() > MAX_FILES {
+        return Err(PageError::TooManyFiles(MAX_FILES));
+    }
+    let mut page = ProjectPage {
+        versions: fast
+            .versions
+            .unwrap_or_default()
+            .into_iter()
+            .map(Cow::into_owned)
+            .collect(),
+        status: status(fast.project_status),
+        ..ProjectPage::default()
+    };
+    page.files.reserve(fast.files.len());
+    for raw in fast.files {
+        match convert(raw, page_url) {
+            Ok(f) => page.files.push(f),
+            Err(e) => page.invalid.push(e),
+        }
+    }
+    Ok(page)
+}
+
 #[derive(Deserialize)]
 struct RawMeta {
     #[serde(default, rename = "api-version")]
@@ -87,14 +144,13 @@ struct JustFilename {
 /// Parses a project page. Fails only when the page as a whole is unusable (not JSON, no
 /// `files`, an API major version other than 1).
 pub fn parse(text: &str, page_url: &Url) -> Result<ProjectPage, PageError> {
+    // Fast path: one pass when every entry is well formed (the usual case).
+    if let Ok(fast) = serde_json::from_str::<FastPage<'_>>(text) {
+        return fast_page(fast, page_url);
+    }
     let raw: RawPage<'_> =
         serde_json::from_str(text).map_err(|e| PageError::Json(e.to_string()))?;
-    if let Some(v) = raw.meta.and_then(|m| m.api_version) {
-        // PEP 629: a major version a client does not know MUST fail.
-        if v.split('.').next() != Some("1") {
-            return Err(PageError::ApiVersion(v));
-        }
-    }
+    check_api_version(raw.meta)?;
     let files = raw.files.ok_or(PageError::NoFiles)?;
     if files.len() > MAX_FILES {
         return Err(PageError::TooManyFiles(MAX_FILES));
@@ -106,12 +162,7 @@ pub fn parse(text: &str, page_url: &Url) -> Result<ProjectPage, PageError> {
             .into_iter()
             .filter_map(|v| serde_json::from_str::<String>(v.get()).ok())
             .collect(),
-        status: raw.project_status.and_then(|s| {
-            s.status.map(|status| ProjectStatus {
-                status,
-                reason: s.reason,
-            })
-        }),
+        status: status(raw.project_status),
         ..ProjectPage::default()
     };
     for entry in files {
@@ -134,6 +185,11 @@ fn file(entry: &RawValue, page_url: &Url) -> Result<FileEntry, InvalidEntry> {
             reason: format!("file entry is malformed: {e}"),
         }
     })?;
+    convert(raw, page_url)
+}
+
+/// Checks and converts one entry that deserialized.
+fn convert(raw: RawFile<'_>, page_url: &Url) -> Result<FileEntry, InvalidEntry> {
     let filename = raw.filename.into_owned();
     let invalid = |reason: String| InvalidEntry {
         label: filename.clone(),
@@ -160,7 +216,7 @@ fn file(entry: &RawValue, page_url: &Url) -> Result<FileEntry, InvalidEntry> {
     for (alg, hex) in &raw.hashes {
         match check_hash(alg, hex) {
             Some(Ok((a, h))) => {
-                hashes.insert(a, h);
+                hashes.insert(a.to_owned(), h);
             }
             Some(Err(reason)) => return Err(invalid(format!("hash is malformed: {reason}"))),
             None => {}
@@ -177,7 +233,7 @@ fn file(entry: &RawValue, page_url: &Url) -> Result<FileEntry, InvalidEntry> {
             let checked: Option<BTreeMap<_, _>> = map
                 .iter()
                 .filter_map(|(a, h)| check_hash(a, h))
-                .map(Result::ok)
+                .map(|r| r.ok().map(|(a, h)| (a.to_owned(), h)))
                 .collect();
             // A malformed metadata hash would make clients fetch and reject the sidecar; treat
             // the sidecar as absent instead (the wheel itself still carries its metadata).
