@@ -5,6 +5,6 @@ pub mod filename;
 pub mod name;
 pub mod tags;
 
-pub use filename::{DistFilename, FilenameError, SdistFilename, WheelFilename};
+pub use filename::{DistFilename, FilenameError, SdistFilename, WheelFilename, project_of};
 pub use name::{NameError, ProjectName};
 pub use tags::{TagError, WheelTags};

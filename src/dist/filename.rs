@@ -158,6 +158,21 @@ impl WheelFilename {
     }
 }
 
+/// The project a filename belongs to, from the name alone: a wheel's name part, or the text of
+/// an sdist's name before its last `-` (PEP 625). `None` for anything else.
+pub fn project_of(filename: &str) -> Option<ProjectName> {
+    if filename.ends_with(".whl") {
+        return WheelFilename::parse_any(filename).ok().map(|w| w.name);
+    }
+    let (stem, _) = filename.rsplit_once('-')?;
+    let candidate = ProjectName::new(stem).ok()?;
+    matches!(
+        DistFilename::parse(filename, &candidate),
+        Ok(DistFilename::Sdist(_))
+    )
+    .then_some(candidate)
+}
+
 fn check_safe(filename: &str) -> Result<(), FilenameError> {
     if filename.is_empty() {
         return Err(FilenameError::Empty);
@@ -304,6 +319,17 @@ mod tests {
                 "{f}"
             );
         }
+    }
+
+    #[test]
+    fn project_of_wheels_and_sdists() {
+        assert_eq!(
+            project_of("Demo_Pkg-1.0-py3-none-any.whl"),
+            Some(project("demo-pkg"))
+        );
+        assert_eq!(project_of("demo_pkg-1.0.tar.gz"), Some(project("demo-pkg")));
+        assert_eq!(project_of("../demo-1.0.tar.gz"), None);
+        assert_eq!(project_of("demo-1.0.exe"), None);
     }
 
     #[test]

@@ -14,7 +14,7 @@ use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 
 use super::{App, AppError, Body, ShownFile, full};
-use crate::dist::{DistFilename, ProjectName, WheelFilename};
+use crate::dist::project_of;
 use crate::index::CoreMetadata;
 use crate::policy::{Action, Code};
 
@@ -124,20 +124,6 @@ fn refuse(code: Code, sentence: &str) -> AppError {
         code,
         sentence: sentence.to_owned(),
     }
-}
-
-/// The project a requested filename belongs to.
-fn project_of(filename: &str) -> Option<ProjectName> {
-    if filename.ends_with(".whl") {
-        return WheelFilename::parse_any(filename).ok().map(|w| w.name);
-    }
-    let (stem, _) = filename.rsplit_once('-')?;
-    let p = ProjectName::new(stem).ok()?;
-    matches!(
-        DistFilename::parse(filename, &p),
-        Ok(DistFilename::Sdist(_))
-    )
-    .then_some(p)
 }
 
 fn file_response(body: Body, len: Option<u64>) -> Response<Body> {

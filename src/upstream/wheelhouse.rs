@@ -13,7 +13,7 @@ use tokio_util::io::ReaderStream;
 use url::Url;
 
 use super::{FetchedPage, FileBody, PageFetch, UpstreamError, Validators};
-use crate::dist::{DistFilename, ProjectName, WheelFilename};
+use crate::dist::{ProjectName, project_of};
 use crate::index::{CoreMetadata, FileEntry, ProjectPage};
 
 type HashKey = (PathBuf, u64, SystemTime);
@@ -115,21 +115,6 @@ fn list(dir: &Path) -> Result<Vec<(String, std::fs::Metadata)>, UpstreamError> {
         }
     }
     Ok(out)
-}
-
-/// The project a file belongs to, from its name: a wheel's name part, or an sdist's text before
-/// its last `-` (PEP 625).
-fn project_of(filename: &str) -> Option<ProjectName> {
-    if filename.ends_with(".whl") {
-        return WheelFilename::parse_any(filename).ok().map(|w| w.name);
-    }
-    let (stem, _) = filename.rsplit_once('-')?;
-    let candidate = ProjectName::new(stem).ok()?;
-    matches!(
-        DistFilename::parse(filename, &candidate),
-        Ok(DistFilename::Sdist(_))
-    )
-    .then_some(candidate)
 }
 
 fn scan_project(
