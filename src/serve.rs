@@ -34,7 +34,7 @@ pub fn full(bytes: impl Into<Bytes>) -> Body {
 pub struct ShownFile {
     pub project: ProjectName,
     pub filename: String,
-    pub url: url::Url,
+    pub url: crate::index::FileUrl,
     pub size: Option<u64>,
     pub core_metadata: CoreMetadata,
 }

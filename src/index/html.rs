@@ -13,7 +13,7 @@ use html5ever::tokenizer::{
 use url::Url;
 
 use super::model::{CoreMetadata, FileEntry, InvalidEntry, ProjectPage, ProjectStatus};
-use super::model::{url_filename, valid_upload_time};
+use super::model::{FileUrl, href_filename, href_scheme, valid_upload_time};
 use super::{MAX_FILES, PageError, check_hash};
 
 /// One `<a>` tag's attributes, names lowercased, first occurrence kept.
@@ -98,11 +98,12 @@ pub fn parse(text: &str, page_url: &Url) -> Result<ProjectPage, PageError> {
         return Err(PageError::TooManyFiles(MAX_FILES));
     }
     // HTML's rule: the first `<base href>` in the document sets the base for every link.
-    let base = c
-        .base
-        .as_deref()
-        .and_then(|b| page_url.join(b.trim()).ok())
-        .unwrap_or_else(|| page_url.clone());
+    let base = std::sync::Arc::new(
+        c.base
+            .as_deref()
+            .and_then(|b| page_url.join(b.trim()).ok())
+            .unwrap_or_else(|| page_url.clone()),
+    );
     let mut page = ProjectPage {
         status: c.status.map(|status| ProjectStatus {
             status,
@@ -122,7 +123,7 @@ pub fn parse(text: &str, page_url: &Url) -> Result<ProjectPage, PageError> {
 
 /// Reads one anchor. `Ok(None)` for an anchor that is not a link (no or empty `href`), as pip
 /// and uv skip those.
-fn anchor(attrs: &Attrs, base: &Url) -> Result<Option<FileEntry>, InvalidEntry> {
+fn anchor(attrs: &Attrs, base: &std::sync::Arc<Url>) -> Result<Option<FileEntry>, InvalidEntry> {
     let Some(href) = attrs
         .get("href")
         .map(|h| h.trim())
@@ -134,20 +135,23 @@ fn anchor(attrs: &Attrs, base: &Url) -> Result<Option<FileEntry>, InvalidEntry> 
         label: label.to_owned(),
         reason,
     };
-    let mut url = base
-        .join(href)
-        .map_err(|e| invalid(href, format!("link `{href}` is not a valid URL: {e}")))?;
-    if !matches!(url.scheme(), "http" | "https") {
+    let (link, fragment) = href.split_once('#').unwrap_or((href, ""));
+    if let Some(scheme) = href_scheme(link)
+        && !scheme.eq_ignore_ascii_case("http")
+        && !scheme.eq_ignore_ascii_case("https")
+    {
         return Err(invalid(
             href,
-            format!("link scheme `{}` is not allowed", url.scheme()),
+            format!("link scheme `{scheme}` is not allowed"),
         ));
     }
     let filename =
-        url_filename(&url).ok_or_else(|| invalid(href, "link has no filename".into()))?;
-    let hashes = fragment_hashes(url.fragment().unwrap_or(""))
-        .map_err(|reason| invalid(&filename, reason))?;
-    url.set_fragment(None);
+        href_filename(link).ok_or_else(|| invalid(href, "link has no filename".into()))?;
+    let hashes = fragment_hashes(fragment).map_err(|reason| invalid(&filename, reason))?;
+    let url = FileUrl::Relative {
+        base: base.clone(),
+        href: link.to_owned(),
+    };
     let core_metadata = attrs
         .get("data-core-metadata")
         .or_else(|| attrs.get("data-dist-info-metadata"))
@@ -232,7 +236,7 @@ mod tests {
         ));
         assert_eq!(f.filename, "demo-1.0-py3-none-any.whl");
         assert_eq!(
-            f.url.as_str(),
+            f.url.resolve().unwrap().as_str(),
             "https://up.example/f/demo-1.0-py3-none-any.whl"
         );
         assert_eq!(f.sha256(), Some(H));
@@ -242,7 +246,7 @@ mod tests {
     fn parse_relative_href() {
         let f = one(r#"<a href="../../packages/demo-1.0.tar.gz">demo-1.0.tar.gz</a>"#);
         assert_eq!(
-            f.url.as_str(),
+            f.url.resolve().unwrap().as_str(),
             "https://up.example/packages/demo-1.0.tar.gz"
         );
         assert!(f.hashes.is_empty());
@@ -252,7 +256,10 @@ mod tests {
     fn parse_base_href() {
         let f = one(r#"<html><head><base href="https://files.example/x/"></head>
             <a href="demo-1.0.zip">a</a><base href="https://ignored.example/">"#);
-        assert_eq!(f.url.as_str(), "https://files.example/x/demo-1.0.zip");
+        assert_eq!(
+            f.url.resolve().unwrap().as_str(),
+            "https://files.example/x/demo-1.0.zip"
+        );
     }
 
     #[test]
@@ -365,7 +372,7 @@ mod tests {
     fn parse_query_string_is_kept_in_url_not_filename() {
         let f = one(r#"<a href="d-1.zip?token=x">d</a>"#);
         assert_eq!(f.filename, "d-1.zip");
-        assert_eq!(f.url.query(), Some("token=x"));
+        assert_eq!(f.url.resolve().unwrap().query(), Some("token=x"));
     }
 
     #[test]

@@ -5,13 +5,14 @@
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use url::Url;
 
 use super::model::{CoreMetadata, FileEntry, InvalidEntry, ProjectPage, ProjectStatus};
-use super::model::{url_filename, valid_upload_time};
+use super::model::{FileUrl, href_filename, href_scheme, valid_upload_time};
 use super::{MAX_FILES, PageError, check_hash};
 
 #[derive(Deserialize)]
@@ -58,7 +59,7 @@ fn status(s: Option<RawStatus>) -> Option<ProjectStatus> {
     })
 }
 
-fn fast_page(fast: FastPage<'_>, page_url: &Url) -> Result<ProjectPage, PageError> {
+fn fast_page(fast: FastPage<'_>, page_url: &Arc<Url>) -> Result<ProjectPage, PageError> {
     check_api_version(fast.meta)?;
     if fast.files.len() > MAX_FILES {
         return Err(PageError::TooManyFiles(MAX_FILES));
@@ -144,6 +145,7 @@ struct JustFilename {
 /// Parses a project page. Fails only when the page as a whole is unusable (not JSON, no
 /// `files`, an API major version other than 1).
 pub fn parse(text: &str, page_url: &Url) -> Result<ProjectPage, PageError> {
+    let page_url = &Arc::new(page_url.clone());
     // Fast path: one pass when every entry is well formed (the usual case).
     if let Ok(fast) = serde_json::from_str::<FastPage<'_>>(text) {
         return fast_page(fast, page_url);
@@ -174,7 +176,7 @@ pub fn parse(text: &str, page_url: &Url) -> Result<ProjectPage, PageError> {
     Ok(page)
 }
 
-fn file(entry: &RawValue, page_url: &Url) -> Result<FileEntry, InvalidEntry> {
+fn file(entry: &RawValue, page_url: &Arc<Url>) -> Result<FileEntry, InvalidEntry> {
     let raw: RawFile<'_> = serde_json::from_str(entry.get()).map_err(|e| {
         let label = serde_json::from_str::<JustFilename>(entry.get())
             .ok()
@@ -189,29 +191,32 @@ fn file(entry: &RawValue, page_url: &Url) -> Result<FileEntry, InvalidEntry> {
 }
 
 /// Checks and converts one entry that deserialized.
-fn convert(raw: RawFile<'_>, page_url: &Url) -> Result<FileEntry, InvalidEntry> {
+fn convert(raw: RawFile<'_>, page_url: &Arc<Url>) -> Result<FileEntry, InvalidEntry> {
     let filename = raw.filename.into_owned();
     let invalid = |reason: String| InvalidEntry {
         label: filename.clone(),
         reason,
     };
-    let mut url = page_url
-        .join(&raw.url)
-        .map_err(|e| invalid(format!("file URL is not valid: {e}")))?;
-    if !matches!(url.scheme(), "http" | "https") {
+    let link = raw.url.split_once('#').map_or(&*raw.url, |(l, _)| l);
+    if let Some(scheme) = href_scheme(link)
+        && !scheme.eq_ignore_ascii_case("http")
+        && !scheme.eq_ignore_ascii_case("https")
+    {
         return Err(invalid(format!(
-            "file URL scheme `{}` is not allowed",
-            url.scheme()
+            "file URL scheme `{scheme}` is not allowed"
         )));
     }
     // pip names a file after its URL, uv after `filename`: they must agree, or the two installers
     // would see different files under one entry.
-    if url_filename(&url).as_deref() != Some(filename.as_str()) {
+    if href_filename(link).as_deref() != Some(filename.as_str()) {
         return Err(invalid(
             "`filename` does not match the file URL's last segment".into(),
         ));
     }
-    url.set_fragment(None);
+    let url = FileUrl::Relative {
+        base: page_url.clone(),
+        href: link.to_owned(),
+    };
     let mut hashes = BTreeMap::new();
     for (alg, hex) in &raw.hashes {
         match check_hash(alg, hex) {
@@ -359,7 +364,7 @@ mod tests {
         assert!(p.invalid.is_empty(), "{:?}", p.invalid);
         let f = &p.files[0];
         assert_eq!(
-            f.url.as_str(),
+            f.url.resolve().unwrap().as_str(),
             "https://up.example/f/demo-1.0-py3-none-any.whl"
         );
         assert_eq!(f.sha256(), Some(H));

@@ -254,7 +254,9 @@ mod tests {
     fn sample() -> ServedPage {
         let file = |name: &str, y: Option<&str>| FileEntry {
             filename: name.into(),
-            url: Url::parse(&format!("https://up/{name}")).unwrap(),
+            url: crate::index::FileUrl::Resolved(
+                Url::parse(&format!("https://up/{name}")).unwrap(),
+            ),
             hashes: BTreeMap::from([("sha256".into(), H.into())]),
             requires_python: Some(">=3.8,<4".into()),
             yanked: y.map(Into::into),
@@ -283,7 +285,7 @@ mod tests {
         assert!(h.invalid.is_empty() && j.invalid.is_empty());
         assert_eq!(h.files, j.files);
         assert_eq!(
-            h.files[0].url.as_str(),
+            h.files[0].url.resolve().unwrap().as_str(),
             format!("http://pw/files/{H}/demo-1.0+local-py3-none-any.whl")
         );
         assert_eq!(h.files[1].yanked.as_deref(), Some("oops \"quoted\" <b>"));

@@ -127,7 +127,9 @@ mod tests {
     fn entry(name: &str, sha: bool) -> FileEntry {
         FileEntry {
             filename: name.into(),
-            url: Url::parse(&format!("https://up/{name}")).unwrap(),
+            url: crate::index::FileUrl::Resolved(
+                Url::parse(&format!("https://up/{name}")).unwrap(),
+            ),
             hashes: if sha {
                 BTreeMap::from([("sha256".into(), "ab".repeat(32))])
             } else {

@@ -82,7 +82,7 @@ impl App {
         if head {
             return Ok(file_response(full(Bytes::new()), shown.size));
         }
-        let upstream = self.upstreams.open_file(&shown.url).await?;
+        let upstream = self.upstreams.open_file(&resolve(&shown)?).await?;
         let len = upstream.len.or(shown.size);
         let body = verified(upstream.stream, sha256.to_owned(), path);
         Ok(file_response(body, len))
@@ -99,7 +99,7 @@ impl App {
                 "the index offers no metadata file for this file".into(),
             ));
         };
-        let mut url = shown.url.clone();
+        let mut url = resolve(&shown)?;
         url.set_path(&format!("{}.metadata", url.path()));
         let bytes = self.upstreams.fetch_small(&url, MAX_METADATA_BYTES).await?;
         if let Some(want) = hashes.get("sha256")
@@ -117,6 +117,16 @@ impl App {
         );
         Ok(resp)
     }
+}
+
+/// The file's full upstream URL (links are resolved only when a file is fetched).
+fn resolve(shown: &ShownFile) -> Result<url::Url, AppError> {
+    shown.url.resolve().map_err(|e| {
+        AppError::Upstream(crate::upstream::UpstreamError::BadRedirect {
+            url: shown.filename.clone(),
+            detail: format!("the index's link for this file is not a valid URL: {e}"),
+        })
+    })
 }
 
 fn refuse(code: Code, sentence: &str) -> AppError {
