@@ -33,6 +33,7 @@
 //! The standards code ([`dist`], [`index`]) does no network I/O and treats all its input as
 //! hostile.
 
+pub mod audit;
 pub mod decision_log;
 pub mod dist;
 pub mod explain;
