@@ -40,10 +40,6 @@ impl DecisionLog {
         Self::new(Box::new(std::io::stderr()))
     }
 
-    pub fn sink() -> Self {
-        Self::new(Box::new(std::io::sink()))
-    }
-
     pub fn record(&self, project: &str, upstream: &str, decisions: &[FileDecision]) {
         let time = jiff::Timestamp::now().to_string();
         let mut buf = Vec::with_capacity(decisions.len() * 256);

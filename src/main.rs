@@ -72,7 +72,8 @@ enum OutputFormat {
     Json,
 }
 
-/// Exit statuses: 0 success, 1 the command ran and found a problem, 2 it could not run.
+/// Exit statuses: 0 success, 2 the command could not run. (1, "ran and found a problem", is
+/// kept for `audit` and `policy check`.)
 #[derive(Clone, Copy)]
 enum Exit {
     Ok = 0,

@@ -32,7 +32,6 @@ pub fn full(bytes: impl Into<Bytes>) -> Body {
 /// A file pipwall decided to show: what a download of it needs.
 #[derive(Clone, Debug)]
 pub struct ShownFile {
-    pub project: ProjectName,
     pub filename: String,
     pub url: crate::index::FileUrl,
     pub size: Option<u64>,

@@ -23,18 +23,18 @@ pub const MAX_CONNECTIONS: usize = 4096;
 
 pub async fn handle(app: &App, req: Request<Incoming>) -> Response<Body> {
     let started = std::time::Instant::now();
-    let method = req.method().clone();
-    let path = req.uri().path().to_owned();
+    let method = req.method();
+    let path = req.uri().path();
     let resp = match dispatch(app, &req).await {
         Ok(r) => r,
         Err(e) => {
             if e.status().is_server_error() {
-                tracing::warn!(%method, path = %sanitize(&path), error = %e, "request failed");
+                tracing::warn!(%method, path = %sanitize(path), error = %e, "request failed");
             }
             e.into_response()
         }
     };
-    tracing::info!(%method, path = %sanitize(&path), status = resp.status().as_u16(), ms = started.elapsed().as_millis() as u64, "request");
+    tracing::info!(%method, path = %sanitize(path), status = resp.status().as_u16(), ms = started.elapsed().as_millis() as u64, "request");
     resp
 }
 

@@ -193,10 +193,6 @@ impl Upstreams {
         &self.sources
     }
 
-    pub fn limits(&self) -> &Limits {
-        self.client.limits()
-    }
-
     /// Fetches a project's page from the first source that has it. `previous` is what the
     /// last fetch gave (source and validators), for a conditional request.
     pub async fn project_page(

@@ -510,13 +510,6 @@ pub fn stream_project_names(
     Ok(())
 }
 
-/// Reads a root page held in memory; see [`stream_project_names`].
-pub fn project_names(text: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let _ = stream_project_names(text.as_bytes(), |n| out.push(n.to_owned()));
-    out
-}
-
 #[cfg(test)]
 mod root_tests {
     use super::*;

@@ -59,24 +59,26 @@ fn status(s: Option<RawStatus>) -> Option<ProjectStatus> {
     })
 }
 
-fn fast_page(fast: FastPage<'_>, page_url: &Arc<Url>) -> Result<ProjectPage, PageError> {
-    check_api_version(fast.meta)?;
-    if fast.files.len() > MAX_FILES {
+/// Builds the page from either path's parts; `entries` yields each file or why it was unreadable.
+fn assemble(
+    meta: Option<RawMeta>,
+    versions: Vec<String>,
+    project_status: Option<RawStatus>,
+    count: usize,
+    entries: impl Iterator<Item = Result<FileEntry, InvalidEntry>>,
+) -> Result<ProjectPage, PageError> {
+    check_api_version(meta)?;
+    if count > MAX_FILES {
         return Err(PageError::TooManyFiles(MAX_FILES));
     }
     let mut page = ProjectPage {
-        versions: fast
-            .versions
-            .unwrap_or_default()
-            .into_iter()
-            .map(Cow::into_owned)
-            .collect(),
-        status: status(fast.project_status),
+        versions,
+        status: status(project_status),
         ..ProjectPage::default()
     };
-    page.files.reserve(fast.files.len());
-    for raw in fast.files {
-        match convert(raw, page_url) {
+    page.files.reserve(count);
+    for entry in entries {
+        match entry {
             Ok(f) => page.files.push(f),
             Err(e) => page.invalid.push(e),
         }
@@ -148,32 +150,27 @@ pub fn parse(text: &str, page_url: &Url) -> Result<ProjectPage, PageError> {
     let page_url = &Arc::new(page_url.clone());
     // Fast path: one pass when every entry is well formed (the usual case).
     if let Ok(fast) = serde_json::from_str::<FastPage<'_>>(text) {
-        return fast_page(fast, page_url);
-    }
-    let raw: RawPage<'_> =
-        serde_json::from_str(text).map_err(|e| PageError::Json(e.to_string()))?;
-    check_api_version(raw.meta)?;
-    let files = raw.files.ok_or(PageError::NoFiles)?;
-    if files.len() > MAX_FILES {
-        return Err(PageError::TooManyFiles(MAX_FILES));
-    }
-    let mut page = ProjectPage {
-        versions: raw
+        let versions = fast
             .versions
             .unwrap_or_default()
             .into_iter()
-            .filter_map(|v| serde_json::from_str::<String>(v.get()).ok())
-            .collect(),
-        status: status(raw.project_status),
-        ..ProjectPage::default()
-    };
-    for entry in files {
-        match file(entry, page_url) {
-            Ok(f) => page.files.push(f),
-            Err(e) => page.invalid.push(e),
-        }
+            .map(Cow::into_owned)
+            .collect();
+        let count = fast.files.len();
+        let entries = fast.files.into_iter().map(|raw| convert(raw, page_url));
+        return assemble(fast.meta, versions, fast.project_status, count, entries);
     }
-    Ok(page)
+    let raw: RawPage<'_> =
+        serde_json::from_str(text).map_err(|e| PageError::Json(e.to_string()))?;
+    let files = raw.files.ok_or(PageError::NoFiles)?;
+    let versions = raw
+        .versions
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|v| serde_json::from_str::<String>(v.get()).ok())
+        .collect();
+    let entries = files.iter().map(|entry| file(entry, page_url));
+    assemble(raw.meta, versions, raw.project_status, files.len(), entries)
 }
 
 fn file(entry: &RawValue, page_url: &Arc<Url>) -> Result<FileEntry, InvalidEntry> {
@@ -329,13 +326,6 @@ pub fn stream_project_names(
     de.end().map_err(|e| PageError::Json(e.to_string()))
 }
 
-/// Reads a JSON root page held in memory; see [`stream_project_names`].
-pub fn project_names(text: &str) -> Result<Vec<String>, PageError> {
-    let mut out = Vec::new();
-    stream_project_names(text.as_bytes(), |n| out.push(n.to_owned()))?;
-    Ok(out)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -470,10 +460,14 @@ mod tests {
 
     #[test]
     fn root_names_stream_and_skip_bad_entries() {
-        let names = project_names(r#"{"meta":{"api-version":"1.0"},"projects":[{"name":"A"},{"x":1},7,{"name":"b","_last-serial":3}]}"#).unwrap();
-        assert_eq!(names, vec!["A", "b"]);
-        assert!(project_names("[1,2]").is_err());
-        assert!(project_names(r#"{"projects":[{"name":"a"}]} trailing"#).is_err());
+        let names = |text: &str| {
+            let mut out = Vec::new();
+            stream_project_names(text.as_bytes(), |n| out.push(n.to_owned())).map(|()| out)
+        };
+        let got = names(r#"{"meta":{"api-version":"1.0"},"projects":[{"name":"A"},{"x":1},7,{"name":"b","_last-serial":3}]}"#).unwrap();
+        assert_eq!(got, vec!["A", "b"]);
+        assert!(names("[1,2]").is_err());
+        assert!(names(r#"{"projects":[{"name":"a"}]} trailing"#).is_err());
     }
 
     #[test]

@@ -62,16 +62,18 @@ pub fn decide_page(project: &ProjectName, page: ProjectPage) -> (ServedPage, Vec
                 Ok(DistFilename::Wheel(_)) => Decision::show(),
             }
         };
+        let show = decision.action == super::Action::Show;
+        let version_text = version.as_ref().map(ToString::to_string);
+        if show && let (Some(v), Some(text)) = (version, &version_text) {
+            shown_versions.insert(VersionKey::Parsed(v), text.clone());
+        }
         decisions.push(FileDecision {
             filename: file.filename.clone(),
             sha256: file.sha256().map(str::to_owned),
-            version: version.as_ref().map(ToString::to_string),
-            decision: decision.clone(),
+            version: version_text,
+            decision,
         });
-        if decision.action == super::Action::Show {
-            if let Some(v) = version {
-                shown_versions.insert(VersionKey::Parsed(v.clone()), v.to_string());
-            }
+        if show {
             shown.push(file);
         }
     }

@@ -137,7 +137,6 @@ impl App {
                     shown.insert(
                         sha.to_owned(),
                         ShownFile {
-                            project: name.clone(),
                             filename: f.filename.clone(),
                             url: f.url.clone(),
                             size: f.size,

@@ -84,10 +84,6 @@ impl Client {
         Ok(Self { inner, limits })
     }
 
-    pub fn limits(&self) -> &Limits {
-        &self.limits
-    }
-
     /// GET with redirects followed by hand (each hop must be http(s); credentials are dropped
     /// when the origin changes). Returns the final URL and response.
     async fn get(
@@ -394,7 +390,6 @@ impl HttpIndex {
                 extra.push((http::header::IF_MODIFIED_SINCE, m));
             }
         }
-        let validators_in = validators;
         let work = async {
             let (final_url, resp) = client.get(&url, self.auth.as_ref(), &extra).await?;
             if resp.status() == StatusCode::NOT_MODIFIED && validators.is_some() {
@@ -409,7 +404,7 @@ impl HttpIndex {
             };
             let is_json =
                 header(CONTENT_TYPE).is_some_and(|c| c.to_ascii_lowercase().contains("json"));
-            let validators = Validators {
+            let fresh = Validators {
                 etag: header(ETAG),
                 last_modified: header(LAST_MODIFIED),
                 digest: None,
@@ -418,7 +413,7 @@ impl HttpIndex {
                 Client::read_capped(&final_url, resp.into_body(), client.limits.max_page_bytes)
                     .await?;
             let content_sha256: [u8; 32] = Sha256::digest(&body).into();
-            if validators_in.and_then(|v| v.digest) == Some(content_sha256) {
+            if validators.and_then(|v| v.digest) == Some(content_sha256) {
                 return Ok(PageFetch::NotModified);
             }
             let text = String::from_utf8_lossy(&body);
@@ -434,7 +429,7 @@ impl HttpIndex {
             Ok(PageFetch::Fresh(Box::new(FetchedPage {
                 page,
                 source: 0,
-                validators,
+                validators: fresh,
                 content_sha256,
             })))
         };
