@@ -1,6 +1,6 @@
 //! Real pip and uv installing through pipwall from a fake upstream.
 
-use crate::support::clients::installed_version;
+use crate::support::clients::{INSTALLERS, Installer, installed_version};
 use crate::support::{FakeIndex, PageFormat, Pipwall, clients, sdist, wheel};
 
 /// An upstream where `demo` has wheels for 1.0 and 1.1 and only an sdist for 2.0, so a client
@@ -19,20 +19,16 @@ async fn demo_upstream(format: PageFormat, marker: &std::path::Path) -> FakeInde
     up
 }
 
-async fn pip_installs_newest_wheel(format: PageFormat) {
+async fn installs_newest_wheel(installer: Installer, format: PageFormat) {
     let home = tempfile::tempdir().unwrap();
     let marker = home.path().join("setup-py-ran");
     let up = demo_upstream(format, &marker).await;
     let pw = Pipwall::start(&[up.url()]).await;
     let target = home.path().join("target");
     let run = clients()
-        .pip(
-            &pw.index_url(),
-            home.path(),
-            &["install", "--target", &target.display().to_string(), "demo"],
-        )
+        .install(installer, &pw.index_url(), home.path(), &target, &["demo"])
         .await;
-    assert!(run.ok, "{}", run.output);
+    assert!(run.ok, "{installer:?}: {}", run.output);
     assert_eq!(
         installed_version(&target, "demo").as_deref(),
         Some("1.1"),
@@ -48,42 +44,22 @@ async fn pip_installs_newest_wheel(format: PageFormat) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn pip_installs_through_json_upstream() {
-    pip_installs_newest_wheel(PageFormat::Json).await;
+    installs_newest_wheel(Installer::Pip, PageFormat::Json).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn pip_installs_through_html_upstream() {
-    pip_installs_newest_wheel(PageFormat::Html).await;
-}
-
-async fn uv_installs_newest_wheel(format: PageFormat) {
-    let home = tempfile::tempdir().unwrap();
-    let marker = home.path().join("setup-py-ran");
-    let up = demo_upstream(format, &marker).await;
-    let pw = Pipwall::start(&[up.url()]).await;
-    let target = home.path().join("target");
-    let run = clients()
-        .uv_install(&pw.index_url(), home.path(), &target, &["demo"])
-        .await;
-    assert!(run.ok, "{}", run.output);
-    assert_eq!(
-        installed_version(&target, "demo").as_deref(),
-        Some("1.1"),
-        "{}",
-        run.output
-    );
-    assert!(!up.was_requested("demo-2.0.tar.gz"));
-    assert!(!marker.exists());
+    installs_newest_wheel(Installer::Pip, PageFormat::Html).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn uv_installs_through_json_upstream() {
-    uv_installs_newest_wheel(PageFormat::Json).await;
+    installs_newest_wheel(Installer::Uv, PageFormat::Json).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn uv_installs_through_html_upstream() {
-    uv_installs_newest_wheel(PageFormat::Html).await;
+    installs_newest_wheel(Installer::Uv, PageFormat::Html).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -146,18 +122,14 @@ async fn pip_require_hashes_works_through_pipwall() {
     let req = home.path().join("requirements.txt");
     std::fs::write(&req, format!("demo==1.0 --hash=sha256:{}\n", w.sha256())).unwrap();
     let target = home.path().join("target");
+    let req = req.display().to_string();
     let run = clients()
-        .pip(
+        .install(
+            Installer::Pip,
             &pw.index_url(),
             home.path(),
-            &[
-                "install",
-                "--require-hashes",
-                "--target",
-                &target.display().to_string(),
-                "-r",
-                &req.display().to_string(),
-            ],
+            &target,
+            &["--require-hashes", "-r", &req],
         )
         .await;
     assert!(run.ok, "{}", run.output);
@@ -174,27 +146,14 @@ async fn upstream_bytes_not_matching_their_hash_install_nothing() {
     evil.bytes = wheel("demo", "6.6").bytes;
     up.project_with_hashes("demo", PageFormat::Json, &[(evil, honest.sha256())]);
     let pw = Pipwall::start(&[up.url()]).await;
-    let target = home.path().join("target");
-    let c = clients();
-    let run = c
-        .pip(
-            &pw.index_url(),
-            home.path(),
-            &["install", "--target", &target.display().to_string(), "demo"],
-        )
-        .await;
-    assert!(!run.ok, "{}", run.output);
-    assert_eq!(installed_version(&target, "demo"), None);
-    let run = c
-        .uv_install(
-            &pw.index_url(),
-            home.path(),
-            &home.path().join("u"),
-            &["demo"],
-        )
-        .await;
-    assert!(!run.ok, "{}", run.output);
-    assert_eq!(installed_version(&home.path().join("u"), "demo"), None);
+    for installer in INSTALLERS {
+        let target = home.path().join(format!("{installer:?}"));
+        let run = clients()
+            .install(installer, &pw.index_url(), home.path(), &target, &["demo"])
+            .await;
+        assert!(!run.ok, "{installer:?}: {}", run.output);
+        assert_eq!(installed_version(&target, "demo"), None);
+    }
     // Nothing unverified was kept in the cache.
     let cached = walk(pw.cache.path());
     assert!(cached.is_empty(), "cache holds {cached:?}");
@@ -221,33 +180,23 @@ async fn non_normalized_name_installs() {
     let up = FakeIndex::start().await;
     up.project("demo-pkg", PageFormat::Html, &[wheel("demo-pkg", "3.0")]);
     let pw = Pipwall::start(&[up.url()]).await;
-    let target = home.path().join("target");
-    let run = clients()
-        .pip(
-            &pw.index_url(),
-            home.path(),
-            &[
-                "install",
-                "--target",
-                &target.display().to_string(),
-                "Demo_Pkg",
-            ],
-        )
-        .await;
-    assert!(run.ok, "{}", run.output);
-    assert_eq!(
-        installed_version(&target, "demo_pkg").as_deref(),
-        Some("3.0")
-    );
-    let run = clients()
-        .uv_install(
-            &pw.index_url(),
-            home.path(),
-            &home.path().join("u"),
-            &["Demo.Pkg"],
-        )
-        .await;
-    assert!(run.ok, "{}", run.output);
+    for (installer, spelling) in [(Installer::Pip, "Demo_Pkg"), (Installer::Uv, "Demo.Pkg")] {
+        let target = home.path().join(format!("{installer:?}"));
+        let run = clients()
+            .install(
+                installer,
+                &pw.index_url(),
+                home.path(),
+                &target,
+                &[spelling],
+            )
+            .await;
+        assert!(run.ok, "{installer:?}: {}", run.output);
+        assert_eq!(
+            installed_version(&target, "demo_pkg").as_deref(),
+            Some("3.0")
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -298,10 +247,12 @@ async fn https_upstream_with_extra_ca_bundle() {
     let pw = Pipwall::start_full(&[up.https_url()], ttl, limits, Some(&ca)).await;
     let target = home.path().join("target");
     let run = clients()
-        .pip(
+        .install(
+            Installer::Pip,
             &pw.index_url(),
             home.path(),
-            &["install", "--target", &target.display().to_string(), "demo"],
+            &target,
+            &["demo"],
         )
         .await;
     assert!(run.ok, "{}", run.output);

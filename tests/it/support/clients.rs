@@ -138,3 +138,35 @@ pub fn installed_version(target: &Path, module: &str) -> Option<String> {
     let text = std::fs::read_to_string(target.join(module).join("__init__.py")).ok()?;
     text.split('\'').nth(1).map(str::to_owned)
 }
+
+/// The installers the end-to-end tests drive.
+#[derive(Clone, Copy, Debug)]
+pub enum Installer {
+    Pip,
+    Uv,
+}
+
+pub const INSTALLERS: [Installer; 2] = [Installer::Pip, Installer::Uv];
+
+impl Clients {
+    /// Installs into the folder `target` with `installer` (`pip install --target` or
+    /// `uv pip install --target`), `args` being the requirements and any extra options.
+    pub async fn install(
+        &self,
+        installer: Installer,
+        index: &str,
+        home: &Path,
+        target: &Path,
+        args: &[&str],
+    ) -> Run {
+        match installer {
+            Installer::Pip => {
+                let target = target.display().to_string();
+                let mut all = vec!["install", "--target", target.as_str()];
+                all.extend_from_slice(args);
+                self.pip(index, home, &all).await
+            }
+            Installer::Uv => self.uv_install(index, home, target, args).await,
+        }
+    }
+}
