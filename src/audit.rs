@@ -1,7 +1,37 @@
-//! Wheel audits. Built up in steps: today, the stable-ABI (`abi3`) rule for one imported
-//! symbol; archive, binary and manylinux checks come next.
+//! Wheel audits: is a wheel what it claims to be?
+//!
+//! pip installs a wheel on the strength of its filename tags and never looks inside. The audit
+//! opens the archive and compares the claim with the contents:
+//!
+//! | step | where | what |
+//! |---|---|---|
+//! | framing | [`archive`] | the zip reads the same to every installer; bounded inflation |
+//! | metadata | [`contents`] | `WHEEL`, `METADATA` and `RECORD` agree with the filename and the bytes |
+//! | startup code | [`contents`] | `.pth` lines and `sitecustomize` that run at every interpreter start |
+//! | binaries | [`native`] | every ELF, Mach-O and PE member, found by magic, parsed with goblin |
+//! | claims | [`rules`] | stable ABI (`abi3`), manylinux/musllinux policies, macOS and Windows targets |
+//!
+//! The result is a [`Report`]: findings with stable [`Code`]s, and a verdict. Every finding hides
+//! the wheel (fail closed) except those [`Code::hides_by_default`] says a person should judge.
+//! A report is keyed by the sha256 of the wheel's bytes and [`AUDITOR`]: the same bytes audited
+//! by the same rules give the same report, so it can be stored and reused.
 
 pub mod abi3;
+pub mod archive;
+pub mod contents;
+pub mod finding;
+mod linux_policy;
+pub mod native;
+pub mod platform;
+pub mod rules;
 mod stable_abi;
+pub mod wheel;
 
 pub use abi3::{Ifdef, ImportVerdict, StableItem, SymbolKind, TargetOs, check_import, lookup};
+pub use archive::Limits;
+pub use finding::{Code, Finding, Report, Verdict};
+pub use wheel::{audit_file, hash_file};
+
+/// Names the rules a report was made with. Bump the suffix whenever a rule or its data changes,
+/// so stored reports made by older rules are audited again.
+pub const AUDITOR: &str = concat!("pipwall-audit/", env!("CARGO_PKG_VERSION"), "+rules.1");

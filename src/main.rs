@@ -64,6 +64,19 @@ enum Command {
         #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
         format: OutputFormat,
     },
+    /// Audit wheel files offline: archive integrity, metadata, RECORD hashes, startup code, and
+    /// native code against the wheel's tags (abi3, manylinux/musllinux, macOS, Windows).
+    /// Exits 1 when any wheel fails.
+    Audit {
+        /// Wheel files, or folders searched for `*.whl`.
+        #[arg(required = true, value_name = "PATH")]
+        paths: Vec<PathBuf>,
+        #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+        format: OutputFormat,
+        /// Wheels audited at once (default: one per CPU).
+        #[arg(long, value_name = "N")]
+        jobs: Option<usize>,
+    },
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -72,11 +85,12 @@ enum OutputFormat {
     Json,
 }
 
-/// Exit statuses: 0 success, 2 the command could not run. (1, "ran and found a problem", is
-/// kept for `audit` and `policy check`.)
+/// Exit statuses: 0 success, 1 the command ran and found a problem, 2 it could not run.
 #[derive(Clone, Copy)]
 enum Exit {
     Ok = 0,
+    /// The command ran and found a problem (a wheel failed its audit).
+    Findings = 1,
     Failure = 2,
 }
 
@@ -184,7 +198,107 @@ async fn run(cli: Cli) -> Result<Exit> {
             print!("{out}");
             Ok(Exit::Ok)
         }
+        Command::Audit {
+            paths,
+            format,
+            jobs,
+        } => audit(&paths, format, jobs),
     }
+}
+
+/// Every wheel named on the command line or found (recursively) in a named folder, sorted so
+/// reports come in a stable order.
+fn wheel_paths(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    let mut stack: Vec<PathBuf> = paths.to_vec();
+    while let Some(p) = stack.pop() {
+        let meta = std::fs::metadata(&p).with_context(|| format!("cannot read {}", p.display()))?;
+        if meta.is_dir() {
+            for entry in
+                std::fs::read_dir(&p).with_context(|| format!("cannot list {}", p.display()))?
+            {
+                let path = entry?.path();
+                if path.is_dir() || path.extension().is_some_and(|e| e == "whl") {
+                    stack.push(path);
+                }
+            }
+        } else {
+            out.push(p);
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+fn audit(paths: &[PathBuf], format: OutputFormat, jobs: Option<usize>) -> Result<Exit> {
+    use pipwall::audit::{self, Report, Verdict};
+    let wheels = wheel_paths(paths)?;
+    let jobs = jobs
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .clamp(1, wheels.len().max(1));
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let limits = audit::Limits::default();
+    let mut results: Vec<Option<Result<Report>>> = (0..wheels.len()).map(|_| None).collect();
+    let slots = std::sync::Mutex::new(&mut results);
+    std::thread::scope(|scope| {
+        for _ in 0..jobs {
+            scope.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let Some(path) = wheels.get(i) else { break };
+                    let filename = path
+                        .file_name()
+                        .map(|f| f.to_string_lossy().into_owned())
+                        .unwrap_or_default();
+                    let report = audit::audit_file(path, &filename, None, &limits)
+                        .with_context(|| format!("cannot audit {}", path.display()));
+                    if let Ok(mut slots) = slots.lock()
+                        && let Some(slot) = slots.get_mut(i)
+                    {
+                        *slot = Some(report);
+                    }
+                }
+            });
+        }
+    });
+    let mut reports = Vec::with_capacity(results.len());
+    for r in results.into_iter().flatten() {
+        reports.push(r?);
+    }
+    match format {
+        OutputFormat::Json => {
+            let doc = serde_json::json!({ "auditor": audit::AUDITOR, "reports": reports });
+            println!("{}", serde_json::to_string_pretty(&doc)?);
+        }
+        OutputFormat::Text => {
+            for r in &reports {
+                let verdict = match r.verdict {
+                    Verdict::Pass => "pass",
+                    Verdict::Fail => "FAIL",
+                };
+                println!("{verdict}  {}  (sha256 {})", r.wheel, r.sha256);
+                for f in &r.findings {
+                    let mark = if f.hides { "hides" } else { "note " };
+                    let file = if f.file.is_empty() {
+                        String::new()
+                    } else {
+                        format!("{}: ", f.file)
+                    };
+                    println!("  {mark} {}  {file}{}", f.code, f.detail);
+                }
+            }
+            let failed = reports
+                .iter()
+                .filter(|r| r.verdict == Verdict::Fail)
+                .count();
+            println!("{} wheels audited, {failed} failed", reports.len());
+        }
+    }
+    Ok(if reports.iter().any(|r| r.verdict == Verdict::Fail) {
+        Exit::Findings
+    } else {
+        Exit::Ok
+    })
 }
 
 async fn shutdown_signal() {

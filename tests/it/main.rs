@@ -1,4 +1,5 @@
 //! Integration tests: one binary (`tests/it`), sharing the harness in `support`.
+mod audit;
 mod e2e;
 mod proxy;
 mod support;

@@ -1,0 +1,268 @@
+//! What an audit reports: findings with stable codes, and the verdict they add up to.
+
+use serde::Serialize;
+
+/// A stable, machine-readable name for each kind of finding. Policies and scripts match on
+/// these strings, so a code is never renamed; new kinds get new codes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Code {
+    // The archive itself.
+    ZipInvalid,
+    ZipFraming,
+    ZipDuplicateEntry,
+    ZipUnsafePath,
+    ZipSymlink,
+    ZipSpecialFile,
+    ZipCompression,
+    ZipBomb,
+    ZipSizeMismatch,
+    // The `.dist-info` metadata.
+    DistInfoMissing,
+    DistInfoMultiple,
+    WheelFileInvalid,
+    WheelTagsMismatch,
+    WheelBuildMismatch,
+    MetadataInvalid,
+    MetadataNameMismatch,
+    MetadataVersionMismatch,
+    RecordMissing,
+    RecordInvalid,
+    RecordUnsafePath,
+    RecordWeakHash,
+    RecordHashMismatch,
+    RecordSizeMismatch,
+    RecordUnlistedFile,
+    RecordMissingFile,
+    // Code that runs at interpreter start.
+    PthExecutesCode,
+    StartupHook,
+    // Native code.
+    NativeUnparseable,
+    NativeInPurelib,
+    NativeInPureWheel,
+    Abi3BadTag,
+    Abi3OutsideStableAbi,
+    Abi3NewerThanTag,
+    Abi3NotOnTargetOs,
+    Abi3PythonLinkage,
+    ElfArchMismatch,
+    LinuxPolicyUnknown,
+    ManylinuxSymbolVersion,
+    ManylinuxExternalLibrary,
+    ManylinuxBlacklistedSymbol,
+    MusllinuxNeedsGlibc,
+    ManylinuxNeedsMusl,
+    MachoArchMissing,
+    MacosVersionTooNew,
+    MacosExternalLibrary,
+    PeMachineMismatch,
+}
+
+impl Code {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ZipInvalid => "zip-invalid",
+            Self::ZipFraming => "zip-framing",
+            Self::ZipDuplicateEntry => "zip-duplicate-entry",
+            Self::ZipUnsafePath => "zip-unsafe-path",
+            Self::ZipSymlink => "zip-symlink",
+            Self::ZipSpecialFile => "zip-special-file",
+            Self::ZipCompression => "zip-compression",
+            Self::ZipBomb => "zip-bomb",
+            Self::ZipSizeMismatch => "zip-size-mismatch",
+            Self::DistInfoMissing => "dist-info-missing",
+            Self::DistInfoMultiple => "dist-info-multiple",
+            Self::WheelFileInvalid => "wheel-file-invalid",
+            Self::WheelTagsMismatch => "wheel-tags-mismatch",
+            Self::WheelBuildMismatch => "wheel-build-mismatch",
+            Self::MetadataInvalid => "metadata-invalid",
+            Self::MetadataNameMismatch => "metadata-name-mismatch",
+            Self::MetadataVersionMismatch => "metadata-version-mismatch",
+            Self::RecordMissing => "record-missing",
+            Self::RecordInvalid => "record-invalid",
+            Self::RecordUnsafePath => "record-unsafe-path",
+            Self::RecordWeakHash => "record-weak-hash",
+            Self::RecordHashMismatch => "record-hash-mismatch",
+            Self::RecordSizeMismatch => "record-size-mismatch",
+            Self::RecordUnlistedFile => "record-unlisted-file",
+            Self::RecordMissingFile => "record-missing-file",
+            Self::PthExecutesCode => "pth-executes-code",
+            Self::StartupHook => "startup-hook",
+            Self::NativeUnparseable => "native-unparseable",
+            Self::NativeInPurelib => "native-in-purelib",
+            Self::NativeInPureWheel => "native-in-pure-wheel",
+            Self::Abi3BadTag => "abi3-bad-tag",
+            Self::Abi3OutsideStableAbi => "abi3-outside-stable-abi",
+            Self::Abi3NewerThanTag => "abi3-newer-than-tag",
+            Self::Abi3NotOnTargetOs => "abi3-not-on-target-os",
+            Self::Abi3PythonLinkage => "abi3-python-linkage",
+            Self::ElfArchMismatch => "elf-arch-mismatch",
+            Self::LinuxPolicyUnknown => "linux-policy-unknown",
+            Self::ManylinuxSymbolVersion => "manylinux-symbol-version",
+            Self::ManylinuxExternalLibrary => "manylinux-external-library",
+            Self::ManylinuxBlacklistedSymbol => "manylinux-blacklisted-symbol",
+            Self::MusllinuxNeedsGlibc => "musllinux-needs-glibc",
+            Self::ManylinuxNeedsMusl => "manylinux-needs-musl",
+            Self::MachoArchMissing => "macho-arch-missing",
+            Self::MacosVersionTooNew => "macos-version-too-new",
+            Self::MacosExternalLibrary => "macos-external-library",
+            Self::PeMachineMismatch => "pe-machine-mismatch",
+        }
+    }
+
+    /// Whether a finding of this kind hides the wheel until a policy says otherwise. Everything
+    /// hides (fail closed) except `.pth` lines that run code: common in benign packages
+    /// (setuptools' `distutils-precedence.pth`), so reported for a person to judge.
+    pub fn hides_by_default(self) -> bool {
+        !matches!(self, Self::PthExecutesCode)
+    }
+
+    pub const ALL: &'static [Code] = &[
+        Self::ZipInvalid,
+        Self::ZipFraming,
+        Self::ZipDuplicateEntry,
+        Self::ZipUnsafePath,
+        Self::ZipSymlink,
+        Self::ZipSpecialFile,
+        Self::ZipCompression,
+        Self::ZipBomb,
+        Self::ZipSizeMismatch,
+        Self::DistInfoMissing,
+        Self::DistInfoMultiple,
+        Self::WheelFileInvalid,
+        Self::WheelTagsMismatch,
+        Self::WheelBuildMismatch,
+        Self::MetadataInvalid,
+        Self::MetadataNameMismatch,
+        Self::MetadataVersionMismatch,
+        Self::RecordMissing,
+        Self::RecordInvalid,
+        Self::RecordUnsafePath,
+        Self::RecordWeakHash,
+        Self::RecordHashMismatch,
+        Self::RecordSizeMismatch,
+        Self::RecordUnlistedFile,
+        Self::RecordMissingFile,
+        Self::PthExecutesCode,
+        Self::StartupHook,
+        Self::NativeUnparseable,
+        Self::NativeInPurelib,
+        Self::NativeInPureWheel,
+        Self::Abi3BadTag,
+        Self::Abi3OutsideStableAbi,
+        Self::Abi3NewerThanTag,
+        Self::Abi3NotOnTargetOs,
+        Self::Abi3PythonLinkage,
+        Self::ElfArchMismatch,
+        Self::LinuxPolicyUnknown,
+        Self::ManylinuxSymbolVersion,
+        Self::ManylinuxExternalLibrary,
+        Self::ManylinuxBlacklistedSymbol,
+        Self::MusllinuxNeedsGlibc,
+        Self::ManylinuxNeedsMusl,
+        Self::MachoArchMissing,
+        Self::MacosVersionTooNew,
+        Self::MacosExternalLibrary,
+        Self::PeMachineMismatch,
+    ];
+}
+
+impl std::fmt::Display for Code {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One thing wrong with a wheel. `file` is the member path inside the archive (empty when the
+/// finding is about the archive as a whole), so a person can go and look.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    pub code: Code,
+    pub file: String,
+    pub detail: String,
+    pub hides: bool,
+}
+
+impl Finding {
+    pub fn new(code: Code, file: impl Into<String>, detail: impl Into<String>) -> Self {
+        Self {
+            code,
+            file: file.into(),
+            detail: detail.into(),
+            hides: code.hides_by_default(),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    Pass,
+    Fail,
+}
+
+/// The audit of one wheel file, keyed by the sha256 of its bytes.
+#[derive(Clone, Debug, Serialize)]
+pub struct Report {
+    pub wheel: String,
+    pub sha256: String,
+    pub size: u64,
+    pub verdict: Verdict,
+    /// Which rules judged it: a report made by other rules is not reused.
+    pub auditor: &'static str,
+    pub findings: Vec<Finding>,
+}
+
+impl Report {
+    pub fn new(wheel: String, sha256: String, size: u64, mut findings: Vec<Finding>) -> Self {
+        findings.sort_by(|a, b| (a.code, &a.file, &a.detail).cmp(&(b.code, &b.file, &b.detail)));
+        findings.dedup();
+        let verdict = if findings.iter().any(|f| f.hides) {
+            Verdict::Fail
+        } else {
+            Verdict::Pass
+        };
+        Self {
+            wheel,
+            sha256,
+            size,
+            verdict,
+            auditor: super::AUDITOR,
+            findings,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_unique_and_match_serde() {
+        let mut seen = std::collections::HashSet::new();
+        for code in Code::ALL {
+            assert!(seen.insert(code.as_str()), "{code} twice");
+            let json = serde_json::to_string(code).unwrap();
+            assert_eq!(json, format!("\"{}\"", code.as_str()));
+        }
+    }
+
+    #[test]
+    fn only_pth_findings_pass_by_default() {
+        let r = Report::new(
+            "a-1-py3-none-any.whl".into(),
+            String::new(),
+            0,
+            vec![Finding::new(Code::PthExecutesCode, "a.pth", "import os")],
+        );
+        assert_eq!(r.verdict, Verdict::Pass);
+        let r = Report::new(
+            "a-1-py3-none-any.whl".into(),
+            String::new(),
+            0,
+            vec![Finding::new(Code::StartupHook, "sitecustomize.py", "")],
+        );
+        assert_eq!(r.verdict, Verdict::Fail);
+    }
+}

@@ -1,0 +1,499 @@
+//! Facts about one native binary (ELF, Mach-O thin or fat, PE), read with goblin.
+//!
+//! The rules (`rules.rs`) never look at goblin types: everything they need is copied out here,
+//! so a rule can be tested on hand-made facts and a parser change touches one file. Members are
+//! recognised by their magic bytes, not their names: a `.so` renamed `.dat` is still loaded by
+//! `ctypes`, and abi3audit's suffix-based search misses such files.
+
+use goblin::elf::Elf;
+use goblin::mach::{Mach, MachO, SingleArch};
+use goblin::pe::PE;
+
+/// The kind of binary a member's first bytes announce.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Magic {
+    Elf,
+    MachO,
+    MachOFat,
+    Pe,
+}
+
+/// Sniffs a member's first bytes. `head` should hold at least the first 64 bytes when the
+/// member is that long; PE needs `e_lfanew`, so a DOS stub with no PE header is not native.
+pub fn sniff(head: &[u8]) -> Option<Magic> {
+    let word = |i: usize| -> Option<[u8; 4]> { head.get(i..i + 4)?.try_into().ok() };
+    let first = word(0)?;
+    match first {
+        [0x7f, b'E', b'L', b'F'] => Some(Magic::Elf),
+        [0xfe, 0xed, 0xfa, 0xce | 0xcf] | [0xce | 0xcf, 0xfa, 0xed, 0xfe] => Some(Magic::MachO),
+        // 0xCAFEBABE also starts Java class files; their next word is a version (>= 45), a fat
+        // header's is a small slice count.
+        [0xca, 0xfe, 0xba, 0xbe | 0xbf] => {
+            let count = u32::from_be_bytes(word(4)?);
+            (count > 0 && count < 45).then_some(Magic::MachOFat)
+        }
+        [b'M', b'Z', _, _] => {
+            let lfanew = u32::from_le_bytes(word(0x3c)?) as usize;
+            // Only the PE signature makes a Windows binary; the stub alone is not one. Beyond
+            // the sniffed head, let the parser decide.
+            match head.get(lfanew..lfanew + 4) {
+                Some(sig) => (sig == b"PE\0\0").then_some(Magic::Pe),
+                None => (lfanew < (1 << 20)).then_some(Magic::Pe),
+            }
+        }
+        _ => None,
+    }
+}
+
+/// An imported symbol. ELF and Mach-O do not say which library provides it; PE does.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Import {
+    pub name: String,
+    pub weak: bool,
+    /// PE only: the DLL it is imported from.
+    pub library: Option<String>,
+    /// PE only: through the delay-load table.
+    pub delayed: bool,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ElfFacts {
+    pub machine: u16,
+    pub is_64: bool,
+    pub little_endian: bool,
+    pub soname: Option<String>,
+    pub needed: Vec<String>,
+    pub rpath: Vec<String>,
+    pub runpath: Vec<String>,
+    /// Per needed file, the symbol versions required from it (`GLIBC_2.17`, …).
+    pub version_needs: Vec<(String, Vec<String>)>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MachOSlice {
+    pub cputype: u32,
+    pub cpusubtype: u32,
+    /// Minimum macOS version as (major, minor), from LC_BUILD_VERSION or LC_VERSION_MIN_MACOSX.
+    pub min_macos: Option<(u16, u16)>,
+    pub dylibs: Vec<String>,
+    pub rpaths: Vec<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PeFacts {
+    pub machine: u16,
+    pub libraries: Vec<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Format {
+    Elf(ElfFacts),
+    MachO(Vec<MachOSlice>),
+    Pe(PeFacts),
+}
+
+/// What the rules need to know about one native member.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Binary {
+    pub format: Format,
+    /// Undefined symbols, without Mach-O's leading `_`. For a fat Mach-O, the union of slices.
+    pub imports: Vec<Import>,
+    /// Symbols the binary defines and exports.
+    pub exports: Vec<String>,
+}
+
+impl Binary {
+    /// Whether this binary is a CPython extension module (it exports the init function for its
+    /// own module name), rather than a library it links.
+    pub fn is_extension(&self, member_path: &str) -> bool {
+        let file = member_path.rsplit('/').next().unwrap_or(member_path);
+        let module = file.split('.').next().unwrap_or(file);
+        self.exports.iter().any(|e| {
+            e.strip_prefix("PyInit_")
+                .or_else(|| e.strip_prefix("PyModExport_"))
+                .is_some_and(|m| m == module)
+        })
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ParseError(String);
+
+impl From<goblin::error::Error> for ParseError {
+    fn from(e: goblin::error::Error) -> Self {
+        Self(e.to_string())
+    }
+}
+
+/// Most slices a fat Mach-O may have: real ones have two or three.
+const MAX_FAT_SLICES: usize = 16;
+
+pub fn parse(magic: Magic, bytes: &[u8]) -> Result<Binary, ParseError> {
+    match magic {
+        Magic::Elf => parse_elf(bytes),
+        Magic::MachO | Magic::MachOFat => parse_mach(bytes),
+        Magic::Pe => parse_pe(bytes),
+    }
+}
+
+const SHN_UNDEF: usize = 0;
+const STB_GLOBAL: u8 = 1;
+const STB_WEAK: u8 = 2;
+const STB_GNU_UNIQUE: u8 = 10;
+const STV_DEFAULT: u8 = 0;
+const STV_PROTECTED: u8 = 3;
+
+fn parse_elf(bytes: &[u8]) -> Result<Binary, ParseError> {
+    let elf = Elf::parse(bytes)?;
+    let mut imports = Vec::new();
+    let mut exports = Vec::new();
+    for sym in elf.dynsyms.iter() {
+        let Some(name) = elf.dynstrtab.get_at(sym.st_name) else {
+            continue;
+        };
+        if name.is_empty() {
+            continue;
+        }
+        let bind = sym.st_bind();
+        if sym.st_shndx == SHN_UNDEF {
+            if bind == STB_GLOBAL || bind == STB_WEAK {
+                imports.push(Import {
+                    name: name.to_owned(),
+                    weak: bind == STB_WEAK,
+                    library: None,
+                    delayed: false,
+                });
+            }
+        } else if matches!(bind, STB_GLOBAL | STB_WEAK | STB_GNU_UNIQUE)
+            && matches!(sym.st_visibility(), STV_DEFAULT | STV_PROTECTED)
+        {
+            exports.push(name.to_owned());
+        }
+    }
+    let mut version_needs = Vec::new();
+    if let Some(verneed) = &elf.verneed {
+        for need in verneed.iter() {
+            let file = elf.dynstrtab.get_at(need.vn_file).unwrap_or("").to_owned();
+            let names = need
+                .iter()
+                .filter_map(|aux| elf.dynstrtab.get_at(aux.vna_name))
+                .map(str::to_owned)
+                .collect();
+            version_needs.push((file, names));
+        }
+    }
+    let strings = |v: &[&str]| v.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+    let split_paths = |v: &[&str]| {
+        v.iter()
+            .flat_map(|s| s.split(':'))
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+    };
+    let facts = ElfFacts {
+        machine: elf.header.e_machine,
+        is_64: elf.is_64,
+        little_endian: elf.little_endian,
+        soname: elf.soname.map(str::to_owned),
+        needed: strings(&elf.libraries),
+        rpath: split_paths(&elf.rpaths),
+        runpath: split_paths(&elf.runpaths),
+        version_needs,
+    };
+    Ok(Binary {
+        format: Format::Elf(facts),
+        imports,
+        exports,
+    })
+}
+
+const N_STAB: u8 = 0xe0;
+const N_TYPE: u8 = 0x0e;
+const N_EXT: u8 = 0x01;
+const N_UNDF: u8 = 0x00;
+const N_SECT: u8 = 0x0e;
+const LC_BUILD_VERSION: u32 = 0x32;
+const PLATFORM_MACOS: u32 = 1;
+
+fn parse_mach(bytes: &[u8]) -> Result<Binary, ParseError> {
+    let mut slices = Vec::new();
+    let mut imports = Vec::new();
+    let mut exports = Vec::new();
+    match Mach::parse(bytes)? {
+        Mach::Binary(macho) => {
+            slices.push(mach_slice(&macho, &mut imports, &mut exports)?);
+        }
+        Mach::Fat(fat) => {
+            if fat.narches > MAX_FAT_SLICES {
+                return Err(ParseError(format!(
+                    "fat binary claims {} slices",
+                    fat.narches
+                )));
+            }
+            for i in 0..fat.narches {
+                match fat.get(i)? {
+                    SingleArch::MachO(macho) => {
+                        slices.push(mach_slice(&macho, &mut imports, &mut exports)?);
+                    }
+                    SingleArch::Archive(_) => {
+                        return Err(ParseError("fat slice is a static archive".into()));
+                    }
+                }
+            }
+        }
+    }
+    imports.sort_by(|a: &Import, b| a.name.cmp(&b.name));
+    imports.dedup_by(|a, b| a.name == b.name);
+    exports.sort();
+    exports.dedup();
+    Ok(Binary {
+        format: Format::MachO(slices),
+        imports,
+        exports,
+    })
+}
+
+fn mach_slice(
+    macho: &MachO<'_>,
+    imports: &mut Vec<Import>,
+    exports: &mut Vec<String>,
+) -> Result<MachOSlice, ParseError> {
+    use goblin::mach::load_command::CommandVariant;
+    let mut min_macos = None;
+    for lc in &macho.load_commands {
+        match &lc.command {
+            CommandVariant::BuildVersion(b)
+                if b.cmd == LC_BUILD_VERSION && b.platform == PLATFORM_MACOS =>
+            {
+                min_macos = Some(nibble_version(b.minos));
+            }
+            CommandVariant::VersionMinMacosx(v) => {
+                min_macos.get_or_insert(nibble_version(v.version));
+            }
+            _ => {}
+        }
+    }
+    for sym in macho.symbols() {
+        let (name, nlist) = sym?;
+        if nlist.n_type & N_STAB != 0 || nlist.n_type & N_EXT == 0 {
+            continue;
+        }
+        let name = name.strip_prefix('_').unwrap_or(name);
+        if name.is_empty() {
+            continue;
+        }
+        match nlist.n_type & N_TYPE {
+            N_UNDF => imports.push(Import {
+                name: name.to_owned(),
+                // N_WEAK_REF in n_desc.
+                weak: nlist.n_desc & 0x0040 != 0,
+                library: None,
+                delayed: false,
+            }),
+            N_SECT => exports.push(name.to_owned()),
+            _ => {}
+        }
+    }
+    Ok(MachOSlice {
+        cputype: macho.header.cputype,
+        cpusubtype: macho.header.cpusubtype,
+        min_macos,
+        // The first entry is the binary's own id ("self"), not a dependency.
+        dylibs: macho.libs.iter().skip(1).map(|s| (*s).to_owned()).collect(),
+        rpaths: macho.rpaths.iter().map(|s| (*s).to_owned()).collect(),
+    })
+}
+
+/// Mach-O versions are `xxxx.yy.zz` packed in nibbles.
+fn nibble_version(v: u32) -> (u16, u16) {
+    ((v >> 16) as u16, ((v >> 8) & 0xff) as u16)
+}
+
+fn parse_pe(bytes: &[u8]) -> Result<Binary, ParseError> {
+    let pe = PE::parse(bytes)?;
+    let mut imports: Vec<Import> = pe
+        .imports
+        .iter()
+        .map(|i| Import {
+            name: if i.name.is_empty() {
+                format!("#{}", i.ordinal)
+            } else {
+                i.name.to_string()
+            },
+            weak: false,
+            library: Some(i.dll.to_owned()),
+            delayed: false,
+        })
+        .collect();
+    let mut libraries: Vec<String> = pe.libraries.iter().map(|s| (*s).to_owned()).collect();
+    delay_imports(&pe, bytes, &mut imports, &mut libraries)?;
+    let exports = pe
+        .exports
+        .iter()
+        .filter_map(|e| e.name.map(str::to_owned))
+        .collect();
+    Ok(Binary {
+        format: Format::Pe(PeFacts {
+            machine: pe.header.coff_header.machine,
+            libraries,
+        }),
+        imports,
+        exports,
+    })
+}
+
+/// Most delay-load descriptors and names per descriptor read: far above real binaries, low
+/// enough that a hostile table cannot make the audit spin.
+const MAX_DELAY_DESCRIPTORS: usize = 1024;
+const MAX_DELAY_NAMES: usize = 65_536;
+
+/// goblin does not read the delay-load import table (PE data directory 13), and abi3audit does
+/// not either; a DLL imported only there is loaded just the same, on first call.
+fn delay_imports(
+    pe: &PE<'_>,
+    bytes: &[u8],
+    imports: &mut Vec<Import>,
+    libraries: &mut Vec<String>,
+) -> Result<(), ParseError> {
+    let Some(optional) = pe.header.optional_header else {
+        return Ok(());
+    };
+    let Some(dir) = optional.data_directories.get_delay_import_descriptor() else {
+        return Ok(());
+    };
+    if dir.virtual_address == 0 {
+        return Ok(());
+    }
+    let file_alignment = optional.windows_fields.file_alignment;
+    let opts = goblin::pe::options::ParseOptions::default();
+    let image_base = pe.image_base;
+    let offset_of = |addr: u32, rva_based: bool| -> Option<usize> {
+        let rva = if rva_based {
+            u64::from(addr)
+        } else {
+            u64::from(addr).checked_sub(image_base)?
+        };
+        goblin::pe::utils::find_offset(
+            usize::try_from(rva).ok()?,
+            &pe.sections,
+            file_alignment,
+            &opts,
+        )
+    };
+    let u32_at = |off: usize| -> Option<u32> {
+        Some(u32::from_le_bytes(
+            bytes.get(off..off + 4)?.try_into().ok()?,
+        ))
+    };
+    let u64_at = |off: usize| -> Option<u64> {
+        Some(u64::from_le_bytes(
+            bytes.get(off..off + 8)?.try_into().ok()?,
+        ))
+    };
+    let c_str = |off: usize| -> Option<String> {
+        let tail = bytes.get(off..)?;
+        let end = tail.iter().take(4096).position(|&b| b == 0)?;
+        Some(String::from_utf8_lossy(tail.get(..end)?).into_owned())
+    };
+    let malformed = || ParseError("delay-load import table points outside the file".into());
+    let mut desc = offset_of(dir.virtual_address, true).ok_or_else(malformed)?;
+    for _ in 0..MAX_DELAY_DESCRIPTORS {
+        let attributes = u32_at(desc).ok_or_else(malformed)?;
+        let name_addr = u32_at(desc + 4).ok_or_else(malformed)?;
+        let int_addr = u32_at(desc + 16).ok_or_else(malformed)?;
+        if name_addr == 0 && int_addr == 0 {
+            return Ok(());
+        }
+        // Attribute bit 0 marks RVAs; without it (old linkers) the fields are addresses.
+        let rva_based = attributes & 1 != 0;
+        let dll = offset_of(name_addr, rva_based)
+            .and_then(c_str)
+            .ok_or_else(malformed)?;
+        let mut thunk = offset_of(int_addr, rva_based).ok_or_else(malformed)?;
+        for _ in 0..MAX_DELAY_NAMES {
+            let (value, ordinal_flag, step) = if pe.is_64 {
+                let v = u64_at(thunk).ok_or_else(malformed)?;
+                (v, v & (1 << 63) != 0, 8)
+            } else {
+                let v = u32_at(thunk).ok_or_else(malformed)?;
+                (u64::from(v), v & (1 << 31) != 0, 4)
+            };
+            if value == 0 {
+                break;
+            }
+            let name = if ordinal_flag {
+                format!("#{}", value & 0xffff)
+            } else {
+                let hint_name = offset_of(value as u32, rva_based).ok_or_else(malformed)?;
+                c_str(hint_name + 2).ok_or_else(malformed)?
+            };
+            imports.push(Import {
+                name,
+                weak: false,
+                library: Some(dll.clone()),
+                delayed: true,
+            });
+            thunk += step;
+        }
+        if !libraries.iter().any(|l| l.eq_ignore_ascii_case(&dll)) {
+            libraries.push(dll);
+        }
+        desc += 32;
+    }
+    Err(ParseError("too many delay-load descriptors".into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sniffs_magic() {
+        assert_eq!(sniff(b"\x7fELF\x02\x01\x01"), Some(Magic::Elf));
+        assert_eq!(
+            sniff(&[0xcf, 0xfa, 0xed, 0xfe, 7, 0, 0, 1]),
+            Some(Magic::MachO)
+        );
+        assert_eq!(
+            sniff(&[0xca, 0xfe, 0xba, 0xbe, 0, 0, 0, 2]),
+            Some(Magic::MachOFat)
+        );
+        // A Java class file (major version 52) is not a fat binary.
+        assert_eq!(sniff(&[0xca, 0xfe, 0xba, 0xbe, 0, 0, 0, 52]), None);
+        let mut pe = vec![0u8; 0x90];
+        pe[..2].copy_from_slice(b"MZ");
+        pe[0x3c] = 0x80;
+        pe[0x80..0x84].copy_from_slice(b"PE\0\0");
+        assert_eq!(sniff(&pe), Some(Magic::Pe));
+        pe[0x80] = b'X';
+        assert_eq!(sniff(&pe), None);
+        assert_eq!(sniff(b"MZ"), None);
+        assert_eq!(sniff(b"import os"), None);
+        assert_eq!(sniff(b""), None);
+    }
+
+    #[test]
+    fn garbage_after_magic_is_an_error_not_a_panic() {
+        for head in [
+            &b"\x7fELF\x02\x01\x01\x00garbage"[..],
+            &[0xcf, 0xfa, 0xed, 0xfe, 7, 0, 0, 1, 3][..],
+            &[0xca, 0xfe, 0xba, 0xbe, 0, 0, 0, 2, 1, 2][..],
+        ] {
+            let magic = sniff(head).unwrap();
+            assert!(parse(magic, head).is_err());
+        }
+    }
+
+    #[test]
+    fn extension_by_init_symbol() {
+        let b = Binary {
+            format: Format::Pe(PeFacts::default()),
+            imports: vec![],
+            exports: vec!["PyInit__rust".into()],
+        };
+        assert!(b.is_extension("pkg/_rust.abi3.so"));
+        assert!(b.is_extension("_rust.pyd"));
+        assert!(!b.is_extension("pkg/other.abi3.so"));
+    }
+}

@@ -1,0 +1,629 @@
+//! The rules that compare a wheel's native code with what its tags claim: stable ABI (abi3),
+//! manylinux/musllinux, macOS and Windows. Inputs are plain facts ([`Binary`]); every finding
+//! names the member and the symbols or libraries at fault.
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+
+use super::abi3::{ImportVerdict, TargetOs, check_import};
+use super::contents::installed_path;
+use super::finding::{Code, Finding};
+use super::native::{Binary, Format};
+use super::platform::{self, Libc, PolicyLookup, VersionCheck};
+use crate::dist::WheelFilename;
+
+/// A native member of the wheel with its parsed facts.
+pub struct Member {
+    pub path: String,
+    pub binary: Binary,
+}
+
+/// What every rule may consult about the wheel as a whole.
+pub struct WheelView<'a> {
+    pub wheel: &'a WheelFilename,
+    /// Install paths (relative to site-packages) of every file of the wheel, for resolving
+    /// libraries the wheel ships itself. Never the host's file system.
+    pub installed: &'a HashSet<String>,
+}
+
+pub fn check_all(view: &WheelView<'_>, members: &[Member], findings: &mut Vec<Finding>) {
+    if members.is_empty() {
+        return;
+    }
+    if view.wheel.tags.platform.iter().all(|p| p == "any") {
+        for m in members {
+            findings.push(Finding::new(
+                Code::NativeInPureWheel,
+                m.path.as_str(),
+                "native binary in a wheel tagged for any platform",
+            ));
+        }
+    }
+    abi3(view, members, findings);
+    linux(view, members, findings);
+    macos(view, members, findings);
+    windows(view, members, findings);
+}
+
+/// Joins a list of names for a finding, cut short so a report stays readable.
+fn list(names: impl IntoIterator<Item = String>) -> String {
+    const MAX: usize = 20;
+    let all: Vec<String> = names.into_iter().collect();
+    let mut s = all.iter().take(MAX).cloned().collect::<Vec<_>>().join(", ");
+    if all.len() > MAX {
+        s.push_str(&format!(" and {} more", all.len() - MAX));
+    }
+    s
+}
+
+fn target_os(binary: &Binary) -> TargetOs {
+    match binary.format {
+        Format::Elf(_) => TargetOs::Linux,
+        Format::MachO(_) => TargetOs::MacOs,
+        Format::Pe(_) => TargetOs::Windows,
+    }
+}
+
+/// `python3.dll` is the stable ABI; `python311.dll` (or `python313t.dll`, `python312_d.dll`)
+/// ties the binary to one CPython version.
+fn versioned_python_dll(dll: &str) -> bool {
+    let lower = dll.to_ascii_lowercase();
+    let Some(rest) = lower
+        .strip_prefix("python3")
+        .and_then(|r| r.strip_suffix(".dll"))
+    else {
+        return false;
+    };
+    let rest = rest.strip_suffix("_d").unwrap_or(rest);
+    let rest = rest.strip_suffix('t').unwrap_or(rest);
+    !rest.is_empty() && rest.bytes().all(|b| b.is_ascii_digit())
+}
+
+fn is_stable_python_dll(dll: &str) -> bool {
+    dll.eq_ignore_ascii_case("python3.dll")
+}
+
+/// The lowest CPython minor among the wheel's `cp3X-abi3` tags: pip installs a compressed tag
+/// set (`cp37.cp38-abi3`) on its lowest version, so that is the version the binary must fit
+/// (abi3audit takes the highest and misses such wheels).
+fn abi3_floor(wheel: &WheelFilename, findings: &mut Vec<Finding>) -> Option<u8> {
+    if !wheel.tags.abi.iter().any(|a| a == "abi3") {
+        return None;
+    }
+    let mut floor: Option<u8> = None;
+    for py in &wheel.tags.python {
+        match py.strip_prefix("cp3").and_then(|m| m.parse::<u8>().ok()) {
+            Some(minor) => floor = Some(floor.map_or(minor, |f| f.min(minor))),
+            None => findings.push(Finding::new(
+                Code::Abi3BadTag,
+                "",
+                format!("`{py}-abi3`: the stable ABI is a CPython 3 ABI, tagged `cp3X`"),
+            )),
+        }
+    }
+    floor
+}
+
+fn abi3(view: &WheelView<'_>, members: &[Member], findings: &mut Vec<Finding>) {
+    let Some(floor) = abi3_floor(view.wheel, findings) else {
+        return;
+    };
+    for m in members {
+        let os = target_os(&m.binary);
+        let mut outside = BTreeSet::new();
+        let mut newer = BTreeMap::new();
+        let mut not_on_os = BTreeSet::new();
+        let mut linked: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        for import in &m.binary.imports {
+            if let Some(dll) = &import.library {
+                if versioned_python_dll(dll) {
+                    linked
+                        .entry(dll.clone())
+                        .or_default()
+                        .insert(import.name.clone());
+                    continue;
+                }
+                if !is_stable_python_dll(dll) {
+                    continue;
+                }
+            }
+            match check_import(&import.name, floor, os) {
+                ImportVerdict::NotPython | ImportVerdict::Allowed(_) => {}
+                ImportVerdict::OutsideStableAbi => {
+                    outside.insert(import.name.clone());
+                }
+                ImportVerdict::NewerThanFloor { item, .. } => {
+                    newer.insert(import.name.clone(), item.added);
+                }
+                ImportVerdict::NotOnTarget { .. } => {
+                    not_on_os.insert(import.name.clone());
+                }
+            }
+        }
+        let path = m.path.as_str();
+        if !outside.is_empty() {
+            findings.push(Finding::new(
+                Code::Abi3OutsideStableAbi,
+                path,
+                format!("imports symbols outside the stable ABI: {}", list(outside)),
+            ));
+        }
+        if !newer.is_empty() {
+            let max = newer.values().copied().max().unwrap_or(floor);
+            findings.push(Finding::new(
+                Code::Abi3NewerThanTag,
+                path,
+                format!(
+                    "needs the stable ABI of Python 3.{max}, but the wheel is tagged cp3{floor}-abi3: {}",
+                    list(newer.iter().map(|(n, v)| format!("{n} (3.{v})")))
+                ),
+            ));
+        }
+        if !not_on_os.is_empty() {
+            findings.push(Finding::new(
+                Code::Abi3NotOnTargetOs,
+                path,
+                format!(
+                    "imports stable-ABI symbols that do not exist on {os:?} builds of CPython: {}",
+                    list(not_on_os)
+                ),
+            ));
+        }
+        for (dll, names) in linked {
+            findings.push(Finding::new(
+                Code::Abi3PythonLinkage,
+                path,
+                format!(
+                    "imports from {dll}, which exists only for one CPython version, instead of python3.dll: {}",
+                    list(names)
+                ),
+            ));
+        }
+        let libs: Vec<&String> = match &m.binary.format {
+            Format::Elf(e) => e
+                .needed
+                .iter()
+                .filter(|n| n.starts_with("libpython"))
+                .collect(),
+            Format::MachO(slices) => slices
+                .iter()
+                .flat_map(|s| &s.dylibs)
+                .filter(|d| {
+                    d.contains("Python.framework")
+                        || d.rsplit('/')
+                            .next()
+                            .is_some_and(|b| b.starts_with("libpython"))
+                })
+                .collect(),
+            Format::Pe(_) => Vec::new(),
+        };
+        if let Some(lib) = libs.first() {
+            findings.push(Finding::new(
+                Code::Abi3PythonLinkage,
+                path,
+                format!("links {lib}, a library of one CPython version, instead of leaving Python symbols to the interpreter"),
+            ));
+        }
+    }
+}
+
+/// Normalizes `a/b/../c` without ever climbing above the root (a path that would is not in
+/// the wheel).
+fn normalize(path: &str) -> Option<String> {
+    let mut parts: Vec<&str> = Vec::new();
+    for seg in path.split('/') {
+        match seg {
+            "" | "." => {}
+            ".." => {
+                parts.pop()?;
+            }
+            s => parts.push(s),
+        }
+    }
+    Some(parts.join("/"))
+}
+
+fn dir_of(path: &str) -> &str {
+    path.rsplit_once('/').map_or("", |(d, _)| d)
+}
+
+/// Whether `lib` is shipped in the wheel where `member`'s RUNPATH (or RPATH, when it has no
+/// RUNPATH) points with `$ORIGIN`. Absolute search paths are the host's and never count.
+fn elf_resolves_in_wheel(
+    member: &str,
+    lib: &str,
+    rpath: &[String],
+    runpath: &[String],
+    installed: &HashSet<String>,
+) -> bool {
+    let origin = dir_of(installed_path(member).unwrap_or(member));
+    let search = if runpath.is_empty() { rpath } else { runpath };
+    search.iter().any(|entry| {
+        let Some(rest) = entry
+            .strip_prefix("$ORIGIN")
+            .or_else(|| entry.strip_prefix("${ORIGIN}"))
+        else {
+            return false;
+        };
+        normalize(&format!("{origin}/{rest}/{lib}")).is_some_and(|p| installed.contains(&p))
+    })
+}
+
+fn is_glibc_loader(file: &str) -> bool {
+    file.starts_with("ld-linux") || file.starts_with("ld64.so")
+}
+
+fn linux(view: &WheelView<'_>, members: &[Member], findings: &mut Vec<Finding>) {
+    let mut policies = Vec::new();
+    for tag in &view.wheel.tags.platform {
+        let Some(parsed) = platform::parse_linux_tag(tag) else {
+            continue;
+        };
+        match platform::policy_for(&parsed) {
+            PolicyLookup::Known(p) | PolicyLookup::Extrapolated(p) => policies.push((parsed, p)),
+            other => findings.push(Finding::new(
+                Code::LinuxPolicyUnknown,
+                "",
+                format!("no policy for platform tag `{tag}` ({other:?}); it cannot be checked"),
+            )),
+        }
+    }
+    for m in members {
+        let Format::Elf(elf) = &m.binary.format else {
+            continue;
+        };
+        let path = m.path.as_str();
+        let arch = platform::linux_arch_of(elf.machine, elf.is_64, elf.little_endian);
+        let needs_glibc = elf.needed.iter().any(|n| n == "libc.so.6")
+            || elf
+                .version_needs
+                .iter()
+                .any(|(_, v)| v.iter().any(|n| n.starts_with("GLIBC_")));
+        let needs_musl = elf
+            .needed
+            .iter()
+            .any(|n| n.starts_with("libc.musl-") || n == "libc.so");
+        let bundled =
+            |lib: &str| elf_resolves_in_wheel(path, lib, &elf.rpath, &elf.runpath, view.installed);
+        for (tag, policy) in &policies {
+            let name = policy.name();
+            if arch != Some(tag.arch) {
+                findings.push(Finding::new(
+                    Code::ElfArchMismatch,
+                    path,
+                    format!(
+                        "ELF machine {} ({}) does not run on {name}",
+                        elf.machine,
+                        arch.unwrap_or("unknown")
+                    ),
+                ));
+                continue;
+            }
+            match tag.libc {
+                Libc::Musl if needs_glibc => findings.push(Finding::new(
+                    Code::MusllinuxNeedsGlibc,
+                    path,
+                    format!("needs glibc, but {name} promises musl"),
+                )),
+                Libc::Glibc if needs_musl => findings.push(Finding::new(
+                    Code::ManylinuxNeedsMusl,
+                    path,
+                    format!("needs musl, but {name} promises glibc"),
+                )),
+                _ => {}
+            }
+            let mut too_new = BTreeSet::new();
+            for (file, versions) in &elf.version_needs {
+                if is_glibc_loader(file) || bundled(file) {
+                    continue;
+                }
+                for v in versions {
+                    if policy.version_allowed(v) == VersionCheck::NotAllowed {
+                        too_new.insert(format!("{v} ({file})"));
+                    }
+                }
+            }
+            if !too_new.is_empty() {
+                findings.push(Finding::new(
+                    Code::ManylinuxSymbolVersion,
+                    path,
+                    format!(
+                        "needs symbol versions {name} does not provide: {}",
+                        list(too_new)
+                    ),
+                ));
+            }
+            let mut external = BTreeSet::new();
+            let mut blacklisted = BTreeSet::new();
+            for lib in &elf.needed {
+                if policy.library_allowed(lib) {
+                    for import in m.binary.imports.iter().filter(|i| !i.weak) {
+                        if policy.blacklisted(lib, &import.name) {
+                            blacklisted.insert(format!("{} ({lib})", import.name));
+                        }
+                    }
+                } else if !bundled(lib) {
+                    external.insert(lib.clone());
+                }
+            }
+            if !external.is_empty() {
+                findings.push(Finding::new(
+                    Code::ManylinuxExternalLibrary,
+                    path,
+                    format!(
+                        "needs libraries that {name} does not allow and the wheel does not ship: {}",
+                        list(external)
+                    ),
+                ));
+            }
+            if !blacklisted.is_empty() {
+                findings.push(Finding::new(
+                    Code::ManylinuxBlacklistedSymbol,
+                    path,
+                    format!("imports symbols {name} forbids: {}", list(blacklisted)),
+                ));
+            }
+        }
+    }
+}
+
+const CPU_TYPE_X86: u32 = 7;
+const CPU_TYPE_X86_64: u32 = 0x0100_0007;
+const CPU_TYPE_ARM64: u32 = 0x0100_000c;
+const CPU_TYPE_POWERPC: u32 = 18;
+const CPU_TYPE_POWERPC64: u32 = 0x0100_0012;
+
+/// The CPU types a macOS platform tag's architecture promises, as packaging's
+/// `_mac_binary_formats` defines the multi-architecture names.
+fn macos_arches(arch: &str) -> Option<&'static [(u32, &'static str)]> {
+    const X86_64: (u32, &str) = (CPU_TYPE_X86_64, "x86_64");
+    const ARM64: (u32, &str) = (CPU_TYPE_ARM64, "arm64");
+    const I386: (u32, &str) = (CPU_TYPE_X86, "i386");
+    const PPC: (u32, &str) = (CPU_TYPE_POWERPC, "ppc");
+    const PPC64: (u32, &str) = (CPU_TYPE_POWERPC64, "ppc64");
+    Some(match arch {
+        "x86_64" => &[X86_64],
+        "arm64" => &[ARM64],
+        "universal2" => &[X86_64, ARM64],
+        "intel" => &[I386, X86_64],
+        "i386" => &[I386],
+        "fat64" => &[X86_64, PPC64],
+        "fat32" | "fat" => &[I386, PPC],
+        "fat3" => &[I386, PPC, X86_64],
+        "ppc" => &[PPC],
+        "ppc64" => &[PPC64],
+        "universal" => &[I386, PPC, X86_64, PPC64],
+        _ => return None,
+    })
+}
+
+fn parse_macos_tag(tag: &str) -> Option<((u16, u16), &str)> {
+    let rest = tag.strip_prefix("macosx_")?;
+    let mut parts = rest.splitn(3, '_');
+    let major = parts.next()?.parse().ok()?;
+    let minor = parts.next()?.parse().ok()?;
+    Some(((major, minor), parts.next()?))
+}
+
+fn macos(view: &WheelView<'_>, members: &[Member], findings: &mut Vec<Finding>) {
+    let tags: Vec<_> = view
+        .wheel
+        .tags
+        .platform
+        .iter()
+        .filter_map(|t| Some((t.as_str(), parse_macos_tag(t)?)))
+        .collect();
+    if tags.is_empty() {
+        return;
+    }
+    for m in members {
+        let Format::MachO(slices) = &m.binary.format else {
+            continue;
+        };
+        let path = m.path.as_str();
+        for (tag, (version, arch)) in &tags {
+            let Some(wanted) = macos_arches(arch) else {
+                continue;
+            };
+            for (cpu, cpu_name) in wanted {
+                let Some(slice) = slices.iter().find(|s| s.cputype == *cpu) else {
+                    findings.push(Finding::new(
+                        Code::MachoArchMissing,
+                        path,
+                        format!("no {cpu_name} code, which `{tag}` promises"),
+                    ));
+                    continue;
+                };
+                // Apple silicon starts at macOS 11: a universal2 tag's 10.x floor only speaks
+                // for the Intel slice.
+                let floor = if *cpu == CPU_TYPE_ARM64 {
+                    (*version).max((11, 0))
+                } else {
+                    *version
+                };
+                if let Some(min) = slice.min_macos
+                    && min > floor
+                {
+                    findings.push(Finding::new(
+                        Code::MacosVersionTooNew,
+                        path,
+                        format!(
+                            "{cpu_name} code needs macOS {}.{}, but `{tag}` promises {}.{}",
+                            min.0, min.1, floor.0, floor.1
+                        ),
+                    ));
+                }
+            }
+        }
+        let mut external = BTreeSet::new();
+        for slice in slices {
+            for lib in &slice.dylibs {
+                if !macos_lib_resolves(path, lib, &slice.rpaths, view.installed) {
+                    external.insert(lib.clone());
+                }
+            }
+        }
+        if !external.is_empty() {
+            findings.push(Finding::new(
+                Code::MacosExternalLibrary,
+                path,
+                format!(
+                    "loads libraries that are neither part of macOS nor shipped in the wheel: {}",
+                    list(external)
+                ),
+            ));
+        }
+    }
+}
+
+/// System libraries, or a path inside the wheel through `@loader_path` or `@rpath`.
+fn macos_lib_resolves(
+    member: &str,
+    lib: &str,
+    rpaths: &[String],
+    installed: &HashSet<String>,
+) -> bool {
+    if lib.starts_with("/usr/lib/") || lib.starts_with("/System/") {
+        return true;
+    }
+    let origin = dir_of(installed_path(member).unwrap_or(member));
+    let in_wheel = |p: &str| normalize(p).is_some_and(|p| installed.contains(&p));
+    if let Some(rest) = lib.strip_prefix("@loader_path/") {
+        return in_wheel(&format!("{origin}/{rest}"));
+    }
+    if let Some(rest) = lib.strip_prefix("@rpath/") {
+        return rpaths.iter().any(|r| {
+            r.strip_prefix("@loader_path")
+                .is_some_and(|base| in_wheel(&format!("{origin}/{base}/{rest}")))
+        });
+    }
+    false
+}
+
+const IMAGE_FILE_MACHINE_I386: u16 = 0x014c;
+const IMAGE_FILE_MACHINE_AMD64: u16 = 0x8664;
+const IMAGE_FILE_MACHINE_ARM64: u16 = 0xaa64;
+
+fn windows(view: &WheelView<'_>, members: &[Member], findings: &mut Vec<Finding>) {
+    let tags: Vec<(&str, u16)> = view
+        .wheel
+        .tags
+        .platform
+        .iter()
+        .filter_map(|t| {
+            let machine = match t.as_str() {
+                "win32" => IMAGE_FILE_MACHINE_I386,
+                "win_amd64" => IMAGE_FILE_MACHINE_AMD64,
+                "win_arm64" => IMAGE_FILE_MACHINE_ARM64,
+                _ => return None,
+            };
+            Some((t.as_str(), machine))
+        })
+        .collect();
+    for m in members {
+        let Format::Pe(pe) = &m.binary.format else {
+            continue;
+        };
+        for (tag, machine) in &tags {
+            if pe.machine != *machine {
+                findings.push(Finding::new(
+                    Code::PeMachineMismatch,
+                    m.path.as_str(),
+                    format!(
+                        "PE machine {:#06x} does not run on `{tag}` ({machine:#06x})",
+                        pe.machine
+                    ),
+                ));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn python_dlls() {
+        assert!(versioned_python_dll("python311.dll"));
+        assert!(versioned_python_dll("PYTHON313t.dll"));
+        assert!(versioned_python_dll("python312_d.dll"));
+        assert!(!versioned_python_dll("python3.dll"));
+        assert!(!versioned_python_dll("pythoncom311.dll"));
+        assert!(is_stable_python_dll("Python3.DLL"));
+    }
+
+    #[test]
+    fn floor_is_the_lowest_tag() {
+        let w = WheelFilename::parse_any("x-1-cp37.cp38-abi3-linux_x86_64.whl").unwrap();
+        assert_eq!(abi3_floor(&w, &mut vec![]), Some(7));
+        let w = WheelFilename::parse_any("x-1-py3-abi3-linux_x86_64.whl").unwrap();
+        let mut f = vec![];
+        assert_eq!(abi3_floor(&w, &mut f), None);
+        assert_eq!(f[0].code, Code::Abi3BadTag);
+    }
+
+    #[test]
+    fn origin_resolution_stays_in_the_wheel() {
+        let installed: HashSet<String> =
+            ["pkg.libs/libz.so.1".to_owned(), "pkg/_ext.so".to_owned()].into();
+        let rp = |s: &str| vec![s.to_owned()];
+        assert!(elf_resolves_in_wheel(
+            "pkg/_ext.so",
+            "libz.so.1",
+            &[],
+            &rp("$ORIGIN/../pkg.libs"),
+            &installed
+        ));
+        assert!(elf_resolves_in_wheel(
+            "x-1.data/platlib/pkg/_ext.so",
+            "libz.so.1",
+            &rp("${ORIGIN}/../pkg.libs"),
+            &[],
+            &installed
+        ));
+        // RUNPATH wins over RPATH, host paths never count, and `..` cannot leave the wheel.
+        assert!(!elf_resolves_in_wheel(
+            "pkg/_ext.so",
+            "libz.so.1",
+            &rp("$ORIGIN/../pkg.libs"),
+            &rp("/usr/lib"),
+            &installed
+        ));
+        assert!(!elf_resolves_in_wheel(
+            "pkg/_ext.so",
+            "libz.so.1",
+            &[],
+            &rp("/usr/lib"),
+            &installed
+        ));
+        assert!(!elf_resolves_in_wheel(
+            "pkg/_ext.so",
+            "libz.so.1",
+            &[],
+            &rp("$ORIGIN/../../../pkg.libs"),
+            &installed
+        ));
+        assert!(!elf_resolves_in_wheel(
+            "pkg/_ext.so",
+            "libz.so.1",
+            &[],
+            &[],
+            &installed
+        ));
+    }
+
+    #[test]
+    fn macos_tags() {
+        assert_eq!(
+            parse_macos_tag("macosx_10_9_x86_64"),
+            Some(((10, 9), "x86_64"))
+        );
+        assert_eq!(
+            parse_macos_tag("macosx_11_0_universal2"),
+            Some(((11, 0), "universal2"))
+        );
+        assert_eq!(parse_macos_tag("macosx_x_0_arm64"), None);
+        assert_eq!(macos_arches("universal2").map(<[_]>::len), Some(2));
+        assert!(macos_arches("riscv").is_none());
+    }
+}

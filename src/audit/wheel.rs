@@ -1,0 +1,387 @@
+//! One wheel, audited in one pass over its members: each member is inflated once, hashed for
+//! RECORD while it streams, and kept only when it is a native binary (parsed, then dropped) or a
+//! small file whose content a rule reads. Memory stays bounded by the largest native member held
+//! in memory (spilled to a mapped temporary file above a threshold), not by the wheel.
+
+use std::collections::{HashMap, HashSet};
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::path::Path;
+
+use sha2::{Digest, Sha256, Sha384, Sha512};
+
+use super::archive::{Archive, Entry, Limits};
+use super::contents::{self, HashAlgo, RecordRow, StartupFile};
+use super::finding::{Code, Finding, Report};
+use super::native::{self, Magic};
+use super::rules::{self, Member, WheelView};
+use crate::dist::WheelFilename;
+
+/// Most findings of one code kept in a report; the rest are counted in one more finding, so a
+/// wheel with 50,000 unlisted files gives a readable report.
+const MAX_FINDINGS_PER_CODE: usize = 25;
+
+/// Bytes of each member sniffed before deciding what it is.
+const HEAD_LEN: usize = 4096;
+
+/// Largest `.pth` or startup hook read for its content; only its first lines matter.
+const MAX_STARTUP_READ: usize = 1 << 20;
+
+/// Audits the wheel at `path`, named `filename` (the name it is published under, which may
+/// differ from the path's). `sha256` is the digest already computed by the caller, if any.
+pub fn audit_file(
+    path: &Path,
+    filename: &str,
+    sha256: Option<&str>,
+    limits: &Limits,
+) -> io::Result<Report> {
+    let size = std::fs::metadata(path)?.len();
+    let sha256 = match sha256 {
+        Some(s) => s.to_owned(),
+        None => hash_file(path)?,
+    };
+    let mut findings = Vec::new();
+    match WheelFilename::parse_any(filename) {
+        Ok(wheel) => audit_archive(path, &wheel, limits, &mut findings)?,
+        Err(e) => findings.push(Finding::new(
+            Code::WheelFileInvalid,
+            "",
+            format!("`{filename}` is not a valid wheel filename: {e}"),
+        )),
+    }
+    Ok(Report::new(
+        filename.to_owned(),
+        sha256,
+        size,
+        cap_findings(findings),
+    ))
+}
+
+pub fn hash_file(path: &Path) -> io::Result<String> {
+    let mut file = File::open(path)?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(buf.get(..n).unwrap_or_default());
+    }
+    Ok(hex::encode(hasher.finalize()))
+}
+
+fn cap_findings(findings: Vec<Finding>) -> Vec<Finding> {
+    let mut counts: HashMap<Code, usize> = HashMap::new();
+    let mut out = Vec::with_capacity(findings.len().min(1024));
+    for f in findings {
+        let n = counts.entry(f.code).or_default();
+        *n += 1;
+        if *n <= MAX_FINDINGS_PER_CODE {
+            out.push(f);
+        }
+    }
+    for (code, n) in counts {
+        if n > MAX_FINDINGS_PER_CODE {
+            out.push(Finding::new(
+                code,
+                "",
+                format!("and {} more findings like these", n - MAX_FINDINGS_PER_CODE),
+            ));
+        }
+    }
+    out
+}
+
+enum Hasher {
+    Sha256(Sha256),
+    Sha384(Sha384),
+    Sha512(Sha512),
+}
+
+impl Hasher {
+    fn new(algo: HashAlgo) -> Self {
+        match algo {
+            HashAlgo::Sha256 => Self::Sha256(Sha256::new()),
+            HashAlgo::Sha384 => Self::Sha384(Sha384::new()),
+            HashAlgo::Sha512 => Self::Sha512(Sha512::new()),
+        }
+    }
+    fn update(&mut self, data: &[u8]) {
+        match self {
+            Self::Sha256(h) => h.update(data),
+            Self::Sha384(h) => h.update(data),
+            Self::Sha512(h) => h.update(data),
+        }
+    }
+    fn finish(self) -> Vec<u8> {
+        match self {
+            Self::Sha256(h) => h.finalize().to_vec(),
+            Self::Sha384(h) => h.finalize().to_vec(),
+            Self::Sha512(h) => h.finalize().to_vec(),
+        }
+    }
+}
+
+/// Where a native member's bytes go while it streams: memory, or a temporary file when the
+/// member is too large to hold.
+enum Keep {
+    Memory(Vec<u8>),
+    Spill(File),
+}
+
+impl Keep {
+    fn write(&mut self, data: &[u8]) -> io::Result<()> {
+        match self {
+            Self::Memory(v) => {
+                v.extend_from_slice(data);
+                Ok(())
+            }
+            Self::Spill(f) => f.write_all(data),
+        }
+    }
+}
+
+/// What to do with a member once its head is known.
+enum Role {
+    Undecided,
+    Plain,
+    Native(Magic, Keep),
+    Startup(StartupFile, Vec<u8>),
+}
+
+fn audit_archive(
+    path: &Path,
+    wheel: &WheelFilename,
+    limits: &Limits,
+    findings: &mut Vec<Finding>,
+) -> io::Result<()> {
+    let Some(mut archive) = Archive::open(path, limits, findings)? else {
+        return Ok(());
+    };
+    let entries: Vec<Entry> = archive.entries().to_vec();
+    let names: Vec<&str> = entries.iter().map(|e| e.name.as_str()).collect();
+    let dist_info = contents::find_dist_info(&names, wheel, findings);
+
+    let mut root_is_purelib = false;
+    let mut record: Option<HashMap<String, RecordRow>> = None;
+    if let Some(dist_info) = &dist_info {
+        let find = |file: &str| {
+            let wanted = format!("{dist_info}/{file}");
+            entries.iter().find(|e| e.name == wanted)
+        };
+        match find("WHEEL") {
+            None => findings.push(Finding::new(
+                Code::WheelFileInvalid,
+                format!("{dist_info}/WHEEL"),
+                "missing",
+            )),
+            Some(e) => match archive.read_small(e, limits.max_metadata_size) {
+                Ok(bytes) => {
+                    root_is_purelib = contents::check_wheel_file(&e.name, &bytes, wheel, findings)
+                        .root_is_purelib;
+                }
+                Err(f) => findings.push(f),
+            },
+        }
+        match find("METADATA") {
+            None => findings.push(Finding::new(
+                Code::MetadataInvalid,
+                format!("{dist_info}/METADATA"),
+                "missing",
+            )),
+            Some(e) => match archive.read_small(e, limits.max_metadata_size) {
+                Ok(bytes) => contents::check_metadata(&e.name, &bytes, wheel, findings),
+                Err(f) => findings.push(f),
+            },
+        }
+        match find("RECORD") {
+            None => findings.push(Finding::new(
+                Code::RecordMissing,
+                format!("{dist_info}/RECORD"),
+                "missing: nothing binds the wheel's files to what was built",
+            )),
+            Some(e) => match archive.read_small(e, limits.max_metadata_size) {
+                Ok(bytes) => record = Some(contents::parse_record(&e.name, &bytes, findings)),
+                Err(f) => findings.push(f),
+            },
+        }
+    }
+
+    let installed: HashSet<String> = entries
+        .iter()
+        .filter(|e| !e.is_dir)
+        .filter_map(|e| contents::installed_path(&e.name).map(str::to_owned))
+        .collect();
+    let mut members = Vec::new();
+    let mut listed: HashSet<&str> = HashSet::new();
+    for entry in &entries {
+        if entry.is_dir {
+            continue;
+        }
+        let exempt = dist_info
+            .as_deref()
+            .is_some_and(|d| contents::is_record_exempt(&entry.name, d));
+        let row = record.as_ref().and_then(|r| r.get(&entry.name));
+        if let Some(record) = &record
+            && !exempt
+        {
+            match record.get_key_value(&entry.name) {
+                Some((k, _)) => {
+                    listed.insert(k.as_str());
+                }
+                None => findings.push(Finding::new(
+                    Code::RecordUnlistedFile,
+                    entry.name.as_str(),
+                    "in the archive but not in RECORD",
+                )),
+            }
+        }
+        if !entry.readable {
+            continue;
+        }
+        let expected_hash = if exempt {
+            None
+        } else {
+            row.and_then(|r| r.hash.as_ref())
+        };
+        if row.is_some() && !exempt && expected_hash.is_none() {
+            findings.push(Finding::new(
+                Code::RecordInvalid,
+                entry.name.as_str(),
+                "RECORD lists it without a hash",
+            ));
+        }
+        let mut hasher = expected_hash.map(|(algo, _)| Hasher::new(*algo));
+        let mut head: Vec<u8> = Vec::new();
+        let mut role = Role::Undecided;
+        let spill_threshold = limits.spill_threshold;
+        let name = entry.name.as_str();
+        let size = entry.size;
+        let result = archive.read_member(entry, |chunk| {
+            if let Some(h) = &mut hasher {
+                h.update(chunk);
+            }
+            match &mut role {
+                Role::Undecided => {
+                    head.extend_from_slice(chunk);
+                    if head.len() >= HEAD_LEN || head.len() as u64 >= size {
+                        role = decide(name, &head, size, spill_threshold)?;
+                        feed(&mut role, &head)?;
+                    }
+                }
+                other => feed(other, chunk)?,
+            }
+            Ok(())
+        });
+        if let Err(f) = result {
+            findings.push(f);
+            continue;
+        }
+        if matches!(role, Role::Undecided) {
+            role = decide(name, &head, size, spill_threshold)?;
+            feed(&mut role, &head)?;
+        }
+        if let (Some(h), Some((_, digest))) = (hasher, expected_hash)
+            && h.finish() != *digest
+        {
+            findings.push(Finding::new(
+                Code::RecordHashMismatch,
+                name,
+                "content differs from the hash in RECORD",
+            ));
+        }
+        if let Some(expected) = row.and_then(|r| r.size)
+            && !exempt
+            && expected != size
+        {
+            findings.push(Finding::new(
+                Code::RecordSizeMismatch,
+                name,
+                format!("{size} bytes, RECORD says {expected}"),
+            ));
+        }
+        match role {
+            Role::Native(magic, keep) => {
+                if contents::in_purelib(name, root_is_purelib) {
+                    findings.push(Finding::new(
+                        Code::NativeInPurelib,
+                        name,
+                        "native binary installed as pure-Python code (purelib)",
+                    ));
+                }
+                let parsed = match keep {
+                    Keep::Memory(bytes) => native::parse(magic, &bytes),
+                    Keep::Spill(file) => {
+                        // SAFETY: the file is an unlinked temporary file of this process that
+                        // nothing else can open or change while the map lives.
+                        let map = unsafe { memmap2::Mmap::map(&file)? };
+                        native::parse(magic, &map)
+                    }
+                };
+                match parsed {
+                    Ok(binary) => members.push(Member {
+                        path: name.to_owned(),
+                        binary,
+                    }),
+                    Err(e) => findings.push(Finding::new(
+                        Code::NativeUnparseable,
+                        name,
+                        format!("looks like a {magic:?} binary but cannot be parsed: {e}"),
+                    )),
+                }
+            }
+            Role::Startup(StartupFile::Pth, bytes) => contents::check_pth(name, &bytes, findings),
+            Role::Startup(StartupFile::Hook, bytes) => contents::check_hook(name, &bytes, findings),
+            Role::Plain | Role::Undecided => {}
+        }
+    }
+    if let Some(record) = &record {
+        let present: HashSet<&str> = entries.iter().map(|e| e.name.as_str()).collect();
+        let mut missing: Vec<&String> = record
+            .keys()
+            .filter(|k| !listed.contains(k.as_str()) && !present.contains(k.as_str()))
+            .collect();
+        missing.sort();
+        for m in missing {
+            findings.push(Finding::new(
+                Code::RecordMissingFile,
+                m.as_str(),
+                "listed in RECORD but not in the archive",
+            ));
+        }
+    }
+    let view = WheelView {
+        wheel,
+        installed: &installed,
+    };
+    rules::check_all(&view, &members, findings);
+    Ok(())
+}
+
+fn decide(name: &str, head: &[u8], size: u64, spill_threshold: u64) -> io::Result<Role> {
+    if let Some(magic) = native::sniff(head) {
+        let keep = if size > spill_threshold {
+            Keep::Spill(tempfile::tempfile()?)
+        } else {
+            Keep::Memory(Vec::with_capacity(usize::try_from(size).unwrap_or(0)))
+        };
+        return Ok(Role::Native(magic, keep));
+    }
+    if let Some(kind) = contents::startup_file(name) {
+        return Ok(Role::Startup(kind, Vec::new()));
+    }
+    Ok(Role::Plain)
+}
+
+fn feed(role: &mut Role, data: &[u8]) -> io::Result<()> {
+    match role {
+        Role::Native(_, keep) => keep.write(data),
+        Role::Startup(_, bytes) => {
+            let room = MAX_STARTUP_READ.saturating_sub(bytes.len());
+            bytes.extend_from_slice(data.get(..room.min(data.len())).unwrap_or_default());
+            Ok(())
+        }
+        Role::Plain | Role::Undecided => Ok(()),
+    }
+}
