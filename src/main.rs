@@ -54,6 +54,17 @@ enum Command {
         /// Seconds a decided page is served before upstream is asked again.
         #[arg(long, default_value_t = 60, value_name = "SECONDS")]
         page_ttl: u64,
+        /// Seconds a page request waits for wheel audits; wheels still being audited are left
+        /// out of that answer (marked `Cache-Control: no-store`) and listed once they pass.
+        #[arg(long, default_value_t = 10.0, value_name = "SECONDS")]
+        audit_deadline: f64,
+        /// Wheel audits running at once (default: one per CPU).
+        #[arg(long, value_name = "N")]
+        audit_jobs: Option<usize>,
+        /// Show wheels on their filename alone, without opening them. Unsafe: for measuring,
+        /// or behind an upstream that is itself vetted.
+        #[arg(long)]
+        no_audit: bool,
     },
     /// Show every upstream file of a project, shown or hidden, with the reason.
     Explain {
@@ -136,6 +147,9 @@ async fn run(cli: Cli) -> Result<Exit> {
             cache_dir,
             decision_log,
             page_ttl,
+            audit_deadline,
+            audit_jobs,
+            no_audit,
         } => {
             let upstreams = upstreams(&upstream)?;
             let cache_dir = cache_dir.unwrap_or_else(default_cache_dir);
@@ -165,9 +179,16 @@ async fn run(cli: Cli) -> Result<Exit> {
             );
             let app = Arc::new(App::new(
                 upstreams,
-                Settings {
-                    cache_dir,
-                    page_ttl: Duration::from_secs(page_ttl),
+                {
+                    let mut s = Settings::new(cache_dir);
+                    s.page_ttl = Duration::from_secs(page_ttl);
+                    s.audit = !no_audit;
+                    s.audit_deadline = Duration::try_from_secs_f64(audit_deadline)
+                        .context("--audit-deadline must be a non-negative number of seconds")?;
+                    if let Some(j) = audit_jobs {
+                        s.audit_jobs = j.max(1);
+                    }
+                    s
                 },
                 log,
             ));

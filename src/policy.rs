@@ -5,4 +5,4 @@ pub mod decision;
 pub mod rules;
 
 pub use decision::{Action, Code, Decision};
-pub use rules::{FileDecision, decide_page};
+pub use rules::{AuditState, FileDecision, apply_audits, decide_page};

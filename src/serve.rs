@@ -2,6 +2,7 @@
 //! (phases fetch_page → parse_page → decide → record → render) and `file` answers downloads.
 //! Errors become responses in one place, [`AppError::into_response`].
 
+pub mod audit;
 pub mod file;
 pub mod project;
 pub mod root;
@@ -42,13 +43,35 @@ pub struct Settings {
     pub cache_dir: PathBuf,
     /// How long a decided page is served without asking upstream again.
     pub page_ttl: Duration,
+    /// Whether wheels are audited before they are shown. Off, only the filename rules apply:
+    /// for measuring, or for an upstream that is itself a vetted mirror.
+    pub audit: bool,
+    /// How long a page request waits for audits before answering with what has passed.
+    pub audit_deadline: Duration,
+    /// Audits running at once (each downloads one wheel and parses it on a blocking thread).
+    pub audit_jobs: usize,
+}
+
+impl Settings {
+    /// The defaults `pipwall serve` documents: 60 s page TTL, audits on, a 10 s deadline, one
+    /// audit per CPU.
+    pub fn new(cache_dir: PathBuf) -> Self {
+        Self {
+            cache_dir,
+            page_ttl: Duration::from_secs(60),
+            audit: true,
+            audit_deadline: Duration::from_secs(10),
+            audit_jobs: std::thread::available_parallelism().map_or(2, |n| n.get()),
+        }
+    }
 }
 
 /// One project's decided page; its async lock makes concurrent requests share one fetch.
 type PageSlot = Arc<tokio::sync::Mutex<Option<Arc<project::CachedPage>>>>;
 
 pub struct App {
-    pub upstreams: Upstreams,
+    pub upstreams: Arc<Upstreams>,
+    pub audits: Arc<audit::Audits>,
     pub settings: Settings,
     pub log: DecisionLog,
     pages: Mutex<HashMap<ProjectName, PageSlot>>,
@@ -59,8 +82,12 @@ pub struct App {
 
 impl App {
     pub fn new(upstreams: Upstreams, settings: Settings, log: DecisionLog) -> Self {
+        let upstreams = Arc::new(upstreams);
+        let audits =
+            audit::Audits::new(&settings.cache_dir, upstreams.clone(), settings.audit_jobs);
         Self {
             upstreams,
+            audits,
             settings,
             log,
             pages: Mutex::default(),
@@ -90,6 +117,10 @@ pub enum AppError {
     Refused { code: Code, sentence: String },
     #[error("method not allowed: only GET and HEAD")]
     Method,
+    /// The file could not be audited (upstream failed, or served other bytes than promised),
+    /// and an unvetted file is never served.
+    #[error("the file could not be vetted: {0}")]
+    AuditUnavailable(String),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -102,6 +133,7 @@ impl AppError {
             Self::NotAcceptable => StatusCode::NOT_ACCEPTABLE,
             Self::Refused { .. } => StatusCode::FORBIDDEN,
             Self::Method => StatusCode::METHOD_NOT_ALLOWED,
+            Self::AuditUnavailable(_) => StatusCode::BAD_GATEWAY,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

@@ -1,10 +1,10 @@
 //! What an audit reports: findings with stable codes, and the verdict they add up to.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// A stable, machine-readable name for each kind of finding. Policies and scripts match on
 /// these strings, so a code is never renamed; new kinds get new codes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Code {
     // The archive itself.
@@ -176,7 +176,7 @@ impl std::fmt::Display for Code {
 
 /// One thing wrong with a wheel. `file` is the member path inside the archive (empty when the
 /// finding is about the archive as a whole), so a person can go and look.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Finding {
     pub code: Code,
     pub file: String,
@@ -195,7 +195,7 @@ impl Finding {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Verdict {
     Pass,
@@ -203,14 +203,14 @@ pub enum Verdict {
 }
 
 /// The audit of one wheel file, keyed by the sha256 of its bytes.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Report {
     pub wheel: String,
     pub sha256: String,
     pub size: u64,
     pub verdict: Verdict,
     /// Which rules judged it: a report made by other rules is not reused.
-    pub auditor: &'static str,
+    pub auditor: String,
     pub findings: Vec<Finding>,
 }
 
@@ -228,7 +228,7 @@ impl Report {
             sha256,
             size,
             verdict,
-            auditor: super::AUDITOR,
+            auditor: super::AUDITOR.to_owned(),
             findings,
         }
     }

@@ -24,6 +24,12 @@ pub enum Code {
     InvalidEntry,
     MissingSha256,
     DuplicateFilename,
+    /// The wheel's contents contradict what it claims (see the audit report).
+    AuditFailed,
+    /// The audit had not finished when the page was answered; the next answer may list it.
+    AuditPending,
+    /// The wheel could not be audited (download failed, bytes not as promised): fail closed.
+    AuditError,
 }
 
 impl Code {
@@ -37,6 +43,9 @@ impl Code {
         Code::InvalidEntry,
         Code::MissingSha256,
         Code::DuplicateFilename,
+        Code::AuditFailed,
+        Code::AuditPending,
+        Code::AuditError,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -50,6 +59,9 @@ impl Code {
             Code::InvalidEntry => "invalid-entry",
             Code::MissingSha256 => "missing-sha256",
             Code::DuplicateFilename => "duplicate-filename",
+            Code::AuditFailed => "audit-failed",
+            Code::AuditPending => "audit-pending",
+            Code::AuditError => "audit-error",
         }
     }
 
@@ -75,6 +87,13 @@ impl Code {
                 "the upstream index gives no sha256 for the file, so its bytes cannot be checked"
             }
             Code::DuplicateFilename => "the upstream page lists this filename more than once",
+            Code::AuditFailed => "the wheel's contents contradict what it claims",
+            Code::AuditPending => {
+                "the wheel's audit had not finished in time; it is listed once it passes"
+            }
+            Code::AuditError => {
+                "the wheel could not be audited, and a wheel that was not vetted is not shown"
+            }
         }
     }
 }
@@ -140,6 +159,9 @@ mod tests {
                 "invalid-entry",
                 "missing-sha256",
                 "duplicate-filename",
+                "audit-failed",
+                "audit-pending",
+                "audit-error",
             ]
         );
         for c in Code::ALL {

@@ -94,6 +94,70 @@ pub fn decide_page(project: &ProjectName, page: ProjectPage) -> (ServedPage, Vec
     (served, decisions)
 }
 
+/// What is known of a shown wheel's audit when a page is answered.
+#[derive(Clone, Debug)]
+pub enum AuditState {
+    Passed,
+    /// The finding codes (and their files) that hid it.
+    Failed(String),
+    Pending,
+    Error(String),
+}
+
+/// Takes the audits into account: wheels that did not pass (yet) leave the served page, and a
+/// version whose every shown wheel left drops out of `versions`, as sdist-only versions do.
+/// Returns the page to serve and a decision for each wheel that left.
+pub fn apply_audits(
+    served: &ServedPage,
+    state: impl Fn(&str) -> AuditState,
+) -> (ServedPage, Vec<FileDecision>) {
+    let mut kept = Vec::with_capacity(served.files.len());
+    let mut hidden = Vec::new();
+    let mut kept_versions: BTreeSet<VersionKey> = BTreeSet::new();
+    let mut hidden_versions: BTreeSet<VersionKey> = BTreeSet::new();
+    for file in &served.files {
+        let sha = file.sha256().unwrap_or_default();
+        let version = crate::dist::WheelFilename::parse_any(&file.filename)
+            .ok()
+            .map(|w| w.version);
+        let decision = match state(sha) {
+            AuditState::Passed => {
+                if let Some(v) = version {
+                    kept_versions.insert(VersionKey::Parsed(v));
+                }
+                kept.push(file.clone());
+                continue;
+            }
+            AuditState::Failed(why) => Decision::hide(Code::AuditFailed, why),
+            AuditState::Pending => Decision::hide(Code::AuditPending, ""),
+            AuditState::Error(why) => Decision::hide(Code::AuditError, why),
+        };
+        if let Some(v) = &version {
+            hidden_versions.insert(VersionKey::Parsed(v.clone()));
+        }
+        hidden.push(FileDecision {
+            filename: file.filename.clone(),
+            sha256: Some(sha.to_owned()),
+            version: version.map(|v| v.to_string()),
+            decision,
+        });
+    }
+    let gone: BTreeSet<&VersionKey> = hidden_versions.difference(&kept_versions).collect();
+    let versions = served
+        .versions
+        .iter()
+        .filter(|v| !gone.contains(&VersionKey::of(v)))
+        .cloned()
+        .collect();
+    let page = ServedPage {
+        name: served.name.clone(),
+        files: kept,
+        versions,
+        status: served.status.clone(),
+    };
+    (page, hidden)
+}
+
 fn filename_decision(e: &FilenameError) -> Decision {
     let code = match e {
         FilenameError::Unsafe | FilenameError::TooLong | FilenameError::Empty => {

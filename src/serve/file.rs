@@ -67,6 +67,23 @@ impl App {
         head: bool,
     ) -> Result<Response<Body>, AppError> {
         let shown = self.lookup(sha256, filename).await?;
+        if self.settings.audit {
+            // The audit downloads the file into the cache, so what follows serves it from there.
+            match self.audits.wait(sha256, &shown).await {
+                Ok(report) if report.verdict == crate::audit::Verdict::Pass => {}
+                Ok(report) => {
+                    return Err(refuse(
+                        Code::AuditFailed,
+                        &format!(
+                            "{}: {}",
+                            Code::AuditFailed.description(),
+                            super::audit::summary(&report)
+                        ),
+                    ));
+                }
+                Err(why) => return Err(AppError::AuditUnavailable(why.to_string())),
+            }
+        }
         let path = self.cached_path(sha256);
         if let Ok(file) = tokio::fs::File::open(&path).await {
             let len = file.metadata().await.map(|m| m.len()).ok();

@@ -2,17 +2,20 @@
 //! A decided page is kept with both renderings; while upstream's bytes stay the same (same
 //! source, same content digest, or a 304), nothing is parsed or rendered again.
 
-use std::collections::HashSet;
-use std::sync::Arc;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use bytes::Bytes;
 use http::Response;
 
+use super::audit::{Status, summary};
 use super::{App, AppError, Body, ShownFile, page_response};
-use crate::dist::ProjectName;
+use crate::audit::Verdict;
+use crate::dist::{ProjectName, WheelFilename};
+use crate::index::render::ServedPage;
 use crate::index::{Format, render};
-use crate::policy::{FileDecision, decide_page};
+use crate::policy::{Action, AuditState, FileDecision, apply_audits, decide_page};
 use crate::upstream::{PageFetch, Validators};
 
 pub struct CachedPage {
@@ -24,6 +27,21 @@ pub struct CachedPage {
     pub json: Bytes,
     pub decisions: Arc<Vec<FileDecision>>,
     shown_shas: Arc<HashSet<String>>,
+    /// The page as the filename rules left it, before audits.
+    served: Arc<ServedPage>,
+    /// The wheels the filename rules showed, newest version first: the order they are audited.
+    candidates: Arc<Vec<(String, ShownFile)>>,
+    /// Set once every candidate's audit is known: then the page is final until upstream changes.
+    audited: Arc<OnceLock<AuditedPage>>,
+    upstream: Arc<str>,
+}
+
+/// A page whose every wheel has an audit verdict: rendered once, served until upstream changes.
+pub struct AuditedPage {
+    html: Bytes,
+    json: Bytes,
+    /// Decisions about the wheels the filename rules showed: shown, or hidden by their audit.
+    pub decisions: Vec<FileDecision>,
 }
 
 impl CachedPage {
@@ -46,6 +64,10 @@ impl CachedPage {
             json: self.json.clone(),
             decisions: self.decisions.clone(),
             shown_shas: self.shown_shas.clone(),
+            served: self.served.clone(),
+            candidates: self.candidates.clone(),
+            audited: self.audited.clone(),
+            upstream: self.upstream.clone(),
         }
     }
 }
@@ -120,7 +142,17 @@ impl App {
             .map(|s| s.describe())
             .unwrap_or_default();
         let (served, decisions) = decide_page(name, fresh.page);
-        self.log.record(name.as_str(), &upstream, &decisions);
+        if self.settings.audit {
+            // Wheels the filename rules showed are logged once their audit decides them.
+            let hidden: Vec<FileDecision> = decisions
+                .iter()
+                .filter(|d| d.decision.action == Action::Hide)
+                .cloned()
+                .collect();
+            self.log.record(name.as_str(), &upstream, &hidden);
+        } else {
+            self.log.record(name.as_str(), &upstream, &decisions);
+        }
         let shown_shas: HashSet<String> = served
             .files
             .iter()
@@ -158,6 +190,10 @@ impl App {
             json: render::json(&served).into(),
             decisions: Arc::new(decisions),
             shown_shas: Arc::new(shown_shas),
+            candidates: Arc::new(candidates(&served)),
+            served: Arc::new(served),
+            audited: Arc::new(OnceLock::new()),
+            upstream: upstream.into(),
         });
         *cached = Some(page.clone());
         Ok(page)
@@ -169,6 +205,135 @@ impl App {
         format: Format,
     ) -> Result<Response<Body>, AppError> {
         let page = self.project_page(name).await?;
-        Ok(page_response(format, page.body(format), "max-age=60"))
+        if !self.settings.audit {
+            return Ok(page_response(format, page.body(format), "max-age=60"));
+        }
+        if let Some(done) = page.audited.get() {
+            return Ok(page_response(format, done.body(format), "max-age=60"));
+        }
+        self.audited_page(name, &page, format).await
     }
+
+    /// Starts (or joins) the audit of every candidate wheel, waits for them until the deadline,
+    /// and answers with those that passed. An answer that lacks wheels still being audited is
+    /// marked `no-store`, so the client asks again rather than caching a partial page.
+    async fn audited_page(
+        &self,
+        name: &ProjectName,
+        page: &CachedPage,
+        format: Format,
+    ) -> Result<Response<Body>, AppError> {
+        let deadline = tokio::time::Instant::now() + self.settings.audit_deadline;
+        let mut statuses: Vec<Status> = page
+            .candidates
+            .iter()
+            .map(|(sha, file)| self.audits.status(sha, file))
+            .collect();
+        for status in &mut statuses {
+            if let Status::Running(rx) = status {
+                let _ = tokio::time::timeout_at(deadline, rx.wait_for(Option::is_some)).await;
+            }
+        }
+        let mut states: HashMap<&str, AuditState> = HashMap::with_capacity(statuses.len());
+        for ((sha, _), status) in page.candidates.iter().zip(statuses) {
+            let outcome = match status {
+                Status::Done(r) => Some(Ok(r)),
+                Status::Error(why) => Some(Err(why)),
+                Status::Running(rx) => rx.borrow().clone(),
+            };
+            let state = match outcome {
+                None => AuditState::Pending,
+                Some(Ok(r)) if r.verdict == Verdict::Pass => AuditState::Passed,
+                Some(Ok(r)) => AuditState::Failed(summary(&r)),
+                Some(Err(why)) => AuditState::Error(why.to_string()),
+            };
+            states.insert(sha.as_str(), state);
+        }
+        let (served, hidden) = apply_audits(&page.served, |sha| {
+            states.get(sha).cloned().unwrap_or(AuditState::Pending)
+        });
+        let complete = !states
+            .values()
+            .any(|s| matches!(s, AuditState::Pending | AuditState::Error(_)));
+        if !complete {
+            let body: Bytes = if format.is_json() {
+                render::json(&served).into()
+            } else {
+                render::html(&served).into()
+            };
+            let mut resp = page_response(format, body, "no-store");
+            let pending = hidden
+                .iter()
+                .filter(|d| d.decision.code == crate::policy::Code::AuditPending)
+                .count();
+            if let Ok(v) = http::HeaderValue::from_str(&pending.to_string()) {
+                resp.headers_mut().insert("x-pipwall-audits-pending", v);
+            }
+            return Ok(resp);
+        }
+        let hidden_names: HashSet<&str> = hidden.iter().map(|d| d.filename.as_str()).collect();
+        let mut decisions: Vec<FileDecision> = page
+            .decisions
+            .iter()
+            .filter(|d| {
+                d.decision.action == Action::Show && !hidden_names.contains(d.filename.as_str())
+            })
+            .cloned()
+            .collect();
+        decisions.extend(hidden);
+        let done = AuditedPage {
+            html: render::html(&served).into(),
+            json: render::json(&served).into(),
+            decisions,
+        };
+        if page.audited.set(done).is_ok()
+            && let Some(done) = page.audited.get()
+        {
+            self.log
+                .record(name.as_str(), &page.upstream, &done.decisions);
+        }
+        let body = page
+            .audited
+            .get()
+            .map(|d| d.body(format))
+            .unwrap_or_default();
+        Ok(page_response(format, body, "max-age=60"))
+    }
+}
+
+impl AuditedPage {
+    fn body(&self, format: Format) -> Bytes {
+        if format.is_json() {
+            self.json.clone()
+        } else {
+            self.html.clone()
+        }
+    }
+}
+
+/// The shown wheels, newest version first: resolvers almost always take the newest compatible
+/// one, so those audits should finish first.
+fn candidates(served: &ServedPage) -> Vec<(String, ShownFile)> {
+    let mut out: Vec<(Option<pep440_rs::Version>, String, ShownFile)> = served
+        .files
+        .iter()
+        .filter_map(|f| {
+            let sha = f.sha256()?.to_owned();
+            let version = WheelFilename::parse_any(&f.filename)
+                .ok()
+                .map(|w| w.version);
+            Some((
+                version,
+                sha,
+                ShownFile {
+                    filename: f.filename.clone(),
+                    url: f.url.clone(),
+                    size: f.size,
+                    core_metadata: f.core_metadata.clone(),
+                },
+            ))
+        })
+        .collect();
+    out.sort_by(|a, b| b.0.cmp(&a.0));
+    out.into_iter().map(|(_, sha, f)| (sha, f)).collect()
 }

@@ -48,9 +48,10 @@ impl Pipwall {
         let log = Arc::new(Mutex::new(Vec::new()));
         let app = Arc::new(App::new(
             Upstreams::new(upstreams, limits, extra_ca).unwrap(),
-            Settings {
-                cache_dir: cache.path().to_owned(),
-                page_ttl,
+            {
+                let mut s = Settings::new(cache.path().to_owned());
+                s.page_ttl = page_ttl;
+                s
             },
             DecisionLog::new(Box::new(SharedLog(log.clone()))),
         ));

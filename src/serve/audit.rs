@@ -1,0 +1,272 @@
+//! Audits in the proxy: each candidate wheel is downloaded once (hash-checked, into the
+//! content-addressed file cache), audited off the async threads, and its report stored under the
+//! cache folder keyed by the wheel's sha256 and the auditor's version. The download is also the
+//! prefetch: when pip asks for the wheel a moment later it is served from the cache.
+//!
+//! One audit per digest runs at a time however many requests want it (single-flight), and at
+//! most `jobs` run at once. A failed attempt (upstream down, bytes not as promised) is not a
+//! report: it is remembered briefly, so a page request does not hammer a broken upstream, and
+//! then tried again.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use sha2::{Digest, Sha256};
+use tokio::io::AsyncWriteExt;
+use tokio::sync::{Semaphore, watch};
+
+use super::ShownFile;
+use crate::audit::{self, Report};
+use crate::upstream::Upstreams;
+
+/// The result of one attempt: a report, or why no report could be made.
+pub type Outcome = Result<Arc<Report>, Arc<str>>;
+
+/// How long a failed attempt is remembered before the next request tries again.
+const RETRY_AFTER: Duration = Duration::from_secs(30);
+
+pub enum Status {
+    Done(Arc<Report>),
+    Running(watch::Receiver<Option<Outcome>>),
+    Error(Arc<str>),
+}
+
+enum Slot {
+    Done(Arc<Report>),
+    Running(watch::Receiver<Option<Outcome>>),
+    Error { at: Instant, why: Arc<str> },
+}
+
+pub struct Audits {
+    reports_dir: PathBuf,
+    files_dir: PathBuf,
+    upstreams: Arc<Upstreams>,
+    jobs: Arc<Semaphore>,
+    limits: audit::Limits,
+    slots: Mutex<HashMap<String, Slot>>,
+}
+
+impl Audits {
+    pub fn new(cache_dir: &Path, upstreams: Arc<Upstreams>, jobs: usize) -> Arc<Self> {
+        let slug: String = audit::AUDITOR
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '.' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        Arc::new(Self {
+            reports_dir: cache_dir.join("audits").join(slug),
+            files_dir: cache_dir.join("files"),
+            upstreams,
+            jobs: Arc::new(Semaphore::new(jobs.max(1))),
+            limits: audit::Limits::default(),
+            slots: Mutex::new(HashMap::new()),
+        })
+    }
+
+    pub fn file_path(&self, sha256: &str) -> PathBuf {
+        self.files_dir.join(&sha256[..2]).join(sha256)
+    }
+
+    fn report_path(&self, sha256: &str) -> PathBuf {
+        self.reports_dir
+            .join(&sha256[..2])
+            .join(format!("{sha256}.json"))
+    }
+
+    /// What is known of `sha256`'s audit, starting it if nothing is. Callers list wheels
+    /// newest first, and the job queue is fair, so the newest start first.
+    pub fn status(self: &Arc<Self>, sha256: &str, file: &ShownFile) -> Status {
+        let Ok(mut slots) = self.slots.lock() else {
+            return Status::Error("audit table poisoned".into());
+        };
+        match slots.get(sha256) {
+            Some(Slot::Done(r)) => return Status::Done(r.clone()),
+            Some(Slot::Running(rx)) => return Status::Running(rx.clone()),
+            Some(Slot::Error { at, why }) if at.elapsed() < RETRY_AFTER => {
+                return Status::Error(why.clone());
+            }
+            _ => {}
+        }
+        if let Some(report) = self.load(sha256) {
+            slots.insert(sha256.to_owned(), Slot::Done(report.clone()));
+            return Status::Done(report);
+        }
+        let (tx, rx) = watch::channel(None);
+        slots.insert(sha256.to_owned(), Slot::Running(rx.clone()));
+        let me = self.clone();
+        let sha = sha256.to_owned();
+        let file = file.clone();
+        tokio::spawn(async move {
+            let outcome = me.attempt(&sha, &file).await;
+            if let Ok(mut slots) = me.slots.lock() {
+                let slot = match &outcome {
+                    Ok(r) => Slot::Done(r.clone()),
+                    Err(why) => Slot::Error {
+                        at: Instant::now(),
+                        why: why.clone(),
+                    },
+                };
+                slots.insert(sha.clone(), slot);
+            }
+            let _ = tx.send(Some(outcome));
+        });
+        Status::Running(rx)
+    }
+
+    /// The outcome of `sha256`'s audit, waiting for it as long as it takes.
+    pub async fn wait(self: &Arc<Self>, sha256: &str, file: &ShownFile) -> Outcome {
+        match self.status(sha256, file) {
+            Status::Done(r) => Ok(r),
+            Status::Error(why) => Err(why),
+            Status::Running(mut rx) => match rx.wait_for(Option::is_some).await {
+                Ok(v) => v
+                    .clone()
+                    .unwrap_or_else(|| Err("audit ended without a result".into())),
+                Err(_) => Err("audit task ended without a result".into()),
+            },
+        }
+    }
+
+    /// A stored report, if one was made for these bytes by these rules.
+    fn load(&self, sha256: &str) -> Option<Arc<Report>> {
+        let bytes = std::fs::read(self.report_path(sha256)).ok()?;
+        let report: Report = serde_json::from_slice(&bytes).ok()?;
+        (report.sha256 == sha256 && report.auditor == audit::AUDITOR).then(|| Arc::new(report))
+    }
+
+    async fn attempt(self: &Arc<Self>, sha256: &str, file: &ShownFile) -> Outcome {
+        let _permit = self
+            .jobs
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| Arc::<str>::from("audit queue closed"))?;
+        let started = Instant::now();
+        let path = self.file_path(sha256);
+        if tokio::fs::metadata(&path).await.is_err() {
+            self.download(sha256, file, &path).await.map_err(|e| {
+                tracing::warn!(file = %file.filename, error = %e, "could not fetch a wheel to audit");
+                Arc::<str>::from(e)
+            })?;
+        }
+        let limits = self.limits.clone();
+        let filename = file.filename.clone();
+        let sha = sha256.to_owned();
+        let audit_path = path.clone();
+        let report = tokio::task::spawn_blocking(move || {
+            audit::audit_file(&audit_path, &filename, Some(&sha), &limits)
+        })
+        .await
+        .map_err(|e| Arc::<str>::from(format!("audit task failed: {e}")))?
+        .map_err(|e| Arc::<str>::from(format!("cannot read the cached wheel: {e}")))?;
+        tracing::info!(
+            file = %file.filename,
+            verdict = ?report.verdict,
+            findings = report.findings.len(),
+            ms = started.elapsed().as_millis() as u64,
+            "audited"
+        );
+        let report = Arc::new(report);
+        if let Err(e) = self.store(&report).await {
+            tracing::warn!(error = %e, "could not store an audit report; it will be made again after a restart");
+        }
+        Ok(report)
+    }
+
+    /// Fetches the file into the cache, hashing it on the way; only bytes that match the
+    /// index's digest are renamed into place.
+    async fn download(&self, sha256: &str, file: &ShownFile, dest: &Path) -> Result<(), String> {
+        let url = file
+            .url
+            .resolve()
+            .map_err(|e| format!("the index's link is not a valid URL: {e}"))?;
+        let mut body = self
+            .upstreams
+            .open_file(&url)
+            .await
+            .map_err(|e| crate::upstream::http::error_chain(&e))?;
+        let dir = dest.parent().ok_or("cache path has no folder")?;
+        tokio::fs::create_dir_all(dir)
+            .await
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        let tmp = tempfile::Builder::new()
+            .prefix(".part-")
+            .tempfile_in(dir)
+            .map_err(|e| format!("cannot create a file in {}: {e}", dir.display()))?;
+        let (std_file, tmp_path) = tmp.into_parts();
+        let mut out = tokio::fs::File::from_std(std_file);
+        let mut hasher = Sha256::new();
+        while let Some(chunk) = body.stream.next().await {
+            let chunk = chunk.map_err(|e| format!("download broke off: {e}"))?;
+            hasher.update(&chunk);
+            out.write_all(&chunk)
+                .await
+                .map_err(|e| format!("cannot write the cache: {e}"))?;
+        }
+        let got = hex::encode(hasher.finalize());
+        if got != sha256 {
+            return Err(format!(
+                "upstream served bytes with sha256 {got}, not the {sha256} the index promised"
+            ));
+        }
+        out.sync_all()
+            .await
+            .map_err(|e| format!("cannot write the cache: {e}"))?;
+        drop(out);
+        tmp_path
+            .persist(dest)
+            .map_err(|e| format!("cannot move the download into the cache: {e}"))?;
+        Ok(())
+    }
+
+    async fn store(&self, report: &Report) -> std::io::Result<()> {
+        let path = self.report_path(&report.sha256);
+        let json = serde_json::to_vec(report).map_err(std::io::Error::other)?;
+        tokio::task::spawn_blocking(move || {
+            let dir = path.parent().unwrap_or(Path::new("."));
+            std::fs::create_dir_all(dir)?;
+            let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+            std::io::Write::write_all(&mut tmp, &json)?;
+            tmp.as_file().sync_all()?;
+            tmp.persist(&path).map_err(|e| e.error)?;
+            Ok(())
+        })
+        .await
+        .map_err(std::io::Error::other)?
+    }
+}
+
+/// The hiding findings of a failed report, for a decision's detail and a refusal's body.
+pub fn summary(report: &Report) -> String {
+    const MAX: usize = 8;
+    let hiding: Vec<String> = report
+        .findings
+        .iter()
+        .filter(|f| f.hides)
+        .map(|f| {
+            if f.file.is_empty() {
+                format!("{} ({})", f.code, f.detail)
+            } else {
+                format!("{} in {} ({})", f.code, f.file, f.detail)
+            }
+        })
+        .collect();
+    let mut s = hiding
+        .iter()
+        .take(MAX)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join("; ");
+    if hiding.len() > MAX {
+        s.push_str(&format!("; and {} more", hiding.len() - MAX));
+    }
+    s
+}
