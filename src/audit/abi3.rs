@@ -93,11 +93,12 @@ pub fn check_import(name: &str, floor: u8, os: TargetOs) -> ImportVerdict {
     let Some(item) = lookup(name) else {
         return ImportVerdict::OutsideStableAbi;
     };
-    if item.added > floor {
-        return ImportVerdict::NewerThanFloor { item, floor };
-    }
+    // Missing on the target OS is the harder failure: no tag could fix it.
     if item.ifdef.is_some_and(|d| !d.available_on(os)) {
         return ImportVerdict::NotOnTarget { item };
+    }
+    if item.added > floor {
+        return ImportVerdict::NewerThanFloor { item, floor };
     }
     ImportVerdict::Allowed(item)
 }

@@ -320,3 +320,70 @@ async fn upload_time_survives_for_cooldown_flags() {
         .await;
     assert!(!run.ok, "{}", run.output);
 }
+
+/// `native` 1.0 is a clean abi3 extension; 1.1, the newest, imports a symbol outside the stable
+/// ABI. Installers see only 1.0, and 1.1 cannot be fetched through pipwall at all.
+async fn installs_the_clean_native_wheel(installer: Installer) {
+    use crate::support::fixtures::WheelSpec;
+    use crate::support::native::binary;
+    let tag = "cp36-abi3-manylinux_2_17_x86_64";
+    let good = WheelSpec::new("native", "1.0", tag)
+        .file("native/__init__.py", "VERSION = '1.0'\n")
+        .file("native/_ext.abi3.so", binary("clean.abi3.so"))
+        .build();
+    let bad = WheelSpec::new("native", "1.1", tag)
+        .file("native/__init__.py", "VERSION = '1.1'\n")
+        .file("native/_ext.abi3.so", binary("outside.abi3.so"))
+        .build();
+    let up = FakeIndex::start().await;
+    up.project("native", PageFormat::Json, &[good.clone(), bad.clone()]);
+    let pw = Pipwall::start(&[up.url()]).await;
+    let home = tempfile::tempdir().unwrap();
+    let target = home.path().join("target");
+    let run = clients()
+        .install(
+            installer,
+            &pw.index_url(),
+            home.path(),
+            &target,
+            &["native"],
+        )
+        .await;
+    assert!(run.ok, "{installer:?}: {}", run.output);
+    assert_eq!(
+        installed_version(&target, "native").as_deref(),
+        Some("1.0"),
+        "{}",
+        run.output
+    );
+    let log = pw.decisions();
+    let of = |f: &str| {
+        log.iter()
+            .find(|d| d["filename"] == f)
+            .unwrap_or_else(|| panic!("no decision for {f}: {log:#?}"))
+            .clone()
+    };
+    assert_eq!(of(&good.filename)["code"], "wheel-shown");
+    let hidden = of(&bad.filename);
+    assert_eq!(hidden["code"], "audit-failed");
+    assert!(hidden.to_string().contains("PyUnicode_New"), "{hidden}");
+    let refused = pw
+        .get(&format!("/files/{}/{}", bad.sha256(), bad.filename), None)
+        .await;
+    assert_eq!(refused.status, 403);
+    assert!(
+        refused.text().contains("abi3-outside-stable-abi"),
+        "{}",
+        refused.text()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pip_never_sees_a_wheel_that_fails_its_audit() {
+    installs_the_clean_native_wheel(Installer::Pip).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn uv_never_sees_a_wheel_that_fails_its_audit() {
+    installs_the_clean_native_wheel(Installer::Uv).await;
+}

@@ -1,5 +1,6 @@
 //! Integration tests: one binary (`tests/it`), sharing the harness in `support`.
 mod audit;
+mod audit_native;
 mod e2e;
 mod proxy;
 mod support;

@@ -3,6 +3,7 @@
 
 pub mod clients;
 pub mod fixtures;
+pub mod native;
 pub mod pipwall;
 pub mod upstream;
 
