@@ -3,4 +3,5 @@ mod audit;
 mod audit_native;
 mod e2e;
 mod proxy;
+mod proxy_audit;
 mod support;

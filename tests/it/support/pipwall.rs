@@ -44,13 +44,30 @@ impl Pipwall {
         limits: Limits,
         extra_ca: Option<&std::path::Path>,
     ) -> Self {
-        let cache = tempfile::tempdir().unwrap();
+        Self::start_in(
+            tempfile::tempdir().unwrap(),
+            upstreams,
+            limits,
+            extra_ca,
+            |s| s.page_ttl = page_ttl,
+        )
+        .await
+    }
+
+    /// pipwall with its cache in `cache` (a restart reuses one) and settings changed by `tune`.
+    pub async fn start_in(
+        cache: tempfile::TempDir,
+        upstreams: &[String],
+        limits: Limits,
+        extra_ca: Option<&std::path::Path>,
+        tune: impl FnOnce(&mut Settings),
+    ) -> Self {
         let log = Arc::new(Mutex::new(Vec::new()));
         let app = Arc::new(App::new(
             Upstreams::new(upstreams, limits, extra_ca).unwrap(),
             {
                 let mut s = Settings::new(cache.path().to_owned());
-                s.page_ttl = page_ttl;
+                tune(&mut s);
                 s
             },
             DecisionLog::new(Box::new(SharedLog(log.clone()))),
@@ -91,6 +108,16 @@ impl Pipwall {
     /// A plain HTTP/1.1 GET (one connection, read to the end): status line, headers, body.
     pub async fn get(&self, path: &str, accept: Option<&str>) -> RawResponse {
         raw_get(self.addr, path, accept).await
+    }
+}
+
+impl Pipwall {
+    /// Stops this pipwall and hands over its cache folder, for a restart on the same cache.
+    pub fn stop(mut self) -> tempfile::TempDir {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        std::mem::replace(&mut self.cache, tempfile::tempdir().unwrap())
     }
 }
 

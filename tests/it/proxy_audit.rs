@@ -1,0 +1,137 @@
+//! Audits inside the proxy: the page deadline, single-flight downloads, and reports that
+//! survive a restart.
+
+use std::time::Duration;
+
+use pipwall::upstream::Limits;
+
+use crate::support::fixtures::WheelSpec;
+use crate::support::upstream::Reply;
+use crate::support::{FakeIndex, PageFormat, Pipwall, wheel};
+
+const JSON: Option<&str> = Some("application/vnd.pypi.simple.v1+json");
+
+fn listed(body: &str, filename: &str) -> bool {
+    body.contains(filename)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_slow_audit_is_left_out_until_it_passes() {
+    let up = FakeIndex::start().await;
+    let f = wheel("slow", "1.0");
+    up.project("slow", PageFormat::Json, std::slice::from_ref(&f));
+    // The wheel's download stalls for longer than the page deadline.
+    up.set_reply(
+        &format!("/files/{}", f.filename),
+        Reply {
+            status: 200,
+            content_type: "application/octet-stream".into(),
+            body: f.bytes.clone().into(),
+            headers: vec![],
+            delay: Duration::from_millis(1500),
+        },
+    );
+    let pw = Pipwall::start_in(
+        tempfile::tempdir().unwrap(),
+        &[up.url()],
+        Limits::default(),
+        None,
+        |s| s.audit_deadline = Duration::from_millis(200),
+    )
+    .await;
+    let started = std::time::Instant::now();
+    let first = pw.get("/simple/slow/", JSON).await;
+    assert!(
+        started.elapsed() < Duration::from_millis(1400),
+        "the page waited for the audit"
+    );
+    assert_eq!(first.status, 200);
+    assert!(!listed(&first.text(), &f.filename), "{}", first.text());
+    assert_eq!(first.header("cache-control"), Some("no-store"));
+    assert_eq!(first.header("x-pipwall-audits-pending"), Some("1"));
+    // The audit went on in the background; a later request lists the wheel, cacheable again.
+    tokio::time::sleep(Duration::from_millis(2000)).await;
+    let second = pw.get("/simple/slow/", JSON).await;
+    assert!(listed(&second.text(), &f.filename), "{}", second.text());
+    assert_eq!(second.header("cache-control"), Some("max-age=60"));
+    // The audit's download was the prefetch: the file is served without asking upstream again.
+    let downloads = |up: &FakeIndex| {
+        up.requests()
+            .iter()
+            .filter(|p| p.ends_with(&f.filename))
+            .count()
+    };
+    let file = pw
+        .get(&format!("/files/{}/{}", f.sha256(), f.filename), None)
+        .await;
+    assert_eq!(file.status, 200);
+    assert_eq!(file.body, f.bytes);
+    assert_eq!(downloads(&up), 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn concurrent_pages_share_one_download_and_one_audit() {
+    let up = FakeIndex::start().await;
+    let f = wheel("busy", "1.0");
+    up.project("busy", PageFormat::Json, std::slice::from_ref(&f));
+    up.set_reply(
+        &format!("/files/{}", f.filename),
+        Reply {
+            status: 200,
+            content_type: "application/octet-stream".into(),
+            body: f.bytes.clone().into(),
+            headers: vec![],
+            delay: Duration::from_millis(300),
+        },
+    );
+    let pw = Pipwall::start(&[up.url()]).await;
+    let pages =
+        futures_util::future::join_all((0..16).map(|_| pw.get("/simple/busy/", JSON))).await;
+    for p in &pages {
+        assert!(listed(&p.text(), &f.filename), "{}", p.text());
+    }
+    let fetched = up
+        .requests()
+        .iter()
+        .filter(|p| p.ends_with(&f.filename))
+        .count();
+    assert_eq!(fetched, 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn reports_survive_a_restart_and_failures_stay_hidden() {
+    let up = FakeIndex::start().await;
+    let good = wheel("keep", "1.0");
+    let mut bad =
+        WheelSpec::new("keep", "1.1", "py3-none-any").file("keep/__init__.py", "VERSION = '1.1'\n");
+    bad.metadata = Some("Metadata-Version: 2.1\nName: other\nVersion: 1.1\n".into());
+    let bad = bad.build();
+    up.project("keep", PageFormat::Json, &[good.clone(), bad.clone()]);
+    let pw = Pipwall::start(&[up.url()]).await;
+    let page = pw.get("/simple/keep/", JSON).await;
+    assert!(listed(&page.text(), &good.filename));
+    assert!(!listed(&page.text(), &bad.filename));
+    // The version whose only wheel failed drops out of `versions` too.
+    let doc: serde_json::Value = serde_json::from_slice(&page.body).unwrap();
+    assert_eq!(doc["versions"], serde_json::json!(["1.0"]));
+    let refused = pw
+        .get(&format!("/files/{}/{}", bad.sha256(), bad.filename), None)
+        .await;
+    assert_eq!(refused.status, 403);
+    assert_eq!(refused.header("x-pipwall-reason"), Some("audit-failed"));
+    assert!(
+        refused.text().contains("metadata-name-mismatch"),
+        "{}",
+        refused.text()
+    );
+    let before = up.requests().len();
+
+    let cache = pw.stop();
+    let pw = Pipwall::start_in(cache, &[up.url()], Limits::default(), None, |_| {}).await;
+    let page = pw.get("/simple/keep/", JSON).await;
+    assert!(listed(&page.text(), &good.filename));
+    assert!(!listed(&page.text(), &bad.filename));
+    // Only the page was asked for again: no wheel was downloaded to be audited anew.
+    let after: Vec<String> = up.requests()[before..].to_vec();
+    assert!(after.iter().all(|p| !p.ends_with(".whl")), "{after:?}");
+}
