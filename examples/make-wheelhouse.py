@@ -2,10 +2,11 @@
 """Writes the example wheelhouse that `pipwall serve` fronts when no upstream is given.
 
 Deterministic (fixed timestamps), standard library only. Projects:
-  demo       1.0 and 1.1 as wheels, 1.2 as an sdist only (pipwall hides 1.2)
+  demo       1.0 and 1.1 as wheels, 1.2 as an sdist only (pipwall hides 1.2), and 1.3 as a
+             wheel whose module was changed after its RECORD was written (its audit fails)
   sdistonly  1.0 as an sdist only (pipwall hides the whole project's files)
 """
-import base64, hashlib, io, os, tarfile, zipfile
+import base64, gzip, hashlib, io, os, tarfile, zipfile
 
 HERE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "wheelhouse")
 DATE = (2024, 1, 1, 0, 0, 0)
@@ -16,7 +17,7 @@ def record_line(path, data):
     return f"{path},sha256={digest},{len(data)}"
 
 
-def wheel(name, version, module_text):
+def wheel(name, version, module_text, shipped_text=None):
     dist = f"{name}-{version}.dist-info"
     files = {
         f"{name}/__init__.py": module_text.encode(),
@@ -25,6 +26,9 @@ def wheel(name, version, module_text):
     }
     record = "\n".join(record_line(p, d) for p, d in files.items()) + f"\n{dist}/RECORD,,\n"
     files[f"{dist}/RECORD"] = record.encode()
+    if shipped_text is not None:
+        # The archive carries other bytes than RECORD vouches for: tampered after the build.
+        files[f"{name}/__init__.py"] = shipped_text.encode()
     out = os.path.join(HERE, f"{name}-{version}-py3-none-any.whl")
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
         for path, data in files.items():
@@ -37,7 +41,10 @@ def sdist(name, version):
     ).encode()
     pkg_info = f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n".encode()
     buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:gz", format=tarfile.PAX_FORMAT) as t:
+    # gzip's own header carries a timestamp too: fix it so the bytes never change.
+    with gzip.GzipFile(fileobj=buf, mode="wb", mtime=0) as gz, tarfile.open(
+        fileobj=gz, mode="w", format=tarfile.PAX_FORMAT
+    ) as t:
         for path, data in {"setup.py": setup, "PKG-INFO": pkg_info}.items():
             info = tarfile.TarInfo(f"{name}-{version}/{path}")
             info.size, info.mtime = len(data), 1704067200
@@ -51,4 +58,5 @@ if __name__ == "__main__":
     wheel("demo", "1.0", "VERSION = '1.0'\n")
     wheel("demo", "1.1", "VERSION = '1.1'\n")
     sdist("demo", "1.2")
+    wheel("demo", "1.3", "VERSION = '1.3'\n", shipped_text="VERSION = '1.3'\nimport os  # added later\n")
     sdist("sdistonly", "1.0")

@@ -2,8 +2,15 @@
 
 use serde::Serialize;
 
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::audit::Verdict;
 use crate::dist::ProjectName;
-use crate::policy::{Action, Code, FileDecision, decide_page};
+use crate::policy::{Action, AuditState, Code, FileDecision, apply_audits, decide_page};
+use crate::serve::ShownFile;
+use crate::serve::audit::{Audits, summary};
 use crate::upstream::{PageFetch, UpstreamError, Upstreams};
 
 #[derive(Serialize)]
@@ -26,11 +33,14 @@ pub struct ExplainedFile {
 }
 
 /// Decides a project's upstream page exactly as the proxy does. `version`, when given, keeps
-/// only that version's files (compared as PEP 440 versions).
+/// only that version's files (compared as PEP 440 versions). With `audit_cache`, every wheel the
+/// filename rules show is audited as the proxy would (reports already stored there by `serve`
+/// are reused), so the reasons include audit findings.
 pub async fn explain(
-    upstreams: &Upstreams,
+    upstreams: Arc<Upstreams>,
     project: &ProjectName,
     version: Option<&str>,
+    audit_cache: Option<&Path>,
 ) -> Result<Explained, UpstreamError> {
     let PageFetch::Fresh(fetched) = upstreams.project_page(project, None).await? else {
         return Err(UpstreamError::NotFound {
@@ -42,7 +52,7 @@ pub async fn explain(
         .get(fetched.source)
         .map(|s| s.describe())
         .unwrap_or_default();
-    let (_, decisions) = decide_page(project, fetched.page);
+    let (served, mut decisions) = decide_page(project, fetched.page);
     let wanted = version.map(|v| v.parse::<pep440_rs::Version>().map_err(|_| v.to_owned()));
     let keep = |d: &FileDecision| match &wanted {
         None => true,
@@ -53,6 +63,37 @@ pub async fn explain(
             .is_some_and(|v| &v == w),
         Some(Err(raw)) => d.version.as_deref() == Some(raw.as_str()),
     };
+    if let Some(cache) = audit_cache {
+        let audits = Audits::new(cache, upstreams.clone(), 2);
+        let mut states: HashMap<String, AuditState> = HashMap::new();
+        for f in served.files.iter().filter(|f| {
+            decisions
+                .iter()
+                .any(|d| d.filename == f.filename && keep(d))
+        }) {
+            let Some(sha) = f.sha256() else { continue };
+            let shown = ShownFile {
+                filename: f.filename.clone(),
+                url: f.url.clone(),
+                size: f.size,
+                core_metadata: f.core_metadata.clone(),
+            };
+            let state = match audits.wait(sha, &shown).await {
+                Ok(r) if r.verdict == Verdict::Pass => AuditState::Passed,
+                Ok(r) => AuditState::Failed(summary(&r)),
+                Err(why) => AuditState::Error(why.to_string()),
+            };
+            states.insert(sha.to_owned(), state);
+        }
+        let (_, hidden) = apply_audits(&served, |sha| {
+            states.get(sha).cloned().unwrap_or(AuditState::Pending)
+        });
+        for h in hidden {
+            if let Some(d) = decisions.iter_mut().find(|d| d.filename == h.filename) {
+                *d = h;
+            }
+        }
+    }
     let mut files: Vec<ExplainedFile> = decisions
         .into_iter()
         .filter(keep)

@@ -74,6 +74,13 @@ enum Command {
         upstream: UpstreamArgs,
         #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
         format: OutputFormat,
+        /// Folder for downloaded wheels and audit reports; give `serve`'s to reuse its reports
+        /// (default: a temporary folder).
+        #[arg(long, env = "PIPWALL_CACHE_DIR", value_name = "DIR")]
+        cache_dir: Option<PathBuf>,
+        /// Judge by filenames only, without downloading and auditing the shown wheels.
+        #[arg(long)]
+        no_audit: bool,
     },
     /// Audit wheel files offline: archive integrity, metadata, RECORD hashes, startup code, and
     /// native code against the wheel's tags (abi3, manylinux/musllinux, macOS, Windows).
@@ -201,6 +208,8 @@ async fn run(cli: Cli) -> Result<Exit> {
             project,
             upstream,
             format,
+            cache_dir,
+            no_audit,
         } => {
             let (name, version) = match project.split_once("==") {
                 Some((n, v)) => (n.trim(), Some(v.trim())),
@@ -208,8 +217,11 @@ async fn run(cli: Cli) -> Result<Exit> {
             };
             let name = ProjectName::new(name)
                 .with_context(|| format!("`{name}` is not a project name"))?;
-            let upstreams = upstreams(&upstream)?;
-            let explained = pipwall::explain::explain(&upstreams, &name, version)
+            let upstreams = Arc::new(upstreams(&upstream)?);
+            let temp = tempfile::tempdir().context("cannot create a temporary folder")?;
+            let cache = cache_dir.unwrap_or_else(|| temp.path().to_owned());
+            let audit_cache = (!no_audit).then_some(cache.as_path());
+            let explained = pipwall::explain::explain(upstreams, &name, version, audit_cache)
                 .await
                 .with_context(|| format!("cannot explain {name}"))?;
             let out = match format {

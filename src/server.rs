@@ -88,9 +88,20 @@ fn text(s: &'static str) -> Response<Body> {
     r
 }
 
-/// Untrusted text made safe for a log line: control characters escaped, length capped.
+/// Untrusted text made safe for a log line or a terminal: control and bidirectional-override
+/// characters escaped, length capped.
 pub fn sanitize(s: &str) -> String {
-    s.chars().take(300).flat_map(char::escape_default).collect()
+    let mut out = String::with_capacity(s.len().min(1200));
+    for c in s.chars().take(1000) {
+        // Bidirectional overrides can make a terminal show text other than what is logged.
+        let bidi = matches!(c, '\u{200e}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
+        if c.is_control() || bidi {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// Serves `app` on `listener` until `shutdown` resolves, then lets open connections finish

@@ -386,27 +386,42 @@ async fn upstreams_are_tried_in_order_first_wins() {
 async fn explain_lists_every_file_with_its_reason() {
     let tmp = tempfile::tempdir().unwrap();
     let up = FakeIndex::start().await;
+    let mut lying = crate::support::fixtures::WheelSpec::new("demo", "1.1", "py3-none-any")
+        .file("demo/__init__.py", "VERSION = '1.1'\n");
+    lying.metadata = Some("Metadata-Version: 2.1\nName: demo\nVersion: 9.9\n".into());
     up.project(
         "demo",
         PageFormat::Html,
         &[
             wheel("demo", "1.0"),
+            lying.build(),
             sdist("demo", "2.0", &tmp.path().join("m")),
         ],
     );
-    let upstreams =
-        pipwall::upstream::Upstreams::new(&[up.url()], Limits::default(), None).unwrap();
+    let upstreams = std::sync::Arc::new(
+        pipwall::upstream::Upstreams::new(&[up.url()], Limits::default(), None).unwrap(),
+    );
     let name = pipwall::dist::ProjectName::new("demo").unwrap();
-    let e = pipwall::explain::explain(&upstreams, &name, None)
+    let cache = tempfile::tempdir().unwrap();
+    let e = pipwall::explain::explain(upstreams.clone(), &name, None, Some(cache.path()))
         .await
         .unwrap();
     let text = e.to_text();
-    assert!(text.contains("1 of 2 files shown"), "{text}");
+    assert!(text.contains("1 of 3 files shown"), "{text}");
     assert!(
         text.contains("[sdist-hidden]") && text.contains("[wheel-shown]"),
         "{text}"
     );
-    let only = pipwall::explain::explain(&upstreams, &name, Some("2.0"))
+    assert!(
+        text.contains("[audit-failed]") && text.contains("metadata-version-mismatch"),
+        "{text}"
+    );
+    // Without audits, the filename rules alone decide.
+    let plain = pipwall::explain::explain(upstreams.clone(), &name, None, None)
+        .await
+        .unwrap();
+    assert!(plain.to_text().contains("2 of 3 files shown"));
+    let only = pipwall::explain::explain(upstreams, &name, Some("2.0"), Some(cache.path()))
         .await
         .unwrap();
     assert_eq!(only.files.len(), 1);

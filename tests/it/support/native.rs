@@ -42,6 +42,15 @@ pub fn out_dir() -> &'static Path {
         lock.lock().unwrap();
         let stamp = out.join(".sources");
         if std::fs::read_to_string(&stamp).ok().as_deref() != Some(digest.as_str()) {
+            // A no-op when the tools are there; on a fresh machine, `cargo test` alone gets them.
+            let installed = std::process::Command::new("bash")
+                .arg(src.join("install-toolchains.sh"))
+                .status()
+                .expect("cannot run tests/native/install-toolchains.sh");
+            assert!(
+                installed.success(),
+                "installing the fixture toolchains failed"
+            );
             let status = std::process::Command::new("bash")
                 .arg(src.join("build.sh"))
                 .arg(&out)
