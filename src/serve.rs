@@ -3,6 +3,7 @@
 //! Errors become responses in one place, [`AppError::into_response`].
 
 pub mod audit;
+pub mod client;
 pub mod file;
 pub mod project;
 pub mod root;

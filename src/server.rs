@@ -64,7 +64,13 @@ async fn dispatch(app: &App, req: &Request<Incoming>) -> Result<Response<Body>, 
         Route::Home => Ok(text("pipwall: the package index is at /simple/\n")),
         Route::Health => Ok(text("ok\n")),
         Route::Root => app.handle_root(format()?).await,
-        Route::Project(name) => app.handle_project(&name, format()?).await,
+        Route::Project(name) => {
+            let user_agent = req
+                .headers()
+                .get(header::USER_AGENT)
+                .and_then(|v| v.to_str().ok());
+            app.handle_project(&name, format()?, user_agent).await
+        }
         Route::Redirect(to) => {
             let mut r = Response::new(full(format!("moved to {to}\n")));
             *r.status_mut() = http::StatusCode::MOVED_PERMANENTLY;

@@ -203,6 +203,7 @@ impl App {
         &self,
         name: &ProjectName,
         format: Format,
+        user_agent: Option<&str>,
     ) -> Result<Response<Body>, AppError> {
         let page = self.project_page(name).await?;
         if !self.settings.audit {
@@ -211,7 +212,8 @@ impl App {
         if let Some(done) = page.audited.get() {
             return Ok(page_response(format, done.body(format), "max-age=60"));
         }
-        self.audited_page(name, &page, format).await
+        let client = super::client::Client::from_user_agent(user_agent.unwrap_or_default());
+        self.audited_page(name, &page, format, &client).await
     }
 
     /// Starts (or joins) the audit of every candidate wheel, waits for them until the deadline,
@@ -222,13 +224,25 @@ impl App {
         name: &ProjectName,
         page: &CachedPage,
         format: Format,
+        client: &super::client::Client,
     ) -> Result<Response<Body>, AppError> {
         let deadline = tokio::time::Instant::now() + self.settings.audit_deadline;
-        let mut statuses: Vec<Status> = page
-            .candidates
-            .iter()
-            .map(|(sha, file)| self.audits.status(sha, file))
+        // The wheels this client can install go first (newest first within each group); the
+        // queue is fair, so they are the first to run.
+        let installable = |f: &ShownFile| {
+            WheelFilename::parse_any(&f.filename).is_ok_and(|w| client.may_install(&w))
+        };
+        let order: Vec<usize> = (0..page.candidates.len())
+            .filter(|&i| installable(&page.candidates[i].1))
+            .chain((0..page.candidates.len()).filter(|&i| !installable(&page.candidates[i].1)))
             .collect();
+        let mut statuses: Vec<Option<Status>> = (0..page.candidates.len()).map(|_| None).collect();
+        for i in order {
+            if let (Some((sha, file)), Some(slot)) = (page.candidates.get(i), statuses.get_mut(i)) {
+                *slot = Some(self.audits.status(sha, file));
+            }
+        }
+        let mut statuses: Vec<Status> = statuses.into_iter().flatten().collect();
         for status in &mut statuses {
             if let Status::Running(rx) = status {
                 let _ = tokio::time::timeout_at(deadline, rx.wait_for(Option::is_some)).await;

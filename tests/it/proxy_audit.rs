@@ -135,3 +135,43 @@ async fn reports_survive_a_restart_and_failures_stay_hidden() {
     let after: Vec<String> = up.requests()[before..].to_vec();
     assert!(after.iter().all(|p| !p.ends_with(".whl")), "{after:?}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_clients_own_wheels_are_audited_first() {
+    let up = FakeIndex::start().await;
+    let windows = WheelSpec::new("mixed", "2.0", "cp311-cp311-win_amd64")
+        .file("mixed/__init__.py", "")
+        .build();
+    let linux = WheelSpec::new("mixed", "1.0", "py3-none-any")
+        .file("mixed/__init__.py", "")
+        .build();
+    up.project("mixed", PageFormat::Json, &[windows.clone(), linux.clone()]);
+    let pw = Pipwall::start_in(
+        tempfile::tempdir().unwrap(),
+        &[up.url()],
+        Limits::default(),
+        None,
+        |s| s.audit_jobs = 1,
+    )
+    .await;
+    let ua = r#"pip/26.3 {"cpu":"x86_64","distro":{"libc":{"lib":"glibc","version":"2.36"}},"implementation":{"name":"CPython","version":"3.11.7"},"python":"3.11.7","system":{"name":"Linux"}}"#;
+    let page = crate::support::pipwall::raw_get_with(
+        pw.addr,
+        "/simple/mixed/",
+        &[("accept", JSON.unwrap()), ("user-agent", ua)],
+    )
+    .await;
+    assert_eq!(page.status, 200);
+    let wheels: Vec<String> = up
+        .requests()
+        .into_iter()
+        .filter(|p| p.ends_with(".whl"))
+        .collect();
+    // Newest first would fetch the Windows 2.0 wheel first; this Linux client cannot use it.
+    assert_eq!(
+        wheels.first().map(|p| p.ends_with(&linux.filename)),
+        Some(true),
+        "{wheels:?}"
+    );
+    assert_eq!(wheels.len(), 2, "the rest is audited too: {wheels:?}");
+}

@@ -151,11 +151,17 @@ impl RawResponse {
 }
 
 pub async fn raw_get(addr: SocketAddr, path: &str, accept: Option<&str>) -> RawResponse {
+    let headers: Vec<(&str, &str)> = accept.map(|a| ("Accept", a)).into_iter().collect();
+    raw_get_with(addr, path, &headers).await
+}
+
+/// A plain HTTP/1.1 GET with the given request headers.
+pub async fn raw_get_with(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> RawResponse {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
     let mut req = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
-    if let Some(a) = accept {
-        req.push_str(&format!("Accept: {a}\r\n"));
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
     }
     req.push_str("\r\n");
     s.write_all(req.as_bytes()).await.unwrap();
