@@ -67,6 +67,9 @@ pub struct ElfFacts {
     pub runpath: Vec<String>,
     /// Per needed file, the symbol versions required from it (`GLIBC_2.17`, …).
     pub version_needs: Vec<(String, Vec<String>)>,
+    /// x86-64 micro-architecture level the code needs (2, 3 or 4), from the GNU property note;
+    /// a plain `x86_64` tag promises only the baseline.
+    pub x86_isa_level: Option<u8>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -191,6 +194,7 @@ fn parse_elf(bytes: &[u8]) -> Result<Binary, ParseError> {
             .map(str::to_owned)
             .collect::<Vec<_>>()
     };
+    let x86_isa_level = x86_isa_needed(&elf, bytes);
     let facts = ElfFacts {
         machine: elf.header.e_machine,
         is_64: elf.is_64,
@@ -200,12 +204,58 @@ fn parse_elf(bytes: &[u8]) -> Result<Binary, ParseError> {
         rpath: split_paths(&elf.rpaths),
         runpath: split_paths(&elf.runpaths),
         version_needs,
+        x86_isa_level,
     };
     Ok(Binary {
         format: Format::Elf(facts),
         imports,
         exports,
     })
+}
+
+const NT_GNU_PROPERTY_TYPE_0: u32 = 5;
+const GNU_PROPERTY_X86_ISA_1_NEEDED: u32 = 0xc000_8002;
+const EM_X86_64: u16 = 62;
+
+/// The highest x86-64 level (v2, v3, v4) named in `GNU_PROPERTY_X86_ISA_1_NEEDED`, as auditwheel
+/// reads it. Malformed notes are ignored: the property is advisory, its absence means baseline.
+fn x86_isa_needed(elf: &Elf<'_>, bytes: &[u8]) -> Option<u8> {
+    if elf.header.e_machine != EM_X86_64 {
+        return None;
+    }
+    let align = if elf.is_64 { 8 } else { 4 };
+    let mut level = None;
+    for note in elf.iter_note_headers(bytes)?.flatten() {
+        if note.n_type != NT_GNU_PROPERTY_TYPE_0 || note.name != "GNU" {
+            continue;
+        }
+        let mut desc = note.desc;
+        while desc.len() >= 8 {
+            let word = |i: usize| -> Option<u32> {
+                Some(u32::from_le_bytes(desc.get(i..i + 4)?.try_into().ok()?))
+            };
+            let (Some(kind), Some(size)) = (word(0), word(4)) else {
+                break;
+            };
+            let size = size as usize;
+            if kind == GNU_PROPERTY_X86_ISA_1_NEEDED && size >= 4 {
+                let bits = word(8).unwrap_or(0);
+                let found = if bits & 8 != 0 {
+                    4
+                } else if bits & 4 != 0 {
+                    3
+                } else if bits & 2 != 0 {
+                    2
+                } else {
+                    1
+                };
+                level = Some(level.map_or(found, |l: u8| l.max(found)));
+            }
+            let step = 8 + size.div_ceil(align) * align;
+            desc = desc.get(step..).unwrap_or_default();
+        }
+    }
+    level.filter(|l| *l > 1)
 }
 
 const N_STAB: u8 = 0xe0;

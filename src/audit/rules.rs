@@ -298,6 +298,15 @@ fn linux(view: &WheelView<'_>, members: &[Member], findings: &mut Vec<Finding>) 
                 ));
                 continue;
             }
+            if let Some(level) = elf.x86_isa_level {
+                findings.push(Finding::new(
+                    Code::ElfIsaLevel,
+                    path,
+                    format!(
+                        "needs x86-64-v{level} instructions; {name} promises only baseline x86-64 CPUs"
+                    ),
+                ));
+            }
             match tag.libc {
                 Libc::Musl if needs_glibc => findings.push(Finding::new(
                     Code::MusllinuxNeedsGlibc,

@@ -332,3 +332,18 @@ fn macos_libraries_must_be_system_or_shipped() {
         .build();
     assert_pass(&audit(&shipped));
 }
+
+#[test]
+fn code_for_newer_x86_64_levels_breaks_a_plain_x86_64_tag() {
+    let r = audit(&wheel_with(LINUX_ABI3, "isav3.abi3.so", "isav3.abi3.so"));
+    assert!(finding(&r, Code::ElfIsaLevel).detail.contains("x86-64-v3"));
+    // Baseline code says nothing about its level.
+    assert!(
+        !codes(&audit(&wheel_with(
+            LINUX_ABI3,
+            "clean.abi3.so",
+            "clean.abi3.so"
+        )))
+        .contains(&Code::ElfIsaLevel)
+    );
+}

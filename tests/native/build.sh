@@ -135,6 +135,9 @@ elf usesvendored usesvendored.cpython-311-x86_64-linux-gnu.so -DUSE_VENDORED -DU
 
 "$GCC" "${gcc_flags[@]}" -Wl,-soname,libpython3.11.so.1.0 -o "$work/libpython3.11.so.1.0" "$src/libpython_stub.c"
 elf pylinked pylinked.abi3.so -DUSE_LONG "$work/libpython3.11.so.1.0"
+# Marked by the linker as needing x86-64-v3 (GNU_PROPERTY_X86_ISA_1_NEEDED): more than a
+# plain x86_64 tag promises.
+elf isav3 isav3.abi3.so -DUSE_LONG -Wl,-z,x86-64-v3
 
 # ---------------------------------------------------------------- ELF aarch64
 "$CLANG" --target=aarch64-linux-gnu "${cross_flags[@]}" -fPIC -DMODNAME=arm -DUSE_LONG \
