@@ -9,8 +9,9 @@
 //! has to be parsed (spilled to an unlinked temporary file and mapped).
 
 use std::fs::File;
-use std::io::{self, BufReader, Read, Seek, SeekFrom};
+use std::io::{self, Read, Seek, SeekFrom};
 use std::path::Path;
+use std::sync::Arc;
 
 use zip::ZipArchive;
 
@@ -42,7 +43,7 @@ impl Default for Limits {
             bomb_min_size: 64 << 20,
             bomb_ratio: 100,
             max_metadata_size: 64 << 20,
-            spill_threshold: 24 << 20,
+            spill_threshold: 16 << 20,
         }
     }
 }
@@ -64,8 +65,56 @@ pub struct Entry {
 }
 
 pub struct Archive {
-    zip: ZipArchive<BufReader<File>>,
+    zip: ZipArchive<SharedFile>,
     entries: Vec<Entry>,
+}
+
+/// One open file read at independent positions, so several threads can inflate members of the
+/// same archive at once (each with its own clone of the parsed central directory).
+#[derive(Clone)]
+pub struct SharedFile {
+    file: Arc<File>,
+    pos: u64,
+    len: u64,
+}
+
+impl SharedFile {
+    fn new(file: File) -> io::Result<Self> {
+        let len = file.metadata()?.len();
+        Ok(Self {
+            file: Arc::new(file),
+            pos: 0,
+            len,
+        })
+    }
+}
+
+impl Read for SharedFile {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        #[cfg(unix)]
+        let n = std::os::unix::fs::FileExt::read_at(&*self.file, buf, self.pos)?;
+        #[cfg(windows)]
+        let n = std::os::windows::fs::FileExt::seek_read(&*self.file, buf, self.pos)?;
+        self.pos += n as u64;
+        Ok(n)
+    }
+}
+
+impl Seek for SharedFile {
+    fn seek(&mut self, to: SeekFrom) -> io::Result<u64> {
+        let target = match to {
+            SeekFrom::Start(p) => Some(p),
+            SeekFrom::End(d) => self.len.checked_add_signed(d),
+            SeekFrom::Current(d) => self.pos.checked_add_signed(d),
+        };
+        self.pos = target.ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "seek before the start of the file",
+            )
+        })?;
+        Ok(self.pos)
+    }
 }
 
 const LOCAL_HEADER_SIGNATURE: u32 = 0x0403_4b50;
@@ -89,7 +138,7 @@ impl Archive {
     ) -> io::Result<Option<Self>> {
         let file = File::open(path)?;
         let mut raw = file.try_clone()?;
-        let zip = match ZipArchive::new(BufReader::with_capacity(64 << 10, file)) {
+        let zip = match ZipArchive::new(SharedFile::new(file)?) {
             Ok(zip) => zip,
             Err(zip::result::ZipError::Io(e)) => return Err(e),
             Err(e) => {
@@ -141,6 +190,14 @@ impl Archive {
 
     pub fn entries(&self) -> &[Entry] {
         &self.entries
+    }
+
+    /// Another reader of the same archive, for a second thread.
+    pub fn reader(&self) -> Self {
+        Self {
+            zip: self.zip.clone(),
+            entries: Vec::new(),
+        }
     }
 
     fn scan(

@@ -147,7 +147,237 @@ const STB_GNU_UNIQUE: u8 = 10;
 const STV_DEFAULT: u8 = 0;
 const STV_PROTECTED: u8 = 3;
 
+const SHT_DYNAMIC: u32 = 6;
+const SHT_NOTE: u32 = 7;
+const SHT_DYNSYM: u32 = 11;
+const DT_NULL: u64 = 0;
+const DT_NEEDED: u64 = 1;
+const DT_SONAME: u64 = 14;
+const DT_RPATH: u64 = 15;
+const DT_RUNPATH: u64 = 29;
+/// Most `.dynamic` entries read: real binaries have a few dozen.
+const MAX_DYNAMIC_ENTRIES: usize = 1 << 16;
+
+/// Reads only what the rules need (dynamic symbols, `.dynamic`, version needs, the property
+/// note) through the section headers. goblin's `Elf::parse` also builds an index of every
+/// string in the static symbol table, which for a large unstripped library costs tens of MB
+/// and most of the time; binaries without section headers fall back to it.
 fn parse_elf(bytes: &[u8]) -> Result<Binary, ParseError> {
+    use goblin::container::{Container, Ctx};
+    use goblin::elf::section_header::SectionHeader;
+    use goblin::elf::sym::Symtab;
+
+    let header = Elf::parse_header(bytes)?;
+    let is_64 = header.container()? == Container::Big;
+    let endian = header.endianness()?;
+    let little_endian = endian == goblin::container::Endian::Little;
+    let ctx = Ctx::new(header.container()?, endian);
+    let shdrs = SectionHeader::parse(
+        bytes,
+        header.e_shoff as usize,
+        usize::from(header.e_shnum),
+        ctx,
+    )?;
+    let dynsym = shdrs.iter().find(|s| s.sh_type == SHT_DYNSYM);
+    let dynamic = shdrs.iter().find(|s| s.sh_type == SHT_DYNAMIC);
+    if shdrs.is_empty() || (dynsym.is_none() && dynamic.is_none()) {
+        return parse_elf_full(bytes);
+    }
+    let section = |s: &SectionHeader| -> Result<&[u8], ParseError> {
+        let start =
+            usize::try_from(s.sh_offset).map_err(|_| ParseError("section offset".into()))?;
+        let len = usize::try_from(s.sh_size).map_err(|_| ParseError("section size".into()))?;
+        start
+            .checked_add(len)
+            .and_then(|end| bytes.get(start..end))
+            .ok_or_else(|| ParseError("section lies outside the file".into()))
+    };
+    let linked = |s: &SectionHeader| -> Result<&[u8], ParseError> {
+        let link = shdrs
+            .get(s.sh_link as usize)
+            .ok_or_else(|| ParseError("section links to a missing string table".into()))?;
+        section(link)
+    };
+    let mut imports = Vec::new();
+    let mut exports = Vec::new();
+    if let Some(sh) = dynsym {
+        let strtab = linked(sh)?;
+        let entsize = if is_64 { 24 } else { 16 };
+        let count = usize::try_from(sh.sh_size).unwrap_or(0) / entsize;
+        let syms = Symtab::parse(bytes, sh.sh_offset as usize, count, ctx)?;
+        for sym in syms.iter() {
+            let Some(name) = c_str(strtab, sym.st_name) else {
+                continue;
+            };
+            if name.is_empty() {
+                continue;
+            }
+            let bind = sym.st_bind();
+            if sym.st_shndx == SHN_UNDEF {
+                if bind == STB_GLOBAL || bind == STB_WEAK {
+                    imports.push(Import {
+                        name: name.into_owned(),
+                        weak: bind == STB_WEAK,
+                        library: None,
+                        delayed: false,
+                    });
+                }
+            } else if matches!(bind, STB_GLOBAL | STB_WEAK | STB_GNU_UNIQUE)
+                && matches!(sym.st_visibility(), STV_DEFAULT | STV_PROTECTED)
+            {
+                exports.push(name.into_owned());
+            }
+        }
+    }
+    let mut needed = Vec::new();
+    let mut soname = None;
+    let mut rpath = Vec::new();
+    let mut runpath = Vec::new();
+    if let Some(sh) = dynamic {
+        let strtab = linked(sh)?;
+        let data = section(sh)?;
+        let word = if is_64 { 8 } else { 4 };
+        let read = |off: usize| -> Option<u64> {
+            let b = data.get(off..off + word)?;
+            Some(match (is_64, little_endian) {
+                (true, true) => u64::from_le_bytes(b.try_into().ok()?),
+                (true, false) => u64::from_be_bytes(b.try_into().ok()?),
+                (false, true) => u64::from(u32::from_le_bytes(b.try_into().ok()?)),
+                (false, false) => u64::from(u32::from_be_bytes(b.try_into().ok()?)),
+            })
+        };
+        for i in 0..MAX_DYNAMIC_ENTRIES {
+            let (Some(tag), Some(val)) = (read(i * 2 * word), read(i * 2 * word + word)) else {
+                break;
+            };
+            if tag == DT_NULL {
+                break;
+            }
+            let text = || {
+                usize::try_from(val)
+                    .ok()
+                    .and_then(|v| c_str(strtab, v))
+                    .map(|s| s.into_owned())
+            };
+            match tag {
+                DT_NEEDED => needed.extend(text()),
+                DT_SONAME => soname = text(),
+                DT_RPATH => rpath.extend(text()),
+                DT_RUNPATH => runpath.extend(text()),
+                _ => {}
+            }
+        }
+    }
+    let split_paths = |v: Vec<String>| {
+        v.iter()
+            .flat_map(|s| s.split(':'))
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+    };
+    let mut version_needs = Vec::new();
+    if let Some(verneed) = goblin::elf::symver::VerneedSection::parse(bytes, &shdrs, ctx)? {
+        let strtab = shdrs
+            .iter()
+            .find(|s| s.sh_type == goblin::elf::section_header::SHT_GNU_VERNEED)
+            .map(linked)
+            .transpose()?
+            .unwrap_or_default();
+        for need in verneed.iter() {
+            let file = c_str(strtab, need.vn_file).unwrap_or_default().into_owned();
+            let names = need
+                .iter()
+                .filter_map(|aux| c_str(strtab, aux.vna_name))
+                .map(|s| s.into_owned())
+                .collect();
+            version_needs.push((file, names));
+        }
+    }
+    let mut x86_isa_level = None;
+    if header.e_machine == EM_X86_64 {
+        for sh in shdrs.iter().filter(|s| s.sh_type == SHT_NOTE) {
+            let align = if sh.sh_addralign >= 8 { 8 } else { 4 };
+            if let Some(level) = section(sh)
+                .ok()
+                .and_then(|d| isa_from_notes(d, align, little_endian))
+            {
+                x86_isa_level = Some(x86_isa_level.map_or(level, |l: u8| l.max(level)));
+            }
+        }
+    }
+    let facts = ElfFacts {
+        machine: header.e_machine,
+        is_64,
+        little_endian,
+        soname,
+        needed,
+        rpath: split_paths(rpath),
+        runpath: split_paths(runpath),
+        version_needs,
+        x86_isa_level,
+    };
+    Ok(Binary {
+        format: Format::Elf(facts),
+        imports,
+        exports,
+    })
+}
+
+/// The NUL-terminated string at `offset` of a string table (lossy: names are bytes).
+fn c_str(table: &[u8], offset: usize) -> Option<std::borrow::Cow<'_, str>> {
+    let tail = table.get(offset..)?;
+    let end = tail.iter().position(|&b| b == 0)?;
+    Some(String::from_utf8_lossy(tail.get(..end)?))
+}
+
+/// The x86-64 level needed by the GNU property notes in one note section.
+fn isa_from_notes(mut data: &[u8], align: usize, little_endian: bool) -> Option<u8> {
+    let u32_at = |d: &[u8], i: usize| -> Option<u32> {
+        let b: [u8; 4] = d.get(i..i + 4)?.try_into().ok()?;
+        Some(if little_endian {
+            u32::from_le_bytes(b)
+        } else {
+            u32::from_be_bytes(b)
+        })
+    };
+    let pad = |n: usize, a: usize| n.div_ceil(a) * a;
+    let mut level = None;
+    while data.len() >= 12 {
+        let namesz = u32_at(data, 0)? as usize;
+        let descsz = u32_at(data, 4)? as usize;
+        let kind = u32_at(data, 8)?;
+        let name_end = 12usize.checked_add(namesz)?;
+        let desc_start = pad(name_end, align);
+        let desc = data.get(desc_start..desc_start.checked_add(descsz)?)?;
+        if kind == NT_GNU_PROPERTY_TYPE_0 && data.get(12..name_end) == Some(b"GNU\0") {
+            let mut props = desc;
+            while props.len() >= 8 {
+                let (pr_type, size) = (u32_at(props, 0)?, u32_at(props, 4)? as usize);
+                if pr_type == GNU_PROPERTY_X86_ISA_1_NEEDED && size >= 4 {
+                    let bits = u32_at(props, 8)?;
+                    let found = if bits & 8 != 0 {
+                        4
+                    } else if bits & 4 != 0 {
+                        3
+                    } else if bits & 2 != 0 {
+                        2
+                    } else {
+                        1
+                    };
+                    level = Some(level.map_or(found, |l: u8| l.max(found)));
+                }
+                props = props.get(8 + pad(size, align)..).unwrap_or_default();
+            }
+        }
+        data = data
+            .get(pad(desc_start + descsz, align)..)
+            .unwrap_or_default();
+    }
+    level.filter(|l| *l > 1)
+}
+
+/// goblin's full parse, for binaries that carry no section headers.
+fn parse_elf_full(bytes: &[u8]) -> Result<Binary, ParseError> {
     let elf = Elf::parse(bytes)?;
     let mut imports = Vec::new();
     let mut exports = Vec::new();

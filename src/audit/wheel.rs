@@ -213,19 +213,14 @@ fn audit_archive(
         .filter(|e| !e.is_dir)
         .filter_map(|e| contents::installed_path(&e.name).map(str::to_owned))
         .collect();
-    let mut members = Vec::new();
     let mut listed: HashSet<&str> = HashSet::new();
-    for entry in &entries {
-        if entry.is_dir {
-            continue;
-        }
-        let exempt = dist_info
+    let exempt = |name: &str| {
+        dist_info
             .as_deref()
-            .is_some_and(|d| contents::is_record_exempt(&entry.name, d));
-        let row = record.as_ref().and_then(|r| r.get(&entry.name));
-        if let Some(record) = &record
-            && !exempt
-        {
+            .is_some_and(|d| contents::is_record_exempt(name, d))
+    };
+    if let Some(record) = &record {
+        for entry in entries.iter().filter(|e| !e.is_dir && !exempt(&e.name)) {
             match record.get_key_value(&entry.name) {
                 Some((k, _)) => {
                     listed.insert(k.as_str());
@@ -237,104 +232,18 @@ fn audit_archive(
                 )),
             }
         }
-        if !entry.readable {
-            continue;
-        }
-        let expected_hash = if exempt {
-            None
-        } else {
-            row.and_then(|r| r.hash.as_ref())
-        };
-        if row.is_some() && !exempt && expected_hash.is_none() {
-            findings.push(Finding::new(
-                Code::RecordInvalid,
-                entry.name.as_str(),
-                "RECORD lists it without a hash",
-            ));
-        }
-        let mut hasher = expected_hash.map(|(algo, _)| Hasher::new(*algo));
-        let mut head: Vec<u8> = Vec::new();
-        let mut role = Role::Undecided;
-        let spill_threshold = limits.spill_threshold;
-        let name = entry.name.as_str();
-        let size = entry.size;
-        let result = archive.read_member(entry, |chunk| {
-            if let Some(h) = &mut hasher {
-                h.update(chunk);
-            }
-            match &mut role {
-                Role::Undecided => {
-                    head.extend_from_slice(chunk);
-                    if head.len() >= HEAD_LEN || head.len() as u64 >= size {
-                        role = decide(name, &head, size, spill_threshold)?;
-                        feed(&mut role, &head)?;
-                    }
-                }
-                other => feed(other, chunk)?,
-            }
-            Ok(())
-        });
-        if let Err(f) = result {
-            findings.push(f);
-            continue;
-        }
-        if matches!(role, Role::Undecided) {
-            role = decide(name, &head, size, spill_threshold)?;
-            feed(&mut role, &head)?;
-        }
-        if let (Some(h), Some((_, digest))) = (hasher, expected_hash)
-            && h.finish() != *digest
-        {
-            findings.push(Finding::new(
-                Code::RecordHashMismatch,
-                name,
-                "content differs from the hash in RECORD",
-            ));
-        }
-        if let Some(expected) = row.and_then(|r| r.size)
-            && !exempt
-            && expected != size
-        {
-            findings.push(Finding::new(
-                Code::RecordSizeMismatch,
-                name,
-                format!("{size} bytes, RECORD says {expected}"),
-            ));
-        }
-        match role {
-            Role::Native(magic, keep) => {
-                if contents::in_purelib(name, root_is_purelib) {
-                    findings.push(Finding::new(
-                        Code::NativeInPurelib,
-                        name,
-                        "native binary installed as pure-Python code (purelib)",
-                    ));
-                }
-                let parsed = match keep {
-                    Keep::Memory(bytes) => native::parse(magic, &bytes),
-                    Keep::Spill(file) => {
-                        // SAFETY: the file is an unlinked temporary file of this process that
-                        // nothing else can open or change while the map lives.
-                        let map = unsafe { memmap2::Mmap::map(&file)? };
-                        native::parse(magic, &map)
-                    }
-                };
-                match parsed {
-                    Ok(binary) => members.push(Member {
-                        path: name.to_owned(),
-                        binary,
-                    }),
-                    Err(e) => findings.push(Finding::new(
-                        Code::NativeUnparseable,
-                        name,
-                        format!("looks like a {magic:?} binary but cannot be parsed: {e}"),
-                    )),
-                }
-            }
-            Role::Startup(StartupFile::Pth, bytes) => contents::check_pth(name, &bytes, findings),
-            Role::Startup(StartupFile::Hook, bytes) => contents::check_hook(name, &bytes, findings),
-            Role::Plain | Role::Undecided => {}
-        }
+    }
+    let work: Vec<&Entry> = entries.iter().filter(|e| !e.is_dir && e.readable).collect();
+    let ctx = MemberContext {
+        record: record.as_ref(),
+        dist_info: dist_info.as_deref(),
+        root_is_purelib,
+        limits,
+    };
+    let mut members = Vec::new();
+    for part in scan_parallel(&archive, &work, &ctx)? {
+        findings.extend(part.findings);
+        members.extend(part.members);
     }
     if let Some(record) = &record {
         let present: HashSet<&str> = entries.iter().map(|e| e.name.as_str()).collect();
@@ -357,6 +266,193 @@ fn audit_archive(
     };
     rules::check_all(&view, &members, findings);
     Ok(())
+}
+
+/// What every member's check needs to know about the wheel.
+struct MemberContext<'a> {
+    record: Option<&'a HashMap<String, RecordRow>>,
+    dist_info: Option<&'a str>,
+    root_is_purelib: bool,
+    limits: &'a Limits,
+}
+
+#[derive(Default)]
+struct Scanned {
+    findings: Vec<Finding>,
+    members: Vec<Member>,
+}
+
+/// Members smaller than this in all are scanned on one thread: a second would cost more than
+/// it saves.
+const PARALLEL_MIN_BYTES: u64 = 4 << 20;
+
+/// Inflates, hashes and parses the members on up to four threads (each with its own reader of
+/// the archive), balanced by compressed size. Findings come back in member order.
+fn scan_parallel(
+    archive: &Archive,
+    work: &[&Entry],
+    ctx: &MemberContext<'_>,
+) -> io::Result<Vec<Scanned>> {
+    let total: u64 = work.iter().map(|e| e.size).sum();
+    let threads = if total < PARALLEL_MIN_BYTES {
+        1
+    } else {
+        std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .clamp(1, 4)
+            .min(work.len().max(1))
+    };
+    // Largest first onto the least loaded thread.
+    let mut order: Vec<usize> = (0..work.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(work[i].compressed_size));
+    let mut loads = vec![0u64; threads];
+    let mut shares: Vec<Vec<usize>> = vec![Vec::new(); threads];
+    for i in order {
+        let t = (0..threads).min_by_key(|&t| loads[t]).unwrap_or(0);
+        loads[t] += work[i].compressed_size.max(1);
+        shares[t].push(i);
+    }
+    for share in &mut shares {
+        share.sort_unstable();
+    }
+    let results: Vec<io::Result<Vec<(usize, Scanned)>>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = shares
+            .iter()
+            .map(|share| {
+                let mut reader = archive.reader();
+                scope.spawn(move || {
+                    share
+                        .iter()
+                        .map(|&i| scan_member(&mut reader, work[i], ctx).map(|s| (i, s)))
+                        .collect::<io::Result<Vec<_>>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(io::Error::other("a member scan panicked")))
+            })
+            .collect()
+    });
+    let mut all: Vec<(usize, Scanned)> = Vec::with_capacity(work.len());
+    for r in results {
+        all.extend(r?);
+    }
+    all.sort_by_key(|(i, _)| *i);
+    Ok(all.into_iter().map(|(_, s)| s).collect())
+}
+
+/// One member: inflate it once, hash it for RECORD, and keep and parse it if it is native or
+/// startup code.
+fn scan_member(
+    archive: &mut Archive,
+    entry: &Entry,
+    ctx: &MemberContext<'_>,
+) -> io::Result<Scanned> {
+    let mut out = Scanned::default();
+    let findings = &mut out.findings;
+    let name = entry.name.as_str();
+    let size = entry.size;
+    let exempt = ctx
+        .dist_info
+        .is_some_and(|d| contents::is_record_exempt(name, d));
+    let row = ctx.record.and_then(|r| r.get(name));
+    let expected_hash = if exempt {
+        None
+    } else {
+        row.and_then(|r| r.hash.as_ref())
+    };
+    if row.is_some() && !exempt && expected_hash.is_none() {
+        findings.push(Finding::new(
+            Code::RecordInvalid,
+            name,
+            "RECORD lists it without a hash",
+        ));
+    }
+    let mut hasher = expected_hash.map(|(algo, _)| Hasher::new(*algo));
+    let mut head: Vec<u8> = Vec::new();
+    let mut role = Role::Undecided;
+    let spill_threshold = ctx.limits.spill_threshold;
+    let result = archive.read_member(entry, |chunk| {
+        if let Some(h) = &mut hasher {
+            h.update(chunk);
+        }
+        match &mut role {
+            Role::Undecided => {
+                head.extend_from_slice(chunk);
+                if head.len() >= HEAD_LEN || head.len() as u64 >= size {
+                    role = decide(name, &head, size, spill_threshold)?;
+                    feed(&mut role, &head)?;
+                }
+            }
+            other => feed(other, chunk)?,
+        }
+        Ok(())
+    });
+    if let Err(f) = result {
+        findings.push(f);
+        return Ok(out);
+    }
+    if matches!(role, Role::Undecided) {
+        role = decide(name, &head, size, spill_threshold)?;
+        feed(&mut role, &head)?;
+    }
+    if let (Some(h), Some((_, digest))) = (hasher, expected_hash)
+        && h.finish() != *digest
+    {
+        findings.push(Finding::new(
+            Code::RecordHashMismatch,
+            name,
+            "content differs from the hash in RECORD",
+        ));
+    }
+    if let Some(expected) = row.and_then(|r| r.size)
+        && !exempt
+        && expected != size
+    {
+        findings.push(Finding::new(
+            Code::RecordSizeMismatch,
+            name,
+            format!("{size} bytes, RECORD says {expected}"),
+        ));
+    }
+    match role {
+        Role::Native(magic, keep) => {
+            if contents::in_purelib(name, ctx.root_is_purelib) {
+                findings.push(Finding::new(
+                    Code::NativeInPurelib,
+                    name,
+                    "native binary installed as pure-Python code (purelib)",
+                ));
+            }
+            let parsed = match keep {
+                Keep::Memory(bytes) => native::parse(magic, &bytes),
+                Keep::Spill(file) => {
+                    // SAFETY: the file is an unlinked temporary file of this process that
+                    // nothing else can open or change while the map lives.
+                    let map = unsafe { memmap2::Mmap::map(&file)? };
+                    native::parse(magic, &map)
+                }
+            };
+            match parsed {
+                Ok(binary) => out.members.push(Member {
+                    path: name.to_owned(),
+                    binary,
+                }),
+                Err(e) => out.findings.push(Finding::new(
+                    Code::NativeUnparseable,
+                    name,
+                    format!("looks like a {magic:?} binary but cannot be parsed: {e}"),
+                )),
+            }
+        }
+        Role::Startup(StartupFile::Pth, bytes) => contents::check_pth(name, &bytes, findings),
+        Role::Startup(StartupFile::Hook, bytes) => contents::check_hook(name, &bytes, findings),
+        Role::Plain | Role::Undecided => {}
+    }
+    Ok(out)
 }
 
 fn decide(name: &str, head: &[u8], size: u64, spill_threshold: u64) -> io::Result<Role> {
