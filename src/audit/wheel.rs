@@ -36,19 +36,33 @@ pub fn audit_file(
     limits: &Limits,
 ) -> io::Result<Report> {
     let size = std::fs::metadata(path)?.len();
-    let sha256 = match sha256 {
-        Some(s) => s.to_owned(),
-        None => hash_file(path)?,
-    };
     let mut findings = Vec::new();
-    match WheelFilename::parse_any(filename) {
-        Ok(wheel) => audit_archive(path, &wheel, limits, &mut findings)?,
-        Err(e) => findings.push(Finding::new(
-            Code::WheelFileInvalid,
-            "",
-            format!("`{filename}` is not a valid wheel filename: {e}"),
-        )),
-    }
+    // The digest of the whole file, when the caller has none, is taken on another thread while
+    // the members are read: both are bound by the same bytes, not by each other.
+    let (sha256, audited) = std::thread::scope(|scope| {
+        let digest = sha256.is_none().then(|| scope.spawn(|| hash_file(path)));
+        let audited = match WheelFilename::parse_any(filename) {
+            Ok(wheel) => audit_archive(path, &wheel, limits, &mut findings),
+            Err(e) => {
+                findings.push(Finding::new(
+                    Code::WheelFileInvalid,
+                    "",
+                    format!("`{filename}` is not a valid wheel filename: {e}"),
+                ));
+                Ok(())
+            }
+        };
+        let sha256 = match (sha256, digest) {
+            (Some(s), _) => Ok(s.to_owned()),
+            (None, Some(h)) => h
+                .join()
+                .unwrap_or_else(|_| Err(io::Error::other("hashing the wheel panicked"))),
+            (None, None) => Err(io::Error::other("no digest")),
+        };
+        (sha256, audited)
+    });
+    audited?;
+    let sha256 = sha256?;
     Ok(Report::new(
         filename.to_owned(),
         sha256,
