@@ -4,19 +4,19 @@
 //! prefetch: when pip asks for the wheel a moment later it is served from the cache.
 //!
 //! One audit per digest runs at a time however many requests want it (single-flight), and at
-//! most `jobs` run at once. A failed attempt (upstream down, bytes not as promised) is not a
+//! most `jobs` run at once, taken from a queue in the order they were asked for. A failed attempt (upstream down, bytes not as promised) is not a
 //! report: it is remembered briefly, so a page request does not hammer a broken upstream, and
 //! then tried again.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Once};
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::{Notify, watch};
 
 use super::ShownFile;
 use crate::audit::{self, Report};
@@ -40,13 +40,25 @@ enum Slot {
     Error { at: Instant, why: Arc<str> },
 }
 
+/// An audit waiting for a worker.
+struct Job {
+    sha256: String,
+    file: ShownFile,
+    done: watch::Sender<Option<Outcome>>,
+}
+
 pub struct Audits {
     reports_dir: PathBuf,
     files_dir: PathBuf,
     upstreams: Arc<Upstreams>,
-    jobs: Arc<Semaphore>,
+    jobs: usize,
     limits: audit::Limits,
     slots: Mutex<HashMap<String, Slot>>,
+    /// Jobs in the order they were asked for: callers ask for the wheels that matter most
+    /// first, and a plain queue keeps that order (tasks racing for a semaphore would not).
+    queue: Mutex<VecDeque<Job>>,
+    ready: Notify,
+    workers: Once,
 }
 
 impl Audits {
@@ -65,9 +77,12 @@ impl Audits {
             reports_dir: cache_dir.join("audits").join(slug),
             files_dir: cache_dir.join("files"),
             upstreams,
-            jobs: Arc::new(Semaphore::new(jobs.max(1))),
+            jobs: jobs.max(1),
             limits: audit::Limits::default(),
             slots: Mutex::new(HashMap::new()),
+            queue: Mutex::new(VecDeque::new()),
+            ready: Notify::new(),
+            workers: Once::new(),
         })
     }
 
@@ -101,12 +116,39 @@ impl Audits {
         }
         let (tx, rx) = watch::channel(None);
         slots.insert(sha256.to_owned(), Slot::Running(rx.clone()));
-        let me = self.clone();
-        let sha = sha256.to_owned();
-        let file = file.clone();
-        tokio::spawn(async move {
-            let outcome = me.attempt(&sha, &file).await;
-            if let Ok(mut slots) = me.slots.lock() {
+        drop(slots);
+        if let Ok(mut queue) = self.queue.lock() {
+            queue.push_back(Job {
+                sha256: sha256.to_owned(),
+                file: file.clone(),
+                done: tx,
+            });
+        }
+        self.start_workers();
+        self.ready.notify_one();
+        Status::Running(rx)
+    }
+
+    /// Starts the worker tasks on first use (inside the runtime that serves requests).
+    fn start_workers(self: &Arc<Self>) {
+        self.workers.call_once(|| {
+            for _ in 0..self.jobs {
+                let me = self.clone();
+                tokio::spawn(async move { me.work().await });
+            }
+        });
+    }
+
+    async fn work(self: Arc<Self>) {
+        loop {
+            let ready = self.ready.notified();
+            let job = self.queue.lock().ok().and_then(|mut q| q.pop_front());
+            let Some(job) = job else {
+                ready.await;
+                continue;
+            };
+            let outcome = self.attempt(&job.sha256, &job.file).await;
+            if let Ok(mut slots) = self.slots.lock() {
                 let slot = match &outcome {
                     Ok(r) => Slot::Done(r.clone()),
                     Err(why) => Slot::Error {
@@ -114,11 +156,10 @@ impl Audits {
                         why: why.clone(),
                     },
                 };
-                slots.insert(sha.clone(), slot);
+                slots.insert(job.sha256.clone(), slot);
             }
-            let _ = tx.send(Some(outcome));
-        });
-        Status::Running(rx)
+            let _ = job.done.send(Some(outcome));
+        }
     }
 
     /// The outcome of `sha256`'s audit, waiting for it as long as it takes.
@@ -143,12 +184,6 @@ impl Audits {
     }
 
     async fn attempt(self: &Arc<Self>, sha256: &str, file: &ShownFile) -> Outcome {
-        let _permit = self
-            .jobs
-            .clone()
-            .acquire_owned()
-            .await
-            .map_err(|_| Arc::<str>::from("audit queue closed"))?;
         let started = Instant::now();
         let path = self.file_path(sha256);
         if tokio::fs::metadata(&path).await.is_err() {
