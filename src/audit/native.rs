@@ -206,26 +206,8 @@ fn parse_elf(bytes: &[u8]) -> Result<Binary, ParseError> {
         let count = usize::try_from(sh.sh_size).unwrap_or(0) / entsize;
         let syms = Symtab::parse(bytes, sh.sh_offset as usize, count, ctx)?;
         for sym in syms.iter() {
-            let Some(name) = c_str(strtab, sym.st_name) else {
-                continue;
-            };
-            if name.is_empty() {
-                continue;
-            }
-            let bind = sym.st_bind();
-            if sym.st_shndx == SHN_UNDEF {
-                if bind == STB_GLOBAL || bind == STB_WEAK {
-                    imports.push(Import {
-                        name: name.into_owned(),
-                        weak: bind == STB_WEAK,
-                        library: None,
-                        delayed: false,
-                    });
-                }
-            } else if matches!(bind, STB_GLOBAL | STB_WEAK | STB_GNU_UNIQUE)
-                && matches!(sym.st_visibility(), STV_DEFAULT | STV_PROTECTED)
-            {
-                exports.push(name.into_owned());
+            if let Some(name) = c_str(strtab, sym.st_name) {
+                classify_symbol(&sym, &name, &mut imports, &mut exports);
             }
         }
     }
@@ -323,6 +305,34 @@ fn parse_elf(bytes: &[u8]) -> Result<Binary, ParseError> {
     })
 }
 
+/// Sorts one dynamic symbol: an undefined global or weak one is an import; a defined one that
+/// other objects can see is an export; local and hidden ones are neither.
+fn classify_symbol(
+    sym: &goblin::elf::sym::Sym,
+    name: &str,
+    imports: &mut Vec<Import>,
+    exports: &mut Vec<String>,
+) {
+    if name.is_empty() {
+        return;
+    }
+    let bind = sym.st_bind();
+    if sym.st_shndx == SHN_UNDEF {
+        if bind == STB_GLOBAL || bind == STB_WEAK {
+            imports.push(Import {
+                name: name.to_owned(),
+                weak: bind == STB_WEAK,
+                library: None,
+                delayed: false,
+            });
+        }
+    } else if matches!(bind, STB_GLOBAL | STB_WEAK | STB_GNU_UNIQUE)
+        && matches!(sym.st_visibility(), STV_DEFAULT | STV_PROTECTED)
+    {
+        exports.push(name.to_owned());
+    }
+}
+
 /// The NUL-terminated string at `offset` of a string table (lossy: names are bytes).
 fn c_str(table: &[u8], offset: usize) -> Option<std::borrow::Cow<'_, str>> {
     let tail = table.get(offset..)?;
@@ -349,31 +359,49 @@ fn isa_from_notes(mut data: &[u8], align: usize, little_endian: bool) -> Option<
         let name_end = 12usize.checked_add(namesz)?;
         let desc_start = pad(name_end, align);
         let desc = data.get(desc_start..desc_start.checked_add(descsz)?)?;
-        if kind == NT_GNU_PROPERTY_TYPE_0 && data.get(12..name_end) == Some(b"GNU\0") {
-            let mut props = desc;
-            while props.len() >= 8 {
-                let (pr_type, size) = (u32_at(props, 0)?, u32_at(props, 4)? as usize);
-                if pr_type == GNU_PROPERTY_X86_ISA_1_NEEDED && size >= 4 {
-                    let bits = u32_at(props, 8)?;
-                    let found = if bits & 8 != 0 {
-                        4
-                    } else if bits & 4 != 0 {
-                        3
-                    } else if bits & 2 != 0 {
-                        2
-                    } else {
-                        1
-                    };
-                    level = Some(level.map_or(found, |l: u8| l.max(found)));
-                }
-                props = props.get(8 + pad(size, align)..).unwrap_or_default();
-            }
+        if kind == NT_GNU_PROPERTY_TYPE_0
+            && data.get(12..name_end) == Some(b"GNU\0")
+            && let Some(found) = isa_from_properties(desc, align, little_endian)
+        {
+            level = Some(level.map_or(found, |l: u8| l.max(found)));
         }
         data = data
             .get(pad(desc_start + descsz, align)..)
             .unwrap_or_default();
     }
-    level.filter(|l| *l > 1)
+    level
+}
+
+/// The level in one GNU property note's descriptor: bits 2, 4 and 8 of
+/// `GNU_PROPERTY_X86_ISA_1_NEEDED` are x86-64-v2, v3 and v4 (as auditwheel reads them). `None`
+/// for baseline code or no property.
+fn isa_from_properties(mut props: &[u8], align: usize, little_endian: bool) -> Option<u8> {
+    let u32_at = |d: &[u8], i: usize| -> Option<u32> {
+        let b: [u8; 4] = d.get(i..i + 4)?.try_into().ok()?;
+        Some(if little_endian {
+            u32::from_le_bytes(b)
+        } else {
+            u32::from_be_bytes(b)
+        })
+    };
+    let mut level = None;
+    while props.len() >= 8 {
+        let (pr_type, size) = (u32_at(props, 0)?, u32_at(props, 4)? as usize);
+        if pr_type == GNU_PROPERTY_X86_ISA_1_NEEDED && size >= 4 {
+            let bits = u32_at(props, 8)?;
+            let found = [(8, 4), (4, 3), (2, 2)]
+                .iter()
+                .find(|(bit, _)| bits & bit != 0)
+                .map(|(_, l)| *l);
+            if let Some(found) = found {
+                level = Some(level.map_or(found, |l: u8| l.max(found)));
+            }
+        }
+        props = props
+            .get(8 + size.div_ceil(align) * align..)
+            .unwrap_or_default();
+    }
+    level
 }
 
 /// goblin's full parse, for binaries that carry no section headers.
@@ -382,26 +410,8 @@ fn parse_elf_full(bytes: &[u8]) -> Result<Binary, ParseError> {
     let mut imports = Vec::new();
     let mut exports = Vec::new();
     for sym in elf.dynsyms.iter() {
-        let Some(name) = elf.dynstrtab.get_at(sym.st_name) else {
-            continue;
-        };
-        if name.is_empty() {
-            continue;
-        }
-        let bind = sym.st_bind();
-        if sym.st_shndx == SHN_UNDEF {
-            if bind == STB_GLOBAL || bind == STB_WEAK {
-                imports.push(Import {
-                    name: name.to_owned(),
-                    weak: bind == STB_WEAK,
-                    library: None,
-                    delayed: false,
-                });
-            }
-        } else if matches!(bind, STB_GLOBAL | STB_WEAK | STB_GNU_UNIQUE)
-            && matches!(sym.st_visibility(), STV_DEFAULT | STV_PROTECTED)
-        {
-            exports.push(name.to_owned());
+        if let Some(name) = elf.dynstrtab.get_at(sym.st_name) {
+            classify_symbol(&sym, name, &mut imports, &mut exports);
         }
     }
     let mut version_needs = Vec::new();
@@ -447,45 +457,18 @@ const NT_GNU_PROPERTY_TYPE_0: u32 = 5;
 const GNU_PROPERTY_X86_ISA_1_NEEDED: u32 = 0xc000_8002;
 const EM_X86_64: u16 = 62;
 
-/// The highest x86-64 level (v2, v3, v4) named in `GNU_PROPERTY_X86_ISA_1_NEEDED`, as auditwheel
-/// reads it. Malformed notes are ignored: the property is advisory, its absence means baseline.
+/// The highest x86-64 level (v2, v3, v4) named in `GNU_PROPERTY_X86_ISA_1_NEEDED`, read from
+/// the program headers' notes (the path for binaries without section headers).
 fn x86_isa_needed(elf: &Elf<'_>, bytes: &[u8]) -> Option<u8> {
     if elf.header.e_machine != EM_X86_64 {
         return None;
     }
     let align = if elf.is_64 { 8 } else { 4 };
-    let mut level = None;
-    for note in elf.iter_note_headers(bytes)?.flatten() {
-        if note.n_type != NT_GNU_PROPERTY_TYPE_0 || note.name != "GNU" {
-            continue;
-        }
-        let mut desc = note.desc;
-        while desc.len() >= 8 {
-            let word = |i: usize| -> Option<u32> {
-                Some(u32::from_le_bytes(desc.get(i..i + 4)?.try_into().ok()?))
-            };
-            let (Some(kind), Some(size)) = (word(0), word(4)) else {
-                break;
-            };
-            let size = size as usize;
-            if kind == GNU_PROPERTY_X86_ISA_1_NEEDED && size >= 4 {
-                let bits = word(8).unwrap_or(0);
-                let found = if bits & 8 != 0 {
-                    4
-                } else if bits & 4 != 0 {
-                    3
-                } else if bits & 2 != 0 {
-                    2
-                } else {
-                    1
-                };
-                level = Some(level.map_or(found, |l: u8| l.max(found)));
-            }
-            let step = 8 + size.div_ceil(align) * align;
-            desc = desc.get(step..).unwrap_or_default();
-        }
-    }
-    level.filter(|l| *l > 1)
+    elf.iter_note_headers(bytes)?
+        .flatten()
+        .filter(|n| n.n_type == NT_GNU_PROPERTY_TYPE_0 && n.name == "GNU")
+        .filter_map(|n| isa_from_properties(n.desc, align, elf.little_endian))
+        .max()
 }
 
 const N_STAB: u8 = 0xe0;
