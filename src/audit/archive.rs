@@ -52,12 +52,14 @@ impl Default for Limits {
 /// header.
 #[derive(Clone, Debug)]
 pub struct Entry {
-    /// Index in the central directory, for [`Archive::open_member`].
+    /// Index in the central directory.
     pub index: usize,
     pub name: String,
     pub size: u64,
     pub compressed_size: u64,
     pub header_start: u64,
+    pub crc32: u32,
+    pub deflated: bool,
     pub is_dir: bool,
     /// False when the name or type made it unsafe to read; it is still listed so RECORD checks
     /// see it.
@@ -285,6 +287,7 @@ impl Archive {
             let is_dir = file.is_dir();
             let header_start = file.header_start();
             let crc = file.crc32();
+            let deflated = method == zip::CompressionMethod::Deflated;
             drop(file);
 
             if size > limits.max_member_size {
@@ -333,6 +336,8 @@ impl Archive {
                 size,
                 compressed_size: compressed,
                 header_start,
+                crc32: crc,
+                deflated,
                 is_dir,
                 readable,
             });
@@ -407,6 +412,87 @@ impl Archive {
             out.extend_from_slice(chunk);
             Ok(())
         })?;
+        Ok(out)
+    }
+
+    /// The whole inflated member, read in one go when it is no larger than `max`: libdeflate
+    /// inflates a buffer whose size is known about twice as fast as a stream decoder, and the
+    /// declared size bounds the output, so a lying size is caught rather than followed. `None`
+    /// when the member is too large for this path (stream it with [`Self::read_member`]).
+    pub fn read_whole(&mut self, entry: &Entry, max: u64) -> Option<Result<Vec<u8>, Finding>> {
+        if !entry.readable || entry.size > max || entry.compressed_size > max {
+            return None;
+        }
+        Some(self.read_whole_inner(entry))
+    }
+
+    fn read_whole_inner(&mut self, entry: &Entry) -> Result<Vec<u8>, Finding> {
+        let fail = |code, why: String| Finding::new(code, entry.name.as_str(), why);
+        let size = usize::try_from(entry.size)
+            .map_err(|_| fail(Code::ZipBomb, "member too large for this machine".into()))?;
+        let mut raw = Vec::with_capacity(usize::try_from(entry.compressed_size).unwrap_or(0));
+        self.zip
+            .by_index_raw(entry.index)
+            .and_then(|f| {
+                f.take(entry.compressed_size)
+                    .read_to_end(&mut raw)
+                    .map_err(Into::into)
+            })
+            .map_err(|e| fail(Code::ZipFraming, format!("cannot read member data: {e}")))?;
+        if raw.len() as u64 != entry.compressed_size {
+            return Err(fail(
+                Code::ZipFraming,
+                format!(
+                    "member data is cut short ({} of {} bytes)",
+                    raw.len(),
+                    entry.compressed_size
+                ),
+            ));
+        }
+        let out = if entry.deflated {
+            let mut out = vec![0u8; size];
+            let mut inflater = libdeflater::Decompressor::new();
+            match inflater.deflate_decompress(&raw, &mut out) {
+                Ok(n) if n == size => out,
+                Ok(n) => {
+                    return Err(fail(
+                        Code::ZipSizeMismatch,
+                        format!("holds {n} bytes but declares {size}"),
+                    ));
+                }
+                Err(libdeflater::DecompressionError::InsufficientSpace) => {
+                    return Err(fail(
+                        Code::ZipSizeMismatch,
+                        format!("inflates past its declared size of {size} bytes"),
+                    ));
+                }
+                Err(e) => {
+                    return Err(fail(
+                        Code::ZipFraming,
+                        format!("member data is corrupt: {e}"),
+                    ));
+                }
+            }
+        } else {
+            if raw.len() != size {
+                return Err(fail(
+                    Code::ZipSizeMismatch,
+                    format!(
+                        "stored member holds {} bytes but declares {size}",
+                        raw.len()
+                    ),
+                ));
+            }
+            raw
+        };
+        let mut crc = libdeflater::Crc::new();
+        crc.update(&out);
+        if crc.sum() != entry.crc32 {
+            return Err(fail(
+                Code::ZipFraming,
+                "member data does not match its CRC-32".into(),
+            ));
+        }
         Ok(out)
     }
 

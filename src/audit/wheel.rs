@@ -21,6 +21,10 @@ use crate::dist::WheelFilename;
 /// wheel with 50,000 unlisted files gives a readable report.
 const MAX_FINDINGS_PER_CODE: usize = 25;
 
+/// Members up to this size are read and inflated in one piece (see `Archive::read_whole`);
+/// larger ones stream.
+const ONE_SHOT_MAX: u64 = 16 << 20;
+
 /// Bytes of each member sniffed before deciding what it is.
 const HEAD_LEN: usize = 4096;
 
@@ -386,33 +390,56 @@ fn scan_member(
         ));
     }
     let mut hasher = expected_hash.map(|(algo, _)| Hasher::new(*algo));
-    let mut head: Vec<u8> = Vec::new();
-    let mut role = Role::Undecided;
     let spill_threshold = ctx.limits.spill_threshold;
-    let result = archive.read_member(entry, |chunk| {
-        if let Some(h) = &mut hasher {
-            h.update(chunk);
+    let role = match archive.read_whole(entry, ONE_SHOT_MAX) {
+        Some(Err(f)) => {
+            findings.push(f);
+            return Ok(out);
         }
-        match &mut role {
-            Role::Undecided => {
-                head.extend_from_slice(chunk);
-                if head.len() >= HEAD_LEN || head.len() as u64 >= size {
-                    role = decide(name, &head, size, spill_threshold)?;
-                    feed(&mut role, &head)?;
+        Some(Ok(bytes)) => {
+            if let Some(h) = &mut hasher {
+                h.update(&bytes);
+            }
+            let head = bytes.get(..HEAD_LEN.min(bytes.len())).unwrap_or_default();
+            match decide(name, head, size, spill_threshold)? {
+                // The buffer is already the member: keep it without a copy.
+                Role::Native(magic, Keep::Memory(_)) => Role::Native(magic, Keep::Memory(bytes)),
+                mut other => {
+                    feed(&mut other, &bytes)?;
+                    other
                 }
             }
-            other => feed(other, chunk)?,
         }
-        Ok(())
-    });
-    if let Err(f) = result {
-        findings.push(f);
-        return Ok(out);
-    }
-    if matches!(role, Role::Undecided) {
-        role = decide(name, &head, size, spill_threshold)?;
-        feed(&mut role, &head)?;
-    }
+        None => {
+            let mut head: Vec<u8> = Vec::new();
+            let mut role = Role::Undecided;
+            let result = archive.read_member(entry, |chunk| {
+                if let Some(h) = &mut hasher {
+                    h.update(chunk);
+                }
+                match &mut role {
+                    Role::Undecided => {
+                        head.extend_from_slice(chunk);
+                        if head.len() >= HEAD_LEN || head.len() as u64 >= size {
+                            role = decide(name, &head, size, spill_threshold)?;
+                            feed(&mut role, &head)?;
+                        }
+                    }
+                    other => feed(other, chunk)?,
+                }
+                Ok(())
+            });
+            if let Err(f) = result {
+                findings.push(f);
+                return Ok(out);
+            }
+            if matches!(role, Role::Undecided) {
+                role = decide(name, &head, size, spill_threshold)?;
+                feed(&mut role, &head)?;
+            }
+            role
+        }
+    };
     if let (Some(h), Some((_, digest))) = (hasher, expected_hash)
         && h.finish() != *digest
     {

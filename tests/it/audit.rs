@@ -277,3 +277,83 @@ fn the_command_prints_json_reports_and_exits_1_on_failure() {
     assert_eq!(out.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&out.stdout).contains("1 wheels audited, 0 failed"));
 }
+
+/// Rewrites a field of `name`'s local header and central record alike (offsets from each
+/// record's start), so the two still agree and only the data can tell the lie.
+fn patch_both(
+    bytes: &[u8],
+    name: &[u8],
+    local_at: usize,
+    central_at: usize,
+    f: impl Fn(u32) -> u32,
+) -> Vec<u8> {
+    let mut out = bytes.to_vec();
+    let mut hits = 0;
+    for i in 0..out.len().saturating_sub(46) {
+        let (sig, name_at, field_at) = match &out[i..i + 4] {
+            b"PK\x03\x04" => (true, i + 30, i + local_at),
+            b"PK\x01\x02" => (true, i + 46, i + central_at),
+            _ => (false, 0, 0),
+        };
+        if sig && out.get(name_at..name_at + name.len()) == Some(name) {
+            let v = u32::from_le_bytes(out[field_at..field_at + 4].try_into().unwrap());
+            out[field_at..field_at + 4].copy_from_slice(&f(v).to_le_bytes());
+            hits += 1;
+        }
+    }
+    assert_eq!(
+        hits,
+        2,
+        "local header and central record of {}",
+        String::from_utf8_lossy(name)
+    );
+    out
+}
+
+#[test]
+fn member_data_must_match_its_crc_and_size() {
+    let base = spec().file("demo/a.py", "A = 1\n".repeat(100)).build();
+    let r = audit_fixture(&Fixture {
+        filename: base.filename.clone(),
+        bytes: patch_both(&base.bytes, b"demo/a.py", 14, 16, |crc| crc ^ 1),
+    });
+    let f = r.findings.iter().find(|f| f.file == "demo/a.py").unwrap();
+    assert_eq!(f.code, Code::ZipFraming, "{:?}", r.findings);
+    assert!(f.detail.contains("CRC"), "{}", f.detail);
+    // A declared size smaller than the data: the inflater stops at the declared size.
+    let r = audit_fixture(&Fixture {
+        filename: base.filename.clone(),
+        bytes: patch_both(&base.bytes, b"demo/a.py", 22, 24, |n| n - 1),
+    });
+    assert!(
+        codes(&r).contains(&Code::ZipSizeMismatch),
+        "{:?}",
+        r.findings
+    );
+}
+
+#[test]
+fn large_members_stream_and_are_checked_the_same() {
+    // Above the one-piece limit (16 MiB), and not compressible enough to count as a bomb.
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let data: Vec<u8> = (0..(17 << 20))
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 56) as u8
+        })
+        .collect();
+    let base = spec().file("demo/big.bin", data).build();
+    assert_eq!(audit_fixture(&base).verdict, Verdict::Pass);
+    let r = audit_fixture(&Fixture {
+        filename: base.filename.clone(),
+        bytes: patch_both(&base.bytes, b"demo/big.bin", 14, 16, |crc| crc ^ 1),
+    });
+    let f = r
+        .findings
+        .iter()
+        .find(|f| f.file == "demo/big.bin")
+        .unwrap();
+    assert_eq!(f.code, Code::ZipFraming, "{:?}", r.findings);
+}
