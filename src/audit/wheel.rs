@@ -21,9 +21,13 @@ use crate::dist::WheelFilename;
 /// wheel with 50,000 unlisted files gives a readable report.
 const MAX_FINDINGS_PER_CODE: usize = 25;
 
-/// Members up to this size are read and inflated in one piece (see `Archive::read_whole`);
-/// larger ones stream.
-const ONE_SHOT_MAX: u64 = 16 << 20;
+/// Members up to this size are read and inflated in one piece (see `Archive::read_whole`)
+/// while the budget below allows; larger ones stream.
+const ONE_SHOT_MAX: u64 = 32 << 20;
+
+/// What all threads together may hold for one-piece reads: keeps a wheel's audit under 64 MB
+/// however its members are sized.
+const ONE_SHOT_BUDGET: u64 = 44 << 20;
 
 /// Bytes of each member sniffed before deciding what it is.
 const HEAD_LEN: usize = 4096;
@@ -257,6 +261,7 @@ fn audit_archive(
         dist_info: dist_info.as_deref(),
         root_is_purelib,
         limits,
+        budget: std::sync::atomic::AtomicU64::new(ONE_SHOT_BUDGET),
     };
     let mut members = Vec::new();
     for part in scan_parallel(&archive, &work, &ctx)? {
@@ -292,6 +297,25 @@ struct MemberContext<'a> {
     dist_info: Option<&'a str>,
     root_is_purelib: bool,
     limits: &'a Limits,
+    /// Bytes the threads may hold at once for members read in one piece (compressed and
+    /// inflated together); a member that does not fit streams instead.
+    budget: std::sync::atomic::AtomicU64,
+}
+
+impl MemberContext<'_> {
+    fn reserve(&self, bytes: u64) -> bool {
+        use std::sync::atomic::Ordering;
+        self.budget
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |left| {
+                left.checked_sub(bytes)
+            })
+            .is_ok()
+    }
+
+    fn release(&self, bytes: u64) {
+        self.budget
+            .fetch_add(bytes, std::sync::atomic::Ordering::AcqRel);
+    }
 }
 
 #[derive(Default)]
@@ -390,55 +414,19 @@ fn scan_member(
         ));
     }
     let mut hasher = expected_hash.map(|(algo, _)| Hasher::new(*algo));
-    let spill_threshold = ctx.limits.spill_threshold;
-    let role = match archive.read_whole(entry, ONE_SHOT_MAX) {
-        Some(Err(f)) => {
-            findings.push(f);
-            return Ok(out);
-        }
-        Some(Ok(bytes)) => {
-            if let Some(h) = &mut hasher {
-                h.update(&bytes);
-            }
-            let head = bytes.get(..HEAD_LEN.min(bytes.len())).unwrap_or_default();
-            match decide(name, head, size, spill_threshold)? {
-                // The buffer is already the member: keep it without a copy.
-                Role::Native(magic, Keep::Memory(_)) => Role::Native(magic, Keep::Memory(bytes)),
-                mut other => {
-                    feed(&mut other, &bytes)?;
-                    other
-                }
-            }
-        }
-        None => {
-            let mut head: Vec<u8> = Vec::new();
-            let mut role = Role::Undecided;
-            let result = archive.read_member(entry, |chunk| {
-                if let Some(h) = &mut hasher {
-                    h.update(chunk);
-                }
-                match &mut role {
-                    Role::Undecided => {
-                        head.extend_from_slice(chunk);
-                        if head.len() >= HEAD_LEN || head.len() as u64 >= size {
-                            role = decide(name, &head, size, spill_threshold)?;
-                            feed(&mut role, &head)?;
-                        }
-                    }
-                    other => feed(other, chunk)?,
-                }
-                Ok(())
-            });
-            if let Err(f) = result {
-                findings.push(f);
-                return Ok(out);
-            }
-            if matches!(role, Role::Undecided) {
-                role = decide(name, &head, size, spill_threshold)?;
-                feed(&mut role, &head)?;
-            }
-            role
-        }
+    let held = entry.size.saturating_add(entry.compressed_size);
+    let one_piece = entry.size <= ONE_SHOT_MAX && ctx.reserve(held);
+    let whole = if one_piece {
+        archive.read_whole(entry, ONE_SHOT_MAX)
+    } else {
+        None
+    };
+    let scanned = scan_read(archive, entry, ctx, whole, &mut hasher, findings);
+    if one_piece {
+        ctx.release(held);
+    }
+    let Some(role) = scanned? else {
+        return Ok(out);
     };
     if let (Some(h), Some((_, digest))) = (hasher, expected_hash)
         && h.finish() != *digest
@@ -496,12 +484,81 @@ fn scan_member(
     Ok(out)
 }
 
-fn decide(name: &str, head: &[u8], size: u64, spill_threshold: u64) -> io::Result<Role> {
+/// Reads one member, from the one-piece buffer when there is one, else as a stream; hashes it
+/// and decides what it is. `None` when reading failed (the finding is pushed).
+fn scan_read(
+    archive: &mut Archive,
+    entry: &Entry,
+    ctx: &MemberContext<'_>,
+    whole: Option<Result<Vec<u8>, Finding>>,
+    hasher: &mut Option<Hasher>,
+    findings: &mut Vec<Finding>,
+) -> io::Result<Option<Role>> {
+    let name = entry.name.as_str();
+    let size = entry.size;
+    let spill_threshold = ctx.limits.spill_threshold;
+    let role = match whole {
+        Some(Err(f)) => {
+            findings.push(f);
+            return Ok(None);
+        }
+        Some(Ok(bytes)) => {
+            if let Some(h) = hasher.as_mut() {
+                h.update(&bytes);
+            }
+            let head = bytes.get(..HEAD_LEN.min(bytes.len())).unwrap_or_default();
+            match decide(name, head, size, None)? {
+                // The buffer is already the member: keep it without a copy.
+                Role::Native(magic, Keep::Memory(_)) => Role::Native(magic, Keep::Memory(bytes)),
+                mut other => {
+                    feed(&mut other, &bytes)?;
+                    other
+                }
+            }
+        }
+        None => {
+            let mut head: Vec<u8> = Vec::new();
+            let mut role = Role::Undecided;
+            let result = archive.read_member(entry, |chunk| {
+                if let Some(h) = hasher.as_mut() {
+                    h.update(chunk);
+                }
+                match &mut role {
+                    Role::Undecided => {
+                        head.extend_from_slice(chunk);
+                        if head.len() >= HEAD_LEN || head.len() as u64 >= size {
+                            role = decide(name, &head, size, Some(spill_threshold))?;
+                            feed(&mut role, &head)?;
+                        }
+                    }
+                    other => feed(other, chunk)?,
+                }
+                Ok(())
+            });
+            if let Err(f) = result {
+                findings.push(f);
+                return Ok(None);
+            }
+            if matches!(role, Role::Undecided) {
+                role = decide(name, &head, size, Some(spill_threshold))?;
+                feed(&mut role, &head)?;
+            }
+            role
+        }
+    };
+    Ok(Some(role))
+}
+
+/// What a member is, from its name and first bytes. A native member larger than `spill` (when
+/// given) goes to a temporary file as it streams; one already in memory stays there.
+fn decide(name: &str, head: &[u8], size: u64, spill: Option<u64>) -> io::Result<Role> {
     if let Some(magic) = native::sniff(head) {
-        let keep = if size > spill_threshold {
+        let keep = if spill.is_some_and(|t| size > t) {
             Keep::Spill(tempfile::tempfile()?)
         } else {
-            Keep::Memory(Vec::with_capacity(usize::try_from(size).unwrap_or(0)))
+            // Streaming into memory: reserve once. A one-piece read replaces this buffer.
+            let capacity = if spill.is_some() { size } else { 0 };
+            Keep::Memory(Vec::with_capacity(usize::try_from(capacity).unwrap_or(0)))
         };
         return Ok(Role::Native(magic, keep));
     }
