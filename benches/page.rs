@@ -20,6 +20,10 @@ use pipwall::index::{self, render};
 use pipwall::policy::decide_page;
 use url::Url;
 
+/// The `pipwall` binary's allocator, so the figures are the server's.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const PROJECT: &str = "numpylike";
 const PAGE_URL: &str = "https://upstream.example/simple/numpylike/";
 const SIZES: [usize; 2] = [32, 5_000];

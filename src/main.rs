@@ -13,6 +13,11 @@ use pipwall::dist::ProjectName;
 use pipwall::serve::{App, Settings};
 use pipwall::upstream::{Limits, Upstreams};
 
+/// A page of thousands of files is tens of thousands of small allocations; mimalloc makes each
+/// about twice as cheap as the system allocator (measured in `benches/page.rs`).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// A pre-install firewall for pip and uv: a package index proxy that shows only vetted wheels.
 #[derive(Parser)]
 #[command(version, about)]

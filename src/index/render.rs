@@ -6,7 +6,6 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
-use serde::Serialize;
 
 use super::model::{CoreMetadata, FileEntry, ProjectStatus};
 
@@ -54,14 +53,34 @@ impl ServedPage {
 
 /// Link to a file, relative to `/simple/<name>/`, so pipwall works behind a path prefix.
 pub fn file_link(f: &FileEntry) -> String {
-    let sha = f.sha256().unwrap_or("-");
-    format!(
-        "../../files/{sha}/{}",
-        utf8_percent_encode(&f.filename, SEGMENT)
-    )
+    let mut out = String::with_capacity(96 + f.filename.len());
+    push_file_link(f, &mut out);
+    out
+}
+
+fn push_file_link(f: &FileEntry, out: &mut String) {
+    out.push_str("../../files/");
+    out.push_str(f.sha256().unwrap_or("-"));
+    out.push('/');
+    // Wheel and sdist names almost never need escaping; check before formatting.
+    if f.filename
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'+' | b'!' | b'~'))
+    {
+        out.push_str(&f.filename);
+    } else {
+        let _ = write!(out, "{}", utf8_percent_encode(&f.filename, SEGMENT));
+    }
 }
 
 pub fn escape_html(s: &str, out: &mut String) {
+    if !s
+        .bytes()
+        .any(|b| matches!(b, b'&' | b'<' | b'>' | b'"' | b'\''))
+    {
+        out.push_str(s);
+        return;
+    }
     for c in s.chars() {
         match c {
             '&' => out.push_str("&amp;"),
@@ -74,16 +93,26 @@ pub fn escape_html(s: &str, out: &mut String) {
     }
 }
 
-fn hash_attr(hashes: &BTreeMap<String, String>) -> String {
-    // One `alg=hex` per attribute: prefer sha256, which every client knows.
-    hashes
+/// One `alg=hex` per attribute: prefer sha256, which every client knows.
+fn push_hash_attr(hashes: &BTreeMap<String, String>, out: &mut String) {
+    match hashes
         .get_key_value("sha256")
         .or_else(|| hashes.iter().next())
-        .map_or_else(|| "true".to_owned(), |(a, h)| format!("{a}={h}"))
+    {
+        Some((a, h)) => {
+            escape_html(a, out);
+            out.push('=');
+            escape_html(h, out);
+        }
+        None => out.push_str("true"),
+    }
 }
 
+/// Bytes a rendered file entry takes, about: sizes the output buffer once.
+const BYTES_PER_FILE: usize = 480;
+
 pub fn html(page: &ServedPage) -> Vec<u8> {
-    let mut out = String::with_capacity(256 + page.files.len() * 320);
+    let mut out = String::with_capacity(256 + page.files.len() * BYTES_PER_FILE);
     out.push_str(
         "<!DOCTYPE html>\n<html>\n  <head>\n    <meta name=\"pypi:repository-version\" content=\"",
     );
@@ -104,11 +133,15 @@ pub fn html(page: &ServedPage) -> Vec<u8> {
     out.push_str("</title>\n  </head>\n  <body>\n    <h1>Links for ");
     escape_html(&page.name, &mut out);
     out.push_str("</h1>\n");
+    let mut link = String::with_capacity(256);
     for f in &page.files {
         out.push_str("    <a href=\"");
-        escape_html(&file_link(f), &mut out);
+        link.clear();
+        push_file_link(f, &mut link);
+        escape_html(&link, &mut out);
         if let Some(sha) = f.sha256() {
-            let _ = write!(out, "#sha256={sha}");
+            out.push_str("#sha256=");
+            escape_html(sha, &mut out);
         }
         out.push('"');
         if let Some(rp) = &f.requires_python {
@@ -123,11 +156,11 @@ pub fn html(page: &ServedPage) -> Vec<u8> {
         }
         if let CoreMetadata::Present(h) = &f.core_metadata {
             // PEP 714: the new name, plus the old one with the identical value for older pips.
-            let v = hash_attr(h);
-            let _ = write!(
-                out,
-                " data-core-metadata=\"{v}\" data-dist-info-metadata=\"{v}\""
-            );
+            out.push_str(" data-core-metadata=\"");
+            push_hash_attr(h, &mut out);
+            out.push_str("\" data-dist-info-metadata=\"");
+            push_hash_attr(h, &mut out);
+            out.push('"');
         }
         // Not standard in HTML; uv reads them (cooldowns need upload times).
         if let Some(s) = f.size {
@@ -146,101 +179,116 @@ pub fn html(page: &ServedPage) -> Vec<u8> {
     out.into_bytes()
 }
 
-#[derive(Serialize)]
-struct JsonPage<'a> {
-    meta: JsonMeta,
-    name: &'a str,
-    files: Vec<JsonFile<'a>>,
-    versions: &'a [String],
-    #[serde(rename = "project-status", skip_serializing_if = "Option::is_none")]
-    project_status: Option<JsonStatus<'a>>,
+/// A JSON string literal, escaped as serde_json does (only `"`, `\` and control characters;
+/// other text passes as UTF-8). Most strings need no escape and are copied whole.
+fn json_str(s: &str, out: &mut String) {
+    out.push('"');
+    if !s.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\') {
+        out.push_str(s);
+    } else {
+        for c in s.chars() {
+            match c {
+                '"' => out.push_str("\\\""),
+                '\\' => out.push_str("\\\\"),
+                '\n' => out.push_str("\\n"),
+                '\r' => out.push_str("\\r"),
+                '\t' => out.push_str("\\t"),
+                '\u{8}' => out.push_str("\\b"),
+                '\u{c}' => out.push_str("\\f"),
+                c if (c as u32) < 0x20 => {
+                    let _ = write!(out, "\\u{:04x}", c as u32);
+                }
+                c => out.push(c),
+            }
+        }
+    }
+    out.push('"');
 }
 
-#[derive(Serialize)]
-struct JsonMeta {
-    #[serde(rename = "api-version")]
-    api_version: &'static str,
+fn json_map(map: &BTreeMap<String, String>, out: &mut String) {
+    out.push('{');
+    for (i, (k, v)) in map.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        json_str(k, out);
+        out.push(':');
+        json_str(v, out);
+    }
+    out.push('}');
 }
 
-#[derive(Serialize)]
-struct JsonStatus<'a> {
-    status: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    reason: Option<&'a str>,
-}
-
-/// Keys are omitted, never `null`: uv rejects `null` for most of them.
-#[derive(Serialize)]
-struct JsonFile<'a> {
-    filename: &'a str,
-    url: String,
-    hashes: &'a BTreeMap<String, String>,
-    #[serde(rename = "requires-python", skip_serializing_if = "Option::is_none")]
-    requires_python: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    yanked: Option<JsonYanked<'a>>,
-    /// Only the PEP 714 name: the old JSON key crashes some pip versions.
-    #[serde(rename = "core-metadata", skip_serializing_if = "Option::is_none")]
-    core_metadata: Option<JsonMetadata<'a>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    size: Option<u64>,
-    #[serde(rename = "upload-time", skip_serializing_if = "Option::is_none")]
-    upload_time: Option<&'a str>,
-}
-
-#[derive(Serialize)]
-#[serde(untagged)]
-enum JsonYanked<'a> {
-    Bool(bool),
-    Reason(&'a str),
-}
-
-#[derive(Serialize)]
-#[serde(untagged)]
-enum JsonMetadata<'a> {
-    Bool(bool),
-    Hashes(&'a BTreeMap<String, String>),
-}
-
+/// The PEP 691 page, written directly (compact, keys in a fixed order). Keys are omitted, never
+/// `null`: uv rejects `null` for most of them. Only the PEP 714 `core-metadata` key is written:
+/// the old JSON key crashes some pip versions.
 pub fn json(page: &ServedPage) -> Vec<u8> {
-    let doc = JsonPage {
-        meta: JsonMeta {
-            api_version: page.api_version(),
-        },
-        name: &page.name,
-        files: page
-            .files
-            .iter()
-            .map(|f| JsonFile {
-                filename: &f.filename,
-                url: file_link(f),
-                hashes: &f.hashes,
-                requires_python: f.requires_python.as_deref(),
-                yanked: f.yanked.as_deref().map(|r| {
-                    if r.is_empty() {
-                        JsonYanked::Bool(true)
-                    } else {
-                        JsonYanked::Reason(r)
-                    }
-                }),
-                core_metadata: match &f.core_metadata {
-                    CoreMetadata::Absent => None,
-                    CoreMetadata::Present(h) if h.is_empty() => Some(JsonMetadata::Bool(true)),
-                    CoreMetadata::Present(h) => Some(JsonMetadata::Hashes(h)),
-                },
-                size: f.size,
-                upload_time: f.upload_time.as_deref(),
-            })
-            .collect(),
-        versions: &page.versions,
-        project_status: page.status.as_ref().map(|s| JsonStatus {
-            status: &s.status,
-            reason: s.reason.as_deref(),
-        }),
-    };
-    let mut out = serde_json::to_vec(&doc).unwrap_or_default();
-    out.push(b'\n');
-    out
+    let mut out = String::with_capacity(256 + page.files.len() * BYTES_PER_FILE);
+    out.push_str("{\"meta\":{\"api-version\":");
+    json_str(page.api_version(), &mut out);
+    out.push_str("},\"name\":");
+    json_str(&page.name, &mut out);
+    out.push_str(",\"files\":[");
+    let mut link = String::with_capacity(256);
+    for (i, f) in page.files.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str("{\"filename\":");
+        json_str(&f.filename, &mut out);
+        out.push_str(",\"url\":");
+        link.clear();
+        push_file_link(f, &mut link);
+        json_str(&link, &mut out);
+        out.push_str(",\"hashes\":");
+        json_map(&f.hashes, &mut out);
+        if let Some(rp) = &f.requires_python {
+            out.push_str(",\"requires-python\":");
+            json_str(rp, &mut out);
+        }
+        match f.yanked.as_deref() {
+            None => {}
+            Some("") => out.push_str(",\"yanked\":true"),
+            Some(reason) => {
+                out.push_str(",\"yanked\":");
+                json_str(reason, &mut out);
+            }
+        }
+        match &f.core_metadata {
+            CoreMetadata::Absent => {}
+            CoreMetadata::Present(h) if h.is_empty() => out.push_str(",\"core-metadata\":true"),
+            CoreMetadata::Present(h) => {
+                out.push_str(",\"core-metadata\":");
+                json_map(h, &mut out);
+            }
+        }
+        if let Some(size) = f.size {
+            let _ = write!(out, ",\"size\":{size}");
+        }
+        if let Some(t) = &f.upload_time {
+            out.push_str(",\"upload-time\":");
+            json_str(t, &mut out);
+        }
+        out.push('}');
+    }
+    out.push_str("],\"versions\":[");
+    for (i, v) in page.versions.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        json_str(v, &mut out);
+    }
+    out.push(']');
+    if let Some(st) = &page.status {
+        out.push_str(",\"project-status\":{\"status\":");
+        json_str(&st.status, &mut out);
+        if let Some(r) = &st.reason {
+            out.push_str(",\"reason\":");
+            json_str(r, &mut out);
+        }
+        out.push('}');
+    }
+    out.push_str("}\n");
+    out.into_bytes()
 }
 
 #[cfg(test)]
@@ -317,6 +365,26 @@ mod tests {
         assert!(
             s.contains("data-core-metadata=\"sha256=")
                 && s.contains("data-dist-info-metadata=\"sha256=")
+        );
+    }
+
+    #[test]
+    fn json_strings_are_escaped_as_json_requires() {
+        let mut page = sample();
+        let hostile = "tab\there \"q\" back\\slash \u{1}\u{1f} é ✓ \n";
+        page.files[1].yanked = Some(hostile.into());
+        page.name = "na\"me".into();
+        let bytes = json(&page);
+        let v: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(v["files"][1]["yanked"], hostile);
+        assert_eq!(v["name"], "na\"me");
+        assert_eq!(v["files"][0]["hashes"]["sha256"], H);
+        assert_eq!(v["versions"][1], "1.1");
+        // Compact, as clients have always seen it.
+        assert!(
+            std::str::from_utf8(&bytes)
+                .unwrap()
+                .starts_with("{\"meta\":{\"api-version\":\"1.1\"},\"name\":")
         );
     }
 
