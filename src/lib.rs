@@ -43,4 +43,5 @@ pub mod policy;
 pub mod route;
 pub mod serve;
 pub mod server;
+pub mod tls;
 pub mod upstream;

@@ -70,6 +70,18 @@ enum Command {
         /// or behind an upstream that is itself vetted.
         #[arg(long)]
         no_audit: bool,
+        /// Serve HTTPS with this certificate chain (PEM); needs --tls-key. `pipwall certs init`
+        /// makes one.
+        #[arg(long, value_name = "FILE", requires = "tls_key")]
+        tls_cert: Option<PathBuf>,
+        /// The private key (PEM) of --tls-cert.
+        #[arg(long, value_name = "FILE", requires = "tls_cert")]
+        tls_key: Option<PathBuf>,
+    },
+    /// Certificates for serving HTTPS.
+    Certs {
+        #[command(subcommand)]
+        command: CertsCommand,
     },
     /// Show every upstream file of a project, shown or hidden, with the reason.
     Explain {
@@ -99,6 +111,23 @@ enum Command {
         /// Wheels audited at once (default: one per CPU).
         #[arg(long, value_name = "N")]
         jobs: Option<usize>,
+    },
+}
+
+#[derive(Subcommand)]
+enum CertsCommand {
+    /// Make a local CA and a server certificate signed by it: DIR/ca.pem (give it to clients),
+    /// DIR/ca-key.pem, DIR/server.pem and DIR/server-key.pem (for --tls-cert / --tls-key).
+    Init {
+        /// Folder to write the four files into.
+        dir: PathBuf,
+        /// A DNS name or IP address the server answers to (repeatable; default: localhost,
+        /// 127.0.0.1 and ::1).
+        #[arg(long = "name", value_name = "NAME")]
+        names: Vec<String>,
+        /// Replace files that already exist.
+        #[arg(long)]
+        force: bool,
     },
 }
 
@@ -162,7 +191,15 @@ async fn run(cli: Cli) -> Result<Exit> {
             audit_deadline,
             audit_jobs,
             no_audit,
+            tls_cert,
+            tls_key,
         } => {
+            let tls = match (&tls_cert, &tls_key) {
+                (Some(c), Some(k)) => {
+                    Some(pipwall::tls::server_config(c, k).context("cannot serve HTTPS")?)
+                }
+                _ => None,
+            };
             let upstreams = upstreams(&upstream)?;
             let cache_dir = cache_dir.unwrap_or_else(default_cache_dir);
             std::fs::create_dir_all(&cache_dir).with_context(|| {
@@ -185,8 +222,9 @@ async fn run(cli: Cli) -> Result<Exit> {
             for s in upstreams.sources() {
                 eprintln!("pipwall: upstream {}", s.describe());
             }
+            let scheme = if tls.is_some() { "https" } else { "http" };
             eprintln!(
-                "pipwall: serving http://{addr}/simple/ (cache {})",
+                "pipwall: serving {scheme}://{addr}/simple/ (cache {})",
                 cache_dir.display()
             );
             let app = Arc::new(App::new(
@@ -204,8 +242,14 @@ async fn run(cli: Cli) -> Result<Exit> {
                 },
                 log,
             ));
-            pipwall::server::serve(app, listener, shutdown_signal(), Duration::from_secs(30))
-                .await?;
+            pipwall::server::serve_with(
+                app,
+                listener,
+                tls,
+                shutdown_signal(),
+                Duration::from_secs(30),
+            )
+            .await?;
             eprintln!("pipwall: stopped");
             Ok(Exit::Ok)
         }
@@ -241,6 +285,35 @@ async fn run(cli: Cli) -> Result<Exit> {
             format,
             jobs,
         } => audit(&paths, format, jobs),
+        Command::Certs {
+            command: CertsCommand::Init { dir, names, force },
+        } => {
+            let names = if names.is_empty() {
+                pipwall::tls::DEFAULT_NAMES
+                    .iter()
+                    .map(|s| (*s).to_owned())
+                    .collect()
+            } else {
+                names
+            };
+            let made = pipwall::tls::init(&dir, &names, force)?;
+            println!(
+                "wrote {} (give it to clients) and {} for {}",
+                made.ca.display(),
+                made.server.display(),
+                names.join(", ")
+            );
+            println!(
+                "serve:  pipwall serve --tls-cert {} --tls-key {}",
+                made.server.display(),
+                dir.join("server-key.pem").display()
+            );
+            println!(
+                "trust:  pip install --cert {0} …   or   SSL_CERT_FILE={0} uv pip install …",
+                made.ca.display()
+            );
+            Ok(Exit::Ok)
+        }
     }
 }
 

@@ -387,3 +387,53 @@ async fn pip_never_sees_a_wheel_that_fails_its_audit() {
 async fn uv_never_sees_a_wheel_that_fails_its_audit() {
     installs_the_clean_native_wheel(Installer::Uv).await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pip_installs_over_https_trusting_the_generated_ca() {
+    let certs = tempfile::tempdir().unwrap();
+    let names: Vec<String> = pipwall::tls::DEFAULT_NAMES
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect();
+    let made = pipwall::tls::init(certs.path(), &names, false).unwrap();
+    let tls =
+        pipwall::tls::server_config(&made.server, &certs.path().join("server-key.pem")).unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let up = demo_upstream(PageFormat::Json, &home.path().join("marker")).await;
+    let pw = Pipwall::start_tls(
+        tempfile::tempdir().unwrap(),
+        &[up.url()],
+        pipwall::upstream::Limits::default(),
+        None,
+        |_| {},
+        Some(tls),
+    )
+    .await;
+    let index = format!("https://127.0.0.1:{}/simple/", pw.addr.port());
+    let target = home.path().join("target");
+    let ca = made.ca.display().to_string();
+    let t = target.display().to_string();
+    // pip 26.3 reads a CA from SSL_CERT_FILE (through truststore); uv reads the same variable.
+    let run = clients()
+        .pip_env(
+            &index,
+            home.path(),
+            &["install", "--target", &t, "demo"],
+            &[("SSL_CERT_FILE", &ca)],
+        )
+        .await;
+    assert!(run.ok, "{}", run.output);
+    assert_eq!(installed_version(&target, "demo").as_deref(), Some("1.1"));
+    // Without the CA, pip refuses the connection: the server really is TLS with that CA.
+    let home2 = tempfile::tempdir().unwrap();
+    let o = home2.path().join("target").display().to_string();
+    let refused = clients()
+        .pip(&index, home2.path(), &["install", "--target", &o, "demo"])
+        .await;
+    assert!(!refused.ok, "{}", refused.output);
+    assert!(
+        refused.output.contains("CERTIFICATE_VERIFY_FAILED") || refused.output.contains("SSL"),
+        "{}",
+        refused.output
+    );
+}

@@ -106,7 +106,21 @@ impl Clients {
 
     /// `pip <args…> --index-url <index>` with a fresh cache.
     pub async fn pip(&self, index: &str, home: &Path, args: &[&str]) -> Run {
+        self.pip_env(index, home, args, &[]).await
+    }
+
+    /// [`Self::pip`] with extra environment variables (e.g. `SSL_CERT_FILE`).
+    pub async fn pip_env(
+        &self,
+        index: &str,
+        home: &Path,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Run {
         let mut cmd = self.scrubbed(&self.python(), home);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
         cmd.args(["-m", "pip"]).args(args).args([
             "--index-url",
             index,

@@ -62,6 +62,18 @@ impl Pipwall {
         extra_ca: Option<&std::path::Path>,
         tune: impl FnOnce(&mut Settings),
     ) -> Self {
+        Self::start_tls(cache, upstreams, limits, extra_ca, tune, None).await
+    }
+
+    /// As [`Self::start_in`], serving HTTPS when `tls` is given.
+    pub async fn start_tls(
+        cache: tempfile::TempDir,
+        upstreams: &[String],
+        limits: Limits,
+        extra_ca: Option<&std::path::Path>,
+        tune: impl FnOnce(&mut Settings),
+        tls: Option<Arc<rustls::ServerConfig>>,
+    ) -> Self {
         let log = Arc::new(Mutex::new(Vec::new()));
         let app = Arc::new(App::new(
             Upstreams::new(upstreams, limits, extra_ca).unwrap(),
@@ -75,9 +87,10 @@ impl Pipwall {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(pipwall::server::serve(
+        tokio::spawn(pipwall::server::serve_with(
             app,
             listener,
+            tls,
             async {
                 let _ = rx.await;
             },

@@ -1,0 +1,199 @@
+//! Serving HTTPS: the server's certificate and key, and `pipwall certs init`, which makes a
+//! local CA and a server certificate signed by it so clients can trust pipwall with one file
+//! (`pip --cert ca.pem`, `SSL_CERT_FILE=ca.pem uv …`).
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rustls::ServerConfig;
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: no PEM certificate in it")]
+    NoCertificate { path: PathBuf },
+    #[error("{path}: no usable PEM private key in it ({detail})")]
+    NoKey { path: PathBuf, detail: String },
+    #[error("the certificate and key do not form a usable TLS identity: {0}")]
+    Config(#[from] rustls::Error),
+    #[error("cannot write {path}: {source}")]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path} already exists; pass --force to replace it")]
+    Exists { path: PathBuf },
+    #[error("cannot make the certificate: {0}")]
+    Generate(#[from] rcgen::Error),
+}
+
+/// A rustls server configuration offering HTTP/2 and HTTP/1.1 by ALPN.
+pub fn server_config(cert: &Path, key: &Path) -> Result<Arc<ServerConfig>, TlsError> {
+    let read = |path: &Path| {
+        std::fs::read(path).map_err(|source| TlsError::Read {
+            path: path.to_owned(),
+            source,
+        })
+    };
+    let cert_pem = read(cert)?;
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&cert_pem)
+        .filter_map(Result::ok)
+        .collect();
+    if chain.is_empty() {
+        return Err(TlsError::NoCertificate {
+            path: cert.to_owned(),
+        });
+    }
+    let key_pem = read(key)?;
+    let key = PrivateKeyDer::from_pem_slice(&key_pem).map_err(|e| TlsError::NoKey {
+        path: key.to_owned(),
+        detail: e.to_string(),
+    })?;
+    let mut config =
+        ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()?
+            .with_no_client_auth()
+            .with_single_cert(chain, key)?;
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}
+
+/// The files `certs init` writes.
+pub struct Generated {
+    pub ca: PathBuf,
+    pub server: PathBuf,
+}
+
+/// Names a local server answers to when none are given.
+pub const DEFAULT_NAMES: &[&str] = &["localhost", "127.0.0.1", "::1"];
+
+/// Writes `ca.pem`, `ca-key.pem`, `server.pem` and `server-key.pem` into `dir`: a CA made for
+/// this one pipwall, and a server certificate for `names` (DNS names or IP addresses) signed by
+/// it. Keys are written readable by the owner only. Existing files are kept unless `force`.
+pub fn init(dir: &Path, names: &[String], force: bool) -> Result<Generated, TlsError> {
+    use rcgen::{
+        BasicConstraints, CertificateParams, DistinguishedName, DnType, IsCa, KeyPair,
+        KeyUsagePurpose,
+    };
+    let path = |f: &str| dir.join(f);
+    let files = ["ca.pem", "ca-key.pem", "server.pem", "server-key.pem"];
+    if !force {
+        for f in files {
+            if path(f).exists() {
+                return Err(TlsError::Exists { path: path(f) });
+            }
+        }
+    }
+    std::fs::create_dir_all(dir).map_err(|source| TlsError::Write {
+        path: dir.to_owned(),
+        source,
+    })?;
+
+    let ca_key = KeyPair::generate()?;
+    let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+    ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    let mut dn = DistinguishedName::new();
+    dn.push(DnType::CommonName, "pipwall local CA");
+    ca_params.distinguished_name = dn;
+    let ca_cert = ca_params.self_signed(&ca_key)?;
+    let ca_key_pem = ca_key.serialize_pem();
+    let issuer = rcgen::Issuer::new(ca_params, ca_key);
+
+    let server_key = KeyPair::generate()?;
+    let mut params = CertificateParams::new(names.to_vec())?;
+    let mut dn = DistinguishedName::new();
+    dn.push(
+        DnType::CommonName,
+        names.first().map_or("pipwall", String::as_str),
+    );
+    params.distinguished_name = dn;
+    params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
+    // OpenSSL's strict mode (urllib3, so pip and requests, turn it on) refuses a leaf without
+    // an authority key identifier: "unable to get local issuer certificate".
+    params.use_authority_key_identifier_extension = true;
+    let server_cert = params.signed_by(&server_key, &issuer)?;
+
+    write_file(&path("ca.pem"), ca_cert.pem().as_bytes(), false)?;
+    write_file(&path("ca-key.pem"), ca_key_pem.as_bytes(), true)?;
+    write_file(&path("server.pem"), server_cert.pem().as_bytes(), false)?;
+    write_file(
+        &path("server-key.pem"),
+        server_key.serialize_pem().as_bytes(),
+        true,
+    )?;
+    Ok(Generated {
+        ca: path("ca.pem"),
+        server: path("server.pem"),
+    })
+}
+
+/// Writes through a temporary file and a rename, so a reader never sees half a key; secrets are
+/// created owner-only from the start.
+fn write_file(path: &Path, bytes: &[u8], secret: bool) -> Result<(), TlsError> {
+    let fail = |source| TlsError::Write {
+        path: path.to_owned(),
+        source,
+    };
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(fail)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = if secret { 0o600 } else { 0o644 };
+        tmp.as_file()
+            .set_permissions(std::fs::Permissions::from_mode(mode))
+            .map_err(fail)?;
+    }
+    #[cfg(not(unix))]
+    let _ = secret;
+    tmp.write_all(bytes).map_err(fail)?;
+    tmp.as_file().sync_all().map_err(fail)?;
+    tmp.persist(path).map_err(|e| fail(e.error))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn init_makes_a_usable_identity_and_keeps_existing_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let names: Vec<String> = DEFAULT_NAMES.iter().map(|s| (*s).to_owned()).collect();
+        let made = init(dir.path(), &names, false).unwrap();
+        assert!(made.ca.exists() && made.server.exists());
+        server_config(&made.server, &dir.path().join("server-key.pem")).unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(dir.path().join("server-key.pem"))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        assert!(matches!(
+            init(dir.path(), &names, false),
+            Err(TlsError::Exists { .. })
+        ));
+        init(dir.path(), &names, true).unwrap();
+    }
+
+    #[test]
+    fn bad_files_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let junk = dir.path().join("junk.pem");
+        std::fs::write(&junk, "not pem").unwrap();
+        let e = server_config(&junk, &junk).unwrap_err();
+        assert!(e.to_string().contains("junk.pem"), "{e}");
+    }
+}
