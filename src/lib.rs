@@ -35,6 +35,7 @@
 //! hostile.
 
 pub mod audit;
+pub mod auth;
 pub mod decision_log;
 pub mod dist;
 pub mod explain;

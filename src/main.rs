@@ -77,6 +77,14 @@ enum Command {
         /// The private key (PEM) of --tls-cert.
         #[arg(long, value_name = "FILE", requires = "tls_cert")]
         tls_key: Option<PathBuf>,
+        /// Require clients to authenticate against this users file (see `pipwall auth`).
+        #[arg(long, env = "PIPWALL_AUTH_FILE", value_name = "FILE")]
+        auth_file: Option<PathBuf>,
+    },
+    /// Users and tokens for `serve --auth-file`.
+    Auth {
+        #[command(subcommand)]
+        command: AuthCommand,
     },
     /// Certificates for serving HTTPS.
     Certs {
@@ -112,6 +120,20 @@ enum Command {
         #[arg(long, value_name = "N")]
         jobs: Option<usize>,
     },
+}
+
+#[derive(Subcommand)]
+enum AuthCommand {
+    /// Add a user; the password is read from the first line of standard input and stored as
+    /// an argon2id hash.
+    AddUser {
+        /// The users file (created owner-only if missing).
+        file: PathBuf,
+        user: String,
+    },
+    /// Make a bearer token, print it once, and store only its sha256. Clients send it as
+    /// `Authorization: Bearer …` or as the password of user `__token__`.
+    AddToken { file: PathBuf },
 }
 
 #[derive(Subcommand)]
@@ -193,7 +215,14 @@ async fn run(cli: Cli) -> Result<Exit> {
             no_audit,
             tls_cert,
             tls_key,
+            auth_file,
         } => {
+            let auth = match &auth_file {
+                Some(f) => Some(Arc::new(
+                    pipwall::auth::Users::load(f).context("cannot load the users file")?,
+                )),
+                None => None,
+            };
             let tls = match (&tls_cert, &tls_key) {
                 (Some(c), Some(k)) => {
                     Some(pipwall::tls::server_config(c, k).context("cannot serve HTTPS")?)
@@ -238,6 +267,7 @@ async fn run(cli: Cli) -> Result<Exit> {
                     if let Some(j) = audit_jobs {
                         s.audit_jobs = j.max(1);
                     }
+                    s.auth = auth;
                     s
                 },
                 log,
@@ -285,6 +315,31 @@ async fn run(cli: Cli) -> Result<Exit> {
             format,
             jobs,
         } => audit(&paths, format, jobs),
+        Command::Auth {
+            command: AuthCommand::AddUser { file, user },
+        } => {
+            let mut password = String::new();
+            std::io::stdin()
+                .read_line(&mut password)
+                .context("cannot read the password from standard input")?;
+            let password = password.trim_end_matches(['\n', '\r']);
+            anyhow::ensure!(!password.is_empty(), "the password is empty");
+            let line = pipwall::auth::user_line(&user, password)?;
+            pipwall::auth::append_line(&file, &line)?;
+            pipwall::auth::Users::load(&file).context("the users file does not load")?;
+            eprintln!("added user {user} to {}", file.display());
+            Ok(Exit::Ok)
+        }
+        Command::Auth {
+            command: AuthCommand::AddToken { file },
+        } => {
+            let (token, line) = pipwall::auth::new_token()?;
+            pipwall::auth::append_line(&file, &line)?;
+            pipwall::auth::Users::load(&file).context("the users file does not load")?;
+            eprintln!("added a token to {}; it is shown only now:", file.display());
+            println!("{token}");
+            Ok(Exit::Ok)
+        }
         Command::Certs {
             command: CertsCommand::Init { dir, names, force },
         } => {

@@ -51,6 +51,8 @@ pub struct Settings {
     pub audit_deadline: Duration,
     /// Audits running at once (each downloads one wheel and parses it on a blocking thread).
     pub audit_jobs: usize,
+    /// Clients must authenticate (basic or bearer) when set; `/healthz` stays open.
+    pub auth: Option<Arc<crate::auth::Users>>,
 }
 
 impl Settings {
@@ -63,6 +65,7 @@ impl Settings {
             audit: true,
             audit_deadline: Duration::from_secs(10),
             audit_jobs: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            auth: None,
         }
     }
 }

@@ -25,6 +25,19 @@ pub async fn handle(app: &App, req: Request<Incoming>) -> Response<Body> {
     let started = std::time::Instant::now();
     let method = req.method();
     let path = req.uri().path();
+    if let Some(users) = &app.settings.auth
+        && path != "/healthz"
+        && users
+            .check(
+                req.headers()
+                    .get(header::AUTHORIZATION)
+                    .map(|v| v.as_bytes()),
+            )
+            .is_err()
+    {
+        tracing::info!(%method, path = %sanitize(path), status = 401, "request");
+        return unauthorized();
+    }
     let resp = match dispatch(app, &req).await {
         Ok(r) => r,
         Err(e) => {
@@ -83,6 +96,26 @@ async fn dispatch(app: &App, req: &Request<Incoming>) -> Result<Response<Body>, 
         Route::Metadata { sha256, filename } => app.handle_metadata(&sha256, &filename).await,
         Route::NotFound(why) => Err(AppError::NotFound(why)),
     }
+}
+
+/// 401 with a challenge, so pip falls back to its netrc or keyring credentials (or asks).
+fn unauthorized() -> Response<Body> {
+    let mut r = Response::new(full("authentication required\n"));
+    *r.status_mut() = http::StatusCode::UNAUTHORIZED;
+    let h = r.headers_mut();
+    h.insert(
+        header::WWW_AUTHENTICATE,
+        http::HeaderValue::from_static("Basic realm=\"pipwall\", charset=\"UTF-8\""),
+    );
+    h.insert(
+        header::CONTENT_TYPE,
+        http::HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    h.insert(
+        header::CACHE_CONTROL,
+        http::HeaderValue::from_static("no-store"),
+    );
+    r
 }
 
 fn text(s: &'static str) -> Response<Body> {

@@ -437,3 +437,72 @@ async fn pip_installs_over_https_trusting_the_generated_ca() {
         refused.output
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pip_authenticates_with_basic_auth_and_strangers_get_401() {
+    let dir = tempfile::tempdir().unwrap();
+    let users = dir.path().join("users");
+    pipwall::auth::append_line(
+        &users,
+        &pipwall::auth::user_line("alice", "s3cret").unwrap(),
+    )
+    .unwrap();
+    let (token, line) = pipwall::auth::new_token().unwrap();
+    pipwall::auth::append_line(&users, &line).unwrap();
+    let loaded = std::sync::Arc::new(pipwall::auth::Users::load(&users).unwrap());
+    let home = tempfile::tempdir().unwrap();
+    let up = demo_upstream(PageFormat::Json, &home.path().join("marker")).await;
+    let pw = Pipwall::start_in(
+        tempfile::tempdir().unwrap(),
+        &[up.url()],
+        pipwall::upstream::Limits::default(),
+        None,
+        move |s| s.auth = Some(loaded),
+    )
+    .await;
+    let port = pw.addr.port();
+    let target = home.path().join("target");
+    let t = target.display().to_string();
+    let run = clients()
+        .pip(
+            &format!("http://alice:s3cret@127.0.0.1:{port}/simple/"),
+            home.path(),
+            &["install", "--target", &t, "demo"],
+        )
+        .await;
+    assert!(run.ok, "{}", run.output);
+    assert_eq!(installed_version(&target, "demo").as_deref(), Some("1.1"));
+    assert!(!run.output.contains("s3cret"), "{}", run.output);
+
+    let home2 = tempfile::tempdir().unwrap();
+    let t2 = home2.path().join("target").display().to_string();
+    let denied = clients()
+        .pip(
+            &format!("http://alice:wrong@127.0.0.1:{port}/simple/"),
+            home2.path(),
+            &["install", "--target", &t2, "demo"],
+        )
+        .await;
+    assert!(!denied.ok);
+    assert!(denied.output.contains("401"), "{}", denied.output);
+
+    let anon = pw.get("/simple/demo/", None).await;
+    assert_eq!(anon.status, 401);
+    assert!(
+        anon.header("www-authenticate")
+            .unwrap()
+            .starts_with("Basic")
+    );
+    assert_eq!(pw.get("/healthz", None).await.status, 200);
+    let bearer = format!("Bearer {token}");
+    let ok = crate::support::pipwall::raw_get_with(
+        pw.addr,
+        "/simple/demo/",
+        &[("authorization", bearer.as_str())],
+    )
+    .await;
+    assert_eq!(ok.status, 200);
+    // Credentials never reach the decision log.
+    let log = serde_json::to_string(&pw.decisions()).unwrap();
+    assert!(!log.contains("s3cret") && !log.contains(&token));
+}

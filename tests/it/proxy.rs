@@ -537,3 +537,51 @@ async fn last_good_page_is_served_while_upstream_fails() {
     up.set("/simple/demo/", 404, "text/plain", "no such project");
     assert_eq!(pw.get("/simple/demo/", Some(JSON)).await.status, 404);
 }
+
+#[test]
+fn auth_commands_write_a_users_file_the_server_accepts() {
+    use std::io::Write as _;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("users");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_pipwall"))
+        .args(["auth", "add-user"])
+        .arg(&file)
+        .arg("bob")
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(b"hunter2\n").unwrap();
+    assert!(child.wait().unwrap().success());
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_pipwall"))
+        .args(["auth", "add-token"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let token = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    assert!(token.starts_with("pw_") && token.len() > 40, "{token}");
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(
+        !text.contains("hunter2") && !text.contains(&token),
+        "{text}"
+    );
+    let users = pipwall::auth::Users::load(&file).unwrap();
+    let basic = format!(
+        "Basic {}",
+        base64::Engine::encode(&base64::engine::general_purpose::STANDARD, "bob:hunter2")
+    );
+    assert!(users.check(Some(basic.as_bytes())).is_ok());
+    assert!(
+        users
+            .check(Some(format!("Bearer {token}").as_bytes()))
+            .is_ok()
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            std::fs::metadata(&file).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+    }
+}

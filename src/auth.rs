@@ -1,0 +1,293 @@
+//! Client authentication: HTTP basic auth against a file of users with argon2id password hashes,
+//! and bearer tokens (stored only as their sha256). pip and uv send basic credentials from the
+//! index URL, netrc or keyring; a token also works as the password of user `__token__`, the
+//! convention package indexes use, so clients that only speak basic auth can use tokens.
+//!
+//! The file, one entry a line (`#` starts a comment):
+//!
+//! ```text
+//! alice:$argon2id$v=19$m=19456,t=2,p=1$…      a user; `pipwall auth add-user FILE alice`
+//! token:9f86d081884c7d65…                      sha256 of a token; `pipwall auth add-token FILE`
+//! ```
+//!
+//! Verifying argon2 costs tens of milliseconds by design, and pip sends its credentials with
+//! every request, so a verified `Authorization` value is remembered (as its sha256, never in
+//! clear) for a few minutes. Credentials are never logged.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use argon2::Argon2;
+use argon2::password_hash::phc::PasswordHash;
+use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+use base64::Engine as _;
+use sha2::{Digest, Sha256};
+
+/// How long a verified credential is trusted without running argon2 again.
+const REMEMBER: Duration = Duration::from_secs(300);
+/// Most verified credentials remembered; past it, the memory is cleared.
+const REMEMBER_MAX: usize = 10_000;
+/// The user name under which a token is accepted as a basic-auth password.
+pub const TOKEN_USER: &str = "__token__";
+
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}:{line}: {detail}")]
+    Line {
+        path: PathBuf,
+        line: usize,
+        detail: String,
+    },
+    #[error("cannot write {path}: {source}")]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot hash the password: {0}")]
+    Hash(String),
+    #[error("no randomness from the operating system: {0}")]
+    Random(String),
+}
+
+pub struct Users {
+    passwords: HashMap<String, String>,
+    tokens: Vec<[u8; 32]>,
+    verified: Mutex<HashMap<[u8; 32], Instant>>,
+}
+
+/// Why a request was not let in (the response is the same 401 either way, so a client cannot
+/// tell a wrong user from a wrong password).
+#[derive(Debug, PartialEq, Eq)]
+pub enum Denied {
+    Missing,
+    Wrong,
+}
+
+impl Users {
+    pub fn load(path: &Path) -> Result<Self, AuthError> {
+        let text = std::fs::read_to_string(path).map_err(|source| AuthError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        let mut passwords = HashMap::new();
+        let mut tokens = Vec::new();
+        for (i, raw) in text.lines().enumerate() {
+            let line = raw.split('#').next().unwrap_or("").trim();
+            if line.is_empty() {
+                continue;
+            }
+            let bad = |detail: &str| AuthError::Line {
+                path: path.to_owned(),
+                line: i + 1,
+                detail: detail.to_owned(),
+            };
+            let (user, secret) = line
+                .split_once(':')
+                .ok_or_else(|| bad("expected `user:<argon2 hash>` or `token:<sha256>`"))?;
+            if user == "token" {
+                let digest = hex::decode(secret.trim())
+                    .ok()
+                    .and_then(|d| <[u8; 32]>::try_from(d).ok())
+                    .ok_or_else(|| bad("a token line needs the token's sha256 in hex"))?;
+                tokens.push(digest);
+            } else {
+                if user.is_empty() || user == TOKEN_USER {
+                    return Err(bad("user name is empty or reserved"));
+                }
+                PasswordHash::new(secret.trim())
+                    .map_err(|e| bad(&format!("not an argon2 PHC string: {e}")))?;
+                if passwords
+                    .insert(user.to_owned(), secret.trim().to_owned())
+                    .is_some()
+                {
+                    return Err(bad("user listed twice"));
+                }
+            }
+        }
+        Ok(Self {
+            passwords,
+            tokens,
+            verified: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// Checks an `Authorization` header value.
+    pub fn check(&self, authorization: Option<&[u8]>) -> Result<(), Denied> {
+        let value = authorization.ok_or(Denied::Missing)?;
+        let key: [u8; 32] = Sha256::digest(value).into();
+        if let Ok(mut seen) = self.verified.lock()
+            && let Some(at) = seen.get(&key)
+        {
+            if at.elapsed() < REMEMBER {
+                return Ok(());
+            }
+            seen.remove(&key);
+        }
+        let text = std::str::from_utf8(value).map_err(|_| Denied::Wrong)?;
+        let ok = if let Some(token) = strip_scheme(text, "bearer") {
+            self.token_ok(token.trim())
+        } else if let Some(b64) = strip_scheme(text, "basic") {
+            let decoded = base64::engine::general_purpose::STANDARD
+                .decode(b64.trim())
+                .map_err(|_| Denied::Wrong)?;
+            let pair = String::from_utf8(decoded).map_err(|_| Denied::Wrong)?;
+            let (user, password) = pair.split_once(':').ok_or(Denied::Wrong)?;
+            if user == TOKEN_USER {
+                self.token_ok(password)
+            } else {
+                self.password_ok(user, password)
+            }
+        } else {
+            false
+        };
+        if !ok {
+            return Err(Denied::Wrong);
+        }
+        if let Ok(mut seen) = self.verified.lock() {
+            if seen.len() >= REMEMBER_MAX {
+                seen.clear();
+            }
+            seen.insert(key, Instant::now());
+        }
+        Ok(())
+    }
+
+    fn token_ok(&self, token: &str) -> bool {
+        let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        // Every stored digest is compared in full, so timing says nothing about which matched.
+        self.tokens
+            .iter()
+            .fold(false, |hit, t| hit | constant_time_eq(t, &digest))
+    }
+
+    fn password_ok(&self, user: &str, password: &str) -> bool {
+        let Some(phc) = self.passwords.get(user) else {
+            // Spend the same work on an unknown user as on a wrong password.
+            let _ = Argon2::default().hash_password(password.as_bytes());
+            return false;
+        };
+        PasswordHash::new(phc).is_ok_and(|h| {
+            Argon2::default()
+                .verify_password(password.as_bytes(), &h)
+                .is_ok()
+        })
+    }
+}
+
+fn strip_scheme<'a>(value: &'a str, scheme: &str) -> Option<&'a str> {
+    let (s, rest) = value.split_once(' ')?;
+    s.eq_ignore_ascii_case(scheme).then_some(rest)
+}
+
+fn constant_time_eq(a: &[u8; 32], b: &[u8; 32]) -> bool {
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// The line `add-user` appends: the user and an argon2id hash of the password.
+pub fn user_line(user: &str, password: &str) -> Result<String, AuthError> {
+    if user.is_empty() || user.contains([':', '#', '\n']) || user == TOKEN_USER {
+        return Err(AuthError::Hash(
+            "a user name may not be empty, reserved, or contain `:`, `#` or a newline".into(),
+        ));
+    }
+    let hash = Argon2::default()
+        .hash_password(password.as_bytes())
+        .map_err(|e| AuthError::Hash(e.to_string()))?;
+    Ok(format!("{user}:{hash}"))
+}
+
+/// A fresh token (shown once) and the line that stores its digest.
+pub fn new_token() -> Result<(String, String), AuthError> {
+    let mut raw = [0u8; 32];
+    getrandom::fill(&mut raw).map_err(|e| AuthError::Random(e.to_string()))?;
+    let token = format!(
+        "pw_{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw)
+    );
+    let line = format!("token:{}", hex::encode(Sha256::digest(token.as_bytes())));
+    Ok((token, line))
+}
+
+/// Appends a line to the users file, creating it owner-only.
+pub fn append_line(path: &Path, line: &str) -> Result<(), AuthError> {
+    use std::io::Write as _;
+    let fail = |source| AuthError::Write {
+        path: path.to_owned(),
+        source,
+    };
+    let mut options = std::fs::OpenOptions::new();
+    options.create(true).append(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut f = options.open(path).map_err(fail)?;
+    writeln!(f, "{line}").map_err(fail)?;
+    f.sync_all().map_err(fail)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn basic(user: &str, pw: &str) -> Vec<u8> {
+        format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pw}"))
+        )
+        .into_bytes()
+    }
+
+    #[test]
+    fn users_and_tokens() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("users");
+        append_line(&path, &user_line("alice", "s3cret").unwrap()).unwrap();
+        let (token, line) = new_token().unwrap();
+        append_line(&path, &line).unwrap();
+        let users = Users::load(&path).unwrap();
+        assert_eq!(users.check(None), Err(Denied::Missing));
+        assert_eq!(users.check(Some(&basic("alice", "s3cret"))), Ok(()));
+        // Remembered: the second check does not need argon2 (and still answers yes).
+        assert_eq!(users.check(Some(&basic("alice", "s3cret"))), Ok(()));
+        assert_eq!(
+            users.check(Some(&basic("alice", "wrong"))),
+            Err(Denied::Wrong)
+        );
+        assert_eq!(
+            users.check(Some(&basic("bob", "s3cret"))),
+            Err(Denied::Wrong)
+        );
+        assert_eq!(
+            users.check(Some(format!("Bearer {token}").as_bytes())),
+            Ok(())
+        );
+        assert_eq!(users.check(Some(&basic(TOKEN_USER, &token))), Ok(()));
+        assert_eq!(
+            users.check(Some(b"Bearer pw_not-the-token")),
+            Err(Denied::Wrong)
+        );
+        assert_eq!(users.check(Some(b"Digest abc")), Err(Denied::Wrong));
+        assert_eq!(users.check(Some(b"Basic !!!")), Err(Denied::Wrong));
+    }
+
+    #[test]
+    fn bad_lines_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("users");
+        std::fs::write(&path, "# ok\n\nalice:not-a-hash\n").unwrap();
+        let e = Users::load(&path).err().unwrap().to_string();
+        assert!(e.contains(":3:"), "{e}");
+        std::fs::write(&path, "token:abc\n").unwrap();
+        assert!(Users::load(&path).is_err());
+        assert!(user_line("a:b", "x").is_err());
+    }
+}
