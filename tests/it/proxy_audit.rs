@@ -15,12 +15,8 @@ fn listed(body: &str, filename: &str) -> bool {
     body.contains(filename)
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_slow_audit_is_left_out_until_it_passes() {
-    let up = FakeIndex::start().await;
-    let f = wheel("slow", "1.0");
-    up.project("slow", PageFormat::Json, std::slice::from_ref(&f));
-    // The wheel's download stalls for longer than the page deadline.
+/// Makes upstream answer the download of `f` only after `delay`.
+fn slow_download(up: &FakeIndex, f: &crate::support::fixtures::Fixture, delay: Duration) {
     up.set_reply(
         &format!("/files/{}", f.filename),
         Reply {
@@ -28,9 +24,18 @@ async fn a_slow_audit_is_left_out_until_it_passes() {
             content_type: "application/octet-stream".into(),
             body: f.bytes.clone().into(),
             headers: vec![],
-            delay: Duration::from_millis(1500),
+            delay,
         },
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_slow_audit_is_left_out_until_it_passes() {
+    let up = FakeIndex::start().await;
+    let f = wheel("slow", "1.0");
+    up.project("slow", PageFormat::Json, std::slice::from_ref(&f));
+    // The wheel's download stalls for longer than the page deadline.
+    slow_download(&up, &f, Duration::from_millis(1500));
     let pw = Pipwall::start_in(
         tempfile::tempdir().unwrap(),
         &[up.url()],
@@ -74,16 +79,7 @@ async fn concurrent_pages_share_one_download_and_one_audit() {
     let up = FakeIndex::start().await;
     let f = wheel("busy", "1.0");
     up.project("busy", PageFormat::Json, std::slice::from_ref(&f));
-    up.set_reply(
-        &format!("/files/{}", f.filename),
-        Reply {
-            status: 200,
-            content_type: "application/octet-stream".into(),
-            body: f.bytes.clone().into(),
-            headers: vec![],
-            delay: Duration::from_millis(300),
-        },
-    );
+    slow_download(&up, &f, Duration::from_millis(300));
     let pw = Pipwall::start(&[up.url()]).await;
     let pages =
         futures_util::future::join_all((0..16).map(|_| pw.get("/simple/busy/", JSON))).await;
