@@ -64,7 +64,12 @@ pub async fn explain(
         Some(Err(raw)) => d.version.as_deref() == Some(raw.as_str()),
     };
     if let Some(cache) = audit_cache {
-        let audits = Audits::new(cache, upstreams.clone(), 2);
+        let audits = Audits::new(
+            cache,
+            upstreams.clone(),
+            2,
+            std::sync::Arc::new(crate::metrics::Metrics::new()),
+        );
         let mut states: HashMap<String, AuditState> = HashMap::new();
         for f in served.files.iter().filter(|f| {
             decisions

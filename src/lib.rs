@@ -40,6 +40,7 @@ pub mod decision_log;
 pub mod dist;
 pub mod explain;
 pub mod index;
+pub mod metrics;
 pub mod policy;
 pub mod route;
 pub mod serve;

@@ -7,6 +7,8 @@ use crate::dist::{NameError, ProjectName};
 pub enum Route {
     Home,
     Health,
+    Ready,
+    Metrics,
     Root,
     Project(ProjectName),
     /// A request to redirect, to a location relative to the request's path.
@@ -22,6 +24,24 @@ pub enum Route {
     NotFound(String),
 }
 
+impl Route {
+    /// The metrics label for the route: a fixed name, never the request's own text.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Self::Home => "home",
+            Self::Health => "healthz",
+            Self::Ready => "readyz",
+            Self::Metrics => "metrics",
+            Self::Root => "root",
+            Self::Project(_) => "project",
+            Self::Redirect(_) => "redirect",
+            Self::File { .. } => "file",
+            Self::Metadata { .. } => "metadata",
+            Self::NotFound(_) => "not_found",
+        }
+    }
+}
+
 pub fn route(path: &str) -> Route {
     let Some(rest) = path.strip_prefix('/') else {
         return Route::NotFound("path must start with `/`".into());
@@ -30,6 +50,8 @@ pub fn route(path: &str) -> Route {
     match segs.as_slice() {
         [""] => Route::Home,
         ["healthz"] => Route::Health,
+        ["readyz"] => Route::Ready,
+        ["metrics"] => Route::Metrics,
         ["simple"] => Route::Redirect("simple/".into()),
         ["simple", ""] => Route::Root,
         ["simple", raw] => project(raw, true),

@@ -75,6 +75,7 @@ type PageSlot = Arc<tokio::sync::Mutex<Option<Arc<project::CachedPage>>>>;
 
 pub struct App {
     pub upstreams: Arc<Upstreams>,
+    pub metrics: Arc<crate::metrics::Metrics>,
     pub audits: Arc<audit::Audits>,
     pub settings: Settings,
     pub log: DecisionLog,
@@ -87,16 +88,50 @@ pub struct App {
 impl App {
     pub fn new(upstreams: Upstreams, settings: Settings, log: DecisionLog) -> Self {
         let upstreams = Arc::new(upstreams);
-        let audits =
-            audit::Audits::new(&settings.cache_dir, upstreams.clone(), settings.audit_jobs);
+        let metrics = Arc::new(crate::metrics::Metrics::new());
+        let audits = audit::Audits::new(
+            &settings.cache_dir,
+            upstreams.clone(),
+            settings.audit_jobs,
+            metrics.clone(),
+        );
         Self {
             upstreams,
+            metrics,
             audits,
             settings,
             log,
             pages: Mutex::default(),
             shown: RwLock::default(),
             root: tokio::sync::Mutex::default(),
+        }
+    }
+
+    /// Ready to serve: the cache folder takes a write, and every upstream answers (an index
+    /// accepts a connection, a wheelhouse folder exists). The reasons it is not, otherwise.
+    pub async fn ready(&self) -> Result<(), Vec<String>> {
+        let mut problems = Vec::new();
+        let dir = self.settings.cache_dir.clone();
+        let writable = tokio::task::spawn_blocking(move || {
+            std::fs::create_dir_all(&dir)?;
+            tempfile::NamedTempFile::new_in(&dir).map(drop)
+        })
+        .await;
+        if !matches!(writable, Ok(Ok(()))) {
+            problems.push(format!(
+                "cache folder {} is not writable",
+                self.settings.cache_dir.display()
+            ));
+        }
+        for source in self.upstreams.sources() {
+            if let Err(why) = source.probe().await {
+                problems.push(format!("upstream {}: {why}", source.describe()));
+            }
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(problems)
         }
     }
 

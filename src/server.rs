@@ -27,6 +27,7 @@ pub async fn handle(app: &App, req: Request<Incoming>) -> Response<Body> {
     let path = req.uri().path();
     if let Some(users) = &app.settings.auth
         && path != "/healthz"
+        && path != "/readyz"
         && users
             .check(
                 req.headers()
@@ -36,17 +37,27 @@ pub async fn handle(app: &App, req: Request<Incoming>) -> Response<Body> {
             .is_err()
     {
         tracing::info!(%method, path = %sanitize(path), status = 401, "request");
+        app.metrics
+            .request(route(path).label(), 401, started.elapsed().as_secs_f64());
         return unauthorized();
     }
     let resp = match dispatch(app, &req).await {
         Ok(r) => r,
         Err(e) => {
+            if matches!(e, AppError::Upstream(_)) {
+                app.metrics.upstream_error();
+            }
             if e.status().is_server_error() {
                 tracing::warn!(%method, path = %sanitize(path), error = %e, "request failed");
             }
             e.into_response()
         }
     };
+    app.metrics.request(
+        route(path).label(),
+        resp.status().as_u16(),
+        started.elapsed().as_secs_f64(),
+    );
     tracing::info!(%method, path = %sanitize(path), status = resp.status().as_u16(), ms = started.elapsed().as_millis() as u64, "request");
     resp
 }
@@ -76,6 +87,28 @@ async fn dispatch(app: &App, req: &Request<Incoming>) -> Result<Response<Body>, 
     match route(req.uri().path()) {
         Route::Home => Ok(text("pipwall: the package index is at /simple/\n")),
         Route::Health => Ok(text("ok\n")),
+        Route::Ready => match app.ready().await {
+            Ok(()) => Ok(text("ready\n")),
+            Err(problems) => {
+                let mut r = Response::new(full(problems.join("\n") + "\n"));
+                *r.status_mut() = http::StatusCode::SERVICE_UNAVAILABLE;
+                r.headers_mut().insert(
+                    header::CONTENT_TYPE,
+                    http::HeaderValue::from_static("text/plain; charset=utf-8"),
+                );
+                Ok(r)
+            }
+        },
+        Route::Metrics => {
+            let mut r = Response::new(full(app.metrics.render()));
+            r.headers_mut().insert(
+                header::CONTENT_TYPE,
+                http::HeaderValue::from_static(
+                    "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                ),
+            );
+            Ok(r)
+        }
         Route::Root => app.handle_root(format()?).await,
         Route::Project(name) => {
             let user_agent = req

@@ -149,6 +149,31 @@ pub enum Source {
 }
 
 impl Source {
+    /// Whether the source can answer at all: an index accepts a TCP connection within a few
+    /// seconds (a cheap check that sends nothing, unlike a page request), a folder exists.
+    pub async fn probe(&self) -> Result<(), String> {
+        match self {
+            Self::Index(i) => {
+                let url = i.base_url();
+                let host = url.host_str().ok_or("the URL has no host")?.to_owned();
+                let port = url.port_or_known_default().ok_or("the URL has no port")?;
+                let connect = tokio::net::TcpStream::connect((host.as_str(), port));
+                match tokio::time::timeout(std::time::Duration::from_secs(3), connect).await {
+                    Ok(Ok(_)) => Ok(()),
+                    Ok(Err(e)) => Err(format!("cannot connect: {e}")),
+                    Err(_) => Err("no connection within 3 s".into()),
+                }
+            }
+            Self::Wheelhouse(w) => {
+                if w.dir().is_dir() {
+                    Ok(())
+                } else {
+                    Err("the folder is gone".into())
+                }
+            }
+        }
+    }
+
     pub fn describe(&self) -> String {
         match self {
             Self::Index(i) => i.describe(),

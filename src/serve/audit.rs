@@ -51,6 +51,7 @@ pub struct Audits {
     reports_dir: PathBuf,
     files_dir: PathBuf,
     upstreams: Arc<Upstreams>,
+    metrics: Arc<crate::metrics::Metrics>,
     jobs: usize,
     limits: audit::Limits,
     slots: Mutex<HashMap<String, Slot>>,
@@ -62,7 +63,12 @@ pub struct Audits {
 }
 
 impl Audits {
-    pub fn new(cache_dir: &Path, upstreams: Arc<Upstreams>, jobs: usize) -> Arc<Self> {
+    pub fn new(
+        cache_dir: &Path,
+        upstreams: Arc<Upstreams>,
+        jobs: usize,
+        metrics: Arc<crate::metrics::Metrics>,
+    ) -> Arc<Self> {
         let slug: String = audit::AUDITOR
             .chars()
             .map(|c| {
@@ -77,6 +83,7 @@ impl Audits {
             reports_dir: cache_dir.join("audits").join(slug),
             files_dir: cache_dir.join("files"),
             upstreams,
+            metrics,
             jobs: jobs.max(1),
             limits: audit::Limits::default(),
             slots: Mutex::new(HashMap::new()),
@@ -184,6 +191,17 @@ impl Audits {
     }
 
     async fn attempt(self: &Arc<Self>, sha256: &str, file: &ShownFile) -> Outcome {
+        let _running = self.metrics.audit_started();
+        let outcome = self.attempt_inner(sha256, file).await;
+        self.metrics.audit_finished(match &outcome {
+            Ok(r) if r.verdict == audit::Verdict::Pass => "pass",
+            Ok(_) => "fail",
+            Err(_) => "error",
+        });
+        outcome
+    }
+
+    async fn attempt_inner(self: &Arc<Self>, sha256: &str, file: &ShownFile) -> Outcome {
         let started = Instant::now();
         let path = self.file_path(sha256);
         if tokio::fs::metadata(&path).await.is_err() {

@@ -86,6 +86,7 @@ impl App {
         }
         let path = self.cached_path(sha256);
         if let Ok(file) = tokio::fs::File::open(&path).await {
+            self.metrics.cache_hit("file");
             let len = file.metadata().await.map(|m| m.len()).ok();
             let body = if head {
                 full(Bytes::new())

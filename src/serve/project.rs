@@ -87,6 +87,7 @@ impl App {
         if let Some(p) = cached.as_ref()
             && p.checked_at.elapsed() < self.settings.page_ttl
         {
+            self.metrics.cache_hit("page");
             return Ok(p.clone());
         }
         let previous = cached.as_ref().map(|p| (p.source, &p.validators));
@@ -142,6 +143,12 @@ impl App {
             .map(|s| s.describe())
             .unwrap_or_default();
         let (served, decisions) = decide_page(name, fresh.page);
+        for d in decisions
+            .iter()
+            .filter(|d| d.decision.action == Action::Hide)
+        {
+            self.metrics.decision(d.decision.code.as_str());
+        }
         if self.settings.audit {
             // Wheels the filename rules showed are logged once their audit decides them.
             let hidden: Vec<FileDecision> = decisions
@@ -305,6 +312,9 @@ impl App {
         {
             self.log
                 .record(name.as_str(), &page.upstream, &done.decisions);
+            for d in &done.decisions {
+                self.metrics.decision(d.decision.code.as_str());
+            }
         }
         let body = page
             .audited

@@ -353,6 +353,11 @@ impl HttpIndex {
         redact(&self.base)
     }
 
+    /// The root URL, credentials removed.
+    pub fn base_url(&self) -> &Url {
+        &self.base
+    }
+
     /// Credentials go only to the index's own origin (as pip does), never to a file host.
     pub fn auth_for(&self, url: &Url) -> Option<&HeaderValue> {
         self.auth

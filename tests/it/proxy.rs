@@ -585,3 +585,56 @@ fn auth_commands_write_a_users_file_the_server_accepts() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn metrics_count_requests_decisions_and_audits() {
+    let tmp = tempfile::tempdir().unwrap();
+    let up = FakeIndex::start().await;
+    up.project(
+        "demo",
+        PageFormat::Json,
+        &[
+            wheel("demo", "1.0"),
+            sdist("demo", "2.0", &tmp.path().join("m")),
+        ],
+    );
+    let pw = Pipwall::start(&[up.url()]).await;
+    for _ in 0..2 {
+        assert_eq!(pw.get("/simple/demo/", Some(JSON)).await.status, 200);
+    }
+    assert_eq!(pw.get("/simple/nope-%/", Some(JSON)).await.status, 404);
+    let m = pw.get("/metrics", None).await;
+    assert_eq!(m.status, 200);
+    assert!(m.header("content-type").unwrap().contains("openmetrics"));
+    let text = m.text();
+    for want in [
+        r#"pipwall_requests_total{route="project",status="200"} 2"#,
+        r#"pipwall_requests_total{route="not_found",status="404"} 1"#,
+        r#"pipwall_decisions_total{code="sdist-hidden"} 1"#,
+        r#"pipwall_decisions_total{code="wheel-shown"} 1"#,
+        r#"pipwall_audits_total{verdict="pass"} 1"#,
+        r#"pipwall_cache_hits_total{kind="page"} 1"#,
+        "pipwall_audits_running 0",
+    ] {
+        assert!(text.contains(want), "missing {want}:\n{text}");
+    }
+    // The request's own text never becomes a label.
+    assert!(!text.contains("nope"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn readyz_reports_an_unreachable_upstream() {
+    let up = FakeIndex::start().await;
+    let pw = Pipwall::start(&[up.url()]).await;
+    let ok = pw.get("/readyz", None).await;
+    assert_eq!(ok.status, 200, "{}", ok.text());
+    // A port nothing listens on.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead = format!("http://{}/simple/", closed.local_addr().unwrap());
+    drop(closed);
+    let pw = Pipwall::start(&[dead]).await;
+    let r = pw.get("/readyz", None).await;
+    assert_eq!(r.status, 503);
+    assert!(r.text().contains("cannot connect"), "{}", r.text());
+    assert_eq!(pw.get("/healthz", None).await.status, 200);
+}
