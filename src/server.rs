@@ -21,7 +21,42 @@ use crate::serve::{App, AppError, Body, full};
 /// Most connections served at once; past it, new connections wait to be accepted.
 pub const MAX_CONNECTIONS: usize = 4096;
 
+/// A request id: the one a fronting proxy sent (`X-Request-Id`, when short and plain), or a
+/// new one unique to this process. It is in every log line of the request and in the response.
+fn request_id(req: &Request<Incoming>) -> String {
+    use std::sync::OnceLock;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    if let Some(given) = req
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| {
+            !v.is_empty()
+                && v.len() <= 64
+                && v.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+        })
+    {
+        return given.to_owned();
+    }
+    static PREFIX: OnceLock<u32> = OnceLock::new();
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let prefix = PREFIX.get_or_init(|| getrandom::u32().unwrap_or(0));
+    format!("{prefix:08x}-{:x}", NEXT.fetch_add(1, Ordering::Relaxed))
+}
+
 pub async fn handle(app: &App, req: Request<Incoming>) -> Response<Body> {
+    use tracing::Instrument as _;
+    let id = request_id(&req);
+    let span = tracing::info_span!("request", id = %id);
+    let mut resp = handle_inner(app, req).instrument(span).await;
+    if let Ok(v) = http::HeaderValue::from_str(&id) {
+        resp.headers_mut().insert("x-request-id", v);
+    }
+    resp
+}
+
+async fn handle_inner(app: &App, req: Request<Incoming>) -> Response<Body> {
     let started = std::time::Instant::now();
     let method = req.method();
     let path = req.uri().path();

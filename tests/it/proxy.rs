@@ -638,3 +638,31 @@ async fn readyz_reports_an_unreachable_upstream() {
     assert!(r.text().contains("cannot connect"), "{}", r.text());
     assert_eq!(pw.get("/healthz", None).await.status, 200);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_response_carries_a_request_id() {
+    let up = FakeIndex::start().await;
+    let pw = Pipwall::start(&[up.url()]).await;
+    let a = pw.get("/healthz", None).await;
+    let b = pw.get("/healthz", None).await;
+    let (ia, ib) = (
+        a.header("x-request-id").unwrap(),
+        b.header("x-request-id").unwrap(),
+    );
+    assert_ne!(ia, ib);
+    // A fronting proxy's id is kept when it is plain; anything else is replaced.
+    let kept = crate::support::pipwall::raw_get_with(
+        pw.addr,
+        "/healthz",
+        &[("x-request-id", "gw-42.a_b")],
+    )
+    .await;
+    assert_eq!(kept.header("x-request-id"), Some("gw-42.a_b"));
+    let replaced = crate::support::pipwall::raw_get_with(
+        pw.addr,
+        "/healthz",
+        &[("x-request-id", "a b<script>")],
+    )
+    .await;
+    assert_ne!(replaced.header("x-request-id"), Some("a b<script>"));
+}
