@@ -69,6 +69,10 @@ pub async fn explain(
             upstreams.clone(),
             2,
             std::sync::Arc::new(crate::metrics::Metrics::new()),
+            std::sync::Arc::new(crate::serve::store::FileCache::open_logged(
+                cache.join("files"),
+                u64::MAX,
+            )),
         );
         let mut states: HashMap<String, AuditState> = HashMap::new();
         for f in served.files.iter().filter(|f| {

@@ -77,6 +77,10 @@ enum Command {
         /// The private key (PEM) of --tls-cert.
         #[arg(long, value_name = "FILE", requires = "tls_cert")]
         tls_key: Option<PathBuf>,
+        /// Largest size of the file cache (bytes, or with a K, M, G or T suffix); least
+        /// recently used files are removed past it.
+        #[arg(long, default_value = "10G", value_name = "SIZE", value_parser = parse_size)]
+        cache_max_size: u64,
         /// Require clients to authenticate against this users file (see `pipwall auth`).
         #[arg(long, env = "PIPWALL_AUTH_FILE", value_name = "FILE")]
         auth_file: Option<PathBuf>,
@@ -168,6 +172,25 @@ enum Exit {
     Failure = 2,
 }
 
+/// `1234`, `512M`, `10G`, `1T` (powers of 1024).
+fn parse_size(text: &str) -> Result<u64, String> {
+    let t = text.trim();
+    let (digits, shift) = match t.chars().last() {
+        Some('k' | 'K') => (&t[..t.len() - 1], 10),
+        Some('m' | 'M') => (&t[..t.len() - 1], 20),
+        Some('g' | 'G') => (&t[..t.len() - 1], 30),
+        Some('t' | 'T') => (&t[..t.len() - 1], 40),
+        _ => (t, 0),
+    };
+    let n: u64 = digits
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{text}` is not a size like 500M or 10G"))?;
+    n.checked_shl(shift)
+        .filter(|v| v >> shift == n)
+        .ok_or_else(|| format!("`{text}` is too large"))
+}
+
 fn example_wheelhouse() -> PathBuf {
     let bundled = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/wheelhouse"));
     if bundled.is_dir() {
@@ -216,6 +239,7 @@ async fn run(cli: Cli) -> Result<Exit> {
             tls_cert,
             tls_key,
             auth_file,
+            cache_max_size,
         } => {
             let auth = match &auth_file {
                 Some(f) => Some(Arc::new(
@@ -268,6 +292,7 @@ async fn run(cli: Cli) -> Result<Exit> {
                         s.audit_jobs = j.max(1);
                     }
                     s.auth = auth;
+                    s.cache_max_bytes = cache_max_size;
                     s
                 },
                 log,

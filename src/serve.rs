@@ -7,6 +7,7 @@ pub mod client;
 pub mod file;
 pub mod project;
 pub mod root;
+pub mod store;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -53,6 +54,8 @@ pub struct Settings {
     pub audit_jobs: usize,
     /// Clients must authenticate (basic or bearer) when set; `/healthz` stays open.
     pub auth: Option<Arc<crate::auth::Users>>,
+    /// The file cache is kept under this size; least recently used files go first.
+    pub cache_max_bytes: u64,
 }
 
 impl Settings {
@@ -66,6 +69,7 @@ impl Settings {
             audit_deadline: Duration::from_secs(10),
             audit_jobs: std::thread::available_parallelism().map_or(2, |n| n.get()),
             auth: None,
+            cache_max_bytes: 10 << 30,
         }
     }
 }
@@ -75,6 +79,7 @@ type PageSlot = Arc<tokio::sync::Mutex<Option<Arc<project::CachedPage>>>>;
 
 pub struct App {
     pub upstreams: Arc<Upstreams>,
+    pub files: Arc<store::FileCache>,
     pub metrics: Arc<crate::metrics::Metrics>,
     pub audits: Arc<audit::Audits>,
     pub settings: Settings,
@@ -89,14 +94,32 @@ impl App {
     pub fn new(upstreams: Upstreams, settings: Settings, log: DecisionLog) -> Self {
         let upstreams = Arc::new(upstreams);
         let metrics = Arc::new(crate::metrics::Metrics::new());
+        let files = Arc::new(store::FileCache::open_logged(
+            settings.cache_dir.join("files"),
+            settings.cache_max_bytes,
+        ));
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            let files = files.clone();
+            runtime.spawn_blocking(move || {
+                let removed = files.verify_all();
+                if removed > 0 {
+                    tracing::warn!(
+                        removed,
+                        "cached files that failed their digest check were removed"
+                    );
+                }
+            });
+        }
         let audits = audit::Audits::new(
             &settings.cache_dir,
             upstreams.clone(),
             settings.audit_jobs,
             metrics.clone(),
+            files.clone(),
         );
         Self {
             upstreams,
+            files,
             metrics,
             audits,
             settings,

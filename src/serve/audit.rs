@@ -49,7 +49,7 @@ struct Job {
 
 pub struct Audits {
     reports_dir: PathBuf,
-    files_dir: PathBuf,
+    files: Arc<super::store::FileCache>,
     upstreams: Arc<Upstreams>,
     metrics: Arc<crate::metrics::Metrics>,
     jobs: usize,
@@ -68,6 +68,7 @@ impl Audits {
         upstreams: Arc<Upstreams>,
         jobs: usize,
         metrics: Arc<crate::metrics::Metrics>,
+        files: Arc<super::store::FileCache>,
     ) -> Arc<Self> {
         let slug: String = audit::AUDITOR
             .chars()
@@ -81,7 +82,7 @@ impl Audits {
             .collect();
         Arc::new(Self {
             reports_dir: cache_dir.join("audits").join(slug),
-            files_dir: cache_dir.join("files"),
+            files,
             upstreams,
             metrics,
             jobs: jobs.max(1),
@@ -94,7 +95,7 @@ impl Audits {
     }
 
     pub fn file_path(&self, sha256: &str) -> PathBuf {
-        self.files_dir.join(&sha256[..2]).join(sha256)
+        self.files.path(sha256)
     }
 
     fn report_path(&self, sha256: &str) -> PathBuf {
@@ -277,6 +278,8 @@ impl Audits {
         tmp_path
             .persist(dest)
             .map_err(|e| format!("cannot move the download into the cache: {e}"))?;
+        let size = std::fs::metadata(dest).map(|m| m.len()).unwrap_or(0);
+        self.files.added(sha256, size);
         Ok(())
     }
 

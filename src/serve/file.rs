@@ -23,11 +23,7 @@ const MAX_METADATA_BYTES: u64 = 16 << 20;
 
 impl App {
     fn cached_path(&self, sha256: &str) -> PathBuf {
-        self.settings
-            .cache_dir
-            .join("files")
-            .join(&sha256[..2])
-            .join(sha256)
+        self.files.path(sha256)
     }
 
     /// Finds the shown file for a download. A file not known (pipwall restarted, or the page was
@@ -87,6 +83,7 @@ impl App {
         let path = self.cached_path(sha256);
         if let Ok(file) = tokio::fs::File::open(&path).await {
             self.metrics.cache_hit("file");
+            self.files.touch(sha256);
             let len = file.metadata().await.map(|m| m.len()).ok();
             let body = if head {
                 full(Bytes::new())
@@ -102,7 +99,7 @@ impl App {
         }
         let upstream = self.upstreams.open_file(&resolve(&shown)?).await?;
         let len = upstream.len.or(shown.size);
-        let body = verified(upstream.stream, sha256.to_owned(), path);
+        let body = verified(upstream.stream, sha256.to_owned(), path, self.files.clone());
         Ok(file_response(body, len))
     }
 
@@ -176,7 +173,12 @@ fn file_response(body: Body, len: Option<u64>) -> Response<Body> {
 /// the cache path. Each chunk goes out only once the next has arrived; the last one only after
 /// the digest matched, so a mismatch ends the response early with an error, which makes the
 /// server abort the connection.
-fn verified(mut upstream: crate::upstream::ByteStream, expected: String, dest: PathBuf) -> Body {
+fn verified(
+    mut upstream: crate::upstream::ByteStream,
+    expected: String,
+    dest: PathBuf,
+    files: std::sync::Arc<super::store::FileCache>,
+) -> Body {
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<Frame<Bytes>, std::io::Error>>(4);
     tokio::spawn(async move {
         let mut hasher = Sha256::new();
@@ -221,7 +223,11 @@ fn verified(mut upstream: crate::upstream::ByteStream, expected: String, dest: P
             && f.sync_all().await.is_ok()
         {
             drop(f);
-            let _ = tokio::fs::rename(&tmp_path, &dest).await;
+            if tokio::fs::rename(&tmp_path, &dest).await.is_ok()
+                && let Ok(meta) = tokio::fs::metadata(&dest).await
+            {
+                files.added(&expected, meta.len());
+            }
         }
         if let Some(last) = held {
             let _ = tx.send(Ok(Frame::data(last))).await;

@@ -171,3 +171,50 @@ async fn the_clients_own_wheels_are_audited_first() {
     );
     assert_eq!(wheels.len(), 2, "the rest is audited too: {wheels:?}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_file_cache_keeps_its_cap_and_evicted_files_still_download() {
+    let up = FakeIndex::start().await;
+    let a = wheel("capped", "1.0");
+    let b = wheel("capped", "1.1");
+    up.project("capped", PageFormat::Json, &[a.clone(), b.clone()]);
+    let cap = a.bytes.len().max(b.bytes.len()) as u64 + 16;
+    let pw = Pipwall::start_in(
+        tempfile::tempdir().unwrap(),
+        &[up.url()],
+        Limits::default(),
+        None,
+        move |s| {
+            s.cache_max_bytes = cap;
+            s.audit_jobs = 1;
+        },
+    )
+    .await;
+    // Both wheels are audited (downloaded into the cache); only one fits.
+    let page = pw.get("/simple/capped/", JSON).await;
+    assert!(listed(&page.text(), &a.filename) && listed(&page.text(), &b.filename));
+    let files = pw.cache.path().join("files");
+    let cached = |f: &crate::support::fixtures::Fixture| {
+        files.join(&f.sha256()[..2]).join(f.sha256()).exists()
+    };
+    assert!(cached(&a) ^ cached(&b), "exactly one wheel stays cached");
+    for f in [&a, &b] {
+        let got = pw
+            .get(&format!("/files/{}/{}", f.sha256(), f.filename), None)
+            .await;
+        assert_eq!(got.status, 200);
+        assert_eq!(got.body, f.bytes);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_restart_removes_half_written_files() {
+    let cache = tempfile::tempdir().unwrap();
+    let bucket = cache.path().join("files").join("ab");
+    std::fs::create_dir_all(&bucket).unwrap();
+    let part = bucket.join(".part-interrupted");
+    std::fs::write(&part, b"half a wheel").unwrap();
+    let up = FakeIndex::start().await;
+    let _pw = Pipwall::start_in(cache, &[up.url()], Limits::default(), None, |_| {}).await;
+    assert!(!part.exists());
+}

@@ -1,0 +1,275 @@
+//! The content-addressed file cache (`<cache>/files/ab/<sha256>`): a size cap with
+//! least-recently-used eviction, and a check on start. Files only ever enter through a
+//! temporary file that is renamed into place once its digest matched, so a crash leaves at most
+//! a `.part-*` file, which the start-up scan removes; a file whose bytes no longer match its
+//! name (disk damage, tampering) is removed by the background check and fetched again.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+struct Entry {
+    size: u64,
+    /// Larger is more recent.
+    used: u64,
+}
+
+#[derive(Default)]
+struct Index {
+    entries: HashMap<String, Entry>,
+    total: u64,
+    clock: u64,
+}
+
+pub struct FileCache {
+    dir: PathBuf,
+    max_bytes: u64,
+    index: Mutex<Index>,
+}
+
+/// What the start-up scan found.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Scan {
+    pub files: usize,
+    pub bytes: u64,
+    pub partial_removed: usize,
+    pub foreign_removed: usize,
+}
+
+fn is_sha256(name: &str) -> bool {
+    name.len() == 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+impl FileCache {
+    /// Opens (and scans) the cache under `dir`, keeping it under `max_bytes`.
+    pub fn open(dir: PathBuf, max_bytes: u64) -> std::io::Result<(Self, Scan)> {
+        std::fs::create_dir_all(&dir)?;
+        let mut scan = Scan::default();
+        let mut found: Vec<(String, u64, std::time::SystemTime)> = Vec::new();
+        for bucket in std::fs::read_dir(&dir)? {
+            let bucket = bucket?;
+            if !bucket.file_type()?.is_dir() {
+                continue;
+            }
+            let prefix = bucket.file_name().to_string_lossy().into_owned();
+            for file in std::fs::read_dir(bucket.path())? {
+                let file = file?;
+                let name = file.file_name().to_string_lossy().into_owned();
+                let path = file.path();
+                if name.starts_with(".part-") {
+                    let _ = std::fs::remove_file(&path);
+                    scan.partial_removed += 1;
+                    continue;
+                }
+                let meta = file.metadata()?;
+                if !meta.is_file() || !is_sha256(&name) || !name.starts_with(&prefix) {
+                    if meta.is_file() {
+                        let _ = std::fs::remove_file(&path);
+                        scan.foreign_removed += 1;
+                    }
+                    continue;
+                }
+                let used = meta
+                    .accessed()
+                    .or_else(|_| meta.modified())
+                    .unwrap_or(std::time::UNIX_EPOCH);
+                found.push((name, meta.len(), used));
+            }
+        }
+        // Oldest first, so the clock gives the most recently used files the highest ticks.
+        found.sort_by_key(|(_, _, used)| *used);
+        let mut index = Index::default();
+        for (name, size, _) in found {
+            index.clock += 1;
+            index.total += size;
+            scan.files += 1;
+            scan.bytes += size;
+            let used = index.clock;
+            index.entries.insert(name, Entry { size, used });
+        }
+        let cache = Self {
+            dir,
+            max_bytes,
+            index: Mutex::new(index),
+        };
+        cache.evict(None);
+        Ok((cache, scan))
+    }
+
+    /// [`Self::open`], logging what the scan found; a cache that cannot be read starts empty
+    /// (downloads are still served, streamed and checked). The digest check of every file runs
+    /// in the background when a runtime is there to run it.
+    pub fn open_logged(dir: PathBuf, max_bytes: u64) -> Self {
+        let cache = match Self::open(dir.clone(), max_bytes) {
+            Ok((cache, scan)) => {
+                tracing::info!(
+                    files = scan.files,
+                    bytes = scan.bytes,
+                    partial_removed = scan.partial_removed,
+                    foreign_removed = scan.foreign_removed,
+                    "file cache scanned"
+                );
+                cache
+            }
+            Err(e) => {
+                tracing::warn!(dir = %dir.display(), error = %e, "file cache unreadable; starting empty");
+                Self {
+                    dir,
+                    max_bytes,
+                    index: Mutex::new(Index::default()),
+                }
+            }
+        };
+        cache
+    }
+
+    pub fn path(&self, sha256: &str) -> PathBuf {
+        self.dir.join(&sha256[..2]).join(sha256)
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Marks a file as just used.
+    pub fn touch(&self, sha256: &str) {
+        if let Ok(mut index) = self.index.lock() {
+            index.clock += 1;
+            let now = index.clock;
+            if let Some(e) = index.entries.get_mut(sha256) {
+                e.used = now;
+            }
+        }
+    }
+
+    /// Records a file just renamed into place, then evicts the least recently used others
+    /// until the cache fits its cap again.
+    pub fn added(&self, sha256: &str, size: u64) {
+        if let Ok(mut index) = self.index.lock() {
+            index.clock += 1;
+            let used = index.clock;
+            if let Some(old) = index
+                .entries
+                .insert(sha256.to_owned(), Entry { size, used })
+            {
+                index.total -= old.size;
+            }
+            index.total += size;
+        }
+        self.evict(Some(sha256));
+    }
+
+    fn evict(&self, keep: Option<&str>) {
+        let Ok(mut index) = self.index.lock() else {
+            return;
+        };
+        while index.total > self.max_bytes {
+            let victim = index
+                .entries
+                .iter()
+                .filter(|(k, _)| Some(k.as_str()) != keep)
+                .min_by_key(|(_, e)| e.used)
+                .map(|(k, _)| k.clone());
+            let Some(victim) = victim else { break };
+            if let Some(e) = index.entries.remove(&victim) {
+                index.total -= e.size;
+            }
+            let _ = std::fs::remove_file(self.path(&victim));
+            tracing::info!(sha256 = %victim, "evicted from the file cache");
+        }
+    }
+
+    pub fn total_bytes(&self) -> u64 {
+        self.index.lock().map_or(0, |i| i.total)
+    }
+
+    /// Re-hashes every cached file and removes those whose bytes do not match their name.
+    /// Blocking: run it on a blocking thread. Returns how many were removed.
+    pub fn verify_all(&self) -> usize {
+        let names: Vec<String> = self
+            .index
+            .lock()
+            .map(|i| i.entries.keys().cloned().collect())
+            .unwrap_or_default();
+        let mut removed = 0;
+        for name in names {
+            let path = self.path(&name);
+            let Ok(digest) = crate::audit::hash_file(&path) else {
+                continue;
+            };
+            if digest != name {
+                tracing::warn!(sha256 = %name, "cached file does not match its digest; removed");
+                let _ = std::fs::remove_file(&path);
+                if let Ok(mut index) = self.index.lock()
+                    && let Some(e) = index.entries.remove(&name)
+                {
+                    index.total -= e.size;
+                }
+                removed += 1;
+            }
+        }
+        removed
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sha2::{Digest, Sha256};
+
+    fn put(dir: &Path, data: &[u8]) -> String {
+        let sha = hex::encode(Sha256::digest(data));
+        let p = dir.join(&sha[..2]);
+        std::fs::create_dir_all(&p).unwrap();
+        std::fs::write(p.join(&sha), data).unwrap();
+        sha
+    }
+
+    #[test]
+    fn start_up_scan_cleans_and_evicts_least_recently_used() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().to_owned();
+        let a = put(&dir, b"aaaa");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        let b = put(&dir, b"bbbb");
+        std::fs::write(dir.join(&a[..2]).join(".part-123"), b"half").unwrap();
+        std::fs::write(dir.join(&a[..2]).join("junk"), b"x").unwrap();
+        let (cache, scan) = FileCache::open(dir.clone(), 100).unwrap();
+        assert_eq!(
+            scan,
+            Scan {
+                files: 2,
+                bytes: 8,
+                partial_removed: 1,
+                foreign_removed: 1
+            }
+        );
+        // Cap at 8 bytes: adding a third file evicts the least recently used one.
+        let cache = FileCache {
+            max_bytes: 8,
+            ..cache
+        };
+        cache.touch(&a);
+        let c = put(&dir, b"cccc");
+        cache.added(&c, 4);
+        assert!(cache.path(&a).exists() && cache.path(&c).exists());
+        assert!(!cache.path(&b).exists(), "b was least recently used");
+        assert_eq!(cache.total_bytes(), 8);
+    }
+
+    #[test]
+    fn damaged_files_are_removed_by_the_check() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().to_owned();
+        let good = put(&dir, b"good");
+        let bad = put(&dir, b"bad!");
+        std::fs::write(dir.join(&bad[..2]).join(&bad), b"rot!").unwrap();
+        let (cache, _) = FileCache::open(dir, u64::MAX).unwrap();
+        assert_eq!(cache.verify_all(), 1);
+        assert!(cache.path(&good).exists() && !cache.path(&bad).exists());
+        assert_eq!(cache.total_bytes(), 4);
+    }
+}
