@@ -103,7 +103,7 @@ impl FileCache {
     /// (downloads are still served, streamed and checked). The digest check of every file runs
     /// in the background when a runtime is there to run it.
     pub fn open_logged(dir: PathBuf, max_bytes: u64) -> Self {
-        let cache = match Self::open(dir.clone(), max_bytes) {
+        match Self::open(dir.clone(), max_bytes) {
             Ok((cache, scan)) => {
                 tracing::info!(
                     files = scan.files,
@@ -122,8 +122,7 @@ impl FileCache {
                     index: Mutex::new(Index::default()),
                 }
             }
-        };
-        cache
+        }
     }
 
     pub fn path(&self, sha256: &str) -> PathBuf {
