@@ -57,9 +57,14 @@ pub enum AuthError {
 }
 
 pub struct Users {
+    path: PathBuf,
+    data: std::sync::RwLock<std::sync::Arc<Data>>,
+    verified: Mutex<HashMap<[u8; 32], Instant>>,
+}
+
+struct Data {
     passwords: HashMap<String, String>,
     tokens: Vec<[u8; 32]>,
-    verified: Mutex<HashMap<[u8; 32], Instant>>,
 }
 
 /// Why a request was not let in (the response is the same 401 either way, so a client cannot
@@ -72,6 +77,28 @@ pub enum Denied {
 
 impl Users {
     pub fn load(path: &Path) -> Result<Self, AuthError> {
+        Ok(Self {
+            path: path.to_owned(),
+            data: std::sync::RwLock::new(std::sync::Arc::new(Self::read(path)?)),
+            verified: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// Reads the file again (`SIGHUP`). A file that does not load leaves the old users in
+    /// place; one that does replaces them, and remembered credentials are forgotten, so a
+    /// removed user is out at once.
+    pub fn reload(&self) -> Result<(), AuthError> {
+        let fresh = std::sync::Arc::new(Self::read(&self.path)?);
+        if let Ok(mut data) = self.data.write() {
+            *data = fresh;
+        }
+        if let Ok(mut seen) = self.verified.lock() {
+            seen.clear();
+        }
+        Ok(())
+    }
+
+    fn read(path: &Path) -> Result<Data, AuthError> {
         let text = std::fs::read_to_string(path).map_err(|source| AuthError::Read {
             path: path.to_owned(),
             source,
@@ -111,11 +138,14 @@ impl Users {
                 }
             }
         }
-        Ok(Self {
-            passwords,
-            tokens,
-            verified: Mutex::new(HashMap::new()),
-        })
+        Ok(Data { passwords, tokens })
+    }
+
+    fn data(&self) -> std::sync::Arc<Data> {
+        match self.data.read() {
+            Ok(d) => d.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
     }
 
     /// Checks an `Authorization` header value.
@@ -162,13 +192,15 @@ impl Users {
     fn token_ok(&self, token: &str) -> bool {
         let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
         // Every stored digest is compared in full, so timing says nothing about which matched.
-        self.tokens
+        self.data()
+            .tokens
             .iter()
             .fold(false, |hit, t| hit | constant_time_eq(t, &digest))
     }
 
     fn password_ok(&self, user: &str, password: &str) -> bool {
-        let Some(phc) = self.passwords.get(user) else {
+        let data = self.data();
+        let Some(phc) = data.passwords.get(user) else {
             // Spend the same work on an unknown user as on a wrong password.
             let _ = Argon2::default().hash_password(password.as_bytes());
             return false;
@@ -277,6 +309,26 @@ mod tests {
         );
         assert_eq!(users.check(Some(b"Digest abc")), Err(Denied::Wrong));
         assert_eq!(users.check(Some(b"Basic !!!")), Err(Denied::Wrong));
+    }
+
+    #[test]
+    fn reload_swaps_users_and_keeps_them_on_a_bad_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("users");
+        append_line(&path, &user_line("alice", "a").unwrap()).unwrap();
+        let users = Users::load(&path).unwrap();
+        assert!(users.check(Some(&basic("alice", "a"))).is_ok());
+        std::fs::write(&path, "alice:broken\n").unwrap();
+        assert!(users.reload().is_err());
+        assert!(
+            users.check(Some(&basic("alice", "a"))).is_ok(),
+            "old users stay"
+        );
+        std::fs::write(&path, user_line("bob", "b").unwrap() + "\n").unwrap();
+        users.reload().unwrap();
+        // Remembered credentials are forgotten: alice is out at once.
+        assert_eq!(users.check(Some(&basic("alice", "a"))), Err(Denied::Wrong));
+        assert!(users.check(Some(&basic("bob", "b"))).is_ok());
     }
 
     #[test]

@@ -247,12 +247,15 @@ async fn run(cli: Cli) -> Result<Exit> {
                 )),
                 None => None,
             };
-            let tls = match (&tls_cert, &tls_key) {
+            let (tls, tls_reload) = match (&tls_cert, &tls_key) {
                 (Some(c), Some(k)) => {
-                    Some(pipwall::tls::server_config(c, k).context("cannot serve HTTPS")?)
+                    let (config, handle) =
+                        pipwall::tls::Reloadable::load(c, k).context("cannot serve HTTPS")?;
+                    (Some(config), Some(handle))
                 }
-                _ => None,
+                _ => (None, None),
             };
+            reload_on_hangup(tls_reload, auth.clone());
             let upstreams = upstreams(&upstream)?;
             let cache_dir = cache_dir.unwrap_or_else(default_cache_dir);
             std::fs::create_dir_all(&cache_dir).with_context(|| {
@@ -490,6 +493,37 @@ fn audit(paths: &[PathBuf], format: OutputFormat, jobs: Option<usize>) -> Result
     } else {
         Exit::Ok
     })
+}
+
+/// `SIGHUP` reloads the TLS certificate and the users file. Each reload is all or nothing: a
+/// file that does not load is reported and the running one stays.
+fn reload_on_hangup(
+    tls: Option<Arc<pipwall::tls::Reloadable>>,
+    auth: Option<Arc<pipwall::auth::Users>>,
+) {
+    #[cfg(unix)]
+    tokio::spawn(async move {
+        let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        else {
+            return;
+        };
+        while hup.recv().await.is_some() {
+            if let Some(t) = &tls {
+                match t.reload() {
+                    Ok(()) => eprintln!("pipwall: reloaded the TLS certificate"),
+                    Err(e) => eprintln!("pipwall: kept the old TLS certificate: {e}"),
+                }
+            }
+            if let Some(a) = &auth {
+                match a.reload() {
+                    Ok(()) => eprintln!("pipwall: reloaded the users file"),
+                    Err(e) => eprintln!("pipwall: kept the old users: {e}"),
+                }
+            }
+        }
+    });
+    #[cfg(not(unix))]
+    let _ = (tls, auth);
 }
 
 async fn shutdown_signal() {

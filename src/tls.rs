@@ -36,6 +36,61 @@ pub enum TlsError {
 
 /// A rustls server configuration offering HTTP/2 and HTTP/1.1 by ALPN.
 pub fn server_config(cert: &Path, key: &Path) -> Result<Arc<ServerConfig>, TlsError> {
+    Ok(Reloadable::load(cert, key)?.0)
+}
+
+/// The server's certificate and key, swappable while connections are open: `SIGHUP` reloads
+/// them, new handshakes use the new pair, and a pair that does not load leaves the old one.
+#[derive(Debug)]
+pub struct Reloadable {
+    cert: PathBuf,
+    key: PathBuf,
+    current: std::sync::RwLock<Arc<rustls::sign::CertifiedKey>>,
+}
+
+impl rustls::server::ResolvesServerCert for Reloadable {
+    fn resolve(
+        &self,
+        _hello: rustls::server::ClientHello<'_>,
+    ) -> Option<Arc<rustls::sign::CertifiedKey>> {
+        self.current.read().ok().map(|k| k.clone())
+    }
+}
+
+impl Reloadable {
+    /// The configuration to serve with, and the handle that reloads it.
+    pub fn load(cert: &Path, key: &Path) -> Result<(Arc<ServerConfig>, Arc<Self>), TlsError> {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let certified = certified_key(cert, key, &provider)?;
+        let me = Arc::new(Self {
+            cert: cert.to_owned(),
+            key: key.to_owned(),
+            current: std::sync::RwLock::new(Arc::new(certified)),
+        });
+        let mut config = ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()?
+            .with_no_client_auth()
+            .with_cert_resolver(me.clone());
+        config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        Ok((Arc::new(config), me))
+    }
+
+    /// Reads the files again; on any error the current pair stays.
+    pub fn reload(&self) -> Result<(), TlsError> {
+        let provider = rustls::crypto::ring::default_provider();
+        let certified = certified_key(&self.cert, &self.key, &provider)?;
+        if let Ok(mut current) = self.current.write() {
+            *current = Arc::new(certified);
+        }
+        Ok(())
+    }
+}
+
+fn certified_key(
+    cert: &Path,
+    key: &Path,
+    provider: &rustls::crypto::CryptoProvider,
+) -> Result<rustls::sign::CertifiedKey, TlsError> {
     let read = |path: &Path| {
         std::fs::read(path).map_err(|source| TlsError::Read {
             path: path.to_owned(),
@@ -56,13 +111,7 @@ pub fn server_config(cert: &Path, key: &Path) -> Result<Arc<ServerConfig>, TlsEr
         path: key.to_owned(),
         detail: e.to_string(),
     })?;
-    let mut config =
-        ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-            .with_safe_default_protocol_versions()?
-            .with_no_client_auth()
-            .with_single_cert(chain, key)?;
-    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-    Ok(Arc::new(config))
+    Ok(rustls::sign::CertifiedKey::from_der(chain, key, provider)?)
 }
 
 /// The files `certs init` writes.
@@ -186,6 +235,28 @@ mod tests {
             Err(TlsError::Exists { .. })
         ));
         init(dir.path(), &names, true).unwrap();
+    }
+
+    #[test]
+    fn reload_swaps_the_pair_and_keeps_it_on_a_bad_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let names = vec!["localhost".to_owned()];
+        init(dir.path(), &names, false).unwrap();
+        let cert = dir.path().join("server.pem");
+        let key = dir.path().join("server-key.pem");
+        let (_, handle) = Reloadable::load(&cert, &key).unwrap();
+        let first = handle.current.read().unwrap().cert.clone();
+        init(dir.path(), &names, true).unwrap();
+        handle.reload().unwrap();
+        let second = handle.current.read().unwrap().cert.clone();
+        assert_ne!(first, second);
+        std::fs::write(&key, "garbage").unwrap();
+        assert!(handle.reload().is_err());
+        assert_eq!(
+            handle.current.read().unwrap().cert,
+            second,
+            "the old pair stays"
+        );
     }
 
     #[test]

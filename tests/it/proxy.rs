@@ -666,3 +666,76 @@ async fn every_response_carries_a_request_id() {
     .await;
     assert_ne!(replaced.header("x-request-id"), Some("a b<script>"));
 }
+
+/// The real binary: SIGHUP swaps the users file while the server keeps its connections.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread")]
+async fn sighup_reloads_the_users_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let users = dir.path().join("users");
+    pipwall::auth::append_line(&users, &pipwall::auth::user_line("alice", "a").unwrap()).unwrap();
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_pipwall"))
+        .args([
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--auth-file",
+        ])
+        .arg(&users)
+        .arg("--cache-dir")
+        .arg(dir.path().join("cache"))
+        .env_remove("PIPWALL_UPSTREAM")
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let basic = |u: &str, p: &str| {
+        format!(
+            "Basic {}",
+            base64::Engine::encode(
+                &base64::engine::general_purpose::STANDARD,
+                format!("{u}:{p}")
+            )
+        )
+    };
+    let status = |auth: String| async move {
+        crate::support::pipwall::raw_get_with(addr, "/simple/", &[("authorization", auth.as_str())])
+            .await
+            .status
+    };
+    let mut up = false;
+    for _ in 0..100 {
+        if tokio::net::TcpStream::connect(addr).await.is_ok() {
+            up = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(up, "pipwall did not start");
+    assert_eq!(status(basic("alice", "a")).await, 200);
+    std::fs::write(&users, pipwall::auth::user_line("bob", "b").unwrap() + "\n").unwrap();
+    let pid = child.id().unwrap().to_string();
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-HUP", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let mut swapped = false;
+    for _ in 0..50 {
+        if status(basic("bob", "b")).await == 200 {
+            swapped = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(swapped, "bob was not let in after SIGHUP");
+    assert_eq!(status(basic("alice", "a")).await, 401);
+    child.kill().await.unwrap();
+}
