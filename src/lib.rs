@@ -42,6 +42,7 @@ pub mod explain;
 pub mod index;
 pub mod metrics;
 pub mod policy;
+pub mod ratelimit;
 pub mod route;
 pub mod serve;
 pub mod server;

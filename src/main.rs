@@ -81,6 +81,25 @@ enum Command {
         /// recently used files are removed past it.
         #[arg(long, default_value = "10G", value_name = "SIZE", value_parser = parse_size)]
         cache_max_size: u64,
+        /// Connections served at once; more wait to be accepted.
+        #[arg(long, default_value_t = 4096, value_name = "N")]
+        max_connections: usize,
+        /// Seconds a client has to send a request's headers (and the longest a kept-alive
+        /// connection may idle).
+        #[arg(long, default_value_t = 30, value_name = "SECONDS")]
+        header_timeout: u64,
+        /// Largest request head in bytes.
+        #[arg(long, default_value = "64K", value_name = "SIZE", value_parser = parse_size)]
+        max_header_size: u64,
+        /// Requests per second allowed per client address (429 past it); unlimited if unset.
+        #[arg(long, value_name = "N")]
+        rate_limit: Option<u32>,
+        /// Largest upstream project page.
+        #[arg(long, default_value = "32M", value_name = "SIZE", value_parser = parse_size)]
+        max_page_size: u64,
+        /// Largest file downloaded from upstream.
+        #[arg(long, default_value = "4G", value_name = "SIZE", value_parser = parse_size)]
+        max_file_size: u64,
         /// Require clients to authenticate against this users file (see `pipwall auth`).
         #[arg(long, env = "PIPWALL_AUTH_FILE", value_name = "FILE")]
         auth_file: Option<PathBuf>,
@@ -201,6 +220,10 @@ fn example_wheelhouse() -> PathBuf {
 }
 
 fn upstreams(args: &UpstreamArgs) -> Result<Upstreams> {
+    upstreams_with(args, |_| {})
+}
+
+fn upstreams_with(args: &UpstreamArgs, tune: impl FnOnce(&mut Limits)) -> Result<Upstreams> {
     let mut specs = args.upstreams.clone();
     if specs.is_empty() {
         let dir = example_wheelhouse();
@@ -210,10 +233,11 @@ fn upstreams(args: &UpstreamArgs) -> Result<Upstreams> {
         );
         specs.push(dir.display().to_string());
     }
-    let limits = Limits {
+    let mut limits = Limits {
         page_timeout: Duration::from_secs(args.upstream_timeout),
         ..Limits::default()
     };
+    tune(&mut limits);
     Upstreams::new(&specs, limits, args.upstream_ca.as_deref()).context("invalid upstream")
 }
 
@@ -240,6 +264,12 @@ async fn run(cli: Cli) -> Result<Exit> {
             tls_key,
             auth_file,
             cache_max_size,
+            max_connections,
+            header_timeout,
+            max_header_size,
+            rate_limit,
+            max_page_size,
+            max_file_size,
         } => {
             let auth = match &auth_file {
                 Some(f) => Some(Arc::new(
@@ -256,7 +286,10 @@ async fn run(cli: Cli) -> Result<Exit> {
                 _ => (None, None),
             };
             reload_on_hangup(tls_reload, auth.clone());
-            let upstreams = upstreams(&upstream)?;
+            let upstreams = upstreams_with(&upstream, |l| {
+                l.max_page_bytes = max_page_size;
+                l.max_file_bytes = max_file_size;
+            })?;
             let cache_dir = cache_dir.unwrap_or_else(default_cache_dir);
             std::fs::create_dir_all(&cache_dir).with_context(|| {
                 format!("cannot create the cache folder {}", cache_dir.display())
@@ -296,6 +329,13 @@ async fn run(cli: Cli) -> Result<Exit> {
                     }
                     s.auth = auth;
                     s.cache_max_bytes = cache_max_size;
+                    s.server = pipwall::serve::ServerLimits {
+                        max_connections,
+                        header_timeout: Duration::from_secs(header_timeout.max(1)),
+                        max_header_bytes: usize::try_from(max_header_size).unwrap_or(usize::MAX),
+                        rate_limit: rate_limit
+                            .map(|n| Arc::new(pipwall::ratelimit::RateLimit::new(n))),
+                    };
                     s
                 },
                 log,
@@ -434,6 +474,16 @@ fn audit(paths: &[PathBuf], format: OutputFormat, jobs: Option<usize>) -> Result
     let limits = audit::Limits::default();
     let mut results: Vec<Option<Result<Report>>> = (0..wheels.len()).map(|_| None).collect();
     let slots = std::sync::Mutex::new(&mut results);
+    // Drawn on a terminal only: in a pipe or CI log it stays silent.
+    let progress = indicatif::ProgressBar::with_draw_target(
+        Some(wheels.len() as u64),
+        indicatif::ProgressDrawTarget::stderr(),
+    );
+    if let Ok(style) =
+        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} wheels {elapsed} {msg}")
+    {
+        progress.set_style(style);
+    }
     std::thread::scope(|scope| {
         for _ in 0..jobs {
             scope.spawn(|| {
@@ -451,10 +501,13 @@ fn audit(paths: &[PathBuf], format: OutputFormat, jobs: Option<usize>) -> Result
                     {
                         *slot = Some(report);
                     }
+                    progress.set_message(filename);
+                    progress.inc(1);
                 }
             });
         }
     });
+    progress.finish_and_clear();
     let mut reports = Vec::with_capacity(results.len());
     for r in results.into_iter().flatten() {
         reports.push(r?);

@@ -56,6 +56,32 @@ pub struct Settings {
     pub auth: Option<Arc<crate::auth::Users>>,
     /// The file cache is kept under this size; least recently used files go first.
     pub cache_max_bytes: u64,
+    pub server: ServerLimits,
+}
+
+/// What one client connection may cost the server.
+#[derive(Clone, Debug)]
+pub struct ServerLimits {
+    /// Connections served at once; past it, new ones wait to be accepted.
+    pub max_connections: usize,
+    /// Time for a client to send a request's headers, also the longest a kept-alive HTTP/1.1
+    /// connection may sit idle before its next request (slowloris).
+    pub header_timeout: Duration,
+    /// Largest request head (HTTP/1.1 buffer, HTTP/2 header list).
+    pub max_header_bytes: usize,
+    /// Requests per second per client address, when set (`429` past it).
+    pub rate_limit: Option<Arc<crate::ratelimit::RateLimit>>,
+}
+
+impl Default for ServerLimits {
+    fn default() -> Self {
+        Self {
+            max_connections: 4096,
+            header_timeout: Duration::from_secs(30),
+            max_header_bytes: 64 << 10,
+            rate_limit: None,
+        }
+    }
 }
 
 impl Settings {
@@ -70,6 +96,7 @@ impl Settings {
             audit_jobs: std::thread::available_parallelism().map_or(2, |n| n.get()),
             auth: None,
             cache_max_bytes: 10 << 30,
+            server: ServerLimits::default(),
         }
     }
 }

@@ -18,9 +18,6 @@ use crate::index::negotiate::negotiate;
 use crate::route::{Route, route};
 use crate::serve::{App, AppError, Body, full};
 
-/// Most connections served at once; past it, new connections wait to be accepted.
-pub const MAX_CONNECTIONS: usize = 4096;
-
 /// A request id: the one a fronting proxy sent (`X-Request-Id`, when short and plain), or a
 /// new one unique to this process. It is in every log line of the request and in the response.
 fn request_id(req: &Request<Incoming>) -> String {
@@ -45,11 +42,20 @@ fn request_id(req: &Request<Incoming>) -> String {
     format!("{prefix:08x}-{:x}", NEXT.fetch_add(1, Ordering::Relaxed))
 }
 
-pub async fn handle(app: &App, req: Request<Incoming>) -> Response<Body> {
+pub async fn handle(app: &App, req: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
     use tracing::Instrument as _;
     let id = request_id(&req);
     let span = tracing::info_span!("request", id = %id);
-    let mut resp = handle_inner(app, req).instrument(span).await;
+    let mut resp = match app
+        .settings
+        .server
+        .rate_limit
+        .as_ref()
+        .map(|rl| rl.check(peer.ip()))
+    {
+        Some(Err(retry)) => too_many(retry),
+        _ => handle_inner(app, req).instrument(span).await,
+    };
     if let Ok(v) = http::HeaderValue::from_str(&id) {
         resp.headers_mut().insert("x-request-id", v);
     }
@@ -166,6 +172,15 @@ async fn dispatch(app: &App, req: &Request<Incoming>) -> Result<Response<Body>, 
     }
 }
 
+/// 429 with the seconds until the client's next request is allowed.
+fn too_many(retry_after: u64) -> Response<Body> {
+    let mut r = Response::new(full("too many requests from this address\n"));
+    *r.status_mut() = http::StatusCode::TOO_MANY_REQUESTS;
+    r.headers_mut()
+        .insert(header::RETRY_AFTER, http::HeaderValue::from(retry_after));
+    r
+}
+
 /// 401 with a challenge, so pip falls back to its netrc or keyring credentials (or asks).
 fn unauthorized() -> Response<Body> {
     let mut r = Response::new(full("authentication required\n"));
@@ -239,14 +254,18 @@ pub async fn serve_with(
         .http1()
         .timer(TokioTimer::new())
         // Slow or endless request headers (slowloris) are cut off.
-        .header_read_timeout(Duration::from_secs(30))
-        .max_buf_size(64 << 10);
+        .header_read_timeout(app.settings.server.header_timeout)
+        .max_buf_size(app.settings.server.max_header_bytes.max(8192));
     builder
         .http2()
         .timer(TokioTimer::new())
-        .max_header_list_size(64 << 10);
+        .max_header_list_size(
+            u32::try_from(app.settings.server.max_header_bytes).unwrap_or(u32::MAX),
+        );
     let graceful = GracefulShutdown::new();
-    let permits = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
+    let permits = Arc::new(tokio::sync::Semaphore::new(
+        app.settings.server.max_connections.max(1),
+    ));
     tokio::pin!(shutdown);
     loop {
         let permit = tokio::select! {
@@ -268,7 +287,7 @@ pub async fn serve_with(
         let app = app.clone();
         let svc = service_fn(move |req| {
             let app = app.clone();
-            async move { Ok::<_, Infallible>(handle(&app, req).await) }
+            async move { Ok::<_, Infallible>(handle(&app, req, peer).await) }
         });
         let builder = builder.clone();
         let watcher = graceful.watcher();

@@ -739,3 +739,46 @@ async fn sighup_reloads_the_users_file() {
     assert_eq!(status(basic("alice", "a")).await, 401);
     child.kill().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_client_over_its_rate_gets_429_with_retry_after() {
+    let up = FakeIndex::start().await;
+    let pw = Pipwall::start_in(
+        tempfile::tempdir().unwrap(),
+        &[up.url()],
+        Limits::default(),
+        None,
+        |s| s.server.rate_limit = Some(std::sync::Arc::new(pipwall::ratelimit::RateLimit::new(2))),
+    )
+    .await;
+    // A burst of twice the rate passes, the next request does not.
+    let mut statuses = Vec::new();
+    for _ in 0..6 {
+        statuses.push(pw.get("/healthz", None).await);
+    }
+    assert!(statuses[..4].iter().all(|r| r.status == 200));
+    let limited = statuses.iter().find(|r| r.status == 429).expect("no 429");
+    assert!(limited.header("retry-after").is_some());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn slow_request_headers_are_cut_off() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let up = FakeIndex::start().await;
+    let pw = Pipwall::start_in(
+        tempfile::tempdir().unwrap(),
+        &[up.url()],
+        Limits::default(),
+        None,
+        |s| s.server.header_timeout = Duration::from_millis(300),
+    )
+    .await;
+    let mut s = tokio::net::TcpStream::connect(pw.addr).await.unwrap();
+    s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    // Never finish the headers: the server must give up, not wait forever.
+    let mut buf = Vec::new();
+    let done = tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut buf)).await;
+    assert!(done.is_ok(), "the connection was still open after 5 s");
+}
