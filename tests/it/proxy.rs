@@ -481,6 +481,7 @@ async fn stalled_upstream_is_504_and_the_next_request_still_works() {
             body: r#"{"files":[]}"#.into(),
             headers: Vec::new(),
             delay: Duration::from_secs(30),
+            cut_after: None,
         },
     );
     up.project("demo", PageFormat::Json, &[wheel("demo", "1.0")]);
@@ -781,4 +782,88 @@ async fn slow_request_headers_are_cut_off() {
     let mut buf = Vec::new();
     let done = tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut buf)).await;
     assert!(done.is_ok(), "the connection was still open after 5 s");
+}
+
+/// Faults injected upstream, each with its documented answer.
+#[tokio::test(flavor = "multi_thread")]
+async fn upstream_faults_give_their_documented_answers() {
+    use crate::support::upstream::Reply;
+    let up = FakeIndex::start().await;
+    let pw = Pipwall::start_in(
+        tempfile::tempdir().unwrap(),
+        &[up.url()],
+        Limits::default(),
+        None,
+        |s| s.page_ttl = Duration::ZERO,
+    )
+    .await;
+    // A page whose body is cut off mid-way: 502, never a half page.
+    let w = wheel("cut", "1.0");
+    up.project("cut", PageFormat::Json, std::slice::from_ref(&w));
+    let page_path = "/simple/cut/";
+    let good_page = pw.get(page_path, Some(JSON)).await;
+    assert_eq!(good_page.status, 200);
+    let full = {
+        let r = crate::support::pipwall::raw_get(up.addr, page_path, Some(JSON)).await;
+        r.body
+    };
+    up.set_reply(
+        page_path,
+        Reply {
+            status: 200,
+            content_type: JSON.into(),
+            body: full.clone().into(),
+            headers: vec![],
+            delay: Duration::ZERO,
+            cut_after: Some(full.len() / 2),
+        },
+    );
+    // The last good page is served while the upstream breaks (stale-on-error).
+    let stale = pw.get(page_path, Some(JSON)).await;
+    assert_eq!(stale.status, 200);
+    assert_eq!(stale.body, good_page.body);
+
+    // A fresh project whose page breaks has no last good page: 502.
+    up.set_reply(
+        "/simple/broken/",
+        Reply {
+            status: 200,
+            content_type: JSON.into(),
+            body: full.clone().into(),
+            headers: vec![],
+            delay: Duration::ZERO,
+            cut_after: Some(10),
+        },
+    );
+    assert_eq!(pw.get("/simple/broken/", Some(JSON)).await.status, 502);
+    // A 5xx upstream: 502 with the cause.
+    up.set("/simple/down/", 503, "text/plain", "maintenance");
+    let down = pw.get("/simple/down/", Some(JSON)).await;
+    assert_eq!(down.status, 502);
+    assert!(down.text().contains("503"), "{}", down.text());
+
+    // A wheel whose download is cut off cannot be audited: not listed, page not cacheable,
+    // and a direct download is a 502, never a partial file.
+    let f = wheel("halfwheel", "1.0");
+    up.project("halfwheel", PageFormat::Json, std::slice::from_ref(&f));
+    up.set_reply(
+        &format!("/files/{}", f.filename),
+        Reply {
+            status: 200,
+            content_type: "application/octet-stream".into(),
+            body: f.bytes.clone().into(),
+            headers: vec![],
+            delay: Duration::ZERO,
+            cut_after: Some(f.bytes.len() / 2),
+        },
+    );
+    let page = pw.get("/simple/halfwheel/", Some(JSON)).await;
+    assert_eq!(page.status, 200);
+    assert!(!page.text().contains(&f.filename), "{}", page.text());
+    assert_eq!(page.header("cache-control"), Some("no-store"));
+    let dl = pw
+        .get(&format!("/files/{}/{}", f.sha256(), f.filename), None)
+        .await;
+    assert_eq!(dl.status, 502, "{}", dl.text());
+    assert_ne!(dl.body, f.bytes);
 }

@@ -25,6 +25,7 @@ fn slow_download(up: &FakeIndex, f: &crate::support::fixtures::Fixture, delay: D
             body: f.bytes.clone().into(),
             headers: vec![],
             delay,
+            cut_after: None,
         },
     );
 }

@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
-use http_body_util::Full;
+use http_body_util::{BodyExt as _, Full};
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 
@@ -21,6 +21,9 @@ pub struct Reply {
     pub headers: Vec<(String, String)>,
     /// Wait this long before answering (a stalled upstream).
     pub delay: std::time::Duration,
+    /// Send only this many bytes of the body, then reset the connection (the headers still
+    /// promise the whole length).
+    pub cut_after: Option<usize>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -106,9 +109,33 @@ impl FakeIndex {
                                 body: Bytes::from_static(b"not found"),
                                 headers: Vec::new(),
                                 delay: std::time::Duration::ZERO,
+                                cut_after: None,
                             });
                             tokio::time::sleep(reply.delay).await;
-                            let mut resp = hyper::Response::new(Full::new(reply.body));
+                            let full_len = reply.body.len();
+                            let body: http_body_util::combinators::BoxBody<Bytes, std::io::Error> =
+                                match reply.cut_after {
+                                    None => Full::new(reply.body)
+                                        .map_err(|never| match never {})
+                                        .boxed(),
+                                    Some(n) => {
+                                        let head = reply.body.slice(..n.min(full_len));
+                                        let frames: Vec<
+                                            Result<hyper::body::Frame<Bytes>, std::io::Error>,
+                                        > = vec![
+                                            Ok(hyper::body::Frame::data(head)),
+                                            Err(std::io::Error::other("cut off")),
+                                        ];
+                                        http_body_util::StreamBody::new(futures_util::stream::iter(
+                                            frames,
+                                        ))
+                                        .boxed()
+                                    }
+                                };
+                            let mut resp = hyper::Response::new(body);
+                            if reply.cut_after.is_some() {
+                                resp.headers_mut().insert("content-length", full_len.into());
+                            }
                             for (k, v) in &reply.headers {
                                 resp.headers_mut().insert(
                                     hyper::header::HeaderName::from_bytes(k.as_bytes()).unwrap(),
@@ -157,6 +184,7 @@ impl FakeIndex {
                 body: body.into(),
                 headers: Vec::new(),
                 delay: std::time::Duration::ZERO,
+                cut_after: None,
             },
         );
     }
@@ -175,6 +203,7 @@ impl FakeIndex {
                 body: Bytes::new(),
                 headers: vec![("location".into(), location.into())],
                 delay: std::time::Duration::ZERO,
+                cut_after: None,
             },
         );
     }
