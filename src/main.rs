@@ -94,6 +94,9 @@ enum Command {
         /// Requests per second allowed per client address (429 past it); unlimited if unset.
         #[arg(long, value_name = "N")]
         rate_limit: Option<u32>,
+        /// Project pages fetched from upstream at once.
+        #[arg(long, default_value_t = 64, value_name = "N")]
+        max_upstream_requests: usize,
         /// Largest upstream project page.
         #[arg(long, default_value = "32M", value_name = "SIZE", value_parser = parse_size)]
         max_page_size: u64,
@@ -268,6 +271,7 @@ async fn run(cli: Cli) -> Result<Exit> {
             header_timeout,
             max_header_size,
             rate_limit,
+            max_upstream_requests,
             max_page_size,
             max_file_size,
         } => {
@@ -335,6 +339,7 @@ async fn run(cli: Cli) -> Result<Exit> {
                         max_header_bytes: usize::try_from(max_header_size).unwrap_or(usize::MAX),
                         rate_limit: rate_limit
                             .map(|n| Arc::new(pipwall::ratelimit::RateLimit::new(n))),
+                        max_upstream_requests,
                     };
                     s
                 },

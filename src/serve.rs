@@ -71,6 +71,8 @@ pub struct ServerLimits {
     pub max_header_bytes: usize,
     /// Requests per second per client address, when set (`429` past it).
     pub rate_limit: Option<Arc<crate::ratelimit::RateLimit>>,
+    /// Project pages fetched from upstream at once (downloads are bounded by the audit jobs).
+    pub max_upstream_requests: usize,
 }
 
 impl Default for ServerLimits {
@@ -80,6 +82,7 @@ impl Default for ServerLimits {
             header_timeout: Duration::from_secs(30),
             max_header_bytes: 64 << 10,
             rate_limit: None,
+            max_upstream_requests: 64,
         }
     }
 }
@@ -112,6 +115,8 @@ pub struct App {
     pub settings: Settings,
     pub log: DecisionLog,
     pages: Mutex<HashMap<ProjectName, PageSlot>>,
+    /// Bounds the project pages fetched from upstream at once.
+    upstream_permits: tokio::sync::Semaphore,
     /// sha256 → the file shown under it. A download is served only from here.
     shown: RwLock<HashMap<String, ShownFile>>,
     root: tokio::sync::Mutex<Option<root::CachedRoot>>,
@@ -120,6 +125,7 @@ pub struct App {
 impl App {
     pub fn new(upstreams: Upstreams, settings: Settings, log: DecisionLog) -> Self {
         let upstreams = Arc::new(upstreams);
+        let upstream_permits = settings.server.max_upstream_requests.max(1);
         let metrics = Arc::new(crate::metrics::Metrics::new());
         let files = Arc::new(store::FileCache::open_logged(
             settings.cache_dir.join("files"),
@@ -152,6 +158,7 @@ impl App {
             settings,
             log,
             pages: Mutex::default(),
+            upstream_permits: tokio::sync::Semaphore::new(upstream_permits),
             shown: RwLock::default(),
             root: tokio::sync::Mutex::default(),
         }

@@ -91,7 +91,14 @@ impl App {
             return Ok(p.clone());
         }
         let previous = cached.as_ref().map(|p| (p.source, &p.validators));
-        let fetched = self.upstreams.project_page(name, previous).await;
+        let fetched = {
+            let _permit = self
+                .upstream_permits
+                .acquire()
+                .await
+                .map_err(|_| AppError::Internal("upstream permits closed".into()))?;
+            self.upstreams.project_page(name, previous).await
+        };
         let now = Instant::now();
         let fresh = match fetched {
             Ok(PageFetch::NotModified) => {
