@@ -76,6 +76,15 @@ impl App {
     /// The decided page of a project, fetched at most once at a time per project (concurrent
     /// requests wait for the one fetch) and reused for the page TTL.
     pub async fn project_page(&self, name: &ProjectName) -> Result<Arc<CachedPage>, AppError> {
+        self.project_page_marked(name).await.map(|(page, _)| page)
+    }
+
+    /// [`Self::project_page`], also saying whether the page is the last good one served
+    /// because upstream just failed (stale).
+    async fn project_page_marked(
+        &self,
+        name: &ProjectName,
+    ) -> Result<(Arc<CachedPage>, bool), AppError> {
         let slot = {
             let mut pages = self
                 .pages
@@ -88,7 +97,7 @@ impl App {
             && p.checked_at.elapsed() < self.settings.page_ttl
         {
             self.metrics.cache_hit("page");
-            return Ok(p.clone());
+            return Ok((p.clone(), false));
         }
         let previous = cached.as_ref().map(|p| (p.source, &p.validators));
         let fetched = {
@@ -105,7 +114,7 @@ impl App {
                 if let Some(p) = cached.as_ref() {
                     let p = Arc::new(p.confirmed(now, None));
                     *cached = Some(p.clone());
-                    return Ok(p);
+                    return Ok((p, false));
                 }
                 return Err(AppError::Internal(
                     "upstream answered 304 to an unconditional request".into(),
@@ -126,7 +135,7 @@ impl App {
             Err(e) => {
                 if let Some(p) = cached.as_ref() {
                     tracing::warn!(project = %name, error = %e, "upstream failed; serving the last good page");
-                    return Ok(p.clone());
+                    return Ok((p.clone(), true));
                 }
                 return Err(e.into());
             }
@@ -141,7 +150,7 @@ impl App {
             };
             let p = Arc::new(p.confirmed(now, Some(validators)));
             *cached = Some(p.clone());
-            return Ok(p);
+            return Ok((p, false));
         }
         let upstream = self
             .upstreams
@@ -210,7 +219,7 @@ impl App {
             upstream: upstream.into(),
         });
         *cached = Some(page.clone());
-        Ok(page)
+        Ok((page, false))
     }
 
     pub async fn handle_project(
@@ -219,15 +228,32 @@ impl App {
         format: Format,
         user_agent: Option<&str>,
     ) -> Result<Response<Body>, AppError> {
-        let page = self.project_page(name).await?;
-        if !self.settings.audit {
-            return Ok(page_response(format, page.body(format), "max-age=60"));
+        let (page, stale) = self.project_page_marked(name).await?;
+        let mut resp = if !self.settings.audit {
+            page_response(format, page.body(format), "max-age=60")
+        } else if let Some(done) = page.audited.get() {
+            page_response(format, done.body(format), "max-age=60")
+        } else {
+            let client = super::client::Client::from_user_agent(user_agent.unwrap_or_default());
+            self.audited_page(name, &page, format, &client).await?
+        };
+        if stale {
+            // Marked, and not to be kept: the next request should try upstream again.
+            let h = resp.headers_mut();
+            h.insert(
+                "x-pipwall-stale",
+                http::HeaderValue::from_static("upstream failed"),
+            );
+            h.insert(
+                http::header::WARNING,
+                http::HeaderValue::from_static("110 pipwall \"Response is Stale\""),
+            );
+            h.insert(
+                http::header::CACHE_CONTROL,
+                http::HeaderValue::from_static("no-store"),
+            );
         }
-        if let Some(done) = page.audited.get() {
-            return Ok(page_response(format, done.body(format), "max-age=60"));
-        }
-        let client = super::client::Client::from_user_agent(user_agent.unwrap_or_default());
-        self.audited_page(name, &page, format, &client).await
+        Ok(resp)
     }
 
     /// Starts (or joins) the audit of every candidate wheel, waits for them until the deadline,

@@ -822,6 +822,9 @@ async fn upstream_faults_give_their_documented_answers() {
     let stale = pw.get(page_path, Some(JSON)).await;
     assert_eq!(stale.status, 200);
     assert_eq!(stale.body, good_page.body);
+    assert_eq!(stale.header("x-pipwall-stale"), Some("upstream failed"));
+    assert_eq!(stale.header("cache-control"), Some("no-store"));
+    assert!(good_page.header("x-pipwall-stale").is_none());
 
     // A fresh project whose page breaks has no last good page: 502.
     up.set_reply(
