@@ -66,6 +66,9 @@ async fn handle_inner(app: &App, req: Request<Incoming>) -> Response<Body> {
     let started = std::time::Instant::now();
     let method = req.method();
     let path = req.uri().path();
+    // Routed once: the handler and the metrics label share it.
+    let routed = route(path);
+    let label = routed.label();
     if let Some(users) = &app.settings.auth
         && path != "/healthz"
         && path != "/readyz"
@@ -79,10 +82,10 @@ async fn handle_inner(app: &App, req: Request<Incoming>) -> Response<Body> {
     {
         tracing::info!(%method, path = %sanitize(path), status = 401, "request");
         app.metrics
-            .request(route(path).label(), 401, started.elapsed().as_secs_f64());
+            .request(label, 401, started.elapsed().as_secs_f64());
         return unauthorized();
     }
-    let resp = match dispatch(app, &req).await {
+    let resp = match dispatch(app, &req, routed).await {
         Ok(r) => r,
         Err(e) => {
             if matches!(e, AppError::Upstream(_)) {
@@ -95,7 +98,7 @@ async fn handle_inner(app: &App, req: Request<Incoming>) -> Response<Body> {
         }
     };
     app.metrics.request(
-        route(path).label(),
+        label,
         resp.status().as_u16(),
         started.elapsed().as_secs_f64(),
     );
@@ -103,7 +106,11 @@ async fn handle_inner(app: &App, req: Request<Incoming>) -> Response<Body> {
     resp
 }
 
-async fn dispatch(app: &App, req: &Request<Incoming>) -> Result<Response<Body>, AppError> {
+async fn dispatch(
+    app: &App,
+    req: &Request<Incoming>,
+    routed: Route,
+) -> Result<Response<Body>, AppError> {
     let head = req.method() == Method::HEAD;
     if !head && req.method() != Method::GET {
         return Err(AppError::Method);
@@ -125,7 +132,7 @@ async fn dispatch(app: &App, req: &Request<Incoming>) -> Result<Response<Body>, 
             .map(str::to_owned)
     });
     let format = || negotiate(accept.as_deref()).ok_or(AppError::NotAcceptable);
-    match route(req.uri().path()) {
+    match routed {
         Route::Home => Ok(text("pipwall: the package index is at /simple/\n")),
         Route::Health => Ok(text("ok\n")),
         Route::Ready => match app.ready().await {
