@@ -476,12 +476,8 @@ async fn stalled_upstream_is_504_and_the_next_request_still_works() {
     up.set_reply(
         "/simple/slow/",
         Reply {
-            status: 200,
-            content_type: JSON.into(),
-            body: r#"{"files":[]}"#.into(),
-            headers: Vec::new(),
             delay: Duration::from_secs(30),
-            cut_after: None,
+            ..Reply::ok(JSON, r#"{"files":[]}"#)
         },
     );
     up.project("demo", PageFormat::Json, &[wheel("demo", "1.0")]);
@@ -810,12 +806,8 @@ async fn upstream_faults_give_their_documented_answers() {
     up.set_reply(
         page_path,
         Reply {
-            status: 200,
-            content_type: JSON.into(),
-            body: full.clone().into(),
-            headers: vec![],
-            delay: Duration::ZERO,
             cut_after: Some(full.len() / 2),
+            ..Reply::ok(JSON, full.clone())
         },
     );
     // The last good page is served while the upstream breaks (stale-on-error).
@@ -830,12 +822,8 @@ async fn upstream_faults_give_their_documented_answers() {
     up.set_reply(
         "/simple/broken/",
         Reply {
-            status: 200,
-            content_type: JSON.into(),
-            body: full.clone().into(),
-            headers: vec![],
-            delay: Duration::ZERO,
             cut_after: Some(10),
+            ..Reply::ok(JSON, full.clone())
         },
     );
     assert_eq!(pw.get("/simple/broken/", Some(JSON)).await.status, 502);
@@ -852,12 +840,8 @@ async fn upstream_faults_give_their_documented_answers() {
     up.set_reply(
         &format!("/files/{}", f.filename),
         Reply {
-            status: 200,
-            content_type: "application/octet-stream".into(),
-            body: f.bytes.clone().into(),
-            headers: vec![],
-            delay: Duration::ZERO,
             cut_after: Some(f.bytes.len() / 2),
+            ..Reply::ok("application/octet-stream", f.bytes.clone())
         },
     );
     let page = pw.get("/simple/halfwheel/", Some(JSON)).await;

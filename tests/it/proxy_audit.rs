@@ -20,12 +20,8 @@ fn slow_download(up: &FakeIndex, f: &crate::support::fixtures::Fixture, delay: D
     up.set_reply(
         &format!("/files/{}", f.filename),
         Reply {
-            status: 200,
-            content_type: "application/octet-stream".into(),
-            body: f.bytes.clone().into(),
-            headers: vec![],
             delay,
-            cut_after: None,
+            ..Reply::ok("application/octet-stream", f.bytes.clone())
         },
     );
 }

@@ -10,25 +10,19 @@ if [[ $# -ne 1 ]]; then
   echo "usage: $0 OUTDIR" >&2
   exit 2
 fi
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 cd "$1"
 
-find_tool() {
-  local name=$1 v d
-  if command -v "$name" >/dev/null 2>&1; then command -v "$name"; return 0; fi
-  for v in 20 19 18 17 16 15 14 13; do
-    if command -v "$name-$v" >/dev/null 2>&1; then command -v "$name-$v"; return 0; fi
-  done
-  for d in /usr/lib/llvm-*/bin; do
-    if [[ -x $d/$name ]]; then echo "$d/$name"; return 0; fi
-  done
-  echo "check.sh: missing tool '$name' (run tests/native/install-toolchains.sh)" >&2
-  return 1
+# shellcheck source=find-tool.sh
+source "$here/find-tool.sh"
+need() {
+  find_tool "$1" || { echo "check.sh: missing tool '$1' (run tests/native/install-toolchains.sh)" >&2; return 1; }
 }
-READELF=$(find_tool readelf)
-READOBJ=$(find_tool llvm-readobj)
-OBJDUMP=$(find_tool llvm-objdump)
-NM=$(find_tool llvm-nm)
-LIPO=$(find_tool llvm-lipo)
+READELF=$(need readelf)
+READOBJ=$(need llvm-readobj)
+OBJDUMP=$(need llvm-objdump)
+NM=$(need llvm-nm)
+LIPO=$(need llvm-lipo)
 
 failures=0
 expect() { # FILE WHAT ACTUAL EXPECTED

@@ -26,6 +26,20 @@ pub struct Reply {
     pub cut_after: Option<usize>,
 }
 
+impl Reply {
+    /// A plain 200 answer, sent at once and whole; tests change the fields they need.
+    pub fn ok(content_type: &str, body: impl Into<Bytes>) -> Self {
+        Self {
+            status: 200,
+            content_type: content_type.into(),
+            body: body.into(),
+            headers: Vec::new(),
+            delay: std::time::Duration::ZERO,
+            cut_after: None,
+        }
+    }
+}
+
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum PageFormat {
     Json,
@@ -105,11 +119,7 @@ impl FakeIndex {
                             let reply = srv.routes.lock().unwrap().get(&path).cloned();
                             let reply = reply.unwrap_or(Reply {
                                 status: 404,
-                                content_type: "text/plain".into(),
-                                body: Bytes::from_static(b"not found"),
-                                headers: Vec::new(),
-                                delay: std::time::Duration::ZERO,
-                                cut_after: None,
+                                ..Reply::ok("text/plain", Bytes::from_static(b"not found"))
                             });
                             tokio::time::sleep(reply.delay).await;
                             let full_len = reply.body.len();
@@ -180,11 +190,7 @@ impl FakeIndex {
             path,
             Reply {
                 status,
-                content_type: content_type.to_owned(),
-                body: body.into(),
-                headers: Vec::new(),
-                delay: std::time::Duration::ZERO,
-                cut_after: None,
+                ..Reply::ok(content_type, body)
             },
         );
     }
@@ -199,11 +205,8 @@ impl FakeIndex {
             path,
             Reply {
                 status: 302,
-                content_type: "text/plain".into(),
-                body: Bytes::new(),
                 headers: vec![("location".into(), location.into())],
-                delay: std::time::Duration::ZERO,
-                cut_after: None,
+                ..Reply::ok("text/plain", Bytes::new())
             },
         );
     }
