@@ -342,14 +342,7 @@ fn c_str(table: &[u8], offset: usize) -> Option<std::borrow::Cow<'_, str>> {
 
 /// The x86-64 level needed by the GNU property notes in one note section.
 fn isa_from_notes(mut data: &[u8], align: usize, little_endian: bool) -> Option<u8> {
-    let u32_at = |d: &[u8], i: usize| -> Option<u32> {
-        let b: [u8; 4] = d.get(i..i + 4)?.try_into().ok()?;
-        Some(if little_endian {
-            u32::from_le_bytes(b)
-        } else {
-            u32::from_be_bytes(b)
-        })
-    };
+    let u32_at = |d: &[u8], i: usize| read_u32(d, i, little_endian);
     let pad = |n: usize, a: usize| n.div_ceil(a) * a;
     let mut level = None;
     while data.len() >= 12 {
@@ -372,18 +365,21 @@ fn isa_from_notes(mut data: &[u8], align: usize, little_endian: bool) -> Option<
     level
 }
 
+/// A 32-bit word of an ELF note at `i`, in the file's byte order.
+fn read_u32(d: &[u8], i: usize, little_endian: bool) -> Option<u32> {
+    let b: [u8; 4] = d.get(i..i.checked_add(4)?)?.try_into().ok()?;
+    Some(if little_endian {
+        u32::from_le_bytes(b)
+    } else {
+        u32::from_be_bytes(b)
+    })
+}
+
 /// The level in one GNU property note's descriptor: bits 2, 4 and 8 of
 /// `GNU_PROPERTY_X86_ISA_1_NEEDED` are x86-64-v2, v3 and v4 (as auditwheel reads them). `None`
 /// for baseline code or no property.
 fn isa_from_properties(mut props: &[u8], align: usize, little_endian: bool) -> Option<u8> {
-    let u32_at = |d: &[u8], i: usize| -> Option<u32> {
-        let b: [u8; 4] = d.get(i..i + 4)?.try_into().ok()?;
-        Some(if little_endian {
-            u32::from_le_bytes(b)
-        } else {
-            u32::from_be_bytes(b)
-        })
-    };
+    let u32_at = |d: &[u8], i: usize| read_u32(d, i, little_endian);
     let mut level = None;
     while props.len() >= 8 {
         let (pr_type, size) = (u32_at(props, 0)?, u32_at(props, 4)? as usize);

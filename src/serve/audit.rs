@@ -107,18 +107,19 @@ impl Audits {
     /// What is known of `sha256`'s audit, starting it if nothing is. Callers list wheels
     /// newest first, and the job queue is fair, so the newest start first.
     pub fn status(self: &Arc<Self>, sha256: &str, file: &ShownFile) -> Status {
+        if let Some(known) = self.known(sha256) {
+            return known;
+        }
+        // A stored report is read from disk with the table unlocked: other pages' lookups
+        // must not wait for this one's file system.
+        let stored = self.load(sha256);
         let Ok(mut slots) = self.slots.lock() else {
             return Status::Error("audit table poisoned".into());
         };
-        match slots.get(sha256) {
-            Some(Slot::Done(r)) => return Status::Done(r.clone()),
-            Some(Slot::Running(rx)) => return Status::Running(rx.clone()),
-            Some(Slot::Error { at, why }) if at.elapsed() < RETRY_AFTER => {
-                return Status::Error(why.clone());
-            }
-            _ => {}
+        if let Some(known) = Self::known_in(&slots, sha256) {
+            return known;
         }
-        if let Some(report) = self.load(sha256) {
+        if let Some(report) = stored {
             slots.insert(sha256.to_owned(), Slot::Done(report.clone()));
             return Status::Done(report);
         }
@@ -167,6 +168,25 @@ impl Audits {
                 slots.insert(job.sha256.clone(), slot);
             }
             let _ = job.done.send(Some(outcome));
+        }
+    }
+
+    fn known(&self, sha256: &str) -> Option<Status> {
+        match self.slots.lock() {
+            Ok(slots) => Self::known_in(&slots, sha256),
+            Err(_) => Some(Status::Error("audit table poisoned".into())),
+        }
+    }
+
+    /// What the table already says: a report, an audit under way, or a recent failure.
+    fn known_in(slots: &HashMap<String, Slot>, sha256: &str) -> Option<Status> {
+        match slots.get(sha256) {
+            Some(Slot::Done(r)) => Some(Status::Done(r.clone())),
+            Some(Slot::Running(rx)) => Some(Status::Running(rx.clone())),
+            Some(Slot::Error { at, why }) if at.elapsed() < RETRY_AFTER => {
+                Some(Status::Error(why.clone()))
+            }
+            _ => None,
         }
     }
 
