@@ -17,7 +17,7 @@ use criterion::{
 };
 use pipwall::dist::ProjectName;
 use pipwall::index::{self, render};
-use pipwall::policy::decide_page;
+use pipwall::policy::{Gate, Policy, decide_page};
 use url::Url;
 
 /// The `pipwall` binary's allocator, so the figures are the server's.
@@ -255,10 +255,20 @@ impl Format {
     }
 }
 
+/// The shipped default policy, loaded once: the server loads it at start, not per page.
+fn default_policy() -> &'static Policy {
+    static POLICY: std::sync::OnceLock<Policy> = std::sync::OnceLock::new();
+    POLICY.get_or_init(Policy::builtin)
+}
+
 /// Parse, decide and render once.
 fn pipeline(format: Format, text: &str, url: &Url, project: &ProjectName) -> Vec<u8> {
     let page = format.parse(text, url);
-    let (served, decisions) = decide_page(project, page);
+    let policy = default_policy();
+    let Gate::Open(view) = policy.gate(project, jiff::Timestamp::now()) else {
+        unreachable!("the default policy blocks no project")
+    };
+    let (served, decisions) = decide_page(project, page, &view);
     black_box(&decisions);
     format.render(&served)
 }
@@ -269,7 +279,11 @@ fn check(format: Format, n: usize, text: &str, url: &Url, project: &ProjectName)
     let page = format.parse(text, url);
     assert!(page.invalid.is_empty(), "{:?}", page.invalid);
     assert_eq!(page.files.len(), n);
-    let (served, decisions) = decide_page(project, page);
+    let policy = default_policy();
+    let Gate::Open(view) = policy.gate(project, jiff::Timestamp::now()) else {
+        unreachable!("the default policy blocks no project")
+    };
+    let (served, decisions) = decide_page(project, page, &view);
     assert_eq!(decisions.len(), n);
     assert!(!served.files.is_empty(), "the wheels are shown");
 }

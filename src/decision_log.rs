@@ -22,6 +22,9 @@ struct Event<'a> {
     action: Action,
     code: Code,
     reason: String,
+    /// The policy file and line that decided, when a policy rule did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    policy: Option<String>,
     upstream: &'a str,
 }
 
@@ -54,6 +57,7 @@ impl DecisionLog {
                 action: d.decision.action,
                 code: d.decision.code,
                 reason: d.decision.sentence(),
+                policy: d.decision.origin.as_ref().map(ToString::to_string),
                 upstream,
             };
             // Serializing these plain structs cannot fail; a failure would only drop one line.

@@ -6,11 +6,12 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 
-use crate::audit::Verdict;
 use crate::dist::ProjectName;
-use crate::policy::{Action, AuditState, Code, FileDecision, apply_audits, decide_page};
+use crate::policy::{
+    Action, AuditState, Code, FileDecision, Gate, Policy, apply_audits, decide_page, is_audited,
+};
 use crate::serve::ShownFile;
-use crate::serve::audit::{Audits, summary};
+use crate::serve::audit::Audits;
 use crate::upstream::{PageFetch, UpstreamError, Upstreams};
 
 #[derive(Serialize)]
@@ -30,6 +31,9 @@ pub struct ExplainedFile {
     pub action: Action,
     pub code: Code,
     pub reason: String,
+    /// The policy file and line that decided, when a policy rule did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub policy: Option<String>,
 }
 
 /// Decides a project's upstream page exactly as the proxy does. `version`, when given, keeps
@@ -41,8 +45,32 @@ pub async fn explain(
     project: &ProjectName,
     version: Option<&str>,
     audit_cache: Option<&Path>,
+    policy: &Policy,
 ) -> Result<Explained, UpstreamError> {
-    let PageFetch::Fresh(fetched) = upstreams.project_page(project, None).await? else {
+    let now = jiff::Timestamp::now();
+    let view = match policy.gate(project, now) {
+        Gate::Open(view) => view,
+        Gate::Blocked { decision, .. } => {
+            return Ok(Explained {
+                project: project.to_string(),
+                upstream: "(not asked: the policy blocks the project)".into(),
+                files: vec![ExplainedFile {
+                    filename: format!("{project} (every file)"),
+                    version: None,
+                    sha256: None,
+                    action: decision.action,
+                    code: decision.code,
+                    reason: decision.sentence(),
+                    policy: decision.origin.as_ref().map(ToString::to_string),
+                }],
+            });
+        }
+    };
+    let only = policy
+        .private_upstream(project.as_str())
+        .and_then(|r| upstreams.find(&r.upstream));
+    let fetched = upstreams.project_page_from(project, None, only).await?;
+    let PageFetch::Fresh(fetched) = fetched else {
         return Err(UpstreamError::NotFound {
             url: project.to_string(),
         });
@@ -52,7 +80,7 @@ pub async fn explain(
         .get(fetched.source)
         .map(|s| s.describe())
         .unwrap_or_default();
-    let (served, mut decisions) = decide_page(project, fetched.page);
+    let (served, mut decisions) = decide_page(project, fetched.page, &view);
     let wanted = version.map(|v| v.parse::<pep440_rs::Version>().map_err(|_| v.to_owned()));
     let keep = |d: &FileDecision| match &wanted {
         None => true,
@@ -76,9 +104,10 @@ pub async fn explain(
         );
         let mut states: HashMap<String, AuditState> = HashMap::new();
         for f in served.files.iter().filter(|f| {
-            decisions
-                .iter()
-                .any(|d| d.filename == f.filename && keep(d))
+            is_audited(&f.filename)
+                && decisions
+                    .iter()
+                    .any(|d| d.filename == f.filename && keep(d))
         }) {
             let Some(sha) = f.sha256() else { continue };
             let shown = ShownFile {
@@ -88,26 +117,22 @@ pub async fn explain(
                 core_metadata: f.core_metadata.clone(),
             };
             let state = match audits.wait(sha, &shown).await {
-                Ok(r) if r.verdict == Verdict::Pass => AuditState::Passed,
-                Ok(r) => AuditState::Failed(summary(&r)),
+                Ok(r) => AuditState::Done(r),
                 Err(why) => AuditState::Error(why.to_string()),
             };
             states.insert(sha.to_owned(), state);
         }
-        let (_, hidden) = apply_audits(&served, |sha| {
+        let (_, all) = apply_audits(&served, &decisions, &view, |sha| {
             states.get(sha).cloned().unwrap_or(AuditState::Pending)
         });
-        for h in hidden {
-            if let Some(d) = decisions.iter_mut().find(|d| d.filename == h.filename) {
-                *d = h;
-            }
-        }
+        decisions = all;
     }
     let mut files: Vec<ExplainedFile> = decisions
         .into_iter()
         .filter(keep)
         .map(|d| ExplainedFile {
             reason: d.decision.sentence(),
+            policy: d.decision.origin.as_ref().map(ToString::to_string),
             filename: d.filename,
             version: d.version,
             sha256: d.sha256,
@@ -126,11 +151,7 @@ pub async fn explain(
 impl Explained {
     pub fn to_text(&self) -> String {
         use std::fmt::Write as _;
-        let shown = self
-            .files
-            .iter()
-            .filter(|f| f.action == Action::Show)
-            .count();
+        let shown = self.files.iter().filter(|f| f.action.shows()).count();
         let mut out = format!(
             "{}: {} of {} files shown (upstream {})\n",
             self.project,
@@ -142,6 +163,8 @@ impl Explained {
             let verdict = match f.action {
                 Action::Show => "shown ",
                 Action::Hide => "hidden",
+                Action::Warn => "warn  ",
+                Action::WouldHide => "would hide",
             };
             let _ = writeln!(
                 out,

@@ -41,6 +41,33 @@ struct UpstreamArgs {
     upstream_timeout: u64,
 }
 
+#[derive(clap::Args)]
+struct PolicyArgs {
+    /// Policy file (TOML; see policies/template.toml). Repeatable: later files replace single
+    /// values and extend lists. Default: the shipped policies/default.toml.
+    #[arg(
+        long = "policy",
+        env = "PIPWALL_POLICY",
+        value_delimiter = ',',
+        value_name = "FILE"
+    )]
+    policies: Vec<PathBuf>,
+}
+
+impl PolicyArgs {
+    /// Loads the policy; warnings go to stderr, errors fail with every problem listed.
+    fn load(&self) -> Result<pipwall::policy::Policy> {
+        if self.policies.is_empty() {
+            return Ok(pipwall::policy::Policy::builtin());
+        }
+        let (policy, warnings) = pipwall::policy::load_files(&self.policies)?;
+        for w in warnings {
+            eprintln!("{w}");
+        }
+        Ok(policy)
+    }
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Run the proxy: point pip's or uv's index URL at http://LISTEN/simple/.
@@ -106,6 +133,13 @@ enum Command {
         /// Require clients to authenticate against this users file (see `pipwall auth`).
         #[arg(long, env = "PIPWALL_AUTH_FILE", value_name = "FILE")]
         auth_file: Option<PathBuf>,
+        #[command(flatten)]
+        policy: PolicyArgs,
+    },
+    /// Check policy files.
+    Policy {
+        #[command(subcommand)]
+        command: PolicyCommand,
     },
     /// Users and tokens for `serve --auth-file`.
     Auth {
@@ -132,6 +166,8 @@ enum Command {
         /// Judge by filenames only, without downloading and auditing the shown wheels.
         #[arg(long)]
         no_audit: bool,
+        #[command(flatten)]
+        policy: PolicyArgs,
     },
     /// Audit wheel files offline: archive integrity, metadata, RECORD hashes, startup code, and
     /// native code against the wheel's tags (abi3, manylinux/musllinux, macOS, Windows).
@@ -145,6 +181,18 @@ enum Command {
         /// Wheels audited at once (default: one per CPU).
         #[arg(long, value_name = "N")]
         jobs: Option<usize>,
+    },
+}
+
+#[derive(Subcommand)]
+enum PolicyCommand {
+    /// Validate policy files as `serve` would load them (merged in order): every problem with
+    /// file:line:col. Exits 1 on any error.
+    Check {
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
+        #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+        format: OutputFormat,
     },
 }
 
@@ -274,7 +322,14 @@ async fn run(cli: Cli) -> Result<Exit> {
             max_upstream_requests,
             max_page_size,
             max_file_size,
+            policy,
         } => {
+            let policy_files = policy.policies.clone();
+            let loaded = Arc::new(
+                policy
+                    .load()
+                    .context("pipwall will not start with an invalid policy")?,
+            );
             let auth = match &auth_file {
                 Some(f) => Some(Arc::new(
                     pipwall::auth::Users::load(f).context("cannot load the users file")?,
@@ -289,7 +344,6 @@ async fn run(cli: Cli) -> Result<Exit> {
                 }
                 _ => (None, None),
             };
-            reload_on_hangup(tls_reload, auth.clone());
             let upstreams = upstreams_with(&upstream, |l| {
                 l.max_page_bytes = max_page_size;
                 l.max_file_bytes = max_file_size;
@@ -331,8 +385,9 @@ async fn run(cli: Cli) -> Result<Exit> {
                     if let Some(j) = audit_jobs {
                         s.audit_jobs = j.max(1);
                     }
-                    s.auth = auth;
+                    s.auth = auth.clone();
                     s.cache_max_bytes = cache_max_size;
+                    s.policy = loaded;
                     s.server = pipwall::serve::ServerLimits {
                         max_connections,
                         header_timeout: Duration::from_secs(header_timeout.max(1)),
@@ -345,14 +400,19 @@ async fn run(cli: Cli) -> Result<Exit> {
                 },
                 log,
             ));
+            app.check_policy(&app.policy())
+                .map_err(anyhow::Error::msg)
+                .context("pipwall will not start with this policy")?;
+            reload_on_hangup(tls_reload, auth.clone(), app.clone(), policy_files);
             pipwall::server::serve_with(
-                app,
+                app.clone(),
                 listener,
                 tls,
                 shutdown_signal(),
                 Duration::from_secs(30),
             )
             .await?;
+            app.report_unused_exceptions();
             eprintln!("pipwall: stopped");
             Ok(Exit::Ok)
         }
@@ -362,7 +422,9 @@ async fn run(cli: Cli) -> Result<Exit> {
             format,
             cache_dir,
             no_audit,
+            policy,
         } => {
+            let policy = policy.load()?;
             let (name, version) = match project.split_once("==") {
                 Some((n, v)) => (n.trim(), Some(v.trim())),
                 None => (project.trim(), None),
@@ -373,9 +435,10 @@ async fn run(cli: Cli) -> Result<Exit> {
             let temp = tempfile::tempdir().context("cannot create a temporary folder")?;
             let cache = cache_dir.unwrap_or_else(|| temp.path().to_owned());
             let audit_cache = (!no_audit).then_some(cache.as_path());
-            let explained = pipwall::explain::explain(upstreams, &name, version, audit_cache)
-                .await
-                .with_context(|| format!("cannot explain {name}"))?;
+            let explained =
+                pipwall::explain::explain(upstreams, &name, version, audit_cache, &policy)
+                    .await
+                    .with_context(|| format!("cannot explain {name}"))?;
             let out = match format {
                 OutputFormat::Text => explained.to_text(),
                 OutputFormat::Json => serde_json::to_string_pretty(&explained)? + "\n",
@@ -388,6 +451,41 @@ async fn run(cli: Cli) -> Result<Exit> {
             format,
             jobs,
         } => audit(&paths, format, jobs),
+        Command::Policy {
+            command: PolicyCommand::Check { files, format },
+        } => {
+            let (ok, diags) = match pipwall::policy::load_files(&files) {
+                Ok((_, warnings)) => (true, warnings),
+                Err(e) => (false, e.0),
+            };
+            match format {
+                OutputFormat::Text => {
+                    for d in &diags {
+                        println!("{d}");
+                    }
+                    let errors = diags
+                        .iter()
+                        .filter(|d| d.severity == pipwall::policy::Severity::Error)
+                        .count();
+                    if ok {
+                        eprintln!(
+                            "policy ok ({} file(s), {} warning(s))",
+                            files.len(),
+                            diags.len()
+                        );
+                    } else {
+                        eprintln!("{errors} error(s)");
+                    }
+                }
+                OutputFormat::Json => println!(
+                    "{}",
+                    serde_json::to_string_pretty(
+                        &serde_json::json!({"ok": ok, "problems": diags})
+                    )?
+                ),
+            }
+            Ok(if ok { Exit::Ok } else { Exit::Findings })
+        }
         Command::Auth {
             command: AuthCommand::AddUser { file, user },
         } => {
@@ -558,6 +656,8 @@ fn audit(paths: &[PathBuf], format: OutputFormat, jobs: Option<usize>) -> Result
 fn reload_on_hangup(
     tls: Option<Arc<pipwall::tls::Reloadable>>,
     auth: Option<Arc<pipwall::auth::Users>>,
+    app: Arc<App>,
+    policies: Vec<PathBuf>,
 ) {
     #[cfg(unix)]
     tokio::spawn(async move {
@@ -578,10 +678,29 @@ fn reload_on_hangup(
                     Err(e) => eprintln!("pipwall: kept the old users: {e}"),
                 }
             }
+            if !policies.is_empty() {
+                // Loading reads lock files and advisory data: off the async threads.
+                let files = policies.clone();
+                let loaded =
+                    tokio::task::spawn_blocking(move || pipwall::policy::load_files(&files)).await;
+                match loaded {
+                    Ok(Ok((p, warnings))) => {
+                        for w in warnings {
+                            eprintln!("{w}");
+                        }
+                        match app.set_policy(Arc::new(p)) {
+                            Ok(()) => eprintln!("pipwall: reloaded the policy"),
+                            Err(e) => eprintln!("pipwall: kept the old policy: {e}"),
+                        }
+                    }
+                    Ok(Err(e)) => eprintln!("pipwall: kept the old policy: {e}"),
+                    Err(e) => eprintln!("pipwall: kept the old policy: {e}"),
+                }
+            }
         }
     });
     #[cfg(not(unix))]
-    let _ = (tls, auth);
+    let _ = (tls, auth, app, policies);
 }
 
 async fn shutdown_signal() {

@@ -1,8 +1,22 @@
 //! What may be seen. Decisions are data, never errors: a hidden file is a [`Decision`] with a
-//! reason code a person can read, and every decision is logged and kept for `pipwall explain`.
+//! reason code a person can read and the policy line that made it, and every decision is logged
+//! and kept for `pipwall explain`.
+//!
+//! Policies are TOML files ([`config`]): one section per rule, each with an action (`hide`,
+//! `warn`, `allow`) and a `report-only` switch, plus exceptions with a reason, an optional
+//! expiry and a scope. [`Policy::gate`] decides a project before any upstream is asked, and the
+//! resulting [`View`] decides its files ([`decide_page`]) and their audits ([`apply_audits`]).
 
+pub mod config;
 pub mod decision;
+pub mod diag;
+pub mod eval;
+pub mod lock;
+pub mod osv;
 pub mod rules;
 
+pub use config::{Blocked, Policy, PolicyError, RuleAction, RuleId, load_files};
 pub use decision::{Action, Code, Decision};
-pub use rules::{AuditState, FileDecision, apply_audits, decide_page};
+pub use diag::{Diagnostic, Origin, Severity};
+pub use eval::{Gate, View};
+pub use rules::{AuditState, FileDecision, apply_audits, decide_page, is_audited};

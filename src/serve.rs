@@ -57,6 +57,8 @@ pub struct Settings {
     /// The file cache is kept under this size; least recently used files go first.
     pub cache_max_bytes: u64,
     pub server: ServerLimits,
+    /// The policy the server starts with; [`App::set_policy`] replaces it.
+    pub policy: Arc<crate::policy::Policy>,
 }
 
 /// What one client connection may cost the server.
@@ -100,6 +102,7 @@ impl Settings {
             auth: None,
             cache_max_bytes: 10 << 30,
             server: ServerLimits::default(),
+            policy: Arc::new(crate::policy::Policy::builtin()),
         }
     }
 }
@@ -120,6 +123,8 @@ pub struct App {
     /// sha256 → the file shown under it. A download is served only from here.
     shown: RwLock<HashMap<String, ShownFile>>,
     root: tokio::sync::Mutex<Option<root::CachedRoot>>,
+    /// Swapped whole on reload; a page decided under another policy is decided again.
+    policy: RwLock<Arc<crate::policy::Policy>>,
 }
 
 impl App {
@@ -150,7 +155,9 @@ impl App {
             metrics.clone(),
             files.clone(),
         );
+        let policy = RwLock::new(settings.policy.clone());
         Self {
+            policy,
             upstreams,
             files,
             metrics,
@@ -192,8 +199,52 @@ impl App {
         }
     }
 
+    /// The policy in force now.
+    pub fn policy(&self) -> Arc<crate::policy::Policy> {
+        match self.policy.read() {
+            Ok(p) => p.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Checks that every upstream a policy's `[[private]]` sections name is configured.
+    pub fn check_policy(&self, policy: &crate::policy::Policy) -> Result<(), String> {
+        for route in &policy.private {
+            if self.upstreams.find(&route.upstream).is_none() {
+                return Err(format!(
+                    "{}: [[private]] upstream `{}` is not one of the configured upstreams (name one with --upstream {}=URL)",
+                    route.origin, route.upstream, route.upstream
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Puts a new policy in force (pages are decided again on their next request) and reports
+    /// the old one's exceptions that lifted nothing while it was in force.
+    pub fn set_policy(&self, policy: Arc<crate::policy::Policy>) -> Result<(), String> {
+        self.check_policy(&policy)?;
+        let old = match self.policy.write() {
+            Ok(mut p) => std::mem::replace(&mut *p, policy),
+            Err(poisoned) => std::mem::replace(&mut *poisoned.into_inner(), policy),
+        };
+        report_unused(&old);
+        Ok(())
+    }
+
+    /// Logs the exceptions of the policy in force that have lifted nothing so far.
+    pub fn report_unused_exceptions(&self) {
+        report_unused(&self.policy());
+    }
+
     fn shown_file(&self, sha256: &str) -> Option<ShownFile> {
         self.shown.read().ok()?.get(sha256).cloned()
+    }
+}
+
+fn report_unused(policy: &crate::policy::Policy) {
+    for e in policy.unused_exceptions() {
+        tracing::warn!(exception = %e.origin, reason = %e.reason, "unused-exception: this policy exception lifted nothing while it was in force");
     }
 }
 
@@ -211,6 +262,9 @@ pub enum AppError {
     NotAcceptable,
     #[error("{code}: {sentence}")]
     Refused { code: Code, sentence: String },
+    /// The policy hides the whole project and lets clients fall through to another index.
+    #[error("{code}: {sentence}")]
+    Blocked { code: Code, sentence: String },
     #[error("method not allowed: only GET and HEAD")]
     Method,
     /// The file could not be audited (upstream failed, or served other bytes than promised),
@@ -228,6 +282,7 @@ impl AppError {
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::NotAcceptable => StatusCode::NOT_ACCEPTABLE,
             Self::Refused { .. } => StatusCode::FORBIDDEN,
+            Self::Blocked { .. } => StatusCode::NOT_FOUND,
             Self::Method => StatusCode::METHOD_NOT_ALLOWED,
             Self::AuditUnavailable(_) => StatusCode::BAD_GATEWAY,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -247,9 +302,14 @@ impl AppError {
             HeaderValue::from_static("text/plain; charset=utf-8"),
         );
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-        if let Self::Refused { code, .. } = &self {
+        if let Self::Refused { code, .. } | Self::Blocked { code, .. } = &self {
             h.insert("x-pipwall-reason", HeaderValue::from_static(code.as_str()));
-            let phrase = format!("Forbidden by pipwall: {code}");
+            let what = if status == StatusCode::NOT_FOUND {
+                "Not Found"
+            } else {
+                "Forbidden"
+            };
+            let phrase = format!("{what} by pipwall: {code}");
             if let Ok(p) = hyper::ext::ReasonPhrase::try_from(phrase.into_bytes()) {
                 resp.extensions_mut().insert(p);
             }

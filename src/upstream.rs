@@ -184,6 +184,9 @@ impl Source {
 
 pub struct Upstreams {
     sources: Vec<Source>,
+    /// Each source's label: the `NAME=` a spec began with, else its position from 1. Policies'
+    /// `[[private]]` sections name upstreams by label.
+    labels: Vec<String>,
     client: http::Client,
 }
 
@@ -196,8 +199,17 @@ impl Upstreams {
         extra_ca: Option<&std::path::Path>,
     ) -> Result<Self, SourceError> {
         let client = http::Client::new(limits, extra_ca)?;
+        let mut labels = Vec::with_capacity(specs.len());
+        for (i, spec) in specs.iter().enumerate() {
+            labels.push(
+                split_label(spec)
+                    .0
+                    .map_or_else(|| (i + 1).to_string(), str::to_owned),
+            );
+        }
         let sources = specs
             .iter()
+            .map(|s| split_label(s).1)
             .map(|s| {
                 if s.starts_with("http://") || s.starts_with("https://") {
                     HttpIndex::new(s).map(Source::Index)
@@ -206,16 +218,32 @@ impl Upstreams {
                     if dir.is_dir() {
                         Ok(Source::Wheelhouse(Wheelhouse::new(dir)))
                     } else {
-                        Err(SourceError::Unknown(s.clone()))
+                        Err(SourceError::Unknown(s.to_owned()))
                     }
                 }
             })
             .collect::<Result<_, _>>()?;
-        Ok(Self { sources, client })
+        Ok(Self {
+            sources,
+            labels,
+            client,
+        })
     }
 
     pub fn sources(&self) -> &[Source] {
         &self.sources
+    }
+
+    /// The source a policy names: by label, or by its URL or folder as shown in logs.
+    pub fn find(&self, label_or_location: &str) -> Option<usize> {
+        self.labels
+            .iter()
+            .position(|l| l == label_or_location)
+            .or_else(|| {
+                self.sources.iter().position(|s| {
+                    s.describe().trim_end_matches('/') == label_or_location.trim_end_matches('/')
+                })
+            })
     }
 
     /// Fetches a project's page from the first source that has it. `previous` is what the
@@ -225,8 +253,22 @@ impl Upstreams {
         name: &ProjectName,
         previous: Option<(usize, &Validators)>,
     ) -> Result<PageFetch, UpstreamError> {
+        self.project_page_from(name, previous, None).await
+    }
+
+    /// [`Self::project_page`], asking only source `only` when given: a private name is never
+    /// looked up on a public index, not even to learn that it is missing there.
+    pub async fn project_page_from(
+        &self,
+        name: &ProjectName,
+        previous: Option<(usize, &Validators)>,
+        only: Option<usize>,
+    ) -> Result<PageFetch, UpstreamError> {
         let mut last = None;
         for (i, source) in self.sources.iter().enumerate() {
+            if only.is_some_and(|o| o != i) {
+                continue;
+            }
             let validators = previous.filter(|(s, _)| *s == i).map(|(_, v)| v);
             let result = match source {
                 Source::Index(idx) => idx.project_page(&self.client, name, validators).await,
@@ -291,6 +333,20 @@ impl Upstreams {
             None => Ok(RootListing::Names(Vec::new())),
         }
     }
+}
+
+/// `NAME=LOCATION` → (`Some(NAME)`, `LOCATION`). A name is lowercase letters, digits, `-` and
+/// `_`, so a URL or a path with `=` further on is not mistaken for one.
+fn split_label(spec: &str) -> (Option<&str>, &str) {
+    if let Some((name, rest)) = spec.split_once('=')
+        && !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+    {
+        return (Some(name), rest);
+    }
+    (None, spec)
 }
 
 pub enum RootListing {

@@ -7,6 +7,17 @@ use serde::Serialize;
 pub enum Action {
     Show,
     Hide,
+    /// Shown, and logged as a warning (a rule whose action is `warn`).
+    Warn,
+    /// Shown because the rule (or the whole policy) is report-only; it would have been hidden.
+    WouldHide,
+}
+
+impl Action {
+    /// Whether installers see the file.
+    pub fn shows(self) -> bool {
+        self != Action::Hide
+    }
 }
 
 /// Stable, kebab-case reason codes. Renaming one breaks users' log queries and policies, so the
@@ -30,6 +41,21 @@ pub enum Code {
     AuditPending,
     /// The wheel could not be audited (download failed, bytes not as promised): fail closed.
     AuditError,
+    ProjectDenied,
+    ProjectNotAllowed,
+    ProjectNotInLock,
+    NotInLock,
+    Malicious,
+    Vulnerable,
+    AdvisoryDataStale,
+    VersionExcluded,
+    Prerelease,
+    Yanked,
+    TagNotAllowed,
+    TooLarge,
+    CooldownTooNew,
+    UploadTimeMissing,
+    AllowedByException,
 }
 
 impl Code {
@@ -46,6 +72,21 @@ impl Code {
         Code::AuditFailed,
         Code::AuditPending,
         Code::AuditError,
+        Code::ProjectDenied,
+        Code::ProjectNotAllowed,
+        Code::ProjectNotInLock,
+        Code::NotInLock,
+        Code::Malicious,
+        Code::Vulnerable,
+        Code::AdvisoryDataStale,
+        Code::VersionExcluded,
+        Code::Prerelease,
+        Code::Yanked,
+        Code::TagNotAllowed,
+        Code::TooLarge,
+        Code::CooldownTooNew,
+        Code::UploadTimeMissing,
+        Code::AllowedByException,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -62,6 +103,21 @@ impl Code {
             Code::AuditFailed => "audit-failed",
             Code::AuditPending => "audit-pending",
             Code::AuditError => "audit-error",
+            Code::ProjectDenied => "project-denied",
+            Code::ProjectNotAllowed => "project-not-allowed",
+            Code::ProjectNotInLock => "project-not-in-lock",
+            Code::NotInLock => "not-in-lock",
+            Code::Malicious => "malicious",
+            Code::Vulnerable => "vulnerable",
+            Code::AdvisoryDataStale => "advisory-data-stale",
+            Code::VersionExcluded => "version-excluded",
+            Code::Prerelease => "prerelease",
+            Code::Yanked => "yanked",
+            Code::TagNotAllowed => "tag-not-allowed",
+            Code::TooLarge => "too-large",
+            Code::CooldownTooNew => "cooldown-too-new",
+            Code::UploadTimeMissing => "upload-time-missing",
+            Code::AllowedByException => "allowed-by-exception",
         }
     }
 
@@ -94,6 +150,31 @@ impl Code {
             Code::AuditError => {
                 "the wheel could not be audited, and a wheel that was not vetted is not shown"
             }
+            Code::ProjectDenied => "the project is on the policy's deny-list",
+            Code::ProjectNotAllowed => {
+                "the policy allows only listed projects, and this one is not listed"
+            }
+            Code::ProjectNotInLock => "the project is not pinned by the policy's lock files",
+            Code::NotInLock => "the lock files pin other files of this project, not this one",
+            Code::Malicious => "a malware report names this file or version",
+            Code::Vulnerable => "a known vulnerability affects this version",
+            Code::AdvisoryDataStale => {
+                "the advisory or malware data is older than the policy allows, so nothing can be vetted against it"
+            }
+            Code::VersionExcluded => "the policy's version rules exclude this version",
+            Code::Prerelease => "pre-releases are hidden by the policy",
+            Code::Yanked => "the file is yanked upstream and the policy hides yanked files",
+            Code::TagNotAllowed => {
+                "none of the wheel's tags is on the policy's allowed python, ABI and platform lists"
+            }
+            Code::TooLarge => "the file is larger than the policy's maximum size",
+            Code::CooldownTooNew => "the file is newer than the policy's cooldown allows",
+            Code::UploadTimeMissing => {
+                "the index gives no upload time for the file, so its age cannot be checked"
+            }
+            Code::AllowedByException => {
+                "a rule would hide the file, and a policy exception lifts it"
+            }
         }
     }
 }
@@ -111,6 +192,8 @@ pub struct Decision {
     pub code: Code,
     /// Specific to this file (the parse error, the other project's name, …).
     pub detail: String,
+    /// The policy line that made the decision; `None` for the built-in filename rules.
+    pub origin: Option<super::diag::Origin>,
 }
 
 impl Decision {
@@ -119,6 +202,7 @@ impl Decision {
             action: Action::Show,
             code: Code::WheelShown,
             detail: String::new(),
+            origin: None,
         }
     }
 
@@ -127,16 +211,29 @@ impl Decision {
             action: Action::Hide,
             code,
             detail: detail.into(),
+            origin: None,
         }
     }
 
-    /// The sentence shown to people: the code's description, then the detail.
+    pub fn with_origin(mut self, origin: Option<super::diag::Origin>) -> Self {
+        self.origin = origin;
+        self
+    }
+
+    /// The sentence shown to people: the code's description, the detail, and the policy line.
     pub fn sentence(&self) -> String {
-        if self.detail.is_empty() {
-            self.code.description().to_owned()
-        } else {
-            format!("{}: {}", self.code.description(), self.detail)
+        let mut s = self.code.description().to_owned();
+        if !self.detail.is_empty() {
+            s.push_str(": ");
+            s.push_str(&self.detail);
         }
+        if self.action == Action::WouldHide {
+            s.push_str(" (report-only: shown)");
+        }
+        if let Some(o) = &self.origin {
+            s.push_str(&format!(" [policy {o}]"));
+        }
+        s
     }
 }
 
@@ -162,6 +259,21 @@ mod tests {
                 "audit-failed",
                 "audit-pending",
                 "audit-error",
+                "project-denied",
+                "project-not-allowed",
+                "project-not-in-lock",
+                "not-in-lock",
+                "malicious",
+                "vulnerable",
+                "advisory-data-stale",
+                "version-excluded",
+                "prerelease",
+                "yanked",
+                "tag-not-allowed",
+                "too-large",
+                "cooldown-too-new",
+                "upload-time-missing",
+                "allowed-by-exception",
             ]
         );
         for c in Code::ALL {

@@ -1,12 +1,16 @@
-//! The built-in rules. Until policy files land, the firewall's first rule is fixed: only wheels
-//! with valid names and a sha256 are shown.
+//! A page decided: the filename rules every file must pass (a valid name for this project, a
+//! sha256), then the policy ([`View::decide_file`]), then, for wheels, their audit
+//! ([`apply_audits`]).
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::str::FromStr;
+use std::sync::Arc;
 
 use pep440_rs::Version;
 
 use super::decision::{Code, Decision};
+use super::eval::View;
+use crate::audit::Report;
 use crate::dist::{DistFilename, FilenameError, ProjectName};
 use crate::index::render::ServedPage;
 use crate::index::{FileEntry, ProjectPage};
@@ -24,8 +28,12 @@ pub struct FileDecision {
 /// Decides every entry of an upstream page and builds the page pipwall serves.
 ///
 /// A version stays in `versions` only when one of its files is shown, or when upstream lists it
-/// with no files at all: a version whose only files are sdists disappears.
-pub fn decide_page(project: &ProjectName, page: ProjectPage) -> (ServedPage, Vec<FileDecision>) {
+/// with no files at all: a version whose only files are hidden disappears.
+pub fn decide_page(
+    project: &ProjectName,
+    page: ProjectPage,
+    view: &View<'_>,
+) -> (ServedPage, Vec<FileDecision>) {
     let mut decisions = Vec::with_capacity(page.files.len() + page.invalid.len());
     let mut shown: Vec<FileEntry> = Vec::new();
     let mut versions_with_files: BTreeSet<VersionKey> = BTreeSet::new();
@@ -55,14 +63,18 @@ pub fn decide_page(project: &ProjectName, page: ProjectPage) -> (ServedPage, Vec
         } else {
             match &parsed {
                 Err(e) => filename_decision(e),
-                Ok(DistFilename::Sdist(_)) => Decision::hide(Code::SdistHidden, ""),
-                Ok(DistFilename::Wheel(_)) if file.sha256().is_none() => {
-                    Decision::hide(Code::MissingSha256, "")
+                Ok(parsed) => {
+                    let d = view.decide_file(&file, parsed);
+                    if d.action.shows() && file.sha256().is_none() {
+                        // A download is checked against the sha256; without one it cannot be.
+                        Decision::hide(Code::MissingSha256, "")
+                    } else {
+                        d
+                    }
                 }
-                Ok(DistFilename::Wheel(_)) => Decision::show(),
             }
         };
-        let show = decision.action == super::Action::Show;
+        let show = decision.action.shows();
         let version_text = version.as_ref().map(ToString::to_string);
         if show && let (Some(v), Some(text)) = (version, &version_text) {
             shown_versions.insert(VersionKey::Parsed(v), text.clone());
@@ -97,51 +109,73 @@ pub fn decide_page(project: &ProjectName, page: ProjectPage) -> (ServedPage, Vec
 /// What is known of a shown wheel's audit when a page is answered.
 #[derive(Clone, Debug)]
 pub enum AuditState {
-    Passed,
-    /// The finding codes (and their files) that hid it.
-    Failed(String),
+    Done(Arc<Report>),
     Pending,
     Error(String),
 }
 
+/// Whether a shown file is audited: wheels are; an sdist is shown only by a policy exception,
+/// and there is nothing in it to audit without running it.
+pub fn is_audited(filename: &str) -> bool {
+    filename.ends_with(".whl")
+}
+
 /// Takes the audits into account: wheels that did not pass (yet) leave the served page, and a
-/// version whose every shown wheel left drops out of `versions`, as sdist-only versions do.
-/// Returns the page to serve and a decision for each wheel that left.
+/// version whose every shown file left drops out of `versions`, as sdist-only versions do.
+/// Returns the page to serve and every decision of the page, the audited wheels' updated.
 pub fn apply_audits(
     served: &ServedPage,
+    decisions: &[FileDecision],
+    view: &View<'_>,
     state: impl Fn(&str) -> AuditState,
 ) -> (ServedPage, Vec<FileDecision>) {
     let mut kept = Vec::with_capacity(served.files.len());
-    let mut hidden = Vec::new();
+    let mut updated: HashMap<&str, Decision> = HashMap::new();
     let mut kept_versions: BTreeSet<VersionKey> = BTreeSet::new();
     let mut hidden_versions: BTreeSet<VersionKey> = BTreeSet::new();
+    let project = ProjectName::new(&served.name).ok();
     for file in &served.files {
         let sha = file.sha256().unwrap_or_default();
-        let version = crate::dist::WheelFilename::parse_any(&file.filename)
-            .ok()
-            .map(|w| w.version);
-        let decision = match state(sha) {
-            AuditState::Passed => {
-                if let Some(v) = version {
-                    kept_versions.insert(VersionKey::Parsed(v));
-                }
-                kept.push(file.clone());
-                continue;
+        let version = project
+            .as_ref()
+            .and_then(|p| DistFilename::parse(&file.filename, p).ok())
+            .and_then(|d| d.version().cloned());
+        let decision = if is_audited(&file.filename) {
+            match state(sha) {
+                AuditState::Done(r) => view.judge_audit(sha, version.as_ref(), &r),
+                AuditState::Pending => Decision::hide(Code::AuditPending, ""),
+                AuditState::Error(why) => Decision::hide(Code::AuditError, why),
             }
-            AuditState::Failed(why) => Decision::hide(Code::AuditFailed, why),
-            AuditState::Pending => Decision::hide(Code::AuditPending, ""),
-            AuditState::Error(why) => Decision::hide(Code::AuditError, why),
+        } else {
+            Decision::show()
         };
-        if let Some(v) = &version {
-            hidden_versions.insert(VersionKey::Parsed(v.clone()));
+        if decision.action.shows() {
+            if let Some(v) = version {
+                kept_versions.insert(VersionKey::Parsed(v));
+            }
+            kept.push(file.clone());
+        } else if let Some(v) = version {
+            hidden_versions.insert(VersionKey::Parsed(v));
         }
-        hidden.push(FileDecision {
-            filename: file.filename.clone(),
-            sha256: Some(sha.to_owned()),
-            version: version.map(|v| v.to_string()),
-            decision,
-        });
+        updated.insert(file.filename.as_str(), decision);
     }
+    let all = decisions
+        .iter()
+        .map(|d| {
+            let mut d = d.clone();
+            if d.decision.action.shows()
+                && let Some(audit) = updated.get(d.filename.as_str())
+            {
+                // A policy warning or exception stays visible unless the audit hides or warns.
+                let plain =
+                    d.decision.action == super::Action::Show && d.decision.code == Code::WheelShown;
+                if !audit.action.shows() || plain || audit.action != super::Action::Show {
+                    d.decision = audit.clone();
+                }
+            }
+            d
+        })
+        .collect();
     let gone: BTreeSet<&VersionKey> = hidden_versions.difference(&kept_versions).collect();
     let versions = served
         .versions
@@ -155,7 +189,7 @@ pub fn apply_audits(
         versions,
         status: served.status.clone(),
     };
-    (page, hidden)
+    (page, all)
 }
 
 fn filename_decision(e: &FilenameError) -> Decision {
@@ -210,6 +244,11 @@ mod tests {
     }
 
     fn run(files: Vec<FileEntry>, versions: &[&str]) -> (ServedPage, Vec<FileDecision>) {
+        let policy = crate::policy::Policy::builtin();
+        let name = ProjectName::new("demo").unwrap();
+        let crate::policy::Gate::Open(view) = policy.gate(&name, jiff::Timestamp::now()) else {
+            panic!("the default policy blocks no project");
+        };
         let page = ProjectPage {
             files,
             versions: versions.iter().map(|s| (*s).to_owned()).collect(),
@@ -219,7 +258,7 @@ mod tests {
             }],
             status: None,
         };
-        decide_page(&ProjectName::new("demo").unwrap(), page)
+        decide_page(&name, page, &view)
     }
 
     fn code_of(d: &[FileDecision], f: &str) -> Code {

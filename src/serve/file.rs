@@ -16,7 +16,7 @@ use tokio::io::AsyncWriteExt;
 use super::{App, AppError, Body, ShownFile, full};
 use crate::dist::project_of;
 use crate::index::CoreMetadata;
-use crate::policy::{Action, Code};
+use crate::policy::Code;
 
 /// Largest `.metadata` sidecar accepted (real ones are a few kB).
 const MAX_METADATA_BYTES: u64 = 16 << 20;
@@ -40,13 +40,16 @@ impl App {
             ));
         };
         let page = self.project_page(&project).await?;
+        if let Some(d) = &page.blocked {
+            return Err(refuse(d.code, &d.sentence()));
+        }
         if let Some(f) = self.shown_file(sha256).filter(|f| f.filename == filename) {
             return Ok(f);
         }
         let decided = page
             .decisions
             .iter()
-            .find(|d| d.filename == filename && d.decision.action == Action::Hide);
+            .find(|d| d.filename == filename && !d.decision.action.shows());
         Err(match decided {
             Some(d) => refuse(d.decision.code, &d.decision.sentence()),
             None => refuse(
@@ -63,19 +66,14 @@ impl App {
         head: bool,
     ) -> Result<Response<Body>, AppError> {
         let shown = self.lookup(sha256, filename).await?;
-        if self.settings.audit {
+        if self.settings.audit && crate::policy::is_audited(filename) {
             // The audit downloads the file into the cache, so what follows serves it from there.
             match self.audits.wait(sha256, &shown).await {
-                Ok(report) if report.verdict == crate::audit::Verdict::Pass => {}
                 Ok(report) => {
-                    return Err(refuse(
-                        Code::AuditFailed,
-                        &format!(
-                            "{}: {}",
-                            Code::AuditFailed.description(),
-                            super::audit::summary(&report)
-                        ),
-                    ));
+                    let decision = self.audit_decision(filename, sha256, &report)?;
+                    if !decision.action.shows() {
+                        return Err(refuse(decision.code, &decision.sentence()));
+                    }
                 }
                 Err(why) => return Err(AppError::AuditUnavailable(why.to_string())),
             }
@@ -101,6 +99,29 @@ impl App {
         let len = upstream.len.or(shown.size);
         let body = verified(upstream.stream, sha256.to_owned(), path, self.files.clone());
         Ok(file_response(body, len))
+    }
+
+    /// The policy's verdict on a wheel's audit report, as its page would weigh it.
+    fn audit_decision(
+        &self,
+        filename: &str,
+        sha256: &str,
+        report: &crate::audit::Report,
+    ) -> Result<crate::policy::Decision, AppError> {
+        let project = project_of(filename)
+            .ok_or_else(|| refuse(Code::NotADistribution, "the filename names no project"))?;
+        let policy = self.policy();
+        match policy.gate(&project, jiff::Timestamp::now()) {
+            crate::policy::Gate::Open(view) => {
+                let version = crate::dist::WheelFilename::parse_any(filename)
+                    .ok()
+                    .map(|w| w.version);
+                Ok(view.judge_audit(sha256, version.as_ref(), report))
+            }
+            crate::policy::Gate::Blocked { decision, .. } => {
+                Err(refuse(decision.code, &decision.sentence()))
+            }
+        }
     }
 
     pub async fn handle_metadata(

@@ -9,13 +9,15 @@ use std::time::Instant;
 use bytes::Bytes;
 use http::Response;
 
-use super::audit::{Status, summary};
+use super::audit::Status;
 use super::{App, AppError, Body, ShownFile, page_response};
-use crate::audit::Verdict;
 use crate::dist::{ProjectName, WheelFilename};
 use crate::index::render::ServedPage;
 use crate::index::{Format, render};
-use crate::policy::{Action, AuditState, FileDecision, apply_audits, decide_page};
+use crate::policy::{
+    Action, AuditState, Blocked, Decision, FileDecision, Gate, Policy, apply_audits, decide_page,
+    is_audited,
+};
 use crate::upstream::{PageFetch, Validators};
 
 pub struct CachedPage {
@@ -34,6 +36,12 @@ pub struct CachedPage {
     /// Set once every candidate's audit is known: then the page is final until upstream changes.
     audited: Arc<OnceLock<AuditedPage>>,
     upstream: Arc<str>,
+    /// The policy the page was decided under.
+    policy: Arc<Policy>,
+    /// When a decision on this page changes by itself (a cooldown ends, an exception expires).
+    recheck_at: Option<jiff::Timestamp>,
+    /// Set when the policy hides the whole project: the page is served with no files.
+    pub blocked: Option<Decision>,
 }
 
 /// A page whose every wheel has an audit verdict: rendered once, served until upstream changes.
@@ -68,6 +76,54 @@ impl CachedPage {
             candidates: self.candidates.clone(),
             audited: self.audited.clone(),
             upstream: self.upstream.clone(),
+            policy: self.policy.clone(),
+            recheck_at: self.recheck_at,
+            blocked: self.blocked.clone(),
+        }
+    }
+
+    /// Whether the decisions still hold: same policy, and no cooldown or exception has run out.
+    fn current(&self, policy: &Arc<Policy>, now: jiff::Timestamp) -> bool {
+        Arc::ptr_eq(&self.policy, policy) && self.recheck_at.is_none_or(|t| now < t)
+    }
+
+    /// The page of a project the policy hides whole: no files, and a PEP 792 `quarantined`
+    /// status whose reason is the decision's sentence.
+    fn blocked(name: &ProjectName, decision: Decision, policy: Arc<Policy>) -> Self {
+        let served = ServedPage {
+            name: name.to_string(),
+            files: Vec::new(),
+            versions: Vec::new(),
+            status: Some(crate::index::ProjectStatus {
+                status: "quarantined".into(),
+                reason: Some(format!(
+                    "pipwall: {}: {}",
+                    decision.code,
+                    decision.sentence()
+                )),
+            }),
+        };
+        Self {
+            checked_at: Instant::now(),
+            source: usize::MAX,
+            validators: Validators::default(),
+            content_sha256: [0; 32],
+            html: render::html(&served).into(),
+            json: render::json(&served).into(),
+            decisions: Arc::new(vec![FileDecision {
+                filename: format!("{name} (every file)"),
+                sha256: None,
+                version: None,
+                decision: decision.clone(),
+            }]),
+            shown_shas: Arc::default(),
+            served: Arc::new(served),
+            candidates: Arc::default(),
+            audited: Arc::new(OnceLock::new()),
+            upstream: Arc::from(""),
+            policy,
+            recheck_at: None,
+            blocked: Some(decision),
         }
     }
 }
@@ -93,25 +149,63 @@ impl App {
             pages.entry(name.clone()).or_default().clone()
         };
         let mut cached = slot.lock().await;
+        let policy = self.policy();
+        let now_ts = jiff::Timestamp::now();
         if let Some(p) = cached.as_ref()
             && p.checked_at.elapsed() < self.settings.page_ttl
+            && p.current(&policy, now_ts)
         {
             self.metrics.cache_hit("page");
             return Ok((p.clone(), false));
         }
-        let previous = cached.as_ref().map(|p| (p.source, &p.validators));
+        // Blocked projects are decided before any upstream is asked.
+        if let Gate::Blocked { decision, style } = policy.gate(name, now_ts) {
+            self.forget_shown(cached.take());
+            self.metrics.decision(decision.code.as_str());
+            let hidden = [FileDecision {
+                filename: format!("{name} (every file)"),
+                sha256: None,
+                version: None,
+                decision: decision.clone(),
+            }];
+            self.log.record(name.as_str(), "", &hidden);
+            if style == Blocked::NotFound {
+                return Err(AppError::Blocked {
+                    code: decision.code,
+                    sentence: decision.sentence(),
+                });
+            }
+            let page = Arc::new(CachedPage::blocked(name, decision, policy.clone()));
+            *cached = Some(page.clone());
+            return Ok((page, false));
+        }
+        let only = match policy.private_upstream(name.as_str()) {
+            Some(route) => Some(self.upstreams.find(&route.upstream).ok_or_else(|| {
+                AppError::Internal(format!(
+                    "{}: the private upstream `{}` is not configured",
+                    route.origin, route.upstream
+                ))
+            })?),
+            None => None,
+        };
+        // A page decided under another policy (or whose cooldown ran out) is decided again,
+        // so its upstream bytes are needed even if they did not change.
+        let reusable = cached
+            .as_ref()
+            .filter(|p| p.current(&policy, now_ts) && p.blocked.is_none());
+        let previous = reusable.map(|p| (p.source, &p.validators));
         let fetched = {
             let _permit = self
                 .upstream_permits
                 .acquire()
                 .await
                 .map_err(|_| AppError::Internal("upstream permits closed".into()))?;
-            self.upstreams.project_page(name, previous).await
+            self.upstreams.project_page_from(name, previous, only).await
         };
         let now = Instant::now();
         let fresh = match fetched {
             Ok(PageFetch::NotModified) => {
-                if let Some(p) = cached.as_ref() {
+                if let Some(p) = reusable {
                     let p = Arc::new(p.confirmed(now, None));
                     *cached = Some(p.clone());
                     return Ok((p, false));
@@ -123,13 +217,7 @@ impl App {
             Ok(PageFetch::Fresh(f)) => f,
             Err(e @ crate::upstream::UpstreamError::NotFound { .. }) => {
                 // A project that disappeared upstream takes its shown files with it.
-                if let Some(old) = cached.take()
-                    && let Ok(mut shown) = self.shown.write()
-                {
-                    for sha in old.shown_shas.iter() {
-                        shown.remove(sha);
-                    }
-                }
+                self.forget_shown(cached.take());
                 return Err(e.into());
             }
             Err(e) => {
@@ -140,7 +228,7 @@ impl App {
                 return Err(e.into());
             }
         };
-        if let Some(p) = cached.as_ref()
+        if let Some(p) = reusable
             && p.source == fresh.source
             && p.content_sha256 == fresh.content_sha256
         {
@@ -158,7 +246,14 @@ impl App {
             .get(fresh.source)
             .map(|s| s.describe())
             .unwrap_or_default();
-        let (served, decisions) = decide_page(name, fresh.page);
+        let Gate::Open(view) = policy.gate(name, now_ts) else {
+            return Err(AppError::Internal(
+                "the policy's verdict on the project changed".into(),
+            ));
+        };
+        let (served, decisions) = decide_page(name, fresh.page, &view);
+        let recheck_at = view.recheck_at();
+        drop(view);
         for d in decisions
             .iter()
             .filter(|d| d.decision.action == Action::Hide)
@@ -166,10 +261,10 @@ impl App {
             self.metrics.decision(d.decision.code.as_str());
         }
         if self.settings.audit {
-            // Wheels the filename rules showed are logged once their audit decides them.
+            // Wheels the policy showed are logged once their audit decides them.
             let hidden: Vec<FileDecision> = decisions
                 .iter()
-                .filter(|d| d.decision.action == Action::Hide)
+                .filter(|d| !d.decision.action.shows() || !is_audited(&d.filename))
                 .cloned()
                 .collect();
             self.log.record(name.as_str(), &upstream, &hidden);
@@ -217,9 +312,23 @@ impl App {
             served: Arc::new(served),
             audited: Arc::new(OnceLock::new()),
             upstream: upstream.into(),
+            policy,
+            recheck_at,
+            blocked: None,
         });
         *cached = Some(page.clone());
         Ok((page, false))
+    }
+
+    /// Withdraws the files a page showed: a download of them is refused from now on.
+    fn forget_shown(&self, old: Option<Arc<CachedPage>>) {
+        if let Some(old) = old
+            && let Ok(mut shown) = self.shown.write()
+        {
+            for sha in old.shown_shas.iter() {
+                shown.remove(sha);
+            }
+        }
     }
 
     pub async fn handle_project(
@@ -229,7 +338,7 @@ impl App {
         user_agent: Option<&str>,
     ) -> Result<Response<Body>, AppError> {
         let (page, stale) = self.project_page_marked(name).await?;
-        let mut resp = if !self.settings.audit {
+        let mut resp = if !self.settings.audit || page.blocked.is_some() {
             page_response(format, page.body(format), "max-age=60")
         } else if let Some(done) = page.audited.get() {
             page_response(format, done.body(format), "max-age=60")
@@ -297,15 +406,18 @@ impl App {
             };
             let state = match outcome {
                 None => AuditState::Pending,
-                Some(Ok(r)) if r.verdict == Verdict::Pass => AuditState::Passed,
-                Some(Ok(r)) => AuditState::Failed(summary(&r)),
+                Some(Ok(r)) => AuditState::Done(r),
                 Some(Err(why)) => AuditState::Error(why.to_string()),
             };
             states.insert(sha.as_str(), state);
         }
-        let (served, hidden) = apply_audits(&page.served, |sha| {
+        let Gate::Open(view) = page.policy.gate(name, jiff::Timestamp::now()) else {
+            return Ok(page_response(format, page.body(format), "no-store"));
+        };
+        let (served, all) = apply_audits(&page.served, &page.decisions, &view, |sha| {
             states.get(sha).cloned().unwrap_or(AuditState::Pending)
         });
+        drop(view);
         let complete = !states
             .values()
             .any(|s| matches!(s, AuditState::Pending | AuditState::Error(_)));
@@ -316,7 +428,7 @@ impl App {
                 render::html(&served).into()
             };
             let mut resp = page_response(format, body, "no-store");
-            let pending = hidden
+            let pending = all
                 .iter()
                 .filter(|d| d.decision.code == crate::policy::Code::AuditPending)
                 .count();
@@ -325,16 +437,16 @@ impl App {
             }
             return Ok(resp);
         }
-        let hidden_names: HashSet<&str> = hidden.iter().map(|d| d.filename.as_str()).collect();
-        let mut decisions: Vec<FileDecision> = page
-            .decisions
-            .iter()
+        // The log already has what the policy hid; these are the audited wheels' decisions.
+        let decisions: Vec<FileDecision> = all
+            .into_iter()
             .filter(|d| {
-                d.decision.action == Action::Show && !hidden_names.contains(d.filename.as_str())
+                is_audited(&d.filename)
+                    && page
+                        .shown_shas
+                        .contains(d.sha256.as_deref().unwrap_or_default())
             })
-            .cloned()
             .collect();
-        decisions.extend(hidden);
         let done = AuditedPage {
             html: render::html(&served).into(),
             json: render::json(&served).into(),
@@ -374,6 +486,7 @@ fn candidates(served: &ServedPage) -> Vec<(String, ShownFile)> {
     let mut out: Vec<(Option<pep440_rs::Version>, String, ShownFile)> = served
         .files
         .iter()
+        .filter(|f| is_audited(&f.filename))
         .filter_map(|f| {
             let sha = f.sha256()?.to_owned();
             let version = WheelFilename::parse_any(&f.filename)

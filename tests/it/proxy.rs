@@ -403,9 +403,15 @@ async fn explain_lists_every_file_with_its_reason() {
     );
     let name = pipwall::dist::ProjectName::new("demo").unwrap();
     let cache = tempfile::tempdir().unwrap();
-    let e = pipwall::explain::explain(upstreams.clone(), &name, None, Some(cache.path()))
-        .await
-        .unwrap();
+    let e = pipwall::explain::explain(
+        upstreams.clone(),
+        &name,
+        None,
+        Some(cache.path()),
+        &pipwall::policy::Policy::builtin(),
+    )
+    .await
+    .unwrap();
     let text = e.to_text();
     assert!(text.contains("1 of 3 files shown"), "{text}");
     assert!(
@@ -417,13 +423,25 @@ async fn explain_lists_every_file_with_its_reason() {
         "{text}"
     );
     // Without audits, the filename rules alone decide.
-    let plain = pipwall::explain::explain(upstreams.clone(), &name, None, None)
-        .await
-        .unwrap();
+    let plain = pipwall::explain::explain(
+        upstreams.clone(),
+        &name,
+        None,
+        None,
+        &pipwall::policy::Policy::builtin(),
+    )
+    .await
+    .unwrap();
     assert!(plain.to_text().contains("2 of 3 files shown"));
-    let only = pipwall::explain::explain(upstreams, &name, Some("2.0"), Some(cache.path()))
-        .await
-        .unwrap();
+    let only = pipwall::explain::explain(
+        upstreams,
+        &name,
+        Some("2.0"),
+        Some(cache.path()),
+        &pipwall::policy::Policy::builtin(),
+    )
+    .await
+    .unwrap();
     assert_eq!(only.files.len(), 1);
 }
 

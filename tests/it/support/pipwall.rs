@@ -226,3 +226,26 @@ fn dechunk(mut b: &[u8]) -> Vec<u8> {
         b = &b[(eol + 4 + size).min(b.len())..];
     }
 }
+
+impl Pipwall {
+    /// pipwall under the policy `text`, written to `dir/policy.toml` (files it names are taken
+    /// from `dir`).
+    pub async fn start_with_policy(
+        upstreams: &[String],
+        dir: &std::path::Path,
+        text: &str,
+    ) -> Self {
+        let file = dir.join("policy.toml");
+        std::fs::write(&file, text).unwrap();
+        let (policy, _) = pipwall::policy::load_files(&[file]).unwrap();
+        let policy = Arc::new(policy);
+        Self::start_in(
+            tempfile::tempdir().unwrap(),
+            upstreams,
+            Limits::default(),
+            None,
+            |s| s.policy = policy,
+        )
+        .await
+    }
+}

@@ -234,7 +234,24 @@ impl FakeIndex {
     /// Like [`project`](Self::project), with the digest each page entry promises given
     /// explicitly (to make an upstream lie).
     pub fn project_with_hashes(&self, name: &str, format: PageFormat, files: &[(Fixture, String)]) {
-        for (f, _) in files {
+        let timed: Vec<(Fixture, String, String)> = files
+            .iter()
+            .map(|(f, sha)| (f.clone(), sha.clone(), "2024-01-01T00:00:00.000000Z".into()))
+            .collect();
+        self.publish(name, format, &timed);
+    }
+
+    /// A JSON page whose files carry the given upload times (PEP 700 form).
+    pub fn project_timed(&self, name: &str, files: &[(Fixture, &str)]) {
+        let timed: Vec<(Fixture, String, String)> = files
+            .iter()
+            .map(|(f, t)| (f.clone(), f.sha256(), (*t).to_owned()))
+            .collect();
+        self.publish(name, PageFormat::Json, &timed);
+    }
+
+    fn publish(&self, name: &str, format: PageFormat, files: &[(Fixture, String, String)]) {
+        for (f, _, _) in files {
             self.set(
                 &format!("/files/{}", f.filename),
                 200,
@@ -247,13 +264,13 @@ impl FakeIndex {
             PageFormat::Json => {
                 let entries: Vec<serde_json::Value> = files
                     .iter()
-                    .map(|(f, sha)| {
+                    .map(|(f, sha, time)| {
                         serde_json::json!({
                             "filename": f.filename,
                             "url": format!("../../files/{}", f.filename),
                             "hashes": {"sha256": sha},
                             "size": f.bytes.len(),
-                            "upload-time": "2024-01-01T00:00:00.000000Z",
+                            "upload-time": time,
                         })
                     })
                     .collect();
@@ -267,7 +284,7 @@ impl FakeIndex {
             }
             PageFormat::Html => {
                 let mut html = String::from("<!DOCTYPE html><html><body>\n");
-                for (f, sha) in files {
+                for (f, sha, _) in files {
                     html.push_str(&format!(
                         "<a href=\"/files/{0}#sha256={sha}\">{0}</a><br>\n",
                         f.filename

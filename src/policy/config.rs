@@ -1,0 +1,1899 @@
+//! Policy files (TOML) → one validated [`Policy`].
+//!
+//! Files are read with spans (toml's `DeTable`), walked by hand, and every problem is collected
+//! rather than stopping at the first: a person fixing a policy wants the whole list, each with
+//! `file:line:col`. Several files merge in order: later files replace single values and extend
+//! lists, so a site policy can be layered over a shipped one. Every value keeps the line it came
+//! from, and each decision it makes points there.
+
+use std::collections::HashMap;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use globset::{Glob, GlobSet, GlobSetBuilder};
+use pep440_rs::VersionSpecifiers;
+use serde::Serialize;
+use toml::Spanned;
+use toml::de::{DeTable, DeValue};
+
+use super::diag::{Diagnostic, LineIndex, Origin, Severity};
+use super::lock::LockSet;
+use super::osv::{OsvDb, Severity as CvssSeverity};
+
+/// The policy `serve` uses when given none: shipped in `policies/default.toml`.
+pub const DEFAULT_POLICY: &str = include_str!("../../policies/default.toml");
+
+/// What a rule does to a file it matches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RuleAction {
+    /// Not listed: the resolver falls back to another file or version.
+    Hide,
+    /// Listed, and the decision is logged as a warning.
+    Warn,
+    /// The rule is off.
+    Allow,
+}
+
+impl RuleAction {
+    fn parse(s: &str) -> Option<Self> {
+        match s {
+            "hide" => Some(Self::Hide),
+            "warn" => Some(Self::Warn),
+            "allow" => Some(Self::Allow),
+            _ => None,
+        }
+    }
+}
+
+/// One rule's switch: its action, whether it only reports, and the line that set them.
+#[derive(Clone, Debug)]
+pub struct Rule {
+    pub action: RuleAction,
+    pub report_only: bool,
+    pub origin: Option<Origin>,
+}
+
+impl Rule {
+    const fn new(action: RuleAction) -> Self {
+        Self {
+            action,
+            report_only: false,
+            origin: None,
+        }
+    }
+
+    pub fn is_off(&self) -> bool {
+        self.action == RuleAction::Allow
+    }
+}
+
+/// The rules, by the name their section has in a policy file. Exceptions name the rule they
+/// lift with these names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RuleId {
+    Projects,
+    Sdists,
+    Versions,
+    Tags,
+    Prereleases,
+    Yanked,
+    Size,
+    Cooldown,
+    Lock,
+    Advisories,
+    Malware,
+    Audit,
+}
+
+impl RuleId {
+    pub const ALL: &[RuleId] = &[
+        RuleId::Projects,
+        RuleId::Sdists,
+        RuleId::Versions,
+        RuleId::Tags,
+        RuleId::Prereleases,
+        RuleId::Yanked,
+        RuleId::Size,
+        RuleId::Cooldown,
+        RuleId::Lock,
+        RuleId::Advisories,
+        RuleId::Malware,
+        RuleId::Audit,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RuleId::Projects => "projects",
+            RuleId::Sdists => "sdists",
+            RuleId::Versions => "versions",
+            RuleId::Tags => "tags",
+            RuleId::Prereleases => "prereleases",
+            RuleId::Yanked => "yanked",
+            RuleId::Size => "size",
+            RuleId::Cooldown => "cooldown",
+            RuleId::Lock => "lock",
+            RuleId::Advisories => "advisories",
+            RuleId::Malware => "malware",
+            RuleId::Audit => "audit",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|r| r.as_str() == s)
+    }
+}
+
+/// How a project hidden whole is answered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Blocked {
+    /// `200` with no files and a PEP 792 `quarantined` status: uv stops there instead of
+    /// trying the next index, and the reason reaches the user.
+    Quarantine,
+    /// `404`: the client may fall through to another index it was given.
+    NotFound,
+}
+
+/// A name or glob in a policy, with its reason and line.
+#[derive(Clone, Debug)]
+pub struct NameEntry {
+    pub pattern: String,
+    pub reason: Option<String>,
+    pub origin: Origin,
+}
+
+/// Project names and globs (normalized as PEP 503 says before matching), each with a payload.
+/// Exact names are a hash lookup and all globs are one `GlobSet`, so a thousand entries cost
+/// about what one does.
+#[derive(Debug)]
+pub struct NameMap<T> {
+    entries: Vec<(NameEntry, T)>,
+    exact: HashMap<String, Vec<usize>>,
+    globs: GlobSet,
+    glob_entries: Vec<usize>,
+}
+
+impl<T> Default for NameMap<T> {
+    fn default() -> Self {
+        Self {
+            entries: Vec::new(),
+            exact: HashMap::new(),
+            globs: GlobSet::empty(),
+            glob_entries: Vec::new(),
+        }
+    }
+}
+
+impl<T> NameMap<T> {
+    fn build(entries: Vec<(NameEntry, T)>) -> Result<Self, (usize, String)> {
+        let mut exact: HashMap<String, Vec<usize>> = HashMap::new();
+        let mut builder = GlobSetBuilder::new();
+        let mut glob_entries = Vec::new();
+        for (i, (e, _)) in entries.iter().enumerate() {
+            if is_glob(&e.pattern) {
+                let g = Glob::new(&e.pattern).map_err(|err| (i, err.kind().to_string()))?;
+                builder.add(g);
+                glob_entries.push(i);
+            } else {
+                exact.entry(e.pattern.clone()).or_default().push(i);
+            }
+        }
+        let globs = builder.build().map_err(|e| (0, e.to_string()))?;
+        Ok(Self {
+            entries,
+            exact,
+            globs,
+            glob_entries,
+        })
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// The line of the first entry: where a rule made of the whole list points.
+    pub fn first_origin(&self) -> Option<Origin> {
+        self.entries.first().map(|(e, _)| e.origin.clone())
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Every entry matching `name` (already normalized), in the order they were written.
+    pub fn find_all(&self, name: &str) -> Vec<&(NameEntry, T)> {
+        let mut idx: Vec<usize> = self.exact.get(name).cloned().unwrap_or_default();
+        if !self.glob_entries.is_empty() {
+            idx.extend(
+                self.globs
+                    .matches(name)
+                    .into_iter()
+                    .filter_map(|g| self.glob_entries.get(g).copied()),
+            );
+        }
+        idx.sort_unstable();
+        idx.dedup();
+        idx.into_iter()
+            .filter_map(|i| self.entries.get(i))
+            .collect()
+    }
+
+    /// The first entry matching `name`: exact names before globs.
+    pub fn find(&self, name: &str) -> Option<&(NameEntry, T)> {
+        if let Some(i) = self.exact.get(name).and_then(|v| v.first()) {
+            return self.entries.get(*i);
+        }
+        if self.glob_entries.is_empty() {
+            return None;
+        }
+        let first = self.globs.matches(name).into_iter().min()?;
+        self.glob_entries
+            .get(first)
+            .and_then(|i| self.entries.get(*i))
+    }
+}
+
+pub type NameSet = NameMap<()>;
+
+fn is_glob(p: &str) -> bool {
+    p.contains(['*', '?', '[', '{'])
+}
+
+/// PEP 503 normalization of a pattern: the glob characters stay, the rest is lowercased and
+/// runs of `-`, `_`, `.` become one `-`.
+fn normalize_pattern(p: &str) -> String {
+    let mut out = String::with_capacity(p.len());
+    let mut sep = false;
+    for c in p.chars() {
+        if matches!(c, '-' | '_' | '.') {
+            sep = true;
+            continue;
+        }
+        if sep && !out.is_empty() {
+            out.push('-');
+        }
+        sep = false;
+        out.extend(c.to_lowercase());
+    }
+    if sep {
+        out.push('-');
+    }
+    out
+}
+
+#[derive(Debug, Default)]
+pub struct TagRules {
+    pub python: Option<GlobSet>,
+    pub abi: Option<GlobSet>,
+    pub platform: Option<GlobSet>,
+}
+
+impl TagRules {
+    pub fn is_empty(&self) -> bool {
+        self.python.is_none() && self.abi.is_none() && self.platform.is_none()
+    }
+
+    /// True when one of the wheel's tag triples is allowed by all three lists.
+    pub fn allows<'a>(
+        &self,
+        mut triples: impl Iterator<Item = (&'a str, &'a str, &'a str)>,
+    ) -> bool {
+        let ok = |set: &Option<GlobSet>, tag: &str| set.as_ref().is_none_or(|s| s.is_match(tag));
+        triples.any(|(py, abi, plat)| {
+            ok(&self.python, py) && ok(&self.abi, abi) && ok(&self.platform, plat)
+        })
+    }
+}
+
+#[derive(Debug)]
+pub struct Cooldown {
+    pub min_age: Option<jiff::SignedDuration>,
+    pub min_age_origin: Option<Origin>,
+    pub as_of: Option<jiff::Timestamp>,
+    pub as_of_origin: Option<Origin>,
+    pub missing: Rule,
+    pub projects: NameMap<jiff::SignedDuration>,
+}
+
+impl Cooldown {
+    pub fn is_active(&self) -> bool {
+        self.min_age.is_some_and(|d| !d.is_zero())
+            || self.as_of.is_some()
+            || !self.projects.is_empty()
+    }
+}
+
+/// Advisory or malware data and what to do when it is old.
+#[derive(Debug)]
+pub struct Feed {
+    pub db: OsvDb,
+    pub sources: Vec<PathBuf>,
+    /// The newest record's `modified`, else the newest source file's modification time.
+    pub as_of: Option<jiff::Timestamp>,
+    pub max_age: Option<jiff::SignedDuration>,
+    pub stale: Rule,
+    pub min_severity: Option<CvssSeverity>,
+}
+
+impl Feed {
+    /// Whether the data is older than allowed at `now`.
+    pub fn is_stale(&self, now: jiff::Timestamp) -> bool {
+        match (self.max_age, self.as_of) {
+            (Some(max), Some(t)) => now.duration_since(t) > max,
+            (Some(_), None) => true,
+            _ => false,
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct PrivateRoute {
+    pub names: NameSet,
+    /// The label (or URL) of the upstream that alone answers for these names.
+    pub upstream: String,
+    pub origin: Origin,
+}
+
+/// A lifted rule: for the files in its scope, the named rules do not hide.
+#[derive(Debug)]
+pub struct Exception {
+    pub rules: Vec<RuleId>,
+    pub project: Option<NameSet>,
+    pub versions: Option<VersionSpecifiers>,
+    pub sha256: Option<String>,
+    /// Advisories and malware: only this record (by id or alias).
+    pub id: Option<String>,
+    /// Audit: only this finding code.
+    pub code: Option<String>,
+    pub reason: String,
+    pub expires: Option<jiff::civil::Date>,
+    pub origin: Origin,
+    pub used: AtomicBool,
+}
+
+impl Exception {
+    /// Expired once the whole `expires` day (UTC) has passed.
+    pub fn is_expired(&self, now: jiff::Timestamp) -> bool {
+        self.expires.is_some_and(|d| {
+            d.tomorrow()
+                .ok()
+                .and_then(|t| t.to_zoned_datetime(jiff::tz::TimeZone::UTC).ok())
+                .is_none_or(|z| now >= z.timestamp())
+        })
+    }
+
+    pub fn covers_project(&self, name: &str) -> bool {
+        self.project.as_ref().is_none_or(|p| p.find(name).is_some())
+    }
+
+    pub fn mark_used(&self) {
+        self.used.store(true, Ordering::Relaxed);
+    }
+}
+
+/// A validated policy: what every decision consults. Built once per load, shared read-only.
+#[derive(Debug)]
+pub struct Policy {
+    pub files: Vec<String>,
+    pub report_only: bool,
+    pub report_only_origin: Option<Origin>,
+    pub projects: Rule,
+    pub allow: NameSet,
+    pub deny: NameSet,
+    pub blocked: Blocked,
+    pub sdists: Rule,
+    pub versions: Rule,
+    pub require_versions: NameMap<VersionSpecifiers>,
+    pub deny_versions: NameMap<VersionSpecifiers>,
+    pub tags: Rule,
+    pub tag_rules: TagRules,
+    pub prereleases: Rule,
+    pub yanked: Rule,
+    pub size: Rule,
+    pub max_size: Option<u64>,
+    pub cooldown: Rule,
+    pub cooldown_rules: Cooldown,
+    pub lock: Rule,
+    pub lock_set: Option<LockSet>,
+    pub lock_outside: Rule,
+    pub lock_blocked: Blocked,
+    pub advisories: Rule,
+    pub advisory_feed: Option<Feed>,
+    pub malware: Rule,
+    pub malware_feed: Option<Feed>,
+    pub audit: Rule,
+    pub audit_codes: HashMap<String, (RuleAction, Origin)>,
+    pub private: Vec<PrivateRoute>,
+    pub exceptions: Vec<Exception>,
+}
+
+impl Policy {
+    /// The shipped default policy (`policies/default.toml`), which always loads.
+    pub fn builtin() -> Self {
+        match load_sources(&[("policies/default.toml".into(), DEFAULT_POLICY.into())]) {
+            Ok((p, _)) => p,
+            // The shipped file is checked by a test; this is the same policy written out.
+            Err(_) => Self::empty(),
+        }
+    }
+
+    fn empty() -> Self {
+        Self {
+            files: Vec::new(),
+            report_only: false,
+            report_only_origin: None,
+            projects: Rule::new(RuleAction::Hide),
+            allow: NameSet::default(),
+            deny: NameSet::default(),
+            blocked: Blocked::Quarantine,
+            sdists: Rule::new(RuleAction::Hide),
+            versions: Rule::new(RuleAction::Hide),
+            require_versions: NameMap::default(),
+            deny_versions: NameMap::default(),
+            tags: Rule::new(RuleAction::Hide),
+            tag_rules: TagRules::default(),
+            prereleases: Rule::new(RuleAction::Allow),
+            yanked: Rule::new(RuleAction::Allow),
+            size: Rule::new(RuleAction::Hide),
+            max_size: None,
+            cooldown: Rule::new(RuleAction::Hide),
+            cooldown_rules: Cooldown {
+                min_age: None,
+                min_age_origin: None,
+                as_of: None,
+                as_of_origin: None,
+                missing: Rule::new(RuleAction::Hide),
+                projects: NameMap::default(),
+            },
+            lock: Rule::new(RuleAction::Hide),
+            lock_set: None,
+            lock_outside: Rule::new(RuleAction::Hide),
+            lock_blocked: Blocked::NotFound,
+            advisories: Rule::new(RuleAction::Hide),
+            advisory_feed: None,
+            malware: Rule::new(RuleAction::Hide),
+            malware_feed: None,
+            audit: Rule::new(RuleAction::Hide),
+            audit_codes: HashMap::new(),
+            private: Vec::new(),
+            exceptions: Vec::new(),
+        }
+    }
+
+    pub fn rule(&self, id: RuleId) -> &Rule {
+        match id {
+            RuleId::Projects => &self.projects,
+            RuleId::Sdists => &self.sdists,
+            RuleId::Versions => &self.versions,
+            RuleId::Tags => &self.tags,
+            RuleId::Prereleases => &self.prereleases,
+            RuleId::Yanked => &self.yanked,
+            RuleId::Size => &self.size,
+            RuleId::Cooldown => &self.cooldown,
+            RuleId::Lock => &self.lock,
+            RuleId::Advisories => &self.advisories,
+            RuleId::Malware => &self.malware,
+            RuleId::Audit => &self.audit,
+        }
+    }
+
+    /// Exceptions that lifted nothing since the policy was loaded: likely stale.
+    pub fn unused_exceptions(&self) -> impl Iterator<Item = &Exception> {
+        self.exceptions
+            .iter()
+            .filter(|e| !e.used.load(Ordering::Relaxed))
+    }
+
+    /// The upstream that alone may answer for `name`, when a `[[private]]` section claims it.
+    pub fn private_upstream(&self, name: &str) -> Option<&PrivateRoute> {
+        self.private.iter().find(|p| p.names.find(name).is_some())
+    }
+}
+
+/// Why a policy could not be loaded: every problem found, errors and warnings.
+#[derive(Debug, thiserror::Error)]
+#[error("{} problem(s) in the policy:\n{}", .0.iter().filter(|d| d.severity == Severity::Error).count(), render(.0))]
+pub struct PolicyError(pub Vec<Diagnostic>);
+
+fn render(diags: &[Diagnostic]) -> String {
+    diags
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Reads and validates policy files in order. Warnings come back with the policy; any error
+/// fails the load with the whole list.
+pub fn load_files(paths: &[PathBuf]) -> Result<(Policy, Vec<Diagnostic>), PolicyError> {
+    let mut sources = Vec::with_capacity(paths.len());
+    let mut diags = Vec::new();
+    for p in paths {
+        match std::fs::read_to_string(p) {
+            Ok(text) => sources.push((p.display().to_string(), text)),
+            Err(e) => diags.push(Diagnostic {
+                file: p.display().to_string(),
+                line: 1,
+                col: 1,
+                severity: Severity::Error,
+                code: "unreadable",
+                message: format!("cannot read the policy file: {e}"),
+            }),
+        }
+    }
+    if !diags.is_empty() {
+        return Err(PolicyError(diags));
+    }
+    load_sources(&sources)
+}
+
+/// [`load_files`] on texts already read: `(name, text)`; relative paths inside a policy are
+/// taken from the folder of `name`.
+pub fn load_sources(
+    sources: &[(String, String)],
+) -> Result<(Policy, Vec<Diagnostic>), PolicyError> {
+    let mut b = Builder::default();
+    for (name, text) in sources {
+        b.file(name, text);
+    }
+    b.finish()
+}
+
+/// Raw values gathered from all files, before names, globs and data are compiled.
+#[derive(Default)]
+struct Builder {
+    diags: Vec<Diagnostic>,
+    files: Vec<String>,
+    report_only: Option<(bool, Origin)>,
+    rules: HashMap<RuleId, RawRule>,
+    allow: Vec<(NameEntry, Spot)>,
+    deny: Vec<(NameEntry, Spot)>,
+    blocked: Option<Blocked>,
+    require_versions: Vec<(NameEntry, VersionSpecifiers, Spot)>,
+    deny_versions: Vec<(NameEntry, VersionSpecifiers, Spot)>,
+    tag_python: Option<(Vec<String>, Spot)>,
+    tag_abi: Option<(Vec<String>, Spot)>,
+    tag_platform: Option<(Vec<String>, Spot)>,
+    max_size: Option<u64>,
+    min_age: Option<(jiff::SignedDuration, Origin)>,
+    as_of: Option<(jiff::Timestamp, Origin)>,
+    missing_upload_time: Option<(RuleAction, Origin)>,
+    cooldown_projects: Vec<(NameEntry, jiff::SignedDuration, Spot)>,
+    lock_files: Vec<(PathBuf, Spot)>,
+    lock_outside: Option<(RuleAction, Origin)>,
+    lock_blocked: Option<Blocked>,
+    feeds: HashMap<RuleId, RawFeed>,
+    audit_codes: HashMap<String, (RuleAction, Origin)>,
+    private: Vec<RawPrivate>,
+    exceptions: Vec<RawException>,
+}
+
+/// A `[[private]]` section: its names, its upstream, its line.
+type RawPrivate = (Vec<(NameEntry, Spot)>, String, Origin);
+
+#[derive(Default)]
+struct RawRule {
+    action: Option<(RuleAction, Origin)>,
+    report_only: Option<bool>,
+}
+
+#[derive(Default)]
+struct RawFeed {
+    sources: Vec<(PathBuf, Spot)>,
+    max_age: Option<jiff::SignedDuration>,
+    stale: Option<(RuleAction, Origin)>,
+    min_severity: Option<CvssSeverity>,
+}
+
+struct RawException {
+    rules: Vec<RuleId>,
+    project: Option<(NameEntry, Spot)>,
+    versions: Option<VersionSpecifiers>,
+    sha256: Option<String>,
+    id: Option<String>,
+    code: Option<String>,
+    reason: String,
+    expires: Option<jiff::civil::Date>,
+    origin: Origin,
+}
+
+/// A position kept for problems found after the walk (a glob that does not compile, a lock file
+/// that does not load).
+#[derive(Clone, Debug)]
+struct Spot {
+    file: String,
+    line: usize,
+    col: usize,
+}
+
+/// One file being walked.
+struct Walk<'a> {
+    /// Problems found in this file, appended to the builder's when the walk ends.
+    name: Arc<str>,
+    text: &'a str,
+    lines: LineIndex,
+    dir: PathBuf,
+    diags: Vec<Diagnostic>,
+}
+
+type Val<'i> = Spanned<DeValue<'i>>;
+
+impl Walk<'_> {
+    fn spot(&self, span: &Range<usize>) -> Spot {
+        let (line, col) = self.lines.position(self.text, span.start);
+        Spot {
+            file: self.name.to_string(),
+            line,
+            col,
+        }
+    }
+
+    fn origin(&self, span: &Range<usize>) -> Origin {
+        let (line, _) = self.lines.position(self.text, span.start);
+        Origin {
+            file: self.name.clone(),
+            line: u32::try_from(line).unwrap_or(u32::MAX),
+        }
+    }
+
+    fn problem(&mut self, span: &Range<usize>, sev: Severity, code: &'static str, msg: String) {
+        let s = self.spot(span);
+        self.diags.push(Diagnostic {
+            file: s.file,
+            line: s.line,
+            col: s.col,
+            severity: sev,
+            code,
+            message: msg,
+        });
+    }
+
+    fn error(&mut self, span: &Range<usize>, code: &'static str, msg: impl Into<String>) {
+        self.problem(span, Severity::Error, code, msg.into());
+    }
+
+    /// Reports keys not in `known`; returns the table's entries for the caller to read.
+    fn keys<'t, 'i>(
+        &mut self,
+        table: &'t DeTable<'i>,
+        section: &str,
+        known: &[&str],
+    ) -> Vec<(&'t str, &'t Val<'i>, Range<usize>)> {
+        let mut out = Vec::with_capacity(table.len());
+        for (k, v) in table.iter() {
+            let key: &str = k.get_ref();
+            if known.contains(&key) {
+                out.push((key, v, k.span()));
+            } else {
+                let hint = closest(key, known)
+                    .map(|c| format!(" (did you mean `{c}`?)"))
+                    .unwrap_or_default();
+                self.error(
+                    &k.span(),
+                    "unknown-key",
+                    format!("unknown key `{key}` in {section}{hint}"),
+                );
+            }
+        }
+        out
+    }
+
+    fn str<'v>(&mut self, v: &'v Val<'_>, what: &str) -> Option<&'v str> {
+        match v.get_ref() {
+            DeValue::String(s) => Some(s.as_ref()),
+            other => {
+                self.error(
+                    &v.span(),
+                    "wrong-type",
+                    format!("{what} must be a string, not {}", other.type_str()),
+                );
+                None
+            }
+        }
+    }
+
+    /// True for `""`, which the template writes for "not set".
+    fn is_unset(v: &Val<'_>) -> bool {
+        matches!(v.get_ref(), DeValue::String(s) if s.is_empty())
+    }
+
+    fn bool(&mut self, v: &Val<'_>, what: &str) -> Option<bool> {
+        match v.get_ref() {
+            DeValue::Boolean(b) => Some(*b),
+            other => {
+                self.error(
+                    &v.span(),
+                    "wrong-type",
+                    format!("{what} must be true or false, not {}", other.type_str()),
+                );
+                None
+            }
+        }
+    }
+
+    fn array<'v, 'i>(&mut self, v: &'v Val<'i>, what: &str) -> &'v [Val<'i>] {
+        match v.get_ref() {
+            DeValue::Array(a) => a,
+            other => {
+                self.error(
+                    &v.span(),
+                    "wrong-type",
+                    format!("{what} must be an array, not {}", other.type_str()),
+                );
+                &[]
+            }
+        }
+    }
+
+    fn table<'v, 'i>(&mut self, v: &'v Val<'i>, what: &str) -> Option<&'v DeTable<'i>> {
+        match v.get_ref() {
+            DeValue::Table(t) => Some(t),
+            other => {
+                self.error(
+                    &v.span(),
+                    "wrong-type",
+                    format!("{what} must be a table, not {}", other.type_str()),
+                );
+                None
+            }
+        }
+    }
+
+    fn action(&mut self, v: &Val<'_>, what: &str) -> Option<RuleAction> {
+        let s = self.str(v, what)?;
+        let a = RuleAction::parse(s);
+        if a.is_none() {
+            self.error(
+                &v.span(),
+                "bad-action",
+                format!("{what} must be \"hide\", \"warn\" or \"allow\", not \"{s}\""),
+            );
+        }
+        a
+    }
+
+    fn duration(&mut self, v: &Val<'_>, what: &str) -> Option<jiff::SignedDuration> {
+        let s = self.str(v, what)?;
+        match parse_duration(s) {
+            Some(d) => Some(d),
+            None => {
+                self.error(
+                    &v.span(),
+                    "bad-duration",
+                    format!(
+                        "{what}: `{s}` is not a duration (write e.g. \"7d\", \"12 hours\", \"1w\", \"P7D\" or \"PT12H\")"
+                    ),
+                );
+                None
+            }
+        }
+    }
+
+    fn timestamp(&mut self, v: &Val<'_>, what: &str) -> Option<jiff::Timestamp> {
+        let text = match v.get_ref() {
+            DeValue::Datetime(d) => d.to_string(),
+            DeValue::String(s) => s.to_string(),
+            other => {
+                self.error(
+                    &v.span(),
+                    "wrong-type",
+                    format!("{what} must be a date-time, not {}", other.type_str()),
+                );
+                return None;
+            }
+        };
+        let parsed = text.parse::<jiff::Timestamp>().ok().or_else(|| {
+            text.parse::<jiff::civil::Date>()
+                .ok()
+                .and_then(|d| d.to_zoned_datetime(jiff::tz::TimeZone::UTC).ok())
+                .map(|z| z.timestamp())
+        });
+        if parsed.is_none() {
+            self.error(
+                &v.span(),
+                "bad-date",
+                format!(
+                    "{what}: `{text}` is not an RFC 3339 date-time with an offset (e.g. 2026-11-01T00:00:00Z) or a date"
+                ),
+            );
+        }
+        parsed
+    }
+
+    fn date(&mut self, v: &Val<'_>, what: &str) -> Option<jiff::civil::Date> {
+        let text = match v.get_ref() {
+            DeValue::Datetime(d) => d.to_string(),
+            DeValue::String(s) => s.to_string(),
+            other => {
+                self.error(
+                    &v.span(),
+                    "wrong-type",
+                    format!("{what} must be a date, not {}", other.type_str()),
+                );
+                return None;
+            }
+        };
+        let d = text.parse::<jiff::civil::Date>().ok();
+        if d.is_none() {
+            self.error(
+                &v.span(),
+                "bad-date",
+                format!("{what}: `{text}` is not a date (write YYYY-MM-DD)"),
+            );
+        }
+        d
+    }
+
+    fn specifiers(&mut self, v: &Val<'_>, what: &str) -> Option<VersionSpecifiers> {
+        let s = self.str(v, what)?;
+        match s.parse::<VersionSpecifiers>() {
+            Ok(spec) => Some(spec),
+            Err(e) => {
+                self.error(
+                    &v.span(),
+                    "bad-specifier",
+                    format!(
+                        "{what}: `{s}` is not a PEP 440 version specifier: {}",
+                        e.to_string()
+                            .lines()
+                            .next()
+                            .unwrap_or_default()
+                            .trim_end_matches(':')
+                    ),
+                );
+                None
+            }
+        }
+    }
+
+    /// A project name or glob. Exact names must be valid PEP 508 names; globs are compiled
+    /// here so a bad one is reported at its line.
+    fn name_pattern(&mut self, v: &Val<'_>, what: &str) -> Option<(String, Spot)> {
+        let raw = self.str(v, what)?;
+        let spot = self.spot(&v.span());
+        if is_glob(raw) {
+            let norm = normalize_pattern(raw);
+            if let Err(e) = Glob::new(&norm) {
+                self.error(
+                    &v.span(),
+                    "bad-glob",
+                    format!("{what}: `{raw}` is not a valid glob: {}", e.kind()),
+                );
+                return None;
+            }
+            return Some((norm, spot));
+        }
+        match crate::dist::ProjectName::new(raw) {
+            Ok(n) => Some((n.as_str().to_owned(), spot)),
+            Err(e) => {
+                self.error(
+                    &v.span(),
+                    "bad-name",
+                    format!("{what}: `{raw}` is not a project name: {e}"),
+                );
+                None
+            }
+        }
+    }
+
+    /// A list of names: each item a string or `{ name = "…", reason = "…" }`.
+    fn name_list(&mut self, v: &Val<'_>, what: &str) -> Vec<(NameEntry, Spot)> {
+        let mut out = Vec::new();
+        for item in self.array(v, what) {
+            let (name_val, reason) = match item.get_ref() {
+                DeValue::Table(t) => {
+                    let mut name = None;
+                    let mut reason = None;
+                    for (k, val, _) in self.keys(t, what, &["name", "reason"]) {
+                        match k {
+                            "name" => name = Some(val),
+                            _ => reason = self.str(val, "reason").map(str::to_owned),
+                        }
+                    }
+                    let Some(name) = name else {
+                        self.error(
+                            &item.span(),
+                            "missing-key",
+                            format!("an entry of {what} needs `name`"),
+                        );
+                        continue;
+                    };
+                    (name, reason)
+                }
+                _ => (item, None),
+            };
+            if let Some((pattern, spot)) = self.name_pattern(name_val, what) {
+                let origin = self.origin(&item.span());
+                out.push((
+                    NameEntry {
+                        pattern,
+                        reason,
+                        origin,
+                    },
+                    spot,
+                ));
+            }
+        }
+        out
+    }
+
+    fn string_list(&mut self, v: &Val<'_>, what: &str) -> Vec<(String, Range<usize>)> {
+        self.array(v, what)
+            .iter()
+            .filter_map(|item| {
+                let s = self.str(item, what)?.to_owned();
+                Some((s, item.span()))
+            })
+            .collect()
+    }
+
+    /// A path from the policy: `$VAR`, `${VAR}` and `${VAR:-default}` are expanded (so one
+    /// policy serves several machines), and a relative path is taken from the policy's folder.
+    fn path(&mut self, raw: &str, span: &Range<usize>) -> Option<PathBuf> {
+        let expanded = match expand_env(raw, |k| std::env::var(k).ok()) {
+            Ok(e) => e,
+            Err(var) => {
+                self.error(
+                    span,
+                    "unset-variable",
+                    format!("`{raw}` uses the environment variable {var}, which is not set"),
+                );
+                return None;
+            }
+        };
+        let p = Path::new(&expanded);
+        Some(if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            self.dir.join(p)
+        })
+    }
+}
+
+const RULE_KEYS: &[&str] = &["action", "report-only"];
+
+impl Builder {
+    fn file(&mut self, name: &str, text: &str) {
+        self.files.push(name.to_owned());
+        let (doc, errors) = DeTable::parse_recoverable(text);
+        let dir = Path::new(name)
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_default();
+        let mut w = Walk {
+            name: name.into(),
+            text,
+            lines: LineIndex::new(text),
+            dir,
+            diags: Vec::new(),
+        };
+        for e in &errors {
+            let span = e.span().unwrap_or(0..0);
+            w.error(&span, "toml-syntax", e.message().trim().to_owned());
+        }
+        if !errors.is_empty() {
+            self.diags.append(&mut w.diags);
+            return;
+        }
+        let top: Vec<&str> = ["report-only", "private", "exceptions"]
+            .into_iter()
+            .chain(RuleId::ALL.iter().map(|r| r.as_str()))
+            .collect();
+        for (key, v, kspan) in w.keys(doc.get_ref(), "the policy", &top) {
+            match key {
+                "report-only" => {
+                    if let Some(b) = w.bool(v, "report-only") {
+                        self.report_only = Some((b, w.origin(&kspan)));
+                    }
+                }
+                "private" => {
+                    for item in w.array(v, "[[private]]") {
+                        if let Some(t) = w.table(item, "[[private]]") {
+                            self.private_section(&mut w, t, &item.span());
+                        }
+                    }
+                }
+                "exceptions" => {
+                    for item in w.array(v, "[[exceptions]]") {
+                        if let Some(t) = w.table(item, "[[exceptions]]") {
+                            self.exception(&mut w, t, &item.span());
+                        }
+                    }
+                }
+                _ => {
+                    let Some(id) = RuleId::parse(key) else {
+                        continue;
+                    };
+                    let section = format!("[{key}]");
+                    if let Some(t) = w.table(v, &section) {
+                        self.rule_section(&mut w, id, t, &section);
+                    }
+                }
+            }
+        }
+        self.diags.append(&mut w.diags);
+    }
+
+    fn rule_section(&mut self, w: &mut Walk<'_>, id: RuleId, t: &DeTable<'_>, section: &str) {
+        let extra: &[&str] = match id {
+            RuleId::Projects => &["allow", "deny", "blocked"],
+            RuleId::Versions => &["require", "deny"],
+            RuleId::Tags => &["python", "abi", "platform"],
+            RuleId::Size => &["max"],
+            RuleId::Cooldown => &["min-age", "as-of", "missing-upload-time", "projects"],
+            RuleId::Lock => &["files", "outside", "blocked"],
+            RuleId::Advisories => &["sources", "max-age", "stale", "min-severity"],
+            RuleId::Malware => &["sources", "max-age", "stale"],
+            RuleId::Audit => &["codes"],
+            RuleId::Sdists | RuleId::Prereleases | RuleId::Yanked => &[],
+        };
+        let known: Vec<&str> = RULE_KEYS.iter().chain(extra).copied().collect();
+        for (key, v, kspan) in w.keys(t, section, &known) {
+            let what = format!("{section} {key}");
+            match key {
+                "action" => {
+                    if let Some(a) = w.action(v, &what) {
+                        self.rules.entry(id).or_default().action = Some((a, w.origin(&kspan)));
+                    }
+                }
+                "report-only" => {
+                    if let Some(b) = w.bool(v, &what) {
+                        self.rules.entry(id).or_default().report_only = Some(b);
+                    }
+                }
+                _ => self.rule_key(w, id, key, v, &kspan, &what),
+            }
+        }
+    }
+
+    fn rule_key(
+        &mut self,
+        w: &mut Walk<'_>,
+        id: RuleId,
+        key: &str,
+        v: &Val<'_>,
+        kspan: &Range<usize>,
+        what: &str,
+    ) {
+        match (id, key) {
+            (RuleId::Projects, "allow") => self.allow.extend(w.name_list(v, what)),
+            (RuleId::Projects, "deny") => self.deny.extend(w.name_list(v, what)),
+            (RuleId::Projects, "blocked") | (RuleId::Lock, "blocked") => {
+                let b = match w.str(v, what) {
+                    Some("quarantine") => Some(Blocked::Quarantine),
+                    Some("not-found") => Some(Blocked::NotFound),
+                    Some(other) => {
+                        w.error(
+                            &v.span(),
+                            "bad-value",
+                            format!(
+                                "{what} must be \"quarantine\" or \"not-found\", not \"{other}\""
+                            ),
+                        );
+                        None
+                    }
+                    None => None,
+                };
+                if id == RuleId::Lock {
+                    self.lock_blocked = b.or(self.lock_blocked);
+                } else {
+                    self.blocked = b.or(self.blocked);
+                }
+            }
+            (RuleId::Versions, "require" | "deny") => {
+                let Some(t) = w.table(v, what) else { return };
+                for (k, spec_v) in t.iter() {
+                    let name_val = Spanned::new(k.span(), DeValue::String(k.get_ref().clone()));
+                    let Some((pattern, spot)) = w.name_pattern(&name_val, what) else {
+                        continue;
+                    };
+                    let Some(spec) = w.specifiers(spec_v, what) else {
+                        continue;
+                    };
+                    let entry = NameEntry {
+                        pattern,
+                        reason: None,
+                        origin: w.origin(&k.span()),
+                    };
+                    if key == "require" {
+                        self.require_versions.push((entry, spec, spot));
+                    } else {
+                        self.deny_versions.push((entry, spec, spot));
+                    }
+                }
+            }
+            (RuleId::Tags, _) => {
+                let list: Vec<String> = w
+                    .string_list(v, what)
+                    .into_iter()
+                    .map(|(s, _)| s.to_ascii_lowercase())
+                    .collect();
+                let spot = w.spot(&v.span());
+                for (s, span) in w.string_list(v, what) {
+                    if let Err(e) = Glob::new(&s.to_ascii_lowercase()) {
+                        w.error(
+                            &span,
+                            "bad-glob",
+                            format!("{what}: `{s}` is not a valid glob: {}", e.kind()),
+                        );
+                    }
+                }
+                let slot = match key {
+                    "python" => &mut self.tag_python,
+                    "abi" => &mut self.tag_abi,
+                    _ => &mut self.tag_platform,
+                };
+                *slot = Some((list, spot));
+            }
+            (RuleId::Size, "max") => {
+                let size = match v.get_ref() {
+                    DeValue::Integer(i) => i.as_str().parse::<u64>().ok(),
+                    DeValue::String(s) => parse_size(s),
+                    _ => None,
+                };
+                match size {
+                    Some(s) => self.max_size = Some(s),
+                    None => w.error(
+                        &v.span(),
+                        "bad-size",
+                        format!("{what} must be a byte count or a size like \"500MiB\" or \"2GB\""),
+                    ),
+                }
+            }
+            (RuleId::Cooldown, "min-age") => {
+                if let Some(d) = w.duration(v, what) {
+                    self.min_age = Some((d, w.origin(kspan)));
+                }
+            }
+            (RuleId::Cooldown | RuleId::Advisories | RuleId::Malware, "as-of" | "max-age")
+                if Walk::is_unset(v) => {}
+            (RuleId::Cooldown, "as-of") => {
+                if let Some(t) = w.timestamp(v, what) {
+                    self.as_of = Some((t, w.origin(kspan)));
+                }
+            }
+            (RuleId::Cooldown, "missing-upload-time") => {
+                if let Some(a) = w.action(v, what) {
+                    self.missing_upload_time = Some((a, w.origin(kspan)));
+                }
+            }
+            (RuleId::Cooldown, "projects") => {
+                let Some(t) = w.table(v, what) else { return };
+                for (k, d) in t.iter() {
+                    let name_val = Spanned::new(k.span(), DeValue::String(k.get_ref().clone()));
+                    let Some((pattern, spot)) = w.name_pattern(&name_val, what) else {
+                        continue;
+                    };
+                    let Some(d) = w.duration(d, what) else {
+                        continue;
+                    };
+                    let entry = NameEntry {
+                        pattern,
+                        reason: None,
+                        origin: w.origin(&k.span()),
+                    };
+                    self.cooldown_projects.push((entry, d, spot));
+                }
+            }
+            (RuleId::Lock, "files") => {
+                for (s, span) in w.string_list(v, what) {
+                    let spot = w.spot(&span);
+                    if let Some(path) = w.path(&s, &span) {
+                        self.lock_files.push((path, spot));
+                    }
+                }
+            }
+            (RuleId::Lock, "outside") => {
+                if let Some(a) = w.action(v, what) {
+                    self.lock_outside = Some((a, w.origin(kspan)));
+                }
+            }
+            (RuleId::Advisories | RuleId::Malware, "sources") => {
+                for (s, span) in w.string_list(v, what) {
+                    let spot = w.spot(&span);
+                    if let Some(path) = w.path(&s, &span) {
+                        self.feeds.entry(id).or_default().sources.push((path, spot));
+                    }
+                }
+            }
+            (RuleId::Advisories | RuleId::Malware, "max-age") => {
+                if let Some(d) = w.duration(v, what) {
+                    self.feeds.entry(id).or_default().max_age = Some(d);
+                }
+            }
+            (RuleId::Advisories | RuleId::Malware, "stale") => {
+                if let Some(a) = w.action(v, what) {
+                    self.feeds.entry(id).or_default().stale = Some((a, w.origin(kspan)));
+                }
+            }
+            (RuleId::Advisories, "min-severity") => {
+                let sev = match w.str(v, what) {
+                    Some("low") => Some(CvssSeverity::Low),
+                    Some("medium") => Some(CvssSeverity::Medium),
+                    Some("high") => Some(CvssSeverity::High),
+                    Some("critical") => Some(CvssSeverity::Critical),
+                    Some(other) => {
+                        w.error(
+                            &v.span(),
+                            "bad-value",
+                            format!(
+                                "{what} must be \"low\", \"medium\", \"high\" or \"critical\", not \"{other}\""
+                            ),
+                        );
+                        None
+                    }
+                    None => None,
+                };
+                if sev.is_some() {
+                    self.feeds.entry(id).or_default().min_severity = sev;
+                }
+            }
+            (RuleId::Audit, "codes") => {
+                let Some(t) = w.table(v, what) else { return };
+                for (k, a) in t.iter() {
+                    let code: &str = k.get_ref();
+                    if !crate::audit::Code::ALL.iter().any(|c| c.as_str() == code) {
+                        w.error(
+                            &k.span(),
+                            "unknown-code",
+                            format!("{what}: `{code}` is not an audit finding code (`pipwall audit --format json` names them)"),
+                        );
+                        continue;
+                    }
+                    if let Some(action) = w.action(a, what) {
+                        self.audit_codes
+                            .insert(code.to_owned(), (action, w.origin(&k.span())));
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn private_section(&mut self, w: &mut Walk<'_>, t: &DeTable<'_>, span: &Range<usize>) {
+        let mut names = Vec::new();
+        let mut upstream = None;
+        for (key, v, _) in w.keys(t, "[[private]]", &["names", "upstream"]) {
+            match key {
+                "names" => names = w.name_list(v, "[[private]] names"),
+                _ => upstream = w.str(v, "[[private]] upstream").map(str::to_owned),
+            }
+        }
+        match upstream {
+            Some(u) if !names.is_empty() => {
+                let origin = w.origin(span);
+                self.private.push((names, u, origin));
+            }
+            _ => w.error(
+                span,
+                "missing-key",
+                "a [[private]] section needs `names` (at least one) and `upstream`",
+            ),
+        }
+    }
+
+    fn exception(&mut self, w: &mut Walk<'_>, t: &DeTable<'_>, span: &Range<usize>) {
+        const KEYS: &[&str] = &[
+            "rule", "project", "versions", "sha256", "id", "code", "reason", "expires",
+        ];
+        let mut rules = Vec::new();
+        let mut project = None;
+        let mut versions = None;
+        let mut sha256 = None;
+        let mut id = None;
+        let mut code = None;
+        let mut reason: Option<String> = None;
+        let mut expires = None;
+        let mut ok = true;
+        for (key, v, _) in w.keys(t, "[[exceptions]]", KEYS) {
+            let what = format!("[[exceptions]] {key}");
+            match key {
+                "rule" => {
+                    let items: Vec<(String, Range<usize>)> = match v.get_ref() {
+                        DeValue::Array(_) => w.string_list(v, &what),
+                        _ => w
+                            .str(v, &what)
+                            .map(|s| vec![(s.to_owned(), v.span())])
+                            .unwrap_or_default(),
+                    };
+                    for (s, sp) in items {
+                        match RuleId::parse(&s) {
+                            Some(r) => rules.push(r),
+                            None => {
+                                ok = false;
+                                let names: Vec<&str> =
+                                    RuleId::ALL.iter().map(|r| r.as_str()).collect();
+                                w.error(
+                                    &sp,
+                                    "unknown-rule",
+                                    format!(
+                                        "{what}: `{s}` is not a rule (one of {})",
+                                        names.join(", ")
+                                    ),
+                                );
+                            }
+                        }
+                    }
+                }
+                "project" => {
+                    project = w.name_pattern(v, &what).map(|(pattern, spot)| {
+                        let origin = w.origin(&v.span());
+                        (
+                            NameEntry {
+                                pattern,
+                                reason: None,
+                                origin,
+                            },
+                            spot,
+                        )
+                    });
+                    ok &= project.is_some();
+                }
+                "versions" => {
+                    versions = w.specifiers(v, &what);
+                    ok &= versions.is_some();
+                }
+                "sha256" => {
+                    sha256 = w.str(v, &what).and_then(|s| {
+                        let s = s.to_ascii_lowercase();
+                        if s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit()) {
+                            Some(s)
+                        } else {
+                            w.error(
+                                &v.span(),
+                                "bad-value",
+                                format!("{what} must be 64 hex digits"),
+                            );
+                            None
+                        }
+                    });
+                    ok &= sha256.is_some();
+                }
+                "id" => id = w.str(v, &what).map(str::to_owned),
+                "code" => code = w.str(v, &what).map(str::to_owned),
+                "reason" => reason = w.str(v, &what).map(str::to_owned),
+                _ => {
+                    expires = w.date(v, &what);
+                    ok &= expires.is_some();
+                }
+            }
+        }
+        if rules.is_empty() && ok {
+            ok = false;
+            w.error(
+                span,
+                "missing-key",
+                "an exception needs `rule`: the rule (or rules) it lifts",
+            );
+        }
+        if reason.as_deref().is_none_or(|r| r.trim().is_empty()) {
+            ok = false;
+            w.error(
+                span,
+                "missing-reason",
+                "an exception needs a `reason`: the next person to read the policy must know why",
+            );
+        }
+        if project.is_none() && sha256.is_none() && id.is_none() {
+            ok = false;
+            w.error(
+                span,
+                "missing-scope",
+                "an exception needs a scope: `project` (with optional `versions`), `sha256` or `id`",
+            );
+        }
+        if versions.is_some() && project.is_none() {
+            ok = false;
+            w.error(span, "missing-scope", "`versions` needs `project`");
+        }
+        let origin = w.origin(span);
+        if let Some(d) = expires
+            && d < jiff::Timestamp::now()
+                .to_zoned_datetime(jiff::tz::TimeZone::UTC)
+                .date()
+        {
+            w.problem(
+                span,
+                Severity::Warning,
+                "expired-exception",
+                format!("this exception expired on {d}; it no longer applies"),
+            );
+        }
+        if ok && let Some(reason) = reason {
+            self.exceptions.push(RawException {
+                rules,
+                project,
+                versions,
+                sha256,
+                id,
+                code,
+                reason,
+                expires,
+                origin,
+            });
+        }
+    }
+
+    fn error_at(&mut self, spot: &Spot, code: &'static str, message: String) {
+        self.diags.push(Diagnostic {
+            file: spot.file.clone(),
+            line: spot.line,
+            col: spot.col,
+            severity: Severity::Error,
+            code,
+            message,
+        });
+    }
+
+    fn names<T>(&mut self, entries: Vec<(NameEntry, T, Spot)>) -> NameMap<T> {
+        let spots: Vec<Spot> = entries.iter().map(|(_, _, s)| s.clone()).collect();
+        let entries: Vec<(NameEntry, T)> = entries.into_iter().map(|(e, t, _)| (e, t)).collect();
+        match NameMap::build(entries) {
+            Ok(m) => m,
+            Err((i, why)) => {
+                if let Some(s) = spots.get(i) {
+                    self.error_at(s, "bad-glob", why);
+                }
+                NameMap::default()
+            }
+        }
+    }
+
+    fn globs(&mut self, list: Option<(Vec<String>, Spot)>) -> Option<GlobSet> {
+        let (list, spot) = list?;
+        if list.is_empty() {
+            return None;
+        }
+        let mut b = GlobSetBuilder::new();
+        for g in &list {
+            if let Ok(g) = Glob::new(g) {
+                b.add(g);
+            }
+        }
+        match b.build() {
+            Ok(s) => Some(s),
+            Err(e) => {
+                self.error_at(&spot, "bad-glob", e.to_string());
+                None
+            }
+        }
+    }
+
+    fn feed(&mut self, id: RuleId) -> Option<Feed> {
+        let raw = self.feeds.remove(&id)?;
+        if raw.sources.is_empty() {
+            return None;
+        }
+        let paths: Vec<PathBuf> = raw.sources.iter().map(|(p, _)| p.clone()).collect();
+        let (db, report) = match OsvDb::load(&paths) {
+            Ok(x) => x,
+            Err(e) => {
+                let spot = raw.sources[0].1.clone();
+                self.error_at(
+                    &spot,
+                    "data-unreadable",
+                    format!("[{}] sources: {e}", id.as_str()),
+                );
+                return None;
+            }
+        };
+        let as_of = report.newest.or_else(|| newest_mtime(&paths));
+        let (stale_action, stale_origin) = raw
+            .stale
+            .map_or((RuleAction::Hide, None), |(a, o)| (a, Some(o)));
+        Some(Feed {
+            db,
+            sources: paths,
+            as_of,
+            max_age: raw.max_age,
+            stale: Rule {
+                action: stale_action,
+                report_only: false,
+                origin: stale_origin,
+            },
+            min_severity: raw.min_severity,
+        })
+    }
+
+    fn finish(mut self) -> Result<(Policy, Vec<Diagnostic>), PolicyError> {
+        let mut p = Policy::empty();
+        p.files = std::mem::take(&mut self.files);
+        if let Some((b, o)) = self.report_only.take() {
+            p.report_only = b;
+            p.report_only_origin = Some(o);
+        }
+        for id in RuleId::ALL {
+            let Some(raw) = self.rules.remove(id) else {
+                continue;
+            };
+            let rule = match id {
+                RuleId::Projects => &mut p.projects,
+                RuleId::Sdists => &mut p.sdists,
+                RuleId::Versions => &mut p.versions,
+                RuleId::Tags => &mut p.tags,
+                RuleId::Prereleases => &mut p.prereleases,
+                RuleId::Yanked => &mut p.yanked,
+                RuleId::Size => &mut p.size,
+                RuleId::Cooldown => &mut p.cooldown,
+                RuleId::Lock => &mut p.lock,
+                RuleId::Advisories => &mut p.advisories,
+                RuleId::Malware => &mut p.malware,
+                RuleId::Audit => &mut p.audit,
+            };
+            if let Some((a, o)) = raw.action {
+                rule.action = a;
+                rule.origin = Some(o);
+            }
+            if let Some(r) = raw.report_only {
+                rule.report_only = r;
+            }
+        }
+        let allow = std::mem::take(&mut self.allow);
+        p.allow = self.names(allow.into_iter().map(|(e, s)| (e, (), s)).collect());
+        let deny = std::mem::take(&mut self.deny);
+        p.deny = self.names(deny.into_iter().map(|(e, s)| (e, (), s)).collect());
+        p.blocked = self.blocked.unwrap_or(Blocked::Quarantine);
+        let req = std::mem::take(&mut self.require_versions);
+        p.require_versions = self.names(req);
+        let den = std::mem::take(&mut self.deny_versions);
+        p.deny_versions = self.names(den);
+        let (py, abi, plat) = (
+            self.tag_python.take(),
+            self.tag_abi.take(),
+            self.tag_platform.take(),
+        );
+        p.tag_rules = TagRules {
+            python: self.globs(py),
+            abi: self.globs(abi),
+            platform: self.globs(plat),
+        };
+        p.max_size = self.max_size;
+        let cooldown_projects = std::mem::take(&mut self.cooldown_projects);
+        p.cooldown_rules = Cooldown {
+            min_age: self.min_age.as_ref().map(|(d, _)| *d),
+            min_age_origin: self.min_age.take().map(|(_, o)| o),
+            as_of: self.as_of.as_ref().map(|(t, _)| *t),
+            as_of_origin: self.as_of.take().map(|(_, o)| o),
+            missing: self.missing_upload_time.take().map_or(
+                Rule::new(RuleAction::Hide),
+                |(a, o)| Rule {
+                    action: a,
+                    report_only: false,
+                    origin: Some(o),
+                },
+            ),
+            projects: self.names(cooldown_projects),
+        };
+        if !self.lock_files.is_empty() {
+            let paths: Vec<PathBuf> = self.lock_files.iter().map(|(p, _)| p.clone()).collect();
+            match LockSet::load(&paths) {
+                Ok(set) => p.lock_set = Some(set),
+                Err(e) => {
+                    let spot = self.lock_files[0].1.clone();
+                    for (file, line, message) in lock_problems(&e) {
+                        self.diags.push(Diagnostic {
+                            file: file.unwrap_or_else(|| spot.file.clone()),
+                            line: line.unwrap_or(spot.line),
+                            col: if line.is_some() { 1 } else { spot.col },
+                            severity: Severity::Error,
+                            code: "lock-file",
+                            message,
+                        });
+                    }
+                }
+            }
+        }
+        if let Some((a, o)) = self.lock_outside.take() {
+            p.lock_outside = Rule {
+                action: a,
+                report_only: p.lock.report_only,
+                origin: Some(o),
+            };
+        } else {
+            p.lock_outside.origin = p.lock.origin.clone();
+        }
+        p.lock_blocked = self.lock_blocked.unwrap_or(Blocked::NotFound);
+        p.advisory_feed = self.feed(RuleId::Advisories);
+        p.malware_feed = self.feed(RuleId::Malware);
+        p.audit_codes = std::mem::take(&mut self.audit_codes);
+        for (names, upstream, origin) in std::mem::take(&mut self.private) {
+            let names = self.names(names.into_iter().map(|(e, s)| (e, (), s)).collect());
+            p.private.push(PrivateRoute {
+                names,
+                upstream,
+                origin,
+            });
+        }
+        for raw in std::mem::take(&mut self.exceptions) {
+            let project = raw.project.map(|(e, spot)| self.names(vec![(e, (), spot)]));
+            p.exceptions.push(Exception {
+                rules: raw.rules,
+                project,
+                versions: raw.versions,
+                sha256: raw.sha256,
+                id: raw.id,
+                code: raw.code,
+                reason: raw.reason,
+                expires: raw.expires,
+                origin: raw.origin,
+                used: AtomicBool::new(false),
+            });
+        }
+        let mut diags = std::mem::take(&mut self.diags);
+        // Files in the order given, problems in the order of their position.
+        let order: HashMap<String, usize> = p
+            .files
+            .iter()
+            .enumerate()
+            .map(|(i, f)| (f.clone(), i))
+            .collect();
+        diags.sort_by_key(|d| (order.get(&d.file).copied(), d.line, d.col));
+        if diags.iter().any(|d| d.severity == Severity::Error) {
+            Err(PolicyError(diags))
+        } else {
+            Ok((p, diags))
+        }
+    }
+}
+
+/// `(file, line, message)` for each problem a lock file load reported.
+fn lock_problems(e: &super::lock::LockError) -> Vec<(Option<String>, Option<usize>, String)> {
+    match e {
+        super::lock::LockError::Invalid { problems } => problems
+            .iter()
+            .map(|p| (Some(p.file.clone()), Some(p.line), p.message.clone()))
+            .collect(),
+        other => vec![(None, None, other.to_string())],
+    }
+}
+
+fn newest_mtime(paths: &[PathBuf]) -> Option<jiff::Timestamp> {
+    paths
+        .iter()
+        .filter_map(|p| std::fs::metadata(p).ok()?.modified().ok())
+        .max()
+        .and_then(|t| jiff::Timestamp::try_from(t).ok())
+}
+
+/// Expands `$VAR`, `${VAR}` and `${VAR:-default}`; `Err(name)` for an unset variable with
+/// no default.
+fn expand_env(raw: &str, get: impl Fn(&str) -> Option<String>) -> Result<String, String> {
+    let mut out = String::with_capacity(raw.len());
+    let mut rest = raw;
+    while let Some(i) = rest.find('$') {
+        out.push_str(&rest[..i]);
+        rest = &rest[i + 1..];
+        let (name, default, after) = if let Some(body) = rest.strip_prefix('{') {
+            let Some(end) = body.find('}') else {
+                out.push('$');
+                continue;
+            };
+            let inner = &body[..end];
+            let (name, default) = match inner.split_once(":-") {
+                Some((n, d)) => (n, Some(d)),
+                None => (inner, None),
+            };
+            (name, default, &body[end + 1..])
+        } else {
+            let end = rest
+                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .unwrap_or(rest.len());
+            (&rest[..end], None, &rest[end..])
+        };
+        if name.is_empty() {
+            out.push('$');
+            continue;
+        }
+        match get(name).filter(|v| !v.is_empty()) {
+            Some(v) => out.push_str(&v),
+            None => match default {
+                Some(d) => out.push_str(d),
+                None => return Err(name.to_owned()),
+            },
+        }
+        rest = after;
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+/// The known key nearest to a misspelt one, for the "did you mean" hint.
+fn closest<'a>(key: &str, known: &[&'a str]) -> Option<&'a str> {
+    known
+        .iter()
+        .map(|k| (edit_distance(key, k), *k))
+        .filter(|(d, k)| *d <= 2.max(k.len() / 4))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, k)| k)
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let sub = prev[j] + usize::from(ca != *cb);
+            cur[j + 1] = sub.min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+/// Durations as people write them in configuration: `7d`, `12h`, `1w2d`, `90m`, `0`, or
+/// ISO 8601 (`P7D`, `PT12H`, `P1DT6H`). A day is 24 hours: cooldowns count elapsed time.
+pub fn parse_duration(s: &str) -> Option<jiff::SignedDuration> {
+    let s = s.trim();
+    if s == "0" {
+        return Some(jiff::SignedDuration::ZERO);
+    }
+    if let Some(iso) = s.strip_prefix(['P', 'p']) {
+        return parse_iso_duration(iso);
+    }
+    // Friendly form: number-unit pairs, units as letters or words ("7d", "1 week 2 days").
+    let mut total: i64 = 0;
+    let mut rest = s;
+    let mut any = false;
+    while !rest.is_empty() {
+        rest = rest.trim_start();
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        let n: i64 = rest[..digits].parse().ok()?;
+        rest = rest[digits..].trim_start();
+        let letters = rest
+            .find(|c: char| !c.is_ascii_alphabetic())
+            .unwrap_or(rest.len());
+        let unit = match rest[..letters].to_ascii_lowercase().as_str() {
+            "w" | "week" | "weeks" => 7 * 86_400,
+            "d" | "day" | "days" => 86_400,
+            "h" | "hr" | "hrs" | "hour" | "hours" => 3_600,
+            "m" | "min" | "mins" | "minute" | "minutes" => 60,
+            "s" | "sec" | "secs" | "second" | "seconds" => 1,
+            _ => return None,
+        };
+        rest = rest[letters..].trim_start_matches([' ', ',']);
+        total = total.checked_add(n.checked_mul(unit)?)?;
+        any = true;
+    }
+    any.then(|| jiff::SignedDuration::from_secs(total))
+}
+
+/// The part of an ISO 8601 duration after `P`: weeks and days, then after `T` hours, minutes
+/// and seconds. Months and years have no fixed length and are refused.
+fn parse_iso_duration(body: &str) -> Option<jiff::SignedDuration> {
+    let mut total: i64 = 0;
+    let mut num = String::new();
+    let mut in_time = false;
+    let mut any = false;
+    for c in body.chars() {
+        if c.is_ascii_digit() {
+            num.push(c);
+            continue;
+        }
+        if c.eq_ignore_ascii_case(&'T') {
+            if in_time || !num.is_empty() {
+                return None;
+            }
+            in_time = true;
+            continue;
+        }
+        let n: i64 = num.parse().ok()?;
+        num.clear();
+        let unit = match (c.to_ascii_uppercase(), in_time) {
+            ('W', false) => 7 * 86_400,
+            ('D', false) => 86_400,
+            ('H', true) => 3_600,
+            ('M', true) => 60,
+            ('S', true) => 1,
+            _ => return None,
+        };
+        total = total.checked_add(n.checked_mul(unit)?)?;
+        any = true;
+    }
+    if !num.is_empty() || !any {
+        return None;
+    }
+    Some(jiff::SignedDuration::from_secs(total))
+}
+
+/// `500MiB`, `2GB`, `100kB`, `1024`: binary and decimal units.
+pub fn parse_size(s: &str) -> Option<u64> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (n, unit) = s.split_at(split);
+    let n: u64 = n.parse().ok()?;
+    let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "kb" => 1_000,
+        "kib" | "k" => 1 << 10,
+        "mb" => 1_000_000,
+        "mib" | "m" => 1 << 20,
+        "gb" => 1_000_000_000,
+        "gib" | "g" => 1 << 30,
+        _ => return None,
+    };
+    n.checked_mul(mult)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        let d = |s| parse_duration(s).map(|d| d.as_secs());
+        assert_eq!(d("7d"), Some(7 * 86_400));
+        assert_eq!(d("1w 2d"), Some(9 * 86_400));
+        assert_eq!(d("7 days"), Some(7 * 86_400));
+        assert_eq!(d("1 week, 12 hours"), Some(7 * 86_400 + 43_200));
+        assert_eq!(d("12h"), Some(43_200));
+        assert_eq!(d("P7D"), Some(7 * 86_400));
+        assert_eq!(d("PT12H"), Some(43_200));
+        assert_eq!(d("P1DT6H"), Some(86_400 + 6 * 3_600));
+        assert_eq!(d("0"), Some(0));
+        assert_eq!(d("P1M"), None, "months have no fixed length");
+        assert_eq!(d("7"), None);
+        assert_eq!(d("d"), None);
+        assert_eq!(d("7y"), None);
+    }
+
+    #[test]
+    fn environment_variables_expand_in_paths() {
+        let get = |k: &str| (k == "DATA").then(|| "/srv/data".to_owned());
+        assert_eq!(
+            expand_env("$DATA/osv.zip", get).unwrap(),
+            "/srv/data/osv.zip"
+        );
+        assert_eq!(expand_env("${DATA}/x", get).unwrap(), "/srv/data/x");
+        assert_eq!(expand_env("${LOCK:-req.txt}", get).unwrap(), "req.txt");
+        assert_eq!(expand_env("${LOCK}", get), Err("LOCK".to_owned()));
+        assert_eq!(expand_env("a$", get).unwrap(), "a$");
+    }
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("500MiB"), Some(500 << 20));
+        assert_eq!(parse_size("2GB"), Some(2_000_000_000));
+        assert_eq!(parse_size("1024"), Some(1024));
+        assert_eq!(parse_size("12 parsecs"), None);
+    }
+
+    #[test]
+    fn patterns_normalize_like_names() {
+        assert_eq!(normalize_pattern("Acme_Corp.*"), "acme-corp-*");
+        assert_eq!(normalize_pattern("foo--bar"), "foo-bar");
+    }
+
+    #[test]
+    fn name_maps_match_exact_and_globs() {
+        let o = Origin {
+            file: "p.toml".into(),
+            line: 1,
+        };
+        let e = |p: &str| NameEntry {
+            pattern: p.into(),
+            reason: None,
+            origin: o.clone(),
+        };
+        let m =
+            NameMap::build(vec![(e("acme-*"), 1), (e("requests"), 2), (e("*-dev"), 3)]).unwrap();
+        assert_eq!(m.find("requests").map(|x| x.1), Some(2));
+        assert_eq!(m.find("acme-dev").map(|x| x.1), Some(1));
+        assert_eq!(m.find_all("acme-dev").len(), 2);
+        assert!(m.find("numpy").is_none());
+    }
+
+    #[test]
+    fn the_shipped_default_loads() {
+        let (p, warnings) =
+            load_sources(&[("policies/default.toml".into(), DEFAULT_POLICY.into())]).unwrap();
+        assert!(warnings.is_empty(), "{warnings:?}");
+        assert_eq!(p.sdists.action, RuleAction::Hide);
+    }
+}

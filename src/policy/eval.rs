@@ -1,0 +1,1181 @@
+//! A policy applied to one project ([`Policy::gate`]) and then to each of its files
+//! ([`View::decide_file`]), and to each wheel's audit report ([`View::judge_audit`]).
+//!
+//! Everything that depends only on the project (its version rules, cooldown, lock pins, the
+//! exceptions that name it) is looked up once per page in the gate, so a file costs a few hash
+//! and glob lookups however many rules the policy has. Rules run in a fixed order; the first
+//! that hides a file decides it, `warn` and report-only results are kept and the next rules
+//! still run, and an exception lifts a rule for the files in its scope.
+
+use std::cell::Cell;
+
+use jiff::Timestamp;
+use pep440_rs::{Version, VersionSpecifiers};
+
+use super::config::{Blocked, Exception, NameEntry, Policy, Rule, RuleAction, RuleId};
+use super::decision::{Action, Code, Decision};
+use super::diag::Origin;
+use super::lock::LockedProject;
+use super::osv::RecordKind;
+use crate::audit::Report;
+use crate::dist::{DistFilename, ProjectName};
+use crate::index::FileEntry;
+
+/// What the policy says about a project before any file is looked at.
+pub enum Gate<'p> {
+    Open(Box<View<'p>>),
+    /// Hidden whole: no upstream is asked.
+    Blocked {
+        decision: Decision,
+        style: Blocked,
+    },
+}
+
+/// The policy narrowed to one project at one instant.
+pub struct View<'p> {
+    policy: &'p Policy,
+    project: String,
+    now: Timestamp,
+    required: Vec<&'p (NameEntry, VersionSpecifiers)>,
+    denied: Vec<&'p (NameEntry, VersionSpecifiers)>,
+    min_age: Option<(jiff::SignedDuration, Option<Origin>)>,
+    lock: Option<&'p LockedProject>,
+    exceptions: Vec<&'p Exception>,
+    advisories_stale: bool,
+    malware_stale: bool,
+    /// A project-wide verdict that did not hide (warn or report-only), carried onto each file.
+    project_note: Option<Decision>,
+    /// The earliest instant a decision made here may change (a cooldown ends, an exception
+    /// expires): the page must be decided again then.
+    recheck: Cell<Option<Timestamp>>,
+}
+
+/// What an exception lookup found.
+enum Lift<'p> {
+    None,
+    Lifted(&'p Exception),
+    Expired(&'p Exception),
+}
+
+/// The narrower scope a rule hit has, matched against exceptions.
+#[derive(Default, Clone, Copy)]
+struct Scope<'a> {
+    version: Option<&'a Version>,
+    sha256: Option<&'a str>,
+    /// Advisory record id and aliases.
+    ids: Option<(&'a str, &'a [String])>,
+    code: Option<&'a str>,
+}
+
+/// A rule that matched a file: which, what it says, and the line that set it.
+struct Hit<'a> {
+    id: RuleId,
+    rule: &'a Rule,
+    code: Code,
+    detail: String,
+    origin: Option<Origin>,
+}
+
+/// A project-wide rule that matched, and how a block by it is answered.
+struct ProjectHit<'a> {
+    rule: &'a Rule,
+    id: RuleId,
+    code: Code,
+    detail: String,
+    origin: Option<Origin>,
+    style: Blocked,
+}
+
+/// Running verdict for one file.
+#[derive(Default)]
+struct Verdict {
+    warn: Option<Decision>,
+    would_hide: Option<Decision>,
+    lifted: Option<Decision>,
+}
+
+impl Policy {
+    /// Decides whether `project` may be looked up at all: deny-list, allow-list, lock files and
+    /// whole-project malware reports.
+    pub fn gate(&self, project: &ProjectName, now: Timestamp) -> Gate<'_> {
+        let name = project.as_str();
+        let exceptions: Vec<&Exception> = self
+            .exceptions
+            .iter()
+            .filter(|e| e.covers_project(name))
+            .collect();
+        let mut view = View {
+            policy: self,
+            project: name.to_owned(),
+            now,
+            required: self.require_versions.find_all(name),
+            denied: self.deny_versions.find_all(name),
+            min_age: self
+                .cooldown_rules
+                .projects
+                .find(name)
+                .map(|(e, d)| (*d, Some(e.origin.clone())))
+                .or_else(|| {
+                    self.cooldown_rules
+                        .min_age
+                        .filter(|d| !d.is_zero())
+                        .map(|d| (d, self.cooldown_rules.min_age_origin.clone()))
+                }),
+            lock: self.lock_set.as_ref().and_then(|l| l.project(name)),
+            exceptions,
+            advisories_stale: self.advisory_feed.as_ref().is_some_and(|f| f.is_stale(now)),
+            malware_stale: self.malware_feed.as_ref().is_some_and(|f| f.is_stale(now)),
+            project_note: None,
+            recheck: Cell::new(None),
+        };
+        let mut checks: Vec<ProjectHit<'_>> = Vec::new();
+        if !self.projects.is_off() {
+            if let Some((e, _)) = self.deny.find(name) {
+                checks.push(ProjectHit {
+                    rule: &self.projects,
+                    id: RuleId::Projects,
+                    code: Code::ProjectDenied,
+                    detail: reason_detail(&e.pattern, e.reason.as_deref()),
+                    origin: Some(e.origin.clone()),
+                    style: self.blocked,
+                });
+            } else if !self.allow.is_empty() && self.allow.find(name).is_none() {
+                checks.push(ProjectHit {
+                    rule: &self.projects,
+                    id: RuleId::Projects,
+                    code: Code::ProjectNotAllowed,
+                    detail: String::new(),
+                    origin: self.allow.first_origin(),
+                    style: self.blocked,
+                });
+            }
+        }
+        if let Some(set) = &self.lock_set
+            && !self.lock_outside.is_off()
+            && set.project(name).is_none()
+        {
+            checks.push(ProjectHit {
+                rule: &self.lock_outside,
+                id: RuleId::Lock,
+                code: Code::ProjectNotInLock,
+                detail: String::new(),
+                origin: self.lock_outside.origin.clone(),
+                style: self.lock_blocked,
+            });
+        }
+        if let Some(feed) = &self.malware_feed
+            && !self.malware.is_off()
+            && let Some(rec) = feed.db.malicious_project(name)
+        {
+            checks.push(ProjectHit {
+                rule: &self.malware,
+                id: RuleId::Malware,
+                code: Code::Malicious,
+                detail: format!("{}: every version ({})", rec.id, rec.summary),
+                origin: self.malware.origin.clone(),
+                style: Blocked::Quarantine,
+            });
+        }
+        for ProjectHit {
+            rule,
+            id,
+            code,
+            detail,
+            origin,
+            style,
+        } in checks
+        {
+            let ids = (code == Code::Malicious)
+                .then(|| feed_record_ids(self, name))
+                .flatten();
+            let scope = Scope {
+                ids: ids.as_ref().map(|(i, a)| (i.as_str(), a.as_slice())),
+                ..Scope::default()
+            };
+            match view.lift(id, scope) {
+                Lift::Lifted(e) => {
+                    e.mark_used();
+                    continue;
+                }
+                Lift::Expired(_) | Lift::None => {}
+            }
+            let decision = Decision {
+                action: Action::Hide,
+                code,
+                detail,
+                origin,
+            };
+            match rule.action {
+                RuleAction::Allow => {}
+                RuleAction::Warn => {
+                    view.project_note.get_or_insert(Decision {
+                        action: Action::Warn,
+                        ..decision
+                    });
+                }
+                RuleAction::Hide if self.report_only || rule.report_only => {
+                    view.project_note.get_or_insert(Decision {
+                        action: Action::WouldHide,
+                        ..decision
+                    });
+                }
+                RuleAction::Hide => return Gate::Blocked { decision, style },
+            }
+        }
+        Gate::Open(Box::new(view))
+    }
+}
+
+fn feed_record_ids(p: &Policy, name: &str) -> Option<(String, Vec<String>)> {
+    let rec = p.malware_feed.as_ref()?.db.malicious_project(name)?;
+    Some((rec.id.clone(), rec.aliases.clone()))
+}
+
+fn reason_detail(pattern: &str, reason: Option<&str>) -> String {
+    match reason {
+        Some(r) => format!("`{pattern}`: {r}"),
+        None => format!("`{pattern}`"),
+    }
+}
+
+impl View<'_> {
+    pub fn project(&self) -> &str {
+        &self.project
+    }
+
+    /// When the decisions made through this view may change on their own.
+    pub fn recheck_at(&self) -> Option<Timestamp> {
+        self.recheck.get()
+    }
+
+    fn recheck_by(&self, t: Timestamp) {
+        let cur = self.recheck.get();
+        if cur.is_none_or(|c| t < c) {
+            self.recheck.set(Some(t));
+        }
+    }
+
+    fn lift(&self, rule: RuleId, scope: Scope<'_>) -> Lift<'_> {
+        let mut expired = None;
+        for e in &self.exceptions {
+            if !e.rules.contains(&rule) {
+                continue;
+            }
+            if let Some(spec) = &e.versions
+                && !scope.version.is_some_and(|v| spec.contains(v))
+            {
+                continue;
+            }
+            if let Some(sha) = &e.sha256
+                && scope.sha256 != Some(sha.as_str())
+            {
+                continue;
+            }
+            if let Some(id) = &e.id
+                && !scope
+                    .ids
+                    .is_some_and(|(rid, aliases)| rid == id || aliases.iter().any(|a| a == id))
+            {
+                continue;
+            }
+            if let Some(code) = &e.code
+                && scope.code != Some(code.as_str())
+            {
+                continue;
+            }
+            if e.is_expired(self.now) {
+                expired = Some(*e);
+                continue;
+            }
+            if let Some(d) = e.expires
+                && let Ok(z) = d
+                    .tomorrow()
+                    .and_then(|t| t.to_zoned_datetime(jiff::tz::TimeZone::UTC))
+            {
+                self.recheck_by(z.timestamp());
+            }
+            return Lift::Lifted(e);
+        }
+        expired.map_or(Lift::None, Lift::Expired)
+    }
+
+    /// Weighs one rule hit. Returns the decision when it hides the file.
+    fn hit(&self, verdict: &mut Verdict, hit: Hit<'_>, scope: Scope<'_>) -> Option<Decision> {
+        let Hit {
+            id,
+            rule,
+            code,
+            mut detail,
+            origin,
+        } = hit;
+        match self.lift(id, scope) {
+            Lift::Lifted(e) => {
+                e.mark_used();
+                verdict.lifted.get_or_insert_with(|| Decision {
+                    action: Action::Show,
+                    code: Code::AllowedByException,
+                    detail: format!("{code} lifted: {}", e.reason),
+                    origin: Some(e.origin.clone()),
+                });
+                return None;
+            }
+            Lift::Expired(e) => {
+                let until = e.expires.map(|d| d.to_string()).unwrap_or_default();
+                detail.push_str(&format!(
+                    "; the exception at {} expired on {until}",
+                    e.origin
+                ));
+            }
+            Lift::None => {}
+        }
+        let decision = Decision {
+            action: Action::Hide,
+            code,
+            detail,
+            origin,
+        };
+        match rule.action {
+            RuleAction::Allow => None,
+            RuleAction::Warn => {
+                verdict.warn.get_or_insert(Decision {
+                    action: Action::Warn,
+                    ..decision
+                });
+                None
+            }
+            RuleAction::Hide if self.policy.report_only || rule.report_only => {
+                verdict.would_hide.get_or_insert(Decision {
+                    action: Action::WouldHide,
+                    ..decision
+                });
+                None
+            }
+            RuleAction::Hide => Some(decision),
+        }
+    }
+
+    fn finish(&self, verdict: Verdict, shown: Decision) -> Decision {
+        verdict
+            .would_hide
+            .or(verdict.warn)
+            .or_else(|| self.project_note.clone())
+            .or(verdict.lifted)
+            .unwrap_or(shown)
+    }
+
+    /// Decides one upstream file whose name parsed. The filename rules that are not policy
+    /// (a valid name, a sha256) have already passed.
+    pub fn decide_file(&self, file: &FileEntry, parsed: &DistFilename) -> Decision {
+        let p = self.policy;
+        let mut v = Verdict::default();
+        let version = parsed.version();
+        let sha = file.sha256();
+        let base = Scope {
+            version,
+            sha256: sha,
+            ..Scope::default()
+        };
+        macro_rules! check {
+            ($e:expr) => {
+                if let Some(d) = $e {
+                    return d;
+                }
+            };
+        }
+        if let DistFilename::Sdist(_) = parsed {
+            check!(self.hit(
+                &mut v,
+                Hit {
+                    id: RuleId::Sdists,
+                    rule: &p.sdists,
+                    code: Code::SdistHidden,
+                    detail: String::new(),
+                    origin: p.sdists.origin.clone()
+                },
+                base
+            ));
+        }
+        if let Some(locked) = self.lock
+            && !p.lock.is_off()
+            && !locked.pins_file(&file.filename, &file.hashes)
+        {
+            check!(self.hit(
+                &mut v,
+                Hit {
+                    id: RuleId::Lock,
+                    rule: &p.lock,
+                    code: Code::NotInLock,
+                    detail: format!("pinned from {}", locked.origin),
+                    origin: p.lock.origin.clone()
+                },
+                base
+            ));
+        }
+        if let Some(feed) = &p.malware_feed
+            && !p.malware.is_off()
+        {
+            if self.malware_stale {
+                check!(self.hit(
+                    &mut v,
+                    Hit {
+                        id: RuleId::Malware,
+                        rule: &feed.stale,
+                        code: Code::AdvisoryDataStale,
+                        detail: stale_detail(feed),
+                        origin: feed.stale.origin.clone()
+                    },
+                    base
+                ));
+            }
+            if let Some(sha) = sha
+                && let Some(rec) = feed.db.malicious_file(&self.project, sha)
+            {
+                check!(self.hit(
+                    &mut v,
+                    Hit {
+                        id: RuleId::Malware,
+                        rule: &p.malware,
+                        code: Code::Malicious,
+                        detail: format!("{} names this file: {}", rec.id, rec.summary),
+                        origin: p.malware.origin.clone()
+                    },
+                    Scope {
+                        ids: Some((&rec.id, &rec.aliases)),
+                        ..base
+                    }
+                ));
+            }
+            if let Some(ver) = version {
+                for rec in feed.db.affecting(&self.project, ver) {
+                    if rec.kind != RecordKind::Malware {
+                        continue;
+                    }
+                    check!(self.hit(
+                        &mut v,
+                        Hit {
+                            id: RuleId::Malware,
+                            rule: &p.malware,
+                            code: Code::Malicious,
+                            detail: format!("{}: {}", rec.id, rec.summary),
+                            origin: p.malware.origin.clone()
+                        },
+                        Scope {
+                            ids: Some((&rec.id, &rec.aliases)),
+                            ..base
+                        }
+                    ));
+                }
+            }
+        }
+        if let Some(feed) = &p.advisory_feed
+            && !p.advisories.is_off()
+        {
+            if self.advisories_stale {
+                check!(self.hit(
+                    &mut v,
+                    Hit {
+                        id: RuleId::Advisories,
+                        rule: &feed.stale,
+                        code: Code::AdvisoryDataStale,
+                        detail: stale_detail(feed),
+                        origin: feed.stale.origin.clone()
+                    },
+                    base
+                ));
+            }
+            if let Some(ver) = version {
+                for hit in feed.db.hits(&self.project, ver) {
+                    let rec = hit.record;
+                    if rec.kind != RecordKind::Vulnerability
+                        || feed
+                            .min_severity
+                            .is_some_and(|min| rec.severity.is_some_and(|s| s < min))
+                    {
+                        continue;
+                    }
+                    let fixed = hit
+                        .fixed_in
+                        .map(|f| format!("; fixed in {f}"))
+                        .unwrap_or_default();
+                    let sev = rec
+                        .severity
+                        .map(|s| format!(" ({} severity)", s.as_str()))
+                        .unwrap_or_default();
+                    check!(self.hit(
+                        &mut v,
+                        Hit {
+                            id: RuleId::Advisories,
+                            rule: &p.advisories,
+                            code: Code::Vulnerable,
+                            detail: format!("{}{sev}: {}{fixed}", rec.id, rec.summary),
+                            origin: p.advisories.origin.clone()
+                        },
+                        Scope {
+                            ids: Some((&rec.id, &rec.aliases)),
+                            ..base
+                        }
+                    ));
+                }
+            }
+        }
+        if let Some(ver) = version
+            && !p.versions.is_off()
+        {
+            for (e, spec) in &self.required {
+                if !spec.contains(ver) {
+                    check!(self.hit(
+                        &mut v,
+                        Hit {
+                            id: RuleId::Versions,
+                            rule: &p.versions,
+                            code: Code::VersionExcluded,
+                            detail: format!("{ver} is outside `{spec}`"),
+                            origin: Some(e.origin.clone())
+                        },
+                        base
+                    ));
+                }
+            }
+            for (e, spec) in &self.denied {
+                if spec.contains(ver) {
+                    check!(self.hit(
+                        &mut v,
+                        Hit {
+                            id: RuleId::Versions,
+                            rule: &p.versions,
+                            code: Code::VersionExcluded,
+                            detail: format!("{ver} is denied by `{spec}`"),
+                            origin: Some(e.origin.clone())
+                        },
+                        base
+                    ));
+                }
+            }
+        }
+        if let Some(ver) = version
+            && !p.prereleases.is_off()
+            && ver.any_prerelease()
+        {
+            check!(self.hit(
+                &mut v,
+                Hit {
+                    id: RuleId::Prereleases,
+                    rule: &p.prereleases,
+                    code: Code::Prerelease,
+                    detail: ver.to_string(),
+                    origin: p.prereleases.origin.clone()
+                },
+                base
+            ));
+        }
+        if let Some(why) = &file.yanked
+            && !p.yanked.is_off()
+        {
+            check!(self.hit(
+                &mut v,
+                Hit {
+                    id: RuleId::Yanked,
+                    rule: &p.yanked,
+                    code: Code::Yanked,
+                    detail: why.clone(),
+                    origin: p.yanked.origin.clone()
+                },
+                base
+            ));
+        }
+        if let DistFilename::Wheel(w) = parsed
+            && !p.tags.is_off()
+            && !p.tag_rules.is_empty()
+            && !p.tag_rules.allows(w.tags.triples())
+        {
+            check!(self.hit(
+                &mut v,
+                Hit {
+                    id: RuleId::Tags,
+                    rule: &p.tags,
+                    code: Code::TagNotAllowed,
+                    detail: String::new(),
+                    origin: p.tags.origin.clone()
+                },
+                base
+            ));
+        }
+        if let (Some(max), Some(size)) = (p.max_size, file.size)
+            && size > max
+            && !p.size.is_off()
+        {
+            check!(self.hit(
+                &mut v,
+                Hit {
+                    id: RuleId::Size,
+                    rule: &p.size,
+                    code: Code::TooLarge,
+                    detail: format!("{size} bytes, the limit is {max}"),
+                    origin: p.size.origin.clone()
+                },
+                base
+            ));
+        }
+        if !p.cooldown.is_off() && p.cooldown_rules.is_active() {
+            check!(self.cooldown(&mut v, file, base));
+        }
+        // An sdist gets here only when an exception lifted its rule; `lifted` says which.
+        self.finish(v, Decision::show())
+    }
+
+    fn cooldown(&self, v: &mut Verdict, file: &FileEntry, scope: Scope<'_>) -> Option<Decision> {
+        let p = self.policy;
+        let c = &p.cooldown_rules;
+        let uploaded = file
+            .upload_time
+            .as_deref()
+            .and_then(|t| t.parse::<Timestamp>().ok());
+        let Some(uploaded) = uploaded else {
+            if self.min_age.is_some() || c.as_of.is_some() {
+                return self.hit(
+                    v,
+                    Hit {
+                        id: RuleId::Cooldown,
+                        rule: &c.missing,
+                        code: Code::UploadTimeMissing,
+                        detail: String::new(),
+                        origin: c.missing.origin.clone(),
+                    },
+                    scope,
+                );
+            }
+            return None;
+        };
+        if let Some(as_of) = c.as_of
+            && uploaded > as_of
+        {
+            return self.hit(
+                v,
+                Hit {
+                    id: RuleId::Cooldown,
+                    rule: &p.cooldown,
+                    code: Code::CooldownTooNew,
+                    detail: format!("uploaded {uploaded}, after the policy's date {as_of}"),
+                    origin: c.as_of_origin.clone(),
+                },
+                scope,
+            );
+        }
+        if let Some((min, origin)) = &self.min_age
+            && let Ok(ready) = uploaded.checked_add(*min)
+            && ready > self.now
+        {
+            self.recheck_by(ready);
+            return self.hit(
+                v,
+                Hit {
+                    id: RuleId::Cooldown,
+                    rule: &p.cooldown,
+                    code: Code::CooldownTooNew,
+                    detail: format!("uploaded {uploaded}; listed from {ready}"),
+                    origin: origin.clone(),
+                },
+                scope,
+            );
+        }
+        None
+    }
+
+    /// Weighs an audit report's findings. Each finding's action comes from `[audit] codes`,
+    /// else the section's action for findings that are violations, else `warn` for notices
+    /// (a `.pth` import line).
+    pub fn judge_audit(
+        &self,
+        sha256: &str,
+        version: Option<&Version>,
+        report: &Report,
+    ) -> Decision {
+        let p = self.policy;
+        let mut v = Verdict::default();
+        let mut hiding: Vec<String> = Vec::new();
+        let mut origin = None;
+        for f in &report.findings {
+            let code = f.code.as_str();
+            let (action, o) = match p.audit_codes.get(code) {
+                Some((a, o)) => (*a, Some(o.clone())),
+                None if f.hides => (p.audit.action, p.audit.origin.clone()),
+                None => (RuleAction::Warn, None),
+            };
+            let rule = Rule {
+                action,
+                report_only: p.audit.report_only,
+                origin: o.clone(),
+            };
+            let text = if f.file.is_empty() {
+                format!("{code} ({})", f.detail)
+            } else {
+                format!("{code} in {} ({})", f.file, f.detail)
+            };
+            let scope = Scope {
+                version,
+                sha256: Some(sha256),
+                code: Some(code),
+                ids: None,
+            };
+            if let Some(d) = self.hit(
+                &mut v,
+                Hit {
+                    id: RuleId::Audit,
+                    rule: &rule,
+                    code: Code::AuditFailed,
+                    detail: text,
+                    origin: o,
+                },
+                scope,
+            ) {
+                if origin.is_none() {
+                    origin = d.origin.clone();
+                }
+                hiding.push(d.detail);
+            }
+        }
+        if !hiding.is_empty() {
+            const MAX: usize = 8;
+            let more = hiding.len().saturating_sub(MAX);
+            hiding.truncate(MAX);
+            let mut detail = hiding.join("; ");
+            if more > 0 {
+                detail.push_str(&format!("; and {more} more"));
+            }
+            return Decision {
+                action: Action::Hide,
+                code: Code::AuditFailed,
+                detail,
+                origin,
+            };
+        }
+        self.finish(v, Decision::show())
+    }
+}
+
+fn stale_detail(feed: &super::config::Feed) -> String {
+    match feed.as_of {
+        Some(t) => format!("newest record from {t}"),
+        None => "the data has no date".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::index::{CoreMetadata, FileUrl, ProjectPage};
+    use crate::policy::config::load_sources;
+    use crate::policy::rules::{AuditState, FileDecision, apply_audits, decide_page};
+
+    const NOW: &str = "2026-11-25T12:00:00Z";
+
+    fn policy(text: &str) -> Policy {
+        match load_sources(&[("t.toml".into(), text.into())]) {
+            Ok((p, _)) => p,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    fn file(name: &str) -> FileEntry {
+        FileEntry {
+            filename: name.into(),
+            url: FileUrl::Resolved(url::Url::parse(&format!("https://up/{name}")).unwrap()),
+            hashes: BTreeMap::from([("sha256".into(), sha_of(name))]),
+            requires_python: None,
+            yanked: None,
+            core_metadata: CoreMetadata::Absent,
+            size: Some(1000),
+            upload_time: Some("2026-01-01T00:00:00Z".into()),
+        }
+    }
+
+    fn sha_of(name: &str) -> String {
+        use sha2::Digest;
+        hex::encode(sha2::Sha256::digest(name.as_bytes()))
+    }
+
+    fn now() -> Timestamp {
+        NOW.parse().unwrap()
+    }
+
+    fn decide(p: &Policy, project: &str, files: Vec<FileEntry>) -> Vec<FileDecision> {
+        let name = ProjectName::new(project).unwrap();
+        let Gate::Open(view) = p.gate(&name, now()) else {
+            panic!("{project} is blocked");
+        };
+        let page = ProjectPage {
+            files,
+            ..ProjectPage::default()
+        };
+        decide_page(&name, page, &view).1
+    }
+
+    fn one(p: &Policy, f: FileEntry) -> Decision {
+        decide(p, "demo", vec![f]).remove(0).decision
+    }
+
+    fn blocked(p: &Policy, project: &str) -> Option<(Decision, Blocked)> {
+        match p.gate(&ProjectName::new(project).unwrap(), now()) {
+            Gate::Blocked { decision, style } => Some((decision, style)),
+            Gate::Open(_) => None,
+        }
+    }
+
+    const WHEEL: &str = "demo-1.0-py3-none-any.whl";
+
+    #[test]
+    fn deny_and_allow_lists_block_whole_projects() {
+        let p = policy(
+            "[projects]\ndeny = [\"evil\", { name = \"acme-*\", reason = \"typosquats\" }]\n",
+        );
+        let (d, style) = blocked(&p, "evil").unwrap();
+        assert_eq!((d.code, style), (Code::ProjectDenied, Blocked::Quarantine));
+        assert_eq!(d.origin.unwrap().line, 2);
+        let (d, _) = blocked(&p, "Acme_Tools").unwrap();
+        assert!(d.detail.contains("typosquats"), "{}", d.detail);
+        assert!(blocked(&p, "demo").is_none());
+
+        let p = policy("[projects]\nallow = [\"demo\", \"req*\"]\nblocked = \"not-found\"\n");
+        let (d, style) = blocked(&p, "numpy").unwrap();
+        assert_eq!(
+            (d.code, style),
+            (Code::ProjectNotAllowed, Blocked::NotFound)
+        );
+        assert!(blocked(&p, "requests").is_none());
+    }
+
+    #[test]
+    fn project_rules_lift_warn_and_report_only() {
+        let p = policy(
+            "[projects]\ndeny = [\"evil\"]\n[[exceptions]]\nrule = \"projects\"\nproject = \"evil\"\nreason = \"vetted fork\"\n",
+        );
+        assert!(blocked(&p, "evil").is_none());
+        assert_eq!(p.unused_exceptions().count(), 0);
+
+        let p = policy("[projects]\ndeny = [\"evil\"]\naction = \"warn\"\n");
+        assert!(blocked(&p, "evil").is_none());
+        let d = decide(&p, "evil", vec![file("evil-1.0-py3-none-any.whl")]);
+        assert_eq!(
+            (d[0].decision.action, d[0].decision.code),
+            (Action::Warn, Code::ProjectDenied)
+        );
+
+        let p = policy("report-only = true\n[projects]\ndeny = [\"evil\"]\n");
+        let d = decide(&p, "evil", vec![file("evil-1.0-py3-none-any.whl")]);
+        assert_eq!(d[0].decision.action, Action::WouldHide);
+    }
+
+    #[test]
+    fn each_file_rule_has_its_code() {
+        let cases: &[(&str, FileEntry, Code)] = &[
+            ("", file("demo-1.0.tar.gz"), Code::SdistHidden),
+            (
+                "[versions]\nrequire = { demo = \">=2\" }\n",
+                file(WHEEL),
+                Code::VersionExcluded,
+            ),
+            (
+                "[versions]\ndeny = { \"dem*\" = \"==1.0\" }\n",
+                file(WHEEL),
+                Code::VersionExcluded,
+            ),
+            (
+                "[prereleases]\naction = \"hide\"\n",
+                file("demo-1.0rc1-py3-none-any.whl"),
+                Code::Prerelease,
+            ),
+            (
+                "[yanked]\naction = \"hide\"\n",
+                FileEntry {
+                    yanked: Some("broken".into()),
+                    ..file(WHEEL)
+                },
+                Code::Yanked,
+            ),
+            (
+                "[tags]\npython = [\"cp312\"]\n",
+                file(WHEEL),
+                Code::TagNotAllowed,
+            ),
+            (
+                "[tags]\nplatform = [\"manylinux*_x86_64\"]\n",
+                file("demo-1.0-cp312-cp312-win_amd64.whl"),
+                Code::TagNotAllowed,
+            ),
+            ("[size]\nmax = 999\n", file(WHEEL), Code::TooLarge),
+            (
+                "[cooldown]\nmin-age = \"7d\"\n",
+                FileEntry {
+                    upload_time: Some("2026-11-24T00:00:00Z".into()),
+                    ..file(WHEEL)
+                },
+                Code::CooldownTooNew,
+            ),
+            (
+                "[cooldown]\nas-of = 2025-12-31T00:00:00Z\n",
+                file(WHEEL),
+                Code::CooldownTooNew,
+            ),
+            (
+                "[cooldown]\nmin-age = \"1d\"\n",
+                FileEntry {
+                    upload_time: None,
+                    ..file(WHEEL)
+                },
+                Code::UploadTimeMissing,
+            ),
+        ];
+        for (text, f, code) in cases {
+            let p = policy(text);
+            let d = one(&p, f.clone());
+            assert_eq!(
+                (d.action, d.code),
+                (Action::Hide, *code),
+                "policy {text:?}, file {}",
+                f.filename
+            );
+            // The same rule, switched off, shows the file.
+            if !text.is_empty() {
+                let section = text.lines().next().unwrap();
+                let off = if text.contains("action = \"hide\"") {
+                    text.replace("action = \"hide\"", "action = \"allow\"")
+                } else {
+                    text.replacen(section, &format!("{section}\naction = \"allow\""), 1)
+                };
+                let d = one(&policy(&off), f.clone());
+                assert!(
+                    d.action.shows() || *code == Code::UploadTimeMissing,
+                    "{off:?}: {d:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn rules_that_pass_show_the_file() {
+        let p = policy(
+            "[versions]\nrequire = { demo = \">=1\" }\n[tags]\npython = [\"py3\"]\nplatform = [\"any\"]\n[cooldown]\nmin-age = \"7d\"\n[size]\nmax = \"1MiB\"\n",
+        );
+        let d = one(&p, file(WHEEL));
+        assert_eq!((d.action, d.code), (Action::Show, Code::WheelShown));
+    }
+
+    #[test]
+    fn cooldown_sets_a_recheck_and_projects_override() {
+        let p = policy("[cooldown]\nmin-age = \"7d\"\nprojects = { demo = \"1h\" }\n");
+        let name = ProjectName::new("other").unwrap();
+        let Gate::Open(view) = p.gate(&name, now()) else {
+            panic!()
+        };
+        let f = FileEntry {
+            upload_time: Some("2026-11-24T12:00:00Z".into()),
+            ..file("other-1.0-py3-none-any.whl")
+        };
+        let parsed = DistFilename::parse(&f.filename, &name).unwrap();
+        assert_eq!(view.decide_file(&f, &parsed).code, Code::CooldownTooNew);
+        assert_eq!(
+            view.recheck_at(),
+            Some("2026-12-01T12:00:00Z".parse().unwrap())
+        );
+        let d = one(
+            &p,
+            FileEntry {
+                upload_time: Some("2026-11-25T10:00:00Z".into()),
+                ..file(WHEEL)
+            },
+        );
+        assert_eq!(d.code, Code::WheelShown, "demo's own cooldown is one hour");
+    }
+
+    #[test]
+    fn missing_upload_time_is_an_explicit_choice() {
+        let f = FileEntry {
+            upload_time: None,
+            ..file(WHEEL)
+        };
+        let warn = one(
+            &policy("[cooldown]\nmin-age = \"1d\"\nmissing-upload-time = \"warn\"\n"),
+            f.clone(),
+        );
+        assert_eq!(
+            (warn.action, warn.code),
+            (Action::Warn, Code::UploadTimeMissing)
+        );
+        let allow = one(
+            &policy("[cooldown]\nmin-age = \"1d\"\nmissing-upload-time = \"allow\"\n"),
+            f,
+        );
+        assert_eq!(allow.action, Action::Show);
+    }
+
+    #[test]
+    fn exceptions_lift_by_scope_and_expire() {
+        let text = format!(
+            "[[exceptions]]\nrule = \"sdists\"\nproject = \"demo\"\nversions = \">=1\"\nreason = \"no wheels yet\"\n\n[[exceptions]]\nrule = [\"size\"]\nsha256 = \"{}\"\nreason = \"big on purpose\"\n\n[[exceptions]]\nrule = \"prereleases\"\nproject = \"demo\"\nreason = \"old\"\nexpires = 2026-11-24\n[size]\nmax = 10\n[prereleases]\naction = \"hide\"\n",
+            sha_of(WHEEL)
+        );
+        let p = policy(&text);
+        let small = |name: &str| FileEntry {
+            size: Some(5),
+            ..file(name)
+        };
+        let d = one(&p, small("demo-1.0.tar.gz"));
+        assert_eq!((d.action, d.code), (Action::Show, Code::AllowedByException));
+        assert!(d.detail.contains("no wheels yet"));
+        assert_eq!(d.origin.as_ref().map(|o| o.line), Some(1));
+        let d = one(&p, small("demo-0.9.tar.gz"));
+        assert_eq!(
+            d.code,
+            Code::SdistHidden,
+            "0.9 is outside the exception's versions"
+        );
+        let d = one(&p, file(WHEEL));
+        assert_eq!(d.code, Code::AllowedByException, "lifted by sha256");
+        let d = one(&p, file("demo-1.1-py3-none-any.whl"));
+        assert_eq!(d.code, Code::TooLarge, "another file, another sha256");
+        let d = one(
+            &policy(&text.replace("[size]\nmax = 10\n", "")),
+            file("demo-2.0rc1-py3-none-any.whl"),
+        );
+        assert_eq!(d.code, Code::Prerelease);
+        assert!(d.detail.contains("expired on 2026-11-24"), "{}", d.detail);
+        let unused: Vec<u32> = p.unused_exceptions().map(|e| e.origin.line).collect();
+        assert_eq!(unused, vec![12], "the expired exception lifted nothing");
+    }
+
+    /// A policy over an advisory folder holding `records` (JSON), written to a temporary dir.
+    fn with_advisories(records: &[serde_json::Value], extra: &str) -> (Policy, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let vulns = dir.path().join("vulns/demo");
+        std::fs::create_dir_all(&vulns).unwrap();
+        for (i, r) in records.iter().enumerate() {
+            std::fs::write(vulns.join(format!("r{i}.json")), r.to_string()).unwrap();
+        }
+        let text = format!(
+            "[advisories]\nsources = [\"{}\"]\n{extra}",
+            dir.path().join("vulns").display()
+        );
+        (policy(&text), dir)
+    }
+
+    fn vuln(id: &str, introduced: &str, fixed: &str, label: Option<&str>) -> serde_json::Value {
+        let mut r = serde_json::json!({
+            "id": id,
+            "modified": "2026-11-20T00:00:00Z",
+            "aliases": [format!("CVE-{id}")],
+            "summary": "bad things",
+            "affected": [{
+                "package": {"ecosystem": "PyPI", "name": "demo"},
+                "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": introduced}, {"fixed": fixed}]}]
+            }]
+        });
+        if let Some(l) = label {
+            r["database_specific"] = serde_json::json!({ "severity": l });
+        }
+        r
+    }
+
+    #[test]
+    fn advisories_hide_affected_versions() {
+        let (p, _dir) = with_advisories(&[vuln("PYSEC-1", "0", "1.1", Some("HIGH"))], "");
+        let d = one(&p, file(WHEEL));
+        assert_eq!((d.action, d.code), (Action::Hide, Code::Vulnerable));
+        assert!(d.detail.contains("PYSEC-1 (high severity)"), "{}", d.detail);
+        assert!(d.detail.contains("fixed in 1.1"), "{}", d.detail);
+        let d = one(&p, file("demo-1.1-py3-none-any.whl"));
+        assert_eq!(d.code, Code::WheelShown);
+        // Below the threshold, the record does not count.
+        let (p, _dir) = with_advisories(
+            &[vuln("PYSEC-2", "0", "1.1", Some("LOW"))],
+            "min-severity = \"high\"\n",
+        );
+        assert_eq!(one(&p, file(WHEEL)).code, Code::WheelShown);
+        // An exception for the record, named by an alias, lifts it.
+        let (p, _dir) = with_advisories(
+            &[vuln("PYSEC-3", "0", "1.1", None)],
+            "[[exceptions]]\nrule = \"advisories\"\nid = \"CVE-PYSEC-3\"\nreason = \"not reachable\"\n",
+        );
+        assert_eq!(one(&p, file(WHEEL)).code, Code::AllowedByException);
+    }
+
+    #[test]
+    fn stale_advisory_data_fails_closed_or_warns() {
+        let (p, _dir) =
+            with_advisories(&[vuln("PYSEC-4", "5.0", "6.0", None)], "max-age = \"1d\"\n");
+        let d = one(&p, file(WHEEL));
+        assert_eq!((d.action, d.code), (Action::Hide, Code::AdvisoryDataStale));
+        let (p, _dir) = with_advisories(
+            &[vuln("PYSEC-4", "5.0", "6.0", None)],
+            "max-age = \"1d\"\nstale = \"warn\"\n",
+        );
+        let d = one(&p, file(WHEEL));
+        assert_eq!((d.action, d.code), (Action::Warn, Code::AdvisoryDataStale));
+        let (p, _dir) = with_advisories(
+            &[vuln("PYSEC-4", "5.0", "6.0", None)],
+            "max-age = \"30d\"\n",
+        );
+        assert_eq!(one(&p, file(WHEEL)).code, Code::WheelShown);
+    }
+
+    #[test]
+    fn report_only_rules_show_and_say_so() {
+        let p = policy("[sdists]\nreport-only = true\n");
+        let d = one(&p, file("demo-1.0.tar.gz"));
+        assert_eq!((d.action, d.code), (Action::WouldHide, Code::SdistHidden));
+        assert!(d.sentence().contains("report-only"));
+    }
+
+    fn report(findings: Vec<crate::audit::Finding>) -> Arc<Report> {
+        Arc::new(Report::new(WHEEL.into(), sha_of(WHEEL), 1, findings))
+    }
+
+    use std::sync::Arc;
+
+    #[test]
+    fn audit_findings_map_to_actions() {
+        use crate::audit::{Code as F, Finding};
+        let bad = || {
+            vec![Finding::new(
+                F::RecordHashMismatch,
+                "demo/x.py",
+                "sha256 differs",
+            )]
+        };
+        let notice = || vec![Finding::new(F::PthExecutesCode, "demo.pth", "import os")];
+        let judge = |p: &Policy, r: Arc<Report>| {
+            let name = ProjectName::new("demo").unwrap();
+            let Gate::Open(view) = p.gate(&name, now()) else {
+                panic!()
+            };
+            let page = ProjectPage {
+                files: vec![file(WHEEL)],
+                ..ProjectPage::default()
+            };
+            let (served, decisions) = decide_page(&name, page, &view);
+            let (out, all) =
+                apply_audits(&served, &decisions, &view, |_| AuditState::Done(r.clone()));
+            (out.files.len(), all[0].decision.clone())
+        };
+        let default = Policy::builtin();
+        let (n, d) = judge(&default, report(bad()));
+        assert_eq!((n, d.code), (0, Code::AuditFailed));
+        assert!(d.detail.contains("record-hash-mismatch"));
+        let (n, d) = judge(&default, report(notice()));
+        assert_eq!(
+            (n, d.action),
+            (1, Action::Warn),
+            "a notice warns by default"
+        );
+        let strict = policy("[audit]\ncodes = { pth-executes-code = \"hide\" }\n");
+        assert_eq!(judge(&strict, report(notice())).0, 0);
+        let lifted = policy(
+            "[[exceptions]]\nrule = \"audit\"\nproject = \"demo\"\ncode = \"record-hash-mismatch\"\nreason = \"known packaging bug\"\n",
+        );
+        let (n, d) = judge(&lifted, report(bad()));
+        assert_eq!((n, d.code), (1, Code::AllowedByException));
+        let (n, _) = judge(&default, report(Vec::new()));
+        assert_eq!(n, 1);
+    }
+}

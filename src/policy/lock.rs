@@ -1,0 +1,1126 @@
+//! Lock files: when a policy names them, only the files they pin are shown.
+//!
+//! Two formats, chosen by file name: `*.toml` is a PEP 751 `pylock.toml`, anything else is a
+//! pip requirements file with hashes (what `pip install --require-hashes` accepts and
+//! `pip-compile --generate-hashes` / `uv pip compile --generate-hashes` write).
+//!
+//! A lock is only useful if it pins exactly: a requirement that leaves the version open, has no
+//! hash, or points outside an index would quietly let other files through, so each of those is
+//! a problem, and every problem of every file is reported at once so a person fixes them in one
+//! pass instead of one per restart.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fmt;
+use std::fs;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use pep440_rs::Version;
+use serde::Deserialize;
+use serde::de::IgnoredAny;
+
+use crate::dist::ProjectName;
+
+/// Lock files are text written by tools; a large monorepo's is a few MiB at most.
+pub const MAX_LOCK_BYTES: u64 = 16 * 1024 * 1024;
+/// `-r`/`-c` nesting; real setups use two or three levels.
+pub const MAX_INCLUDE_DEPTH: usize = 16;
+/// Files read through includes, all top-level files together.
+pub const MAX_LOCK_FILES: usize = 256;
+
+/// Digest algorithms pipwall can compare with what an index lists.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum HashAlg {
+    Sha256,
+    Sha384,
+    Sha512,
+}
+
+impl HashAlg {
+    pub fn from_name(name: &str) -> Option<Self> {
+        let name = name.trim();
+        if name.eq_ignore_ascii_case("sha256") {
+            Some(HashAlg::Sha256)
+        } else if name.eq_ignore_ascii_case("sha384") {
+            Some(HashAlg::Sha384)
+        } else if name.eq_ignore_ascii_case("sha512") {
+            Some(HashAlg::Sha512)
+        } else {
+            None
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HashAlg::Sha256 => "sha256",
+            HashAlg::Sha384 => "sha384",
+            HashAlg::Sha512 => "sha512",
+        }
+    }
+
+    fn hex_len(self) -> usize {
+        match self {
+            HashAlg::Sha256 => 64,
+            HashAlg::Sha384 => 96,
+            HashAlg::Sha512 => 128,
+        }
+    }
+}
+
+impl fmt::Display for HashAlg {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Everything the lock files say about one project, merged over all files and markers.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LockedProject {
+    pub versions: Vec<Version>,
+    /// Lowercase hex digests.
+    pub hashes: HashSet<(HashAlg, String)>,
+    /// File names a `pylock.toml` recorded (requirements files record none).
+    pub filenames: HashSet<String>,
+    /// `file:line` of the first pin, for messages.
+    pub origin: String,
+}
+
+impl LockedProject {
+    /// The index's file is one the lock pinned: one of its digests equals a locked digest of the
+    /// same algorithm. Only the digest decides, as with pip's `--require-hashes`: a name proves
+    /// nothing about the bytes, so `_filename` is not consulted.
+    pub fn pins_file(&self, _filename: &str, hashes: &BTreeMap<String, String>) -> bool {
+        hashes.iter().any(|(alg, hex)| {
+            HashAlg::from_name(alg).is_some_and(|alg| {
+                let hex = hex.trim();
+                hex.len() == alg.hex_len() && self.hashes.contains(&(alg, hex.to_ascii_lowercase()))
+            })
+        })
+    }
+
+    pub fn pins_version(&self, version: &Version) -> bool {
+        self.versions.iter().any(|v| v == version)
+    }
+
+    fn add_version(&mut self, version: Version) {
+        if !self.pins_version(&version) {
+            self.versions.push(version);
+        }
+    }
+}
+
+/// One thing wrong with a lock file; `line` is 1-based (0 when the file as a whole is wrong).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LockProblem {
+    pub file: String,
+    pub line: usize,
+    pub message: String,
+}
+
+impl fmt::Display for LockProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.line == 0 {
+            write!(f, "{}: {}", self.file, self.message)
+        } else {
+            write!(f, "{}:{}: {}", self.file, self.line, self.message)
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LockError {
+    #[error("cannot read lock file {}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("lock file {} is larger than {MAX_LOCK_BYTES} bytes", path.display())]
+    TooLarge { path: PathBuf },
+    #[error("{} problem(s) in lock files:\n{}", problems.len(), ListProblems(problems))]
+    Invalid { problems: Vec<LockProblem> },
+}
+
+/// Renders problems one per line for the error message.
+struct ListProblems<'a>(&'a [LockProblem]);
+
+impl fmt::Display for ListProblems<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, problem) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str("\n")?;
+            }
+            write!(f, "  {problem}")?;
+        }
+        Ok(())
+    }
+}
+
+/// The pins of every configured lock file, by normalized project name.
+#[derive(Clone, Debug, Default)]
+pub struct LockSet {
+    projects: HashMap<String, LockedProject>,
+}
+
+impl LockSet {
+    /// Reads and merges all files. A top-level file that cannot be read fails at once; anything
+    /// wrong inside the files (includes that cannot be read too) is gathered, and if there is
+    /// anything, the whole set is refused: a half-understood lock must not decide what is shown.
+    pub fn load(paths: &[PathBuf]) -> Result<LockSet, LockError> {
+        let mut loader = Loader::default();
+        for path in paths {
+            let text = read_lock_file(path)?;
+            let canonical = fs::canonicalize(path).map_err(|source| LockError::Io {
+                path: path.clone(),
+                source,
+            })?;
+            if !loader.seen.insert(canonical.clone()) {
+                continue;
+            }
+            loader.files += 1;
+            if is_pylock(path) {
+                loader.pylock(path, &text);
+            } else {
+                loader.requirements(path, &text, &mut vec![canonical]);
+            }
+        }
+        if loader.problems.is_empty() {
+            Ok(LockSet {
+                projects: loader.projects,
+            })
+        } else {
+            Err(LockError::Invalid {
+                problems: loader.problems,
+            })
+        }
+    }
+
+    /// The pins of a project, by its PEP 503-normalized name.
+    pub fn project(&self, normalized: &str) -> Option<&LockedProject> {
+        self.projects.get(normalized)
+    }
+
+    pub fn projects(&self) -> impl Iterator<Item = (&str, &LockedProject)> {
+        self.projects.iter().map(|(k, v)| (k.as_str(), v))
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.projects.is_empty()
+    }
+
+    pub fn len(&self) -> usize {
+        self.projects.len()
+    }
+}
+
+/// One wheel, sdist or archive of a `pylock.toml` package, checked and ready to merge.
+struct LockedFile {
+    filename: Option<String>,
+    hashes: Vec<(HashAlg, String)>,
+}
+
+fn is_pylock(path: &Path) -> bool {
+    path.extension()
+        .is_some_and(|ext| ext.eq_ignore_ascii_case("toml"))
+}
+
+fn read_lock_file(path: &Path) -> Result<String, LockError> {
+    let io_err = |source| LockError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let file = fs::File::open(path).map_err(io_err)?;
+    let mut bytes = Vec::new();
+    file.take(MAX_LOCK_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(io_err)?;
+    if bytes.len() as u64 > MAX_LOCK_BYTES {
+        return Err(LockError::TooLarge {
+            path: path.to_path_buf(),
+        });
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        io_err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("not UTF-8: {e}"),
+        ))
+    })
+}
+
+#[derive(Default)]
+struct Loader {
+    projects: HashMap<String, LockedProject>,
+    problems: Vec<LockProblem>,
+    /// Canonical paths of files already read: an include cycle, or a file included or listed
+    /// twice, is read once.
+    seen: HashSet<PathBuf>,
+    files: usize,
+}
+
+/// A file's name as it appears in problems and origins.
+fn display(path: &Path) -> String {
+    path.display().to_string()
+}
+
+impl Loader {
+    fn problem(&mut self, file: &Path, line: usize, message: impl Into<String>) {
+        self.problems.push(LockProblem {
+            file: display(file),
+            line,
+            message: message.into(),
+        });
+    }
+
+    fn entry(&mut self, name: &ProjectName, file: &Path, line: usize) -> &mut LockedProject {
+        self.projects
+            .entry(name.as_str().to_owned())
+            .or_insert_with(|| LockedProject {
+                origin: format!("{}:{line}", display(file)),
+                ..LockedProject::default()
+            })
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // requirements files
+
+    fn requirements(&mut self, path: &Path, text: &str, stack: &mut Vec<PathBuf>) {
+        for (line_no, line) in logical_lines(text) {
+            let line = strip_comment(&line);
+            let line = line.trim();
+            if line.is_empty() {
+                continue;
+            }
+            if line.starts_with('-') {
+                self.option_line(path, line_no, line, stack);
+            } else {
+                self.requirement_line(path, line_no, line);
+            }
+        }
+    }
+
+    fn option_line(&mut self, path: &Path, line_no: usize, line: &str, stack: &mut Vec<PathBuf>) {
+        let (option, value) = split_option(line);
+        match option {
+            "-r" | "--requirement" | "-c" | "--constraint" => match value {
+                Some(target) => self.include(path, line_no, target, stack),
+                None => self.problem(path, line_no, format!("{option} needs a file name")),
+            },
+            "-e" | "--editable" => self.problem(
+                path,
+                line_no,
+                "editable requirement cannot be served by an index; pin a released version",
+            ),
+            // Everything else (index URLs, --find-links, --require-hashes, --only-binary,
+            // --no-binary, --pre, --trusted-host, ...) steers the installer, not what is pinned.
+            _ => {}
+        }
+    }
+
+    fn include(&mut self, from: &Path, line_no: usize, target: &str, stack: &mut Vec<PathBuf>) {
+        let target = unquote(target);
+        if target.contains("://") {
+            self.problem(
+                from,
+                line_no,
+                format!("included file {target:?} is a URL; only local files can be read"),
+            );
+            return;
+        }
+        if stack.len() >= MAX_INCLUDE_DEPTH {
+            self.problem(
+                from,
+                line_no,
+                format!("includes nest deeper than {MAX_INCLUDE_DEPTH} levels"),
+            );
+            return;
+        }
+        let base = from.parent().unwrap_or_else(|| Path::new(""));
+        let path = base.join(target);
+        let canonical = match fs::canonicalize(&path) {
+            Ok(canonical) => canonical,
+            Err(e) => {
+                self.problem(
+                    from,
+                    line_no,
+                    format!("cannot read included file {}: {e}", path.display()),
+                );
+                return;
+            }
+        };
+        if !self.seen.insert(canonical.clone()) {
+            return;
+        }
+        if self.files >= MAX_LOCK_FILES {
+            self.problem(
+                from,
+                line_no,
+                format!("more than {MAX_LOCK_FILES} lock files in all"),
+            );
+            return;
+        }
+        self.files += 1;
+        let text = match read_lock_file(&path) {
+            Ok(text) => text,
+            Err(e) => {
+                self.problem(from, line_no, e.to_string());
+                return;
+            }
+        };
+        stack.push(canonical);
+        self.requirements(&path, &text, stack);
+        stack.pop();
+    }
+
+    fn requirement_line(&mut self, path: &Path, line_no: usize, line: &str) {
+        // pip splits a requirement from its per-requirement options at the first token that
+        // starts with `-`.
+        let mut requirement = String::new();
+        let mut hashes: Vec<String> = Vec::new();
+        let mut tokens = line.split_whitespace();
+        let mut in_options = false;
+        while let Some(token) = tokens.next() {
+            if !in_options && !token.starts_with('-') {
+                if !requirement.is_empty() {
+                    requirement.push(' ');
+                }
+                requirement.push_str(token);
+                continue;
+            }
+            in_options = true;
+            if let Some(value) = token.strip_prefix("--hash=") {
+                hashes.push(value.to_owned());
+            } else if token == "--hash" {
+                match tokens.next() {
+                    Some(value) => hashes.push(value.to_owned()),
+                    None => self.problem(path, line_no, "--hash needs a value"),
+                }
+            }
+        }
+        let pin = match parse_pin(&requirement) {
+            Ok(pin) => pin,
+            Err(message) => {
+                self.problem(path, line_no, message);
+                return;
+            }
+        };
+        let mut parsed = Vec::with_capacity(hashes.len());
+        let mut bad_hash = false;
+        for raw in &hashes {
+            match parse_hash(raw) {
+                Ok(hash) => parsed.push(hash),
+                Err(message) => {
+                    self.problem(path, line_no, message);
+                    bad_hash = true;
+                }
+            }
+        }
+        if parsed.is_empty() {
+            if !bad_hash {
+                self.problem(
+                    path,
+                    line_no,
+                    format!("{} has no --hash; every pin needs one", pin.name),
+                );
+            }
+            return;
+        }
+        let project = self.entry(&pin.name, path, line_no);
+        project.add_version(pin.version);
+        project.hashes.extend(parsed);
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // pylock.toml
+
+    fn pylock(&mut self, path: &Path, text: &str) {
+        let lock: RawPylock = match toml::from_str(text) {
+            Ok(lock) => lock,
+            Err(e) => {
+                let line = e.span().map_or(0, |span| line_of(text, span.start));
+                self.problem(
+                    path,
+                    line,
+                    format!("not a pylock.toml: {}", e.message().trim()),
+                );
+                return;
+            }
+        };
+        match lock.lock_version.as_deref() {
+            Some(v) if v.split('.').next() == Some("1") => {}
+            Some(v) => self.problem(
+                path,
+                0,
+                format!("lock-version {v:?} is not supported (1.x is)"),
+            ),
+            None => self.problem(path, 0, "lock-version is missing"),
+        }
+        for spanned in lock.packages.unwrap_or_default() {
+            let line = line_of(text, spanned.span().start);
+            self.pylock_package(path, line, spanned.into_inner());
+        }
+    }
+
+    fn pylock_package(&mut self, path: &Path, line: usize, package: RawPackage) {
+        let Some(raw_name) = package.name.as_deref() else {
+            self.problem(path, line, "package has no name");
+            return;
+        };
+        let name = match ProjectName::new(raw_name.trim()) {
+            Ok(name) => name,
+            Err(e) => {
+                self.problem(path, line, format!("package name {raw_name:?}: {e}"));
+                return;
+            }
+        };
+        if package.vcs.is_some() {
+            self.problem(
+                path,
+                line,
+                format!("{name} comes from version control; an index cannot serve it"),
+            );
+            return;
+        }
+        if package.directory.is_some() {
+            self.problem(
+                path,
+                line,
+                format!("{name} comes from a local directory; an index cannot serve it"),
+            );
+            return;
+        }
+        let version = match package
+            .version
+            .as_deref()
+            .map(|v| Version::from_str(v.trim()))
+        {
+            None => None,
+            Some(Ok(v)) => Some(v),
+            Some(Err(e)) => {
+                self.problem(path, line, format!("{name}: version: {e}"));
+                return;
+            }
+        };
+
+        let mut files: Vec<LockedFile> = Vec::new();
+        let mut ok = true;
+        let sources = package
+            .wheels
+            .iter()
+            .flatten()
+            .map(|w| ("wheel", w))
+            .chain(package.sdist.iter().map(|s| ("sdist", s)))
+            .chain(package.archive.iter().map(|a| ("archive", a)));
+        let mut messages = Vec::new();
+        for (what, file) in sources {
+            let filename = file.filename();
+            let label = filename.clone().unwrap_or_else(|| what.to_owned());
+            let mut hashes = Vec::new();
+            for (alg, hex) in file.hashes.iter().flatten() {
+                let Some(alg) = HashAlg::from_name(alg) else {
+                    continue;
+                };
+                match check_hex(alg, hex) {
+                    Some(hex) => hashes.push((alg, hex)),
+                    None => {
+                        messages.push(format!(
+                            "{name}: {label}: {alg} hash is not {} hex digits",
+                            alg.hex_len()
+                        ));
+                        ok = false;
+                    }
+                }
+            }
+            if hashes.is_empty() {
+                messages.push(format!("{name}: {label}: no sha256, sha384 or sha512 hash"));
+                ok = false;
+            }
+            files.push(LockedFile { filename, hashes });
+        }
+        for message in messages {
+            self.problem(path, line, message);
+        }
+        if files.is_empty() {
+            self.problem(
+                path,
+                line,
+                format!("{name} lists no wheels, sdist or archive"),
+            );
+            return;
+        }
+        if !ok {
+            return;
+        }
+        let project = self.entry(&name, path, line);
+        if let Some(version) = version {
+            project.add_version(version);
+        }
+        for LockedFile { filename, hashes } in files {
+            if let Some(filename) = filename {
+                project.filenames.insert(filename);
+            }
+            project.hashes.extend(hashes);
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// requirements syntax
+
+/// Joins `\`-continued lines the way pip does, numbering each logical line by its first
+/// physical line. A comment line never continues, even if it ends in `\`.
+fn logical_lines(text: &str) -> Vec<(usize, String)> {
+    let mut out = Vec::new();
+    let mut pending: Option<(usize, String)> = None;
+    for (i, raw) in text.lines().enumerate() {
+        let line_no = i + 1;
+        let is_comment = is_comment_line(raw);
+        match raw.strip_suffix('\\') {
+            Some(head) if !is_comment => {
+                let (_, buf) = pending.get_or_insert_with(|| (line_no, String::new()));
+                buf.push_str(head);
+            }
+            _ => {
+                let piece = if is_comment {
+                    // Kept apart from what came before so the comment is still recognized.
+                    format!(" {raw}")
+                } else {
+                    raw.to_owned()
+                };
+                match pending.take() {
+                    Some((first, mut buf)) => {
+                        buf.push_str(&piece);
+                        out.push((first, buf));
+                    }
+                    None => out.push((line_no, piece)),
+                }
+            }
+        }
+    }
+    if let Some(last) = pending {
+        out.push(last);
+    }
+    out
+}
+
+/// A line whose first non-blank character is `#`.
+fn is_comment_line(raw: &str) -> bool {
+    raw.trim_start().starts_with('#')
+}
+
+/// A `#` at the start of a line or after whitespace starts a comment (so `#` inside a URL
+/// fragment does not).
+fn comment_start(line: &str) -> Option<usize> {
+    let bytes = line.as_bytes();
+    bytes
+        .iter()
+        .enumerate()
+        .find(|&(i, &b)| {
+            b == b'#' && (i == 0 || bytes.get(i - 1).is_some_and(|p| p.is_ascii_whitespace()))
+        })
+        .map(|(i, _)| i)
+}
+
+fn strip_comment(line: &str) -> &str {
+    match comment_start(line) {
+        Some(at) => line.get(..at).unwrap_or(line),
+        None => line,
+    }
+}
+
+/// `-r file`, `-rfile`, `--requirement file`, `--requirement=file`: the option and its value.
+fn split_option(line: &str) -> (&str, Option<&str>) {
+    let (option, rest) = if line.starts_with("--") {
+        let end = line
+            .find(|c: char| c == '=' || c.is_whitespace())
+            .unwrap_or(line.len());
+        let (option, rest) = line.split_at(end);
+        (option, rest.strip_prefix('=').unwrap_or(rest))
+    } else {
+        let end = line.char_indices().nth(2).map_or(line.len(), |(i, _)| i);
+        line.split_at(end)
+    };
+    let value = rest.trim();
+    (option, (!value.is_empty()).then_some(value))
+}
+
+fn unquote(s: &str) -> &str {
+    let s = s.trim();
+    for q in ['"', '\''] {
+        if let Some(inner) = s.strip_prefix(q).and_then(|s| s.strip_suffix(q)) {
+            return inner;
+        }
+    }
+    s
+}
+
+struct Pin {
+    name: ProjectName,
+    version: Version,
+}
+
+/// `name[extras] ==version ; markers`, pinned to exactly one version.
+fn parse_pin(requirement: &str) -> Result<Pin, String> {
+    let (spec, _markers) = match requirement.split_once(';') {
+        Some((spec, markers)) => (spec.trim(), Some(markers)),
+        None => (requirement.trim(), None),
+    };
+    let looks_like_path = spec.starts_with('.')
+        || spec.starts_with('/')
+        || spec.starts_with('~')
+        || spec.contains("://")
+        || spec.contains('@')
+        || spec.contains('\\')
+        || [".whl", ".zip", ".tar.gz", ".tgz", ".tar.bz2"]
+            .iter()
+            .any(|ext| spec.to_ascii_lowercase().ends_with(ext));
+    if looks_like_path {
+        return Err(format!(
+            "{spec:?} is a URL or path requirement; an index cannot serve it"
+        ));
+    }
+    let name_end = spec
+        .find(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')))
+        .unwrap_or(spec.len());
+    let (raw_name, rest) = spec.split_at(name_end);
+    let name = ProjectName::new(raw_name)
+        .map_err(|e| format!("requirement {spec:?}: project name: {e}"))?;
+    let mut rest = rest.trim_start();
+    if let Some(after) = rest.strip_prefix('[') {
+        let Some(close) = after.find(']') else {
+            return Err(format!("requirement {spec:?}: unclosed extras"));
+        };
+        rest = after.get(close + 1..).unwrap_or_default().trim_start();
+    }
+    let rest = rest.trim();
+    let rest = rest
+        .strip_prefix('(')
+        .and_then(|r| r.strip_suffix(')'))
+        .unwrap_or(rest)
+        .trim();
+    if rest.is_empty() {
+        return Err(format!("{name} is not pinned; use {name}==VERSION"));
+    }
+    if rest.contains(',') {
+        return Err(format!(
+            "{name} has several version clauses ({rest}); pin exactly one with =="
+        ));
+    }
+    let (exact, raw_version) = if let Some(v) = rest.strip_prefix("===") {
+        (true, v.trim())
+    } else if let Some(v) = rest.strip_prefix("==") {
+        (false, v.trim())
+    } else {
+        return Err(format!(
+            "{name} is not pinned ({rest}); use {name}==VERSION"
+        ));
+    };
+    if !exact && raw_version.ends_with(".*") {
+        return Err(format!(
+            "{name}=={raw_version} is a prefix match, not a pin"
+        ));
+    }
+    let version = Version::from_str(raw_version)
+        .map_err(|e| format!("{name}: version {raw_version:?}: {e}"))?;
+    Ok(Pin { name, version })
+}
+
+/// `sha256:HEX` (also sha384, sha512).
+fn parse_hash(raw: &str) -> Result<(HashAlg, String), String> {
+    let Some((alg_name, hex)) = raw.split_once(':') else {
+        return Err(format!("--hash {raw:?} is not ALGORITHM:HEX"));
+    };
+    let Some(alg) = HashAlg::from_name(alg_name) else {
+        return Err(format!(
+            "--hash algorithm {alg_name:?} is not supported; use sha256, sha384 or sha512"
+        ));
+    };
+    check_hex(alg, hex)
+        .map(|hex| (alg, hex))
+        .ok_or_else(|| format!("--hash {alg}: not {} hex digits", alg.hex_len()))
+}
+
+fn check_hex(alg: HashAlg, hex: &str) -> Option<String> {
+    let hex = hex.trim();
+    (hex.len() == alg.hex_len() && hex.bytes().all(|b| b.is_ascii_hexdigit()))
+        .then(|| hex.to_ascii_lowercase())
+}
+
+fn line_of(text: &str, offset: usize) -> usize {
+    let head = text.as_bytes().get(..offset).unwrap_or(text.as_bytes());
+    head.iter().filter(|&&b| b == b'\n').count() + 1
+}
+
+// ---------------------------------------------------------------------------------------------
+// pylock.toml schema (PEP 751): the parts that decide what may be installed.
+
+#[derive(Deserialize)]
+struct RawPylock {
+    #[serde(rename = "lock-version")]
+    lock_version: Option<String>,
+    packages: Option<Vec<toml::Spanned<RawPackage>>>,
+}
+
+#[derive(Deserialize)]
+struct RawPackage {
+    name: Option<String>,
+    version: Option<String>,
+    vcs: Option<IgnoredAny>,
+    directory: Option<IgnoredAny>,
+    archive: Option<RawFile>,
+    sdist: Option<RawFile>,
+    wheels: Option<Vec<RawFile>>,
+}
+
+#[derive(Deserialize)]
+struct RawFile {
+    name: Option<String>,
+    url: Option<String>,
+    path: Option<String>,
+    hashes: Option<BTreeMap<String, String>>,
+}
+
+impl RawFile {
+    /// The file's name: given, or the last segment of its URL or path.
+    fn filename(&self) -> Option<String> {
+        if let Some(name) = &self.name {
+            return Some(name.clone());
+        }
+        let location = self.url.as_deref().or(self.path.as_deref())?;
+        let location = location.split(['?', '#']).next().unwrap_or(location);
+        location
+            .rsplit(['/', '\\'])
+            .next()
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const H1: &str = "0569859f95fc761b18b45ef421b1290a0f65f147e92a1e5eb3e635f9a5e4e66f";
+    const H2: &str = "dc383c07b76109f368f6106eee2b593b04a011ea4d55f652c6ca24a754d1cdd1";
+    const H3: &str = "5f3e9e5a8e2c0b8a6e5d4c3b2a190817263544536271809fafbecdd0e1f2a3b4";
+
+    fn v(s: &str) -> Version {
+        Version::from_str(s).unwrap()
+    }
+
+    fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+        let path = dir.join(name);
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(&path, text).unwrap();
+        path
+    }
+
+    fn problems(err: LockError) -> Vec<(String, usize, String)> {
+        match err {
+            LockError::Invalid { problems } => problems
+                .into_iter()
+                .map(|p| {
+                    let file = Path::new(&p.file)
+                        .file_name()
+                        .unwrap()
+                        .to_string_lossy()
+                        .into_owned();
+                    (file, p.line, p.message)
+                })
+                .collect(),
+            other => panic!("expected Invalid, got {other}"),
+        }
+    }
+
+    fn index_hashes(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(a, h)| ((*a).to_owned(), (*h).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn pip_compile_output_with_continuations() {
+        let tmp = tempfile::tempdir().unwrap();
+        let text = format!(
+            "#\n\
+             # This file is autogenerated by pip-compile with Python 3.12\n\
+             #\n\
+             --index-url https://index.example.invalid/simple\n\
+             --extra-index-url=https://other.example.invalid/simple\n\
+             --require-hashes\n\
+             --only-binary :all:\n\
+             \n\
+             certifi==2024.2.2 \\\n    --hash=sha256:{H1} \\\n    --hash=sha256:{H2}\n    # via requests\n\
+             Requests[socks,security] == 2.31.0 ; python_version >= \"3.8\" \\\n    --hash sha256:{} \\\n    --hash=sha512:{}\n\
+             zope.interface===6.0 --hash=SHA256:{H3}  # trailing comment\n\
+             requests==2.32.0 ; python_version < \"3.8\" --hash=sha256:{H3}\n",
+            H3.to_uppercase(),
+            "ab".repeat(64)
+        );
+        let path = write(tmp.path(), "requirements.txt", &text);
+        let set = LockSet::load(&[path]).unwrap();
+        assert_eq!(set.len(), 3);
+        assert!(!set.is_empty());
+
+        let certifi = set.project("certifi").unwrap();
+        assert_eq!(certifi.versions, [v("2024.2.2")]);
+        assert_eq!(certifi.hashes.len(), 2);
+        assert!(
+            certifi.origin.ends_with("requirements.txt:9"),
+            "{}",
+            certifi.origin
+        );
+        assert!(certifi.filenames.is_empty());
+
+        let requests = set.project("requests").unwrap();
+        assert_eq!(requests.versions, [v("2.31.0"), v("2.32.0")]);
+        assert!(requests.pins_version(&v("2.31")));
+        assert!(!requests.pins_version(&v("2.30.0")));
+        assert!(requests.hashes.contains(&(HashAlg::Sha256, H3.to_owned())));
+        assert!(
+            requests
+                .hashes
+                .contains(&(HashAlg::Sha512, "ab".repeat(64)))
+        );
+        assert!(requests.origin.ends_with(":13"), "{}", requests.origin);
+
+        let zope = set.project("zope-interface").unwrap();
+        assert_eq!(zope.versions, [v("6.0")]);
+
+        assert!(certifi.pins_file("x.whl", &index_hashes(&[("sha256", H1)])));
+        assert!(certifi.pins_file(
+            "x.whl",
+            &index_hashes(&[("md5", "00"), ("sha256", &H2.to_uppercase())])
+        ));
+        assert!(!certifi.pins_file("x.whl", &index_hashes(&[("sha256", H3)])));
+        assert!(!certifi.pins_file("x.whl", &index_hashes(&[("sha384", H1)])));
+        assert!(!certifi.pins_file("x.whl", &BTreeMap::new()));
+        assert!(set.project("Certifi").is_none());
+    }
+
+    #[test]
+    fn includes_are_relative_and_cycle_safe() {
+        let tmp = tempfile::tempdir().unwrap();
+        let top = write(
+            tmp.path(),
+            "requirements.txt",
+            &format!("-r sub/base.txt\nsix==1.16.0 --hash=sha256:{H1}\n"),
+        );
+        write(
+            tmp.path(),
+            "sub/base.txt",
+            &format!(
+                "--requirement=../requirements.txt\n-c constraints.txt\nidna==3.7 --hash=sha256:{H2}\n"
+            ),
+        );
+        write(
+            tmp.path(),
+            "sub/constraints.txt",
+            &format!("-rbase.txt\nurllib3==2.2.1 --hash=sha256:{H3}\n"),
+        );
+        let set = LockSet::load(&[top]).unwrap();
+        let mut names: Vec<&str> = set.projects().map(|(n, _)| n).collect();
+        names.sort_unstable();
+        assert_eq!(names, ["idna", "six", "urllib3"]);
+        assert!(
+            set.project("urllib3")
+                .unwrap()
+                .origin
+                .ends_with("constraints.txt:2")
+        );
+    }
+
+    #[test]
+    fn every_problem_is_reported_with_its_line() {
+        let tmp = tempfile::tempdir().unwrap();
+        let text = format!(
+            "# header\n\
+             ok==1.0 --hash=sha256:{H1}\n\
+             unpinned>=1.0 --hash=sha256:{H1}\n\
+             bare --hash=sha256:{H1}\n\
+             nohash==1.0\n\
+             pkg @ https://example.invalid/pkg-1.0.whl --hash=sha256:{H1}\n\
+             ./local/pkg-1.0-py3-none-any.whl\n\
+             -e git+https://example.invalid/repo#egg=thing\n\
+             badver==not.a.version --hash=sha256:{H1}\n\
+             wild==1.* --hash=sha256:{H1}\n\
+             two==1.0,!=1.1 --hash=sha256:{H1}\n\
+             shorthash==1.0 --hash=sha256:abc\n\
+             md5==1.0 --hash=md5:{}\n\
+             cont==1.0 \\\n  \\\n    --hash=sha256:zz\n\
+             -r missing.txt\n\
+             -r https://example.invalid/reqs.txt\n",
+            "0".repeat(32)
+        );
+        let path = write(tmp.path(), "requirements.txt", &text);
+        let found = problems(LockSet::load(&[path]).unwrap_err());
+        let lines: Vec<usize> = found.iter().map(|(_, l, _)| *l).collect();
+        assert_eq!(
+            lines,
+            [3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 17, 18],
+            "{found:#?}"
+        );
+        assert!(found.iter().all(|(f, _, _)| f == "requirements.txt"));
+        let message = |line: usize| {
+            found
+                .iter()
+                .find(|(_, l, _)| *l == line)
+                .map(|(_, _, m)| m.as_str())
+                .unwrap()
+        };
+        assert!(message(3).contains("not pinned"));
+        assert!(message(5).contains("no --hash"));
+        assert!(message(6).contains("URL or path"));
+        assert!(message(7).contains("URL or path"));
+        assert!(message(8).contains("editable"));
+        assert!(message(9).contains("badver"));
+        assert!(message(10).contains("prefix"));
+        assert!(message(11).contains("several"));
+        assert!(message(13).contains("md5"));
+        assert!(message(17).contains("missing.txt"));
+        assert!(message(18).contains("URL"));
+    }
+
+    #[test]
+    fn problems_of_all_files_are_reported_together() {
+        let tmp = tempfile::tempdir().unwrap();
+        let a = write(tmp.path(), "a.txt", "x==1\n");
+        let b = write(tmp.path(), "b.txt", "\n\ny>=2\n");
+        let err = LockSet::load(&[a, b]).unwrap_err();
+        assert!(err.to_string().contains("2 problem(s)"), "{err}");
+        let found = problems(err);
+        assert_eq!(
+            found
+                .iter()
+                .map(|(f, l, _)| (f.as_str(), *l))
+                .collect::<Vec<_>>(),
+            [("a.txt", 1), ("b.txt", 3)]
+        );
+        let err = LockSet::load(&[tmp.path().join("nope.txt")]).unwrap_err();
+        assert!(matches!(err, LockError::Io { .. }));
+    }
+
+    #[test]
+    fn pylock_toml() {
+        let tmp = tempfile::tempdir().unwrap();
+        let text = format!(
+            r#"lock-version = "1.0"
+created-by = "some-tool"
+requires-python = ">=3.9"
+
+[[packages]]
+name = "Attrs"
+version = "25.1.0"
+index = "https://index.example.invalid/simple"
+wheels = [
+  {{ name = "attrs-25.1.0-py3-none-any.whl", upload-time = 2025-01-25T11:30:10Z, url = "https://files.example.invalid/attrs-25.1.0-py3-none-any.whl", size = 63152, hashes = {{ sha256 = "{H1}", blake2b = "00" }} }},
+]
+
+[[packages]]
+name = "tomli"
+version = "2.0.1"
+marker = "python_version < '3.11'"
+sdist = {{ url = "https://files.example.invalid/tomli-2.0.1.tar.gz", hashes = {{ sha256 = "{H2}" }} }}
+
+[[packages]]
+name = "attrs"
+version = "24.0.0"
+marker = "python_version < '3.10'"
+
+[packages.sdist]
+name = "attrs-24.0.0.tar.gz"
+hashes = {{ sha256 = "{H3}" }}
+"#
+        );
+        let path = write(tmp.path(), "pylock.toml", &text);
+        let set = LockSet::load(&[path]).unwrap();
+        assert_eq!(set.len(), 2);
+        let attrs = set.project("attrs").unwrap();
+        assert_eq!(attrs.versions, [v("25.1.0"), v("24.0.0")]);
+        assert!(attrs.filenames.contains("attrs-25.1.0-py3-none-any.whl"));
+        assert!(attrs.filenames.contains("attrs-24.0.0.tar.gz"));
+        assert!(attrs.origin.ends_with("pylock.toml:5"), "{}", attrs.origin);
+        assert!(attrs.pins_file("a", &index_hashes(&[("sha256", H3)])));
+        let tomli = set.project("tomli").unwrap();
+        assert!(tomli.filenames.contains("tomli-2.0.1.tar.gz"));
+        assert!(tomli.pins_file("b", &index_hashes(&[("sha256", H2)])));
+        assert!(tomli.origin.ends_with(":13"), "{}", tomli.origin);
+    }
+
+    #[test]
+    fn pylock_sources_an_index_cannot_serve() {
+        let tmp = tempfile::tempdir().unwrap();
+        let text = format!(
+            r#"lock-version = "1.0"
+
+[[packages]]
+name = "good"
+version = "1.0"
+archive = {{ url = "https://example.invalid/good-1.0.zip", hashes = {{ sha256 = "{H1}" }} }}
+
+[[packages]]
+name = "from-git"
+version = "0.1"
+vcs = {{ type = "git", url = "https://example.invalid/repo.git", commit-id = "abc" }}
+
+[[packages]]
+name = "local"
+directory = {{ path = "./local" }}
+
+[[packages]]
+name = "nohash"
+version = "1.0"
+wheels = [{{ name = "nohash-1.0-py3-none-any.whl", hashes = {{ md5 = "00" }} }}]
+
+[[packages]]
+name = "nothing"
+version = "1.0"
+"#
+        );
+        let path = write(tmp.path(), "pylock.dev.toml", &text);
+        let found = problems(LockSet::load(&[path]).unwrap_err());
+        let lines: Vec<usize> = found.iter().map(|(_, l, _)| *l).collect();
+        assert_eq!(lines, [8, 13, 17, 22], "{found:#?}");
+        assert!(found[0].2.contains("version control"));
+        assert!(found[1].2.contains("directory"));
+        assert!(found[2].2.contains("no sha256"));
+        assert!(found[3].2.contains("no wheels"));
+
+        let bad = write(
+            tmp.path(),
+            "pylock.bad.toml",
+            "lock-version = \"2.0\"\n[[packages]\n",
+        );
+        let found = problems(LockSet::load(&[bad]).unwrap_err());
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].1, 2, "{found:?}");
+        let future = write(tmp.path(), "pylock.future.toml", "lock-version = \"2.0\"\n");
+        let found = problems(LockSet::load(&[future]).unwrap_err());
+        assert!(found[0].2.contains("not supported"), "{found:?}");
+    }
+
+    #[test]
+    fn logical_lines_follow_pip() {
+        let lines = logical_lines("a \\\nb\n# c \\\nd\ne \\\n# f\ng \\");
+        assert_eq!(
+            lines,
+            [
+                (1, "a b".to_owned()),
+                (3, " # c \\".to_owned()),
+                (4, "d".to_owned()),
+                (5, "e  # f".to_owned()),
+                (7, "g ".to_owned()),
+            ]
+        );
+        assert_eq!(strip_comment("x==1 # y"), "x==1 ");
+        assert_eq!(strip_comment("https://h/x#frag"), "https://h/x#frag");
+        assert_eq!(split_option("-rfoo.txt"), ("-r", Some("foo.txt")));
+        assert_eq!(split_option("-r  foo.txt"), ("-r", Some("foo.txt")));
+        assert_eq!(
+            split_option("--constraint=c.txt"),
+            ("--constraint", Some("c.txt"))
+        );
+        assert_eq!(split_option("--pre"), ("--pre", None));
+    }
+}

@@ -1,0 +1,512 @@
+//! Policies end to end: real pip and uv through pipwall under a TOML policy.
+
+use crate::support::clients::{INSTALLERS, Installer, installed_version};
+use crate::support::{FakeIndex, PageFormat, Pipwall, clients, wheel};
+
+/// An upload time `hours` ago, in PEP 700 form.
+fn hours_ago(hours: i64) -> String {
+    let t = jiff::Timestamp::now() - jiff::SignedDuration::from_hours(hours);
+    t.strftime("%Y-%m-%dT%H:%M:%S.000000Z").to_string()
+}
+
+async fn install(pw: &Pipwall, installer: Installer, spec: &str) -> (bool, Option<String>, String) {
+    let home = tempfile::tempdir().unwrap();
+    let target = home.path().join("t");
+    let run = clients()
+        .install(installer, &pw.index_url(), home.path(), &target, &[spec])
+        .await;
+    (run.ok, installed_version(&target, "demo"), run.output)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cooldown_makes_installers_pick_the_older_version() {
+    let up = FakeIndex::start().await;
+    let old = hours_ago(24 * 30);
+    let new = hours_ago(2);
+    up.project_timed(
+        "demo",
+        &[(wheel("demo", "1.0"), &old), (wheel("demo", "1.1"), &new)],
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let pw =
+        Pipwall::start_with_policy(&[up.url()], dir.path(), "[cooldown]\nmin-age = \"7d\"\n").await;
+    for installer in INSTALLERS {
+        let (ok, version, out) = install(&pw, installer, "demo").await;
+        assert!(ok, "{installer:?}: {out}");
+        assert_eq!(version.as_deref(), Some("1.0"), "{installer:?}: {out}");
+    }
+    let hidden = pw
+        .decisions()
+        .into_iter()
+        .find(|d| d["filename"] == "demo-1.1-py3-none-any.whl")
+        .unwrap();
+    assert_eq!(hidden["code"], "cooldown-too-new");
+    assert_eq!(hidden["action"], "hide");
+    assert!(
+        hidden["policy"]
+            .as_str()
+            .unwrap()
+            .ends_with("policy.toml:2"),
+        "{hidden}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_deny_listed_project_is_not_found_and_upstream_is_not_asked() {
+    let up = FakeIndex::start().await;
+    up.project("demo", PageFormat::Json, &[wheel("demo", "1.0")]);
+    let dir = tempfile::tempdir().unwrap();
+    let pw = Pipwall::start_with_policy(
+        &[up.url()],
+        dir.path(),
+        "[projects]\ndeny = [{ name = \"demo\", reason = \"replaced by demo2\" }]\n",
+    )
+    .await;
+    for installer in INSTALLERS {
+        let (ok, version, out) = install(&pw, installer, "demo").await;
+        assert!(!ok && version.is_none(), "{installer:?}: {out}");
+    }
+    assert!(!up.was_requested("/simple/demo/"), "{:?}", up.requests());
+    // The page says why, as a PEP 792 status.
+    let page = pw
+        .get("/simple/demo/", Some("application/vnd.pypi.simple.v1+json"))
+        .await;
+    assert_eq!(page.status, 200);
+    let json: serde_json::Value = serde_json::from_str(&page.text()).unwrap();
+    assert_eq!(json["files"], serde_json::json!([]));
+    assert_eq!(json["project-status"]["status"], "quarantined");
+    let reason = json["project-status"]["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("project-denied") && reason.contains("replaced by demo2"),
+        "{reason}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_lock_file_limits_installs_to_pinned_files() {
+    let up = FakeIndex::start().await;
+    let pinned = wheel("demo", "1.0");
+    up.project(
+        "demo",
+        PageFormat::Json,
+        &[pinned.clone(), wheel("demo", "1.1")],
+    );
+    up.project("other", PageFormat::Json, &[wheel("other", "1.0")]);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("requirements.txt"),
+        format!(
+            "# pinned by the team\ndemo==1.0 \\\n    --hash=sha256:{}\n",
+            pinned.sha256()
+        ),
+    )
+    .unwrap();
+    let pw = Pipwall::start_with_policy(
+        &[up.url()],
+        dir.path(),
+        "[lock]\nfiles = [\"requirements.txt\"]\n",
+    )
+    .await;
+    for installer in INSTALLERS {
+        let (ok, version, out) = install(&pw, installer, "demo").await;
+        assert!(ok, "{installer:?}: {out}");
+        assert_eq!(version.as_deref(), Some("1.0"), "{installer:?}: {out}");
+    }
+    let home = tempfile::tempdir().unwrap();
+    let run = clients()
+        .install(
+            Installer::Pip,
+            &pw.index_url(),
+            home.path(),
+            &home.path().join("t"),
+            &["other"],
+        )
+        .await;
+    assert!(!run.ok, "{}", run.output);
+    assert!(
+        !up.was_requested("/simple/other/"),
+        "outside the lock, upstream is not asked"
+    );
+    let page = pw.get("/simple/other/", None).await;
+    assert_eq!(page.status, 404);
+    assert_eq!(page.header("x-pipwall-reason"), Some("project-not-in-lock"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_malware_record_blocks_the_file() {
+    let up = FakeIndex::start().await;
+    let bad = wheel("demo", "1.1");
+    up.project(
+        "demo",
+        PageFormat::Json,
+        &[wheel("demo", "1.0"), bad.clone()],
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let feed = dir.path().join("malicious/osv/malicious/pypi/demo");
+    std::fs::create_dir_all(&feed).unwrap();
+    let record = serde_json::json!({
+        "id": "MAL-2026-1",
+        "modified": "2026-11-01T00:00:00Z",
+        "summary": "Malicious code in demo (PyPI)",
+        "affected": [{
+            "package": {"ecosystem": "PyPI", "name": "demo"},
+            "database_specific": {"indicators": {"package_integrity": [
+                {"filename": bad.filename, "hashes": {"sha256": bad.sha256()}}
+            ]}}
+        }]
+    });
+    std::fs::write(feed.join("MAL-2026-1.json"), record.to_string()).unwrap();
+    let pw = Pipwall::start_with_policy(
+        &[up.url()],
+        dir.path(),
+        "[malware]\nsources = [\"malicious\"]\n",
+    )
+    .await;
+    for installer in INSTALLERS {
+        let (ok, version, out) = install(&pw, installer, "demo").await;
+        assert!(ok, "{installer:?}: {out}");
+        assert_eq!(version.as_deref(), Some("1.0"), "{installer:?}: {out}");
+    }
+    // Asked for directly, the file is refused, and the status line says why.
+    let resp = pw
+        .get(&format!("/files/{}/{}", bad.sha256(), bad.filename), None)
+        .await;
+    assert_eq!(resp.status, 403);
+    assert!(
+        resp.status_line.contains("malicious"),
+        "{}",
+        resp.status_line
+    );
+    assert!(resp.text().contains("MAL-2026-1"), "{}", resp.text());
+    assert!(
+        !up.was_requested(&bad.filename),
+        "the malicious file was fetched"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn report_only_installs_everything_and_logs_what_it_would_hide() {
+    let up = FakeIndex::start().await;
+    up.project_timed(
+        "demo",
+        &[
+            (wheel("demo", "1.0"), &hours_ago(24 * 30)),
+            (wheel("demo", "1.1"), &hours_ago(1)),
+        ],
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let pw = Pipwall::start_with_policy(
+        &[up.url()],
+        dir.path(),
+        "report-only = true\n[cooldown]\nmin-age = \"7d\"\n",
+    )
+    .await;
+    let (ok, version, out) = install(&pw, Installer::Pip, "demo").await;
+    assert!(ok, "{out}");
+    assert_eq!(version.as_deref(), Some("1.1"), "{out}");
+    let would: Vec<serde_json::Value> = pw
+        .decisions()
+        .into_iter()
+        .filter(|d| d["action"] == "would-hide")
+        .collect();
+    assert_eq!(would.len(), 1, "{would:?}");
+    assert_eq!(would[0]["filename"], "demo-1.1-py3-none-any.whl");
+    assert_eq!(would[0]["code"], "cooldown-too-new");
+}
+
+/// `pipwall policy check` on files written into `dir`: (exit code, stdout).
+fn policy_check(dir: &std::path::Path, files: &[&str]) -> (i32, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_pipwall"))
+        .current_dir(dir)
+        .args(["policy", "check"])
+        .args(files)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8(out.stdout).unwrap(),
+    )
+}
+
+#[test]
+fn policy_check_reports_every_problem_with_its_position() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("broken.toml"),
+        r#"report-only = "yes"
+[projects]
+deny = ["evil", "bad[", { name = "x y", reason = "r" }]
+acton = "hide"
+[versions]
+require = { django = ">=4.2,<<6" }
+[cooldown]
+min-age = "a week"
+as-of = "yesterday"
+[[exceptions]]
+rule = "sdist"
+project = "pyyaml"
+[[exceptions]]
+rule = "sdists"
+project = "pyyaml"
+reason = "needs a build"
+expires = 2020-01-01
+[audit]
+codes = { no-such-code = "hide", pth-executes-code = "maybe" }
+[lock]
+files = ["missing.txt"]
+[tags]
+platform = ["manylinux_[x86_64"]
+"#,
+    )
+    .unwrap();
+    let (code, out) = policy_check(dir.path(), &["broken.toml"]);
+    assert_eq!(code, 1);
+    let expected = r#"broken.toml:1:15: error[wrong-type]: report-only must be true or false, not string
+broken.toml:3:17: error[bad-glob]: [projects] deny: `bad[` is not a valid glob: unclosed character class; missing ']'
+broken.toml:3:34: error[bad-name]: [projects] deny: `x y` is not a project name: project name has a character outside ASCII letters, digits, `.`, `-` and `_`
+broken.toml:4:1: error[unknown-key]: unknown key `acton` in [projects] (did you mean `action`?)
+broken.toml:6:22: error[bad-specifier]: [versions] require: `>=4.2,<<6` is not a PEP 440 version specifier: Failed to parse version: no such comparison operator "<<", must be one of ~= == != <= >= < > ===
+broken.toml:8:11: error[bad-duration]: [cooldown] min-age: `a week` is not a duration (write e.g. "7d", "12 hours", "1w", "P7D" or "PT12H")
+broken.toml:9:9: error[bad-date]: [cooldown] as-of: `yesterday` is not an RFC 3339 date-time with an offset (e.g. 2026-11-01T00:00:00Z) or a date
+broken.toml:10:1: error[missing-reason]: an exception needs a `reason`: the next person to read the policy must know why
+broken.toml:11:8: error[unknown-rule]: [[exceptions]] rule: `sdist` is not a rule (one of projects, sdists, versions, tags, prereleases, yanked, size, cooldown, lock, advisories, malware, audit)
+broken.toml:13:1: warning[expired-exception]: this exception expired on 2020-01-01; it no longer applies
+broken.toml:19:11: error[unknown-code]: [audit] codes: `no-such-code` is not an audit finding code (`pipwall audit --format json` names them)
+broken.toml:19:54: error[bad-action]: [audit] codes must be "hide", "warn" or "allow", not "maybe"
+broken.toml:21:10: error[lock-file]: cannot read lock file missing.txt: No such file or directory (os error 2)
+broken.toml:23:13: error[bad-glob]: [tags] platform: `manylinux_[x86_64` is not a valid glob: unclosed character class; missing ']'
+"#;
+    assert_eq!(out, expected);
+}
+
+#[test]
+fn policy_check_accepts_the_shipped_policies_and_reports_syntax_errors() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("requirements.txt"), "").unwrap();
+    for f in ["default.toml", "template.toml"] {
+        let (code, out) = policy_check(dir.path(), &[&format!("{root}/policies/{f}")]);
+        assert_eq!((code, out.as_str()), (0, ""), "{f}");
+    }
+    // The strict and CI policies take their data and lock paths from the environment.
+    std::fs::create_dir_all(dir.path().join("data/advisories")).unwrap();
+    std::fs::create_dir_all(dir.path().join("data/malware")).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_pipwall"))
+        .current_dir(dir.path())
+        .env("PIPWALL_DATA", dir.path().join("data"))
+        .env("PIPWALL_LOCK", dir.path().join("requirements.txt"))
+        .args(["policy", "check"])
+        .arg(format!("{root}/policies/strict.toml"))
+        .arg(format!("{root}/policies/ci-locked.toml"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    std::fs::write(dir.path().join("syntax.toml"), "[cooldown\nmin-age = 1\n").unwrap();
+    let (code, out) = policy_check(dir.path(), &["syntax.toml"]);
+    assert_eq!(code, 1);
+    assert!(out.starts_with("syntax.toml:1:"), "{out}");
+    assert!(out.contains("error[toml-syntax]"), "{out}");
+}
+
+/// The real binary, reading its stderr on a thread; lines arrive on the channel.
+struct Served {
+    child: std::process::Child,
+    lines: std::sync::mpsc::Receiver<String>,
+    addr: std::net::SocketAddr,
+}
+
+impl Served {
+    fn start(args: &[&str]) -> Self {
+        use std::io::BufRead;
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_pipwall"))
+            .arg("serve")
+            .args(["--listen", "127.0.0.1:0"])
+            .args(args)
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stderr)
+                .lines()
+                .map_while(Result::ok)
+            {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut served = Self {
+            child,
+            lines,
+            addr: "127.0.0.1:1".parse().unwrap(),
+        };
+        let line = served.wait_for("pipwall: serving http://");
+        let addr = line
+            .split("http://")
+            .nth(1)
+            .and_then(|s| s.split('/').next())
+            .unwrap();
+        served.addr = addr.parse().unwrap();
+        served
+    }
+
+    /// The next stderr line containing `text` (panics after 20 s).
+    fn wait_for(&self, text: &str) -> String {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(l) if l.contains(text) => return l,
+                Ok(_) => {}
+                Err(e) => panic!("no line with {text:?}: {e}"),
+            }
+        }
+    }
+
+    fn hangup(&self) {
+        let ok = std::process::Command::new("kill")
+            .args(["-HUP", &self.child.id().to_string()])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok);
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn shown_files(addr: std::net::SocketAddr) -> Vec<String> {
+    let r = crate::support::pipwall::raw_get(
+        addr,
+        "/simple/demo/",
+        Some("application/vnd.pypi.simple.v1+json"),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let json: serde_json::Value = serde_json::from_str(&r.text()).unwrap();
+    json["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["filename"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn serve_refuses_a_bad_policy_and_sighup_reloads_or_keeps_the_old_one() {
+    let up = FakeIndex::start().await;
+    up.project_timed(
+        "demo",
+        &[
+            (wheel("demo", "1.0"), &hours_ago(24 * 30)),
+            (wheel("demo", "1.1"), &hours_ago(1)),
+        ],
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let policy = dir.path().join("policy.toml");
+    let cache = dir.path().join("cache");
+    let policy_arg = policy.display().to_string();
+    let cache_arg = cache.display().to_string();
+    let args = [
+        "--upstream",
+        &up.url(),
+        "--policy",
+        &policy_arg,
+        "--cache-dir",
+        &cache_arg,
+    ];
+
+    std::fs::write(&policy, "[cooldown]\nmin-age = \"a while\"\n").unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_pipwall"))
+        .arg("serve")
+        .args(["--listen", "127.0.0.1:0"])
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("will not start") && err.contains("policy.toml:2:11: error[bad-duration]"),
+        "{err}"
+    );
+
+    std::fs::write(&policy, "[cooldown]\nmin-age = \"7d\"\n").unwrap();
+    let served = Served::start(&args);
+    assert_eq!(
+        shown_files(served.addr).await,
+        ["demo-1.0-py3-none-any.whl"]
+    );
+
+    std::fs::write(&policy, "[cooldown]\nmin-age = 7\n").unwrap();
+    served.hangup();
+    let kept = served.wait_for("kept the old policy");
+    assert!(
+        kept.contains("bad-duration") || kept.contains("problem"),
+        "{kept}"
+    );
+    assert_eq!(
+        shown_files(served.addr).await,
+        ["demo-1.0-py3-none-any.whl"]
+    );
+
+    std::fs::write(&policy, "[cooldown]\nmin-age = \"30m\"\n").unwrap();
+    served.hangup();
+    served.wait_for("reloaded the policy");
+    assert_eq!(
+        shown_files(served.addr).await,
+        ["demo-1.0-py3-none-any.whl", "demo-1.1-py3-none-any.whl"]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn private_names_are_only_looked_up_on_the_private_upstream() {
+    let public = FakeIndex::start().await;
+    let internal = FakeIndex::start().await;
+    // The attack: a public upload under the company's internal name, with a higher version.
+    public.project("acme-lib", PageFormat::Json, &[wheel("acme-lib", "99.0")]);
+    public.project("acme-gone", PageFormat::Json, &[wheel("acme-gone", "1.0")]);
+    public.project("demo", PageFormat::Json, &[wheel("demo", "1.0")]);
+    internal.project("acme-lib", PageFormat::Json, &[wheel("acme-lib", "1.0")]);
+    let dir = tempfile::tempdir().unwrap();
+    // The public index is listed first: order alone would let it answer.
+    let pw = Pipwall::start_with_policy(
+        &[
+            format!("public={}", public.url()),
+            format!("internal={}", internal.url()),
+        ],
+        dir.path(),
+        "[[private]]\nnames = [\"acme-*\"]\nupstream = \"internal\"\n",
+    )
+    .await;
+    let home = tempfile::tempdir().unwrap();
+    let target = home.path().join("t");
+    let run = clients()
+        .install(
+            Installer::Pip,
+            &pw.index_url(),
+            home.path(),
+            &target,
+            &["acme-lib", "demo"],
+        )
+        .await;
+    assert!(run.ok, "{}", run.output);
+    assert_eq!(
+        installed_version(&target, "acme_lib").as_deref(),
+        Some("1.0")
+    );
+    // A private name the private index lacks is not found, and never asked of the public one.
+    let r = pw.get("/simple/acme-gone/", None).await;
+    assert_eq!(r.status, 404);
+    let asked: Vec<String> = public.requests();
+    assert!(
+        !asked.iter().any(|p| p.contains("acme")),
+        "private names reached the public index: {asked:?}"
+    );
+}
