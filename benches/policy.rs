@@ -79,7 +79,7 @@ fn write_policy(dir: &Path) -> PathBuf {
     for i in 0..299 {
         let _ = write!(p, " \"pinned-{i}\" = \">=1,<{}\",", i + 2);
     }
-    let _ = writeln!(p, " \"{PROJECT}\" = \">=0.1\" }}");
+    let _ = writeln!(p, " \"{PROJECT}\" = \">=0\" }}");
     p.push_str("[cooldown]\nmin-age = \"7d\"\nprojects = {");
     for i in 0..200 {
         let sep = if i == 0 { "" } else { "," };

@@ -990,6 +990,10 @@ impl Builder {
                         self.report_only = Some((b, w.origin(&kspan)));
                     }
                 }
+                // `lock = ["requirements.txt"]`: the short form of `[lock] files = [...]`.
+                "lock" if matches!(v.get_ref(), DeValue::Array(_)) => {
+                    self.rule_key(&mut w, RuleId::Lock, "files", v, &kspan, "lock");
+                }
                 "private" => {
                     for item in w.array(v, "[[private]]") {
                         if let Some(t) = w.table(item, "[[private]]") {
@@ -1887,6 +1891,126 @@ mod tests {
         assert_eq!(m.find("acme-dev").map(|x| x.1), Some(1));
         assert_eq!(m.find_all("acme-dev").len(), 2);
         assert!(m.find("numpy").is_none());
+    }
+
+    fn load(files: &[&str]) -> Result<Policy, Vec<Diagnostic>> {
+        let sources: Vec<(String, String)> = files
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (format!("p{i}.toml"), (*t).to_owned()))
+            .collect();
+        load_sources(&sources).map(|(p, _)| p).map_err(|e| e.0)
+    }
+
+    #[test]
+    fn later_files_replace_values_and_extend_lists() {
+        let p = load(&[
+            "[cooldown]\nmin-age = \"7d\"\n[projects]\ndeny = [\"a\"]\n",
+            "[cooldown]\nmin-age = \"2d\"\n[projects]\ndeny = [\"b\"]\n[sdists]\naction = \"warn\"\n",
+        ])
+        .unwrap();
+        assert_eq!(
+            p.cooldown_rules.min_age.map(|d| d.as_secs()),
+            Some(2 * 86_400)
+        );
+        assert_eq!(
+            p.cooldown_rules
+                .min_age_origin
+                .as_ref()
+                .map(ToString::to_string)
+                .as_deref(),
+            Some("p1.toml:2")
+        );
+        assert!(p.deny.find("a").is_some() && p.deny.find("b").is_some());
+        assert_eq!(p.sdists.action, RuleAction::Warn);
+        assert_eq!(p.files, ["p0.toml", "p1.toml"]);
+    }
+
+    /// One broken policy per diagnostic code: the code and the position it points at.
+    #[test]
+    fn every_diagnostic_has_its_code_and_position() {
+        let cases: &[(&str, &str, (usize, usize))] = &[
+            ("[sdists\n", "toml-syntax", (1, 8)),
+            ("sdist = 1\n", "unknown-key", (1, 1)),
+            ("[sdists]\naction = 1\n", "wrong-type", (2, 10)),
+            ("[sdists]\naction = \"block\"\n", "bad-action", (2, 10)),
+            ("[projects]\nblocked = \"gone\"\n", "bad-value", (2, 11)),
+            ("[projects]\ndeny = [\"a b\"]\n", "bad-name", (2, 9)),
+            ("[projects]\nallow = [\"a[\"]\n", "bad-glob", (2, 10)),
+            (
+                "[projects]\ndeny = [{ reason = \"r\" }]\n",
+                "missing-key",
+                (2, 9),
+            ),
+            (
+                "[versions]\ndeny = { a = \"=>1\" }\n",
+                "bad-specifier",
+                (2, 14),
+            ),
+            (
+                "[cooldown]\nmin-age = \"1 month\"\n",
+                "bad-duration",
+                (2, 11),
+            ),
+            ("[cooldown]\nas-of = \"soon\"\n", "bad-date", (2, 9)),
+            ("[size]\nmax = \"big\"\n", "bad-size", (2, 7)),
+            (
+                "[audit]\ncodes = { nope = \"hide\" }\n",
+                "unknown-code",
+                (2, 11),
+            ),
+            (
+                "[lock]\nfiles = [\"${PIPWALL_TEST_UNSET_VAR}\"]\n",
+                "unset-variable",
+                (2, 10),
+            ),
+            ("lock = [\"/nonexistent/req.txt\"]\n", "lock-file", (1, 9)),
+            (
+                "[malware]\nsources = [\"/nonexistent/osv\"]\n",
+                "data-unreadable",
+                (2, 12),
+            ),
+            ("[[private]]\nnames = [\"acme-*\"]\n", "missing-key", (1, 1)),
+            (
+                "[[exceptions]]\nrule = \"sdists\"\nproject = \"a\"\n",
+                "missing-reason",
+                (1, 1),
+            ),
+            (
+                "[[exceptions]]\nrule = \"sdists\"\nreason = \"r\"\n",
+                "missing-scope",
+                (1, 1),
+            ),
+            (
+                "[[exceptions]]\nproject = \"a\"\nreason = \"r\"\n",
+                "missing-key",
+                (1, 1),
+            ),
+            (
+                "[[exceptions]]\nrule = \"nope\"\nproject = \"a\"\nreason = \"r\"\n",
+                "unknown-rule",
+                (2, 8),
+            ),
+            (
+                "[[exceptions]]\nrule = \"sdists\"\nsha256 = \"xyz\"\nreason = \"r\"\n",
+                "bad-value",
+                (3, 10),
+            ),
+            (
+                "[[exceptions]]\nrule = \"sdists\"\nproject = \"a\"\nexpires = \"tomorrow\"\nreason = \"r\"\n",
+                "bad-date",
+                (4, 11),
+            ),
+        ];
+        for (text, code, pos) in cases {
+            let diags = load(&[text]).err().unwrap_or_default();
+            let d = diags.iter().find(|d| d.code == *code);
+            let Some(d) = d else {
+                panic!("{text:?}: no {code} in {diags:?}");
+            };
+            assert_eq!((d.line, d.col), *pos, "{text:?}: {d}");
+            assert_eq!(d.severity, Severity::Error, "{text:?}");
+        }
     }
 
     #[test]
