@@ -1120,6 +1120,71 @@ mod tests {
     }
 
     #[test]
+    fn lock_files_pin_files_and_projects() {
+        let dir = tempfile::tempdir().unwrap();
+        let req = dir.path().join("requirements.txt");
+        std::fs::write(&req, format!("demo==1.0 --hash=sha256:{}\n", sha_of(WHEEL))).unwrap();
+        let text = format!("lock = [\"{}\"]\n", req.display());
+        let p = policy(&text);
+        assert_eq!(one(&p, file(WHEEL)).code, Code::WheelShown);
+        let d = one(&p, file("demo-1.1-py3-none-any.whl"));
+        assert_eq!((d.action, d.code), (Action::Hide, Code::NotInLock));
+        let (d, style) = blocked(&p, "other").unwrap();
+        assert_eq!((d.code, style), (Code::ProjectNotInLock, Blocked::NotFound));
+        // Allowed outside the lock by an exception, or by `outside = "allow"`.
+        let p = policy(&format!(
+            "{text}[[exceptions]]\nrule = \"lock\"\nproject = \"other\"\nreason = \"build tool\"\n"
+        ));
+        assert!(blocked(&p, "other").is_none());
+        let p = policy(&format!(
+            "[lock]\nfiles = [\"{}\"]\noutside = \"allow\"\n",
+            req.display()
+        ));
+        assert!(blocked(&p, "other").is_none());
+    }
+
+    #[test]
+    fn malware_hides_files_versions_and_projects() {
+        let dir = tempfile::tempdir().unwrap();
+        let feed = dir.path().join("osv/malicious/pypi");
+        std::fs::create_dir_all(&feed).unwrap();
+        let records = [
+            serde_json::json!({"id": "MAL-1", "summary": "by file", "affected": [{
+                "package": {"ecosystem": "PyPI", "name": "demo"},
+                "database_specific": {"indicators": {"package_integrity": [
+                    {"filename": WHEEL, "hashes": {"sha256": sha_of(WHEEL)}}]}}}]}),
+            serde_json::json!({"id": "MAL-2", "summary": "by version", "affected": [{
+                "package": {"ecosystem": "PyPI", "name": "demo"}, "versions": ["2.0"]}]}),
+            serde_json::json!({"id": "MAL-3", "summary": "every version", "affected": [{
+                "package": {"ecosystem": "PyPI", "name": "evil"},
+                "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}]}]}]}),
+        ];
+        for (i, r) in records.iter().enumerate() {
+            std::fs::write(feed.join(format!("MAL-{i}.json")), r.to_string()).unwrap();
+        }
+        let p = policy(&format!(
+            "[malware]\nsources = [\"{}\"]\n",
+            dir.path().join("osv").display()
+        ));
+        let d = one(&p, file(WHEEL));
+        assert_eq!(
+            (d.code, d.detail.contains("MAL-1")),
+            (Code::Malicious, true)
+        );
+        let d = one(&p, file("demo-2.0-py3-none-any.whl"));
+        assert_eq!(
+            (d.code, d.detail.contains("MAL-2")),
+            (Code::Malicious, true)
+        );
+        assert_eq!(
+            one(&p, file("demo-1.1-py3-none-any.whl")).code,
+            Code::WheelShown
+        );
+        let (d, style) = blocked(&p, "evil").unwrap();
+        assert_eq!((d.code, style), (Code::Malicious, Blocked::Quarantine));
+    }
+
+    #[test]
     fn report_only_rules_show_and_say_so() {
         let p = policy("[sdists]\nreport-only = true\n");
         let d = one(&p, file("demo-1.0.tar.gz"));
