@@ -4,7 +4,8 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, OnceLock};
-use std::time::Instant;
+// tokio's clock, so tests on a paused clock can step past the page TTL.
+use tokio::time::Instant;
 
 use bytes::Bytes;
 use http::Response;

@@ -487,25 +487,29 @@ async fn redirects_are_followed_within_limits() {
     assert!(r.text().contains("not http(s)"), "{}", r.text());
 }
 
-#[tokio::test]
+/// On tokio's paused clock: the upstream stalls for ten minutes, pipwall gives up at its default
+/// 30 s page timeout, and the test takes no real time.
+#[tokio::test(start_paused = true)]
 async fn stalled_upstream_is_504_and_the_next_request_still_works() {
     use crate::support::upstream::Reply;
     let up = FakeIndex::start().await;
     up.set_reply(
         "/simple/slow/",
         Reply {
-            delay: Duration::from_secs(30),
+            delay: Duration::from_secs(600),
             ..Reply::ok(JSON, r#"{"files":[]}"#)
         },
     );
     up.project("demo", PageFormat::Json, &[wheel("demo", "1.0")]);
-    let limits = Limits {
-        page_timeout: Duration::from_millis(300),
-        ..Limits::default()
-    };
-    let pw = Pipwall::start_with(&[up.url()], Duration::from_secs(60), limits).await;
+    let pw = Pipwall::start_with(&[up.url()], Duration::from_secs(60), Limits::default()).await;
+    let started = tokio::time::Instant::now();
     let r = pw.get("/simple/slow/", Some(JSON)).await;
     assert_eq!(r.status, 504, "{}", r.text());
+    let waited = started.elapsed();
+    assert!(
+        (Duration::from_secs(30)..Duration::from_secs(31)).contains(&waited),
+        "gave up after {waited:?} of paused time"
+    );
     assert_eq!(pw.get("/simple/demo/", Some(JSON)).await.status, 200);
 }
 
@@ -871,4 +875,48 @@ async fn upstream_faults_give_their_documented_answers() {
         .await;
     assert_eq!(dl.status, 502, "{}", dl.text());
     assert_ne!(dl.body, f.bytes);
+}
+
+/// On tokio's paused clock: a page served once, then an upstream that stalls past the page
+/// timeout. The last good page is served, marked stale, after exactly the timeout.
+#[tokio::test(start_paused = true)]
+async fn a_slow_upstream_gets_the_last_good_page_after_the_timeout() {
+    use crate::support::upstream::Reply;
+    let up = FakeIndex::start().await;
+    up.project("demo", PageFormat::Json, &[wheel("demo", "1.0")]);
+    let pw = Pipwall::start_in(
+        tempfile::tempdir().unwrap(),
+        &[up.url()],
+        Limits::default(),
+        None,
+        |s| s.page_ttl = Duration::from_secs(60),
+    )
+    .await;
+    let good = pw.get("/simple/demo/", Some(JSON)).await;
+    assert_eq!(good.status, 200);
+    let body = crate::support::pipwall::raw_get(up.addr, "/simple/demo/", Some(JSON))
+        .await
+        .body;
+    up.set_reply(
+        "/simple/demo/",
+        Reply {
+            delay: Duration::from_secs(3_600),
+            ..Reply::ok(JSON, body)
+        },
+    );
+    // Within the page TTL, upstream is not asked.
+    tokio::time::sleep(Duration::from_secs(59)).await;
+    let cached = pw.get("/simple/demo/", Some(JSON)).await;
+    assert!(cached.header("x-pipwall-stale").is_none());
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let started = tokio::time::Instant::now();
+    let stale = pw.get("/simple/demo/", Some(JSON)).await;
+    let waited = started.elapsed();
+    assert_eq!(stale.status, 200);
+    assert_eq!(stale.body, good.body);
+    assert_eq!(stale.header("x-pipwall-stale"), Some("upstream failed"));
+    assert!(
+        (Duration::from_secs(30)..Duration::from_secs(31)).contains(&waited),
+        "{waited:?}"
+    );
 }
