@@ -38,8 +38,8 @@ pub struct ExplainedFile {
 
 /// Decides a project's upstream page exactly as the proxy does. `version`, when given, keeps
 /// only that version's files (compared as PEP 440 versions). With `audit_cache`, every wheel the
-/// filename rules show is audited as the proxy would (reports already stored there by `serve`
-/// are reused), so the reasons include audit findings.
+/// policy shows is audited as the proxy would (reports already stored there by `serve` are
+/// reused), so the reasons include audit findings.
 pub async fn explain(
     upstreams: Arc<Upstreams>,
     project: &ProjectName,
@@ -47,105 +47,133 @@ pub async fn explain(
     audit_cache: Option<&Path>,
     policy: &Policy,
 ) -> Result<Explained, UpstreamError> {
-    let now = jiff::Timestamp::now();
-    let view = match policy.gate(project, now) {
-        Gate::Open(view) => view,
-        Gate::Blocked { decision, .. } => {
-            return Ok(Explained {
-                project: project.to_string(),
-                upstream: "(not asked: the policy blocks the project)".into(),
-                files: vec![ExplainedFile {
-                    filename: format!("{project} (every file)"),
-                    version: None,
-                    sha256: None,
-                    action: decision.action,
-                    code: decision.code,
-                    reason: decision.sentence(),
-                    policy: decision.origin.as_ref().map(ToString::to_string),
-                }],
-            });
-        }
-    };
-    let only = policy
-        .private_upstream(project.as_str())
-        .and_then(|r| upstreams.find(&r.upstream));
-    let fetched = upstreams.project_page_from(project, None, only).await?;
-    let PageFetch::Fresh(fetched) = fetched else {
-        return Err(UpstreamError::NotFound {
-            url: project.to_string(),
+    Explainer::new(upstreams, audit_cache, 2)
+        .explain(project, version, policy)
+        .await
+}
+
+/// What explaining needs across many projects (`pipwall vet`): the upstreams, and one audit
+/// table and file cache shared by all of them.
+pub struct Explainer {
+    upstreams: Arc<Upstreams>,
+    audits: Option<Arc<Audits>>,
+}
+
+impl Explainer {
+    pub fn new(upstreams: Arc<Upstreams>, audit_cache: Option<&Path>, jobs: usize) -> Self {
+        let audits = audit_cache.map(|cache| {
+            Audits::new(
+                cache,
+                upstreams.clone(),
+                jobs,
+                Arc::new(crate::metrics::Metrics::new()),
+                Arc::new(crate::serve::store::FileCache::open_logged(
+                    cache.join("files"),
+                    u64::MAX,
+                )),
+            )
         });
-    };
-    let upstream = upstreams
-        .sources()
-        .get(fetched.source)
-        .map(|s| s.describe())
-        .unwrap_or_default();
-    let (served, mut decisions) = decide_page(project, fetched.page, &view);
-    let wanted = version.map(|v| v.parse::<pep440_rs::Version>().map_err(|_| v.to_owned()));
-    let keep = |d: &FileDecision| match &wanted {
-        None => true,
-        Some(Ok(w)) => d
-            .version
-            .as_deref()
-            .and_then(|v| v.parse::<pep440_rs::Version>().ok())
-            .is_some_and(|v| &v == w),
-        Some(Err(raw)) => d.version.as_deref() == Some(raw.as_str()),
-    };
-    if let Some(cache) = audit_cache {
-        let audits = Audits::new(
-            cache,
-            upstreams.clone(),
-            2,
-            std::sync::Arc::new(crate::metrics::Metrics::new()),
-            std::sync::Arc::new(crate::serve::store::FileCache::open_logged(
-                cache.join("files"),
-                u64::MAX,
-            )),
-        );
-        let mut states: HashMap<String, AuditState> = HashMap::new();
-        for f in served.files.iter().filter(|f| {
-            is_audited(&f.filename)
-                && decisions
-                    .iter()
-                    .any(|d| d.filename == f.filename && keep(d))
-        }) {
-            let Some(sha) = f.sha256() else { continue };
-            let shown = ShownFile {
-                filename: f.filename.clone(),
-                url: f.url.clone(),
-                size: f.size,
-                core_metadata: f.core_metadata.clone(),
-            };
-            let state = match audits.wait(sha, &shown).await {
-                Ok(r) => AuditState::Done(r),
-                Err(why) => AuditState::Error(why.to_string()),
-            };
-            states.insert(sha.to_owned(), state);
-        }
-        let (_, all) = apply_audits(&served, &decisions, &view, |sha| {
-            states.get(sha).cloned().unwrap_or(AuditState::Pending)
-        });
-        decisions = all;
+        Self { upstreams, audits }
     }
-    let mut files: Vec<ExplainedFile> = decisions
-        .into_iter()
-        .filter(keep)
-        .map(|d| ExplainedFile {
-            reason: d.decision.sentence(),
-            policy: d.decision.origin.as_ref().map(ToString::to_string),
-            filename: d.filename,
-            version: d.version,
-            sha256: d.sha256,
-            action: d.decision.action,
-            code: d.decision.code,
+
+    /// See [`explain`].
+    pub async fn explain(
+        &self,
+        project: &ProjectName,
+        version: Option<&str>,
+        policy: &Policy,
+    ) -> Result<Explained, UpstreamError> {
+        let upstreams = &self.upstreams;
+        let now = jiff::Timestamp::now();
+        let view = match policy.gate(project, now) {
+            Gate::Open(view) => view,
+            Gate::Blocked { decision, .. } => {
+                return Ok(Explained {
+                    project: project.to_string(),
+                    upstream: "(not asked: the policy blocks the project)".into(),
+                    files: vec![ExplainedFile {
+                        filename: format!("{project} (every file)"),
+                        version: None,
+                        sha256: None,
+                        action: decision.action,
+                        code: decision.code,
+                        reason: decision.sentence(),
+                        policy: decision.origin.as_ref().map(ToString::to_string),
+                    }],
+                });
+            }
+        };
+        let only = policy
+            .private_upstream(project.as_str())
+            .and_then(|r| upstreams.find(&r.upstream));
+        let fetched = upstreams.project_page_from(project, None, only).await?;
+        let PageFetch::Fresh(fetched) = fetched else {
+            return Err(UpstreamError::NotFound {
+                url: project.to_string(),
+            });
+        };
+        let upstream = upstreams
+            .sources()
+            .get(fetched.source)
+            .map(|s| s.describe())
+            .unwrap_or_default();
+        let (served, mut decisions) = decide_page(project, fetched.page, &view);
+        let wanted = version.map(|v| v.parse::<pep440_rs::Version>().map_err(|_| v.to_owned()));
+        let keep = |d: &FileDecision| match &wanted {
+            None => true,
+            Some(Ok(w)) => d
+                .version
+                .as_deref()
+                .and_then(|v| v.parse::<pep440_rs::Version>().ok())
+                .is_some_and(|v| &v == w),
+            Some(Err(raw)) => d.version.as_deref() == Some(raw.as_str()),
+        };
+        if let Some(audits) = &self.audits {
+            let mut states: HashMap<String, AuditState> = HashMap::new();
+            for f in served.files.iter().filter(|f| {
+                is_audited(&f.filename)
+                    && decisions
+                        .iter()
+                        .any(|d| d.filename == f.filename && keep(d))
+            }) {
+                let Some(sha) = f.sha256() else { continue };
+                let shown = ShownFile {
+                    filename: f.filename.clone(),
+                    url: f.url.clone(),
+                    size: f.size,
+                    core_metadata: f.core_metadata.clone(),
+                };
+                let state = match audits.wait(sha, &shown).await {
+                    Ok(r) => AuditState::Done(r),
+                    Err(why) => AuditState::Error(why.to_string()),
+                };
+                states.insert(sha.to_owned(), state);
+            }
+            let (_, all) = apply_audits(&served, &decisions, &view, |sha| {
+                states.get(sha).cloned().unwrap_or(AuditState::Pending)
+            });
+            decisions = all;
+        }
+        let mut files: Vec<ExplainedFile> = decisions
+            .into_iter()
+            .filter(keep)
+            .map(|d| ExplainedFile {
+                reason: d.decision.sentence(),
+                policy: d.decision.origin.as_ref().map(ToString::to_string),
+                filename: d.filename,
+                version: d.version,
+                sha256: d.sha256,
+                action: d.decision.action,
+                code: d.decision.code,
+            })
+            .collect();
+        files.sort_by(|a, b| a.filename.cmp(&b.filename));
+        Ok(Explained {
+            project: project.to_string(),
+            upstream,
+            files,
         })
-        .collect();
-    files.sort_by(|a, b| a.filename.cmp(&b.filename));
-    Ok(Explained {
-        project: project.to_string(),
-        upstream,
-        files,
-    })
+    }
 }
 
 impl Explained {

@@ -49,3 +49,4 @@ pub mod serve;
 pub mod server;
 pub mod tls;
 pub mod upstream;
+pub mod vet;

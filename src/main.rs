@@ -169,6 +169,35 @@ enum Command {
         #[command(flatten)]
         policy: PolicyArgs,
     },
+    /// Decide and audit every file a lock file pins, as `serve` would: a CI warm-up (wheels end
+    /// up audited in the cache) and a report. Exits 1 when a locked project has no pinned file
+    /// shown, so its install would fail.
+    Vet {
+        /// A requirements.txt with --hash lines, or a PEP 751 pylock.toml. Repeatable.
+        #[arg(
+            short = 'r',
+            long = "requirement",
+            required = true,
+            value_name = "FILE"
+        )]
+        locks: Vec<PathBuf>,
+        #[command(flatten)]
+        upstream: UpstreamArgs,
+        #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+        format: OutputFormat,
+        /// Folder for downloaded wheels and audit reports; give `serve`'s so it starts warm
+        /// (default: the user cache folder, as `serve`).
+        #[arg(long, env = "PIPWALL_CACHE_DIR", value_name = "DIR")]
+        cache_dir: Option<PathBuf>,
+        /// Judge by filenames and policy only, without downloading and auditing wheels.
+        #[arg(long)]
+        no_audit: bool,
+        /// Wheel audits running at once (default: one per CPU).
+        #[arg(long, value_name = "N")]
+        jobs: Option<usize>,
+        #[command(flatten)]
+        policy: PolicyArgs,
+    },
     /// Audit wheel files offline: archive integrity, metadata, RECORD hashes, startup code, and
     /// native code against the wheel's tags (abi3, manylinux/musllinux, macOS, Windows).
     /// Exits 1 when any wheel fails.
@@ -451,6 +480,56 @@ async fn run(cli: Cli) -> Result<Exit> {
             format,
             jobs,
         } => audit(&paths, format, jobs),
+        Command::Vet {
+            locks,
+            upstream,
+            format,
+            cache_dir,
+            no_audit,
+            jobs,
+            policy,
+        } => {
+            let policy = policy.load()?;
+            let lock = pipwall::policy::lock::LockSet::load(&locks)
+                .context("cannot read the lock file")?;
+            let upstreams = Arc::new(upstreams(&upstream)?);
+            let cache = cache_dir.unwrap_or_else(default_cache_dir);
+            std::fs::create_dir_all(&cache)
+                .with_context(|| format!("cannot create the cache folder {}", cache.display()))?;
+            let jobs = jobs.unwrap_or_else(|| {
+                std::thread::available_parallelism().map_or(2, std::num::NonZero::get)
+            });
+            let explainer = pipwall::explain::Explainer::new(
+                upstreams,
+                (!no_audit).then_some(cache.as_path()),
+                jobs,
+            );
+            let progress = indicatif::ProgressBar::with_draw_target(
+                Some(lock.len() as u64),
+                indicatif::ProgressDrawTarget::stderr(),
+            );
+            if let Ok(style) = indicatif::ProgressStyle::with_template(
+                "{bar:40} {pos}/{len} projects {elapsed} {msg}",
+            ) {
+                progress.set_style(style);
+            }
+            let vetted = pipwall::vet::vet(&explainer, &lock, &policy, |name| {
+                progress.set_message(name.to_owned());
+                progress.inc(1);
+            })
+            .await;
+            progress.finish_and_clear();
+            let out = match format {
+                OutputFormat::Text => vetted.to_text(),
+                OutputFormat::Json => serde_json::to_string_pretty(&vetted)? + "\n",
+            };
+            print!("{out}");
+            Ok(if vetted.failed == 0 {
+                Exit::Ok
+            } else {
+                Exit::Findings
+            })
+        }
         Command::Policy {
             command: PolicyCommand::Check { files, format },
         } => {

@@ -510,3 +510,55 @@ async fn private_names_are_only_looked_up_on_the_private_upstream() {
         "private names reached the public index: {asked:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn vet_audits_what_a_lock_pins_and_fails_on_a_project_that_cannot_install() {
+    let up = FakeIndex::start().await;
+    let good = wheel("demo", "1.0");
+    let marker = tempfile::tempdir().unwrap();
+    let only_sdist = crate::support::sdist("legacy", "1.0", &marker.path().join("ran"));
+    up.project(
+        "demo",
+        PageFormat::Json,
+        &[good.clone(), wheel("demo", "1.1")],
+    );
+    up.project(
+        "legacy",
+        PageFormat::Json,
+        std::slice::from_ref(&only_sdist),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let req = dir.path().join("requirements.txt");
+    let lock = |lines: &str| std::fs::write(&req, lines).unwrap();
+    let vet = || async {
+        let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_pipwall"))
+            .args(["vet", "--format", "json", "-r"])
+            .arg(&req)
+            .args(["--upstream", &up.url(), "--cache-dir"])
+            .arg(dir.path().join("cache"))
+            .output()
+            .await
+            .unwrap();
+        let json: serde_json::Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+        (out.status.code(), json)
+    };
+    lock(&format!("demo==1.0 --hash=sha256:{}\n", good.sha256()));
+    let (code, json) = vet().await;
+    assert_eq!(code, Some(0), "{json}");
+    assert_eq!(json["projects"][0]["files"][0]["code"], "wheel-shown");
+    // The audit ran: its report is in the cache `serve` would use.
+    assert!(dir.path().join("cache/audits").is_dir());
+    lock(&format!(
+        "demo==1.0 --hash=sha256:{}\nlegacy==1.0 --hash=sha256:{}\n",
+        good.sha256(),
+        only_sdist.sha256()
+    ));
+    let (code, json) = vet().await;
+    assert_eq!(code, Some(1), "{json}");
+    assert_eq!(json["failed"], 1);
+    let legacy = &json["projects"][1];
+    assert_eq!(legacy["project"], "legacy");
+    assert_eq!(legacy["ok"], false);
+    assert_eq!(legacy["files"][0]["code"], "sdist-hidden");
+}
