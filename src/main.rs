@@ -121,7 +121,8 @@ enum Command {
         /// Requests per second allowed per client address (429 past it); unlimited if unset.
         #[arg(long, value_name = "N")]
         rate_limit: Option<u32>,
-        /// Project pages fetched from upstream at once.
+        /// Project pages fetched from upstream at once; also the downloads streamed from upstream
+        /// at once (wheel audits download with --audit-jobs).
         #[arg(long, default_value_t = 64, value_name = "N")]
         max_upstream_requests: usize,
         /// Largest upstream project page.

@@ -73,7 +73,8 @@ pub struct ServerLimits {
     pub max_header_bytes: usize,
     /// Requests per second per client address, when set (`429` past it).
     pub rate_limit: Option<Arc<crate::ratelimit::RateLimit>>,
-    /// Project pages fetched from upstream at once (downloads are bounded by the audit jobs).
+    /// Project pages fetched from upstream at once, and also downloads streamed from upstream
+    /// at once (audits download with their own jobs).
     pub max_upstream_requests: usize,
 }
 
@@ -120,6 +121,9 @@ pub struct App {
     pages: Mutex<HashMap<ProjectName, PageSlot>>,
     /// Bounds the project pages fetched from upstream at once.
     upstream_permits: tokio::sync::Semaphore,
+    /// Bounds the downloads streamed from upstream at once (outside audits, which have their
+    /// own jobs): each holds an upstream connection and a temporary file until it ends.
+    download_permits: Arc<tokio::sync::Semaphore>,
     /// sha256 → the file shown under it. A download is served only from here.
     shown: RwLock<HashMap<String, ShownFile>>,
     root: tokio::sync::Mutex<Option<root::CachedRoot>>,
@@ -166,6 +170,7 @@ impl App {
             log,
             pages: Mutex::default(),
             upstream_permits: tokio::sync::Semaphore::new(upstream_permits),
+            download_permits: Arc::new(tokio::sync::Semaphore::new(upstream_permits)),
             shown: RwLock::default(),
             root: tokio::sync::Mutex::default(),
         }

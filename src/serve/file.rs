@@ -95,9 +95,21 @@ impl App {
         if head {
             return Ok(file_response(full(Bytes::new()), shown.size));
         }
+        let permit = self
+            .download_permits
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| AppError::Internal("download permits closed".into()))?;
         let upstream = self.upstreams.open_file(&resolve(&shown)?).await?;
         let len = upstream.len.or(shown.size);
-        let body = verified(upstream.stream, sha256.to_owned(), path, self.files.clone());
+        let body = verified(
+            upstream.stream,
+            sha256.to_owned(),
+            path,
+            self.files.clone(),
+            permit,
+        );
         Ok(file_response(body, len))
     }
 
@@ -199,9 +211,12 @@ fn verified(
     expected: String,
     dest: PathBuf,
     files: std::sync::Arc<super::store::FileCache>,
+    permit: tokio::sync::OwnedSemaphorePermit,
 ) -> Body {
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<Frame<Bytes>, std::io::Error>>(4);
     tokio::spawn(async move {
+        // Held until the download ends, however it ends.
+        let _permit = permit;
         let mut hasher = Sha256::new();
         let mut tmp = temp_file(&dest).await;
         let mut held: Option<Bytes> = None;

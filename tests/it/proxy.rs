@@ -920,3 +920,52 @@ async fn a_slow_upstream_gets_the_last_good_page_after_the_timeout() {
         "{waited:?}"
     );
 }
+
+/// On tokio's paused clock, with one upstream request at a time: a second download waits until
+/// the first, whose upstream takes 100 s to answer, is done.
+#[tokio::test(start_paused = true)]
+async fn downloads_from_upstream_are_bounded() {
+    use crate::support::upstream::Reply;
+    let up = FakeIndex::start().await;
+    let (a, b) = (wheel("demo", "1.0"), wheel("demo", "1.1"));
+    up.project("demo", PageFormat::Json, &[a.clone(), b.clone()]);
+    up.set_reply(
+        &format!("/files/{}", a.filename),
+        Reply {
+            delay: Duration::from_secs(100),
+            ..Reply::ok("application/octet-stream", a.bytes.clone())
+        },
+    );
+    let pw = Pipwall::start_in(
+        tempfile::tempdir().unwrap(),
+        &[up.url()],
+        Limits {
+            idle_timeout: Duration::from_secs(1_000),
+            page_timeout: Duration::from_secs(1_000),
+            ..Limits::default()
+        },
+        None,
+        |s| {
+            s.audit = false;
+            s.server.max_upstream_requests = 1;
+        },
+    )
+    .await;
+    assert_eq!(pw.get("/simple/demo/", Some(JSON)).await.status, 200);
+    let started = tokio::time::Instant::now();
+    let addr = pw.addr;
+    let path_a = format!("/files/{}/{}", a.sha256(), a.filename);
+    let first =
+        tokio::spawn(async move { crate::support::pipwall::raw_get(addr, &path_a, None).await });
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let second = pw
+        .get(&format!("/files/{}/{}", b.sha256(), b.filename), None)
+        .await;
+    assert_eq!(second.body, b.bytes);
+    assert!(
+        started.elapsed() >= Duration::from_secs(100),
+        "the second download did not wait: {:?}",
+        started.elapsed()
+    );
+    assert_eq!(first.await.unwrap().body, a.bytes);
+}
