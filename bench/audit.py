@@ -473,6 +473,7 @@ def main() -> int:
     ap.add_argument("--markdown", action="store_true", help="print the table as Markdown")
     ap.add_argument("--list", type=Path, default=WHEEL_LIST, help="wheel list (default bench/wheels.txt)")
     ap.add_argument("--no-big", action="store_true", help="skip the synthetic ~450 MB wheel (pipwall's memory goal)")
+    ap.add_argument("--results", type=Path, default=RESULTS, help="where to write the JSON results (default bench/.cache/audit-results.json)")
     args = ap.parse_args()
     if args.runs < 1:
         ap.error("--runs must be at least 1")
@@ -564,13 +565,14 @@ def main() -> int:
             "auditwheel": version_of([aw, "--version"]),
         },
     }
-    RESULTS.write_text(json.dumps({"meta": meta, "wheels": rows, "skipped": skipped, "big": big}, indent=2) + "\n")
+    args.results.parent.mkdir(parents=True, exist_ok=True)
+    args.results.write_text(json.dumps({"meta": meta, "wheels": rows, "skipped": skipped, "big": big}, indent=2) + "\n")
     print(render(rows, args.markdown))
     if big:
         print(f"synthetic {big['size_mb']} MB wheel (pipwall only): {big['wall_median_s']:.2f} s, peak {big['rss_max_mib']:.1f} MiB, {big['verdict']}")
     for s in skipped:
         print(f"skipped: {s['spec']}: {s['problem']}")
-    log(f"results: {RESULTS.relative_to(REPO)}")
+    log(f"results: {args.results}")
     required_missing = [s for s in skipped if not s["optional"]]
     return 1 if required_missing else 0
 

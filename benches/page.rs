@@ -323,5 +323,38 @@ fn bench_parse(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench_pipeline, bench_parse);
+/// The stages after parsing, apart, on the 5,000-file JSON page: where the time goes.
+fn bench_stages(c: &mut Criterion) {
+    let url = Url::parse(PAGE_URL).unwrap();
+    let project = ProjectName::new(PROJECT).unwrap();
+    let text = Format::Json.page(5_000);
+    let parsed = Format::Json.parse(&text, &url);
+    let policy = default_policy();
+    let mut group = c.benchmark_group("stages");
+    group.sampling_mode(SamplingMode::Flat);
+    group.bench_function("decide/5000", |b| {
+        b.iter_batched(
+            || parsed.clone(),
+            |page| {
+                let Gate::Open(view) = policy.gate(&project, jiff::Timestamp::now()) else {
+                    unreachable!()
+                };
+                decide_page(&project, page, &view)
+            },
+            criterion::BatchSize::LargeInput,
+        );
+    });
+    let Gate::Open(view) = policy.gate(&project, jiff::Timestamp::now()) else {
+        unreachable!()
+    };
+    let (served, _) = decide_page(&project, parsed.clone(), &view);
+    for format in [Format::Json, Format::Html] {
+        group.bench_function(format!("render_{}/5000", format.name()), |b| {
+            b.iter(|| format.render(black_box(&served)));
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench_pipeline, bench_parse, bench_stages);
 criterion_main!(benches);

@@ -161,7 +161,7 @@ impl Explainer {
                 reason: d.decision.sentence(),
                 policy: d.decision.origin.as_ref().map(ToString::to_string),
                 filename: d.filename,
-                version: d.version,
+                version: d.version.map(|v| v.to_string()),
                 sha256: d.sha256,
                 action: d.decision.action,
                 code: d.decision.code,

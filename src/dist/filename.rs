@@ -79,25 +79,183 @@ pub enum FilenameError {
     WrongProject { expected: String, found: String },
 }
 
+/// A filename's parts, borrowed from it: what deciding a page needs, without allocating. The
+/// same checks as [`DistFilename::parse`], which is built on it.
+#[derive(Clone, Debug)]
+pub enum DistRef<'a> {
+    Wheel {
+        version: Version,
+        build: Option<&'a str>,
+        tags: TagSets<'a>,
+    },
+    Sdist {
+        version: Option<Version>,
+        extension: &'static str,
+    },
+}
+
+/// A wheel's three tag sets as written (`py2.py3`, `none`, `any`), already checked.
+#[derive(Clone, Copy, Debug)]
+pub struct TagSets<'a> {
+    pub python: &'a str,
+    pub abi: &'a str,
+    pub platform: &'a str,
+}
+
+impl<'a> TagSets<'a> {
+    /// Every `(python, abi, platform)` triple the compressed sets stand for.
+    pub fn triples(self) -> impl Iterator<Item = (&'a str, &'a str, &'a str)> {
+        self.python.split('.').flat_map(move |py| {
+            self.abi
+                .split('.')
+                .flat_map(move |abi| self.platform.split('.').map(move |plat| (py, abi, plat)))
+        })
+    }
+}
+
+impl DistRef<'_> {
+    pub fn version(&self) -> Option<&Version> {
+        match self {
+            Self::Wheel { version, .. } => Some(version),
+            Self::Sdist { version, .. } => version.as_ref(),
+        }
+    }
+
+    pub fn is_sdist(&self) -> bool {
+        matches!(self, Self::Sdist { .. })
+    }
+}
+
+/// Parsed versions by their text: a page lists the same version once per file (a dozen wheels
+/// of one release), and parsing it once saves most of a page's parsing.
+#[derive(Default)]
+pub struct VersionCache<'a> {
+    parsed: std::collections::HashMap<&'a str, Option<Version>, foldhash::fast::RandomState>,
+}
+
+impl<'a> VersionCache<'a> {
+    pub fn parse(&mut self, text: &'a str) -> Option<Version> {
+        self.parsed
+            .entry(text)
+            .or_insert_with(|| Version::from_str(text).ok())
+            .clone()
+    }
+}
+
+/// Classifies `filename` as a file of `project` without allocating (but for errors).
+pub fn classify<'a>(
+    filename: &'a str,
+    project: &ProjectName,
+    versions: &mut VersionCache<'a>,
+) -> Result<DistRef<'a>, FilenameError> {
+    check_safe(filename)?;
+    if let Some(stem) = filename.strip_suffix(".whl") {
+        let (name, version, build, tags) = wheel_parts(stem, versions)?;
+        return match super::name::normalizes_to(name, project) {
+            Ok(true) => Ok(DistRef::Wheel {
+                version,
+                build,
+                tags,
+            }),
+            Ok(false) => Err(FilenameError::WrongProject {
+                expected: project.to_string(),
+                found: ProjectName::new(name).map_or_else(|_| name.to_owned(), |n| n.to_string()),
+            }),
+            Err(_) => Err(FilenameError::WheelName(name.into())),
+        };
+    }
+    for ext in SDIST_EXTENSIONS {
+        let n = filename.len();
+        if n >= ext.len()
+            && filename.is_char_boundary(n - ext.len())
+            && filename[n - ext.len()..].eq_ignore_ascii_case(ext)
+        {
+            let stem = &filename[..n - ext.len()];
+            return Ok(DistRef::Sdist {
+                version: sdist_version(stem, project, versions),
+                extension: ext,
+            });
+        }
+    }
+    Err(FilenameError::UnknownKind)
+}
+
+/// A wheel stem's name, version, build tag and tags, each checked in the order errors are
+/// reported: part count, name, version, build tag, tags.
+fn wheel_parts<'a>(
+    stem: &'a str,
+    versions: &mut VersionCache<'a>,
+) -> Result<(&'a str, Version, Option<&'a str>, TagSets<'a>), FilenameError> {
+    let mut parts = [""; 6];
+    let mut count = 0;
+    for p in stem.split('-') {
+        if let Some(slot) = parts.get_mut(count) {
+            *slot = p;
+        }
+        count += 1;
+    }
+    let (name, version, build, py, abi, plat) = match count {
+        5 => (parts[0], parts[1], None, parts[2], parts[3], parts[4]),
+        6 => (
+            parts[0],
+            parts[1],
+            Some(parts[2]),
+            parts[3],
+            parts[4],
+            parts[5],
+        ),
+        other => return Err(FilenameError::WheelParts(other)),
+    };
+    if super::name::check(name).is_err() {
+        return Err(FilenameError::WheelName(name.into()));
+    }
+    let version = versions
+        .parse(version)
+        .ok_or_else(|| FilenameError::WheelVersion(version.into()))?;
+    if let Some(b) = build {
+        let ok = b.as_bytes().first().is_some_and(u8::is_ascii_digit)
+            && b.bytes()
+                .all(|c| c.is_ascii_alphanumeric() || c == b'_' || c == b'.');
+        if !ok {
+            return Err(FilenameError::BuildTag(b.into()));
+        }
+    }
+    for (part, set) in [("python", py), ("abi", abi), ("platform", plat)] {
+        super::tags::check_set(part, set).map_err(FilenameError::Tags)?;
+    }
+    Ok((
+        name,
+        version,
+        build,
+        TagSets {
+            python: py,
+            abi,
+            platform: plat,
+        },
+    ))
+}
+
 impl DistFilename {
     /// Parses `filename` as a file of `project`. A wheel of another project is an error (pip and
     /// uv would skip it; pipwall hides it with a reason instead of passing it on).
     pub fn parse(filename: &str, project: &ProjectName) -> Result<Self, FilenameError> {
-        check_safe(filename)?;
-        if let Some(stem) = filename.strip_suffix(".whl") {
-            return WheelFilename::parse_stem(stem, project).map(Self::Wheel);
-        }
-        let lower = filename.to_ascii_lowercase();
-        for ext in SDIST_EXTENSIONS {
-            if lower.ends_with(ext) {
-                let stem = &filename[..filename.len() - ext.len()];
-                return Ok(Self::Sdist(SdistFilename {
-                    version: sdist_version(stem, project),
-                    extension: ext,
-                }));
+        let mut versions = VersionCache::default();
+        Ok(match classify(filename, project, &mut versions)? {
+            DistRef::Wheel {
+                version,
+                build,
+                tags,
+            } => Self::Wheel(WheelFilename {
+                name: project.clone(),
+                version,
+                build: build.map(str::to_owned),
+                tags: WheelTags::parse(tags.python, tags.abi, tags.platform)
+                    .map_err(FilenameError::Tags)?,
+            }),
+            DistRef::Sdist { version, extension } => {
+                Self::Sdist(SdistFilename { version, extension })
             }
-        }
-        Err(FilenameError::UnknownKind)
+        })
     }
 
     /// The version this file belongs to, when its name says.
@@ -119,41 +277,16 @@ impl WheelFilename {
         Self::parse_stem_unchecked(stem)
     }
 
-    fn parse_stem(stem: &str, project: &ProjectName) -> Result<Self, FilenameError> {
-        let wheel = Self::parse_stem_unchecked(stem)?;
-        if &wheel.name != project {
-            return Err(FilenameError::WrongProject {
-                expected: project.to_string(),
-                found: wheel.name.to_string(),
-            });
-        }
-        Ok(wheel)
-    }
-
     fn parse_stem_unchecked(stem: &str) -> Result<Self, FilenameError> {
-        let parts: Vec<&str> = stem.split('-').collect();
-        let (name, version, build, py, abi, plat) = match parts.as_slice() {
-            [n, v, py, abi, plat] => (*n, *v, None, *py, *abi, *plat),
-            [n, v, b, py, abi, plat] => (*n, *v, Some(*b), *py, *abi, *plat),
-            other => return Err(FilenameError::WheelParts(other.len())),
-        };
+        let mut versions = VersionCache::default();
+        let (name, version, build, tags) = wheel_parts(stem, &mut versions)?;
         let name = ProjectName::new(name).map_err(|_| FilenameError::WheelName(name.into()))?;
-        let version =
-            Version::from_str(version).map_err(|_| FilenameError::WheelVersion(version.into()))?;
-        if let Some(b) = build {
-            let ok = b.as_bytes().first().is_some_and(u8::is_ascii_digit)
-                && b.bytes()
-                    .all(|c| c.is_ascii_alphanumeric() || c == b'_' || c == b'.');
-            if !ok {
-                return Err(FilenameError::BuildTag(b.into()));
-            }
-        }
-        let tags = WheelTags::parse(py, abi, plat).map_err(FilenameError::Tags)?;
         Ok(Self {
             name,
             version,
             build: build.map(str::to_owned),
-            tags,
+            tags: WheelTags::parse(tags.python, tags.abi, tags.platform)
+                .map_err(FilenameError::Tags)?,
         })
     }
 }
@@ -191,15 +324,16 @@ fn check_safe(filename: &str) -> Result<(), FilenameError> {
 
 /// Finds the version of an sdist named `<name>-<version>`: PEP 625 names have exactly one `-`,
 /// legacy ones may have more, so the split is the one whose left side normalizes to the project.
-fn sdist_version(stem: &str, project: &ProjectName) -> Option<Version> {
-    stem.match_indices('-').find_map(|(i, _)| {
-        let (name, version) = (&stem[..i], &stem[i + 1..]);
-        if ProjectName::new(name).ok()? == *project {
-            Version::from_str(version).ok()
-        } else {
-            None
-        }
-    })
+fn sdist_version<'a>(
+    stem: &'a str,
+    project: &ProjectName,
+    versions: &mut VersionCache<'a>,
+) -> Option<Version> {
+    let at = stem
+        .match_indices('-')
+        .find(|(i, _)| super::name::normalizes_to(&stem[..*i], project) == Ok(true))?
+        .0;
+    versions.parse(&stem[at + 1..])
 }
 
 #[cfg(test)]

@@ -29,23 +29,7 @@ impl ProjectName {
     /// Validates `raw` as a PEP 508 name and normalizes it as PEP 503 says: runs of `-`, `_`
     /// and `.` become one `-`, and letters are lowercased.
     pub fn new(raw: &str) -> Result<Self, NameError> {
-        if raw.is_empty() {
-            return Err(NameError::Empty);
-        }
-        if raw.len() > MAX_NAME_LEN {
-            return Err(NameError::TooLong);
-        }
-        let bytes = raw.as_bytes();
-        if !bytes
-            .iter()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
-        {
-            return Err(NameError::BadCharacter);
-        }
-        let edge_ok = |b: Option<&u8>| b.is_some_and(u8::is_ascii_alphanumeric);
-        if !edge_ok(bytes.first()) || !edge_ok(bytes.last()) {
-            return Err(NameError::BadEdge);
-        }
+        check(raw)?;
         Ok(Self(normalize(raw)))
     }
 
@@ -57,6 +41,51 @@ impl ProjectName {
     pub fn is_normalized(raw: &str) -> bool {
         Self::new(raw).is_ok_and(|n| n.0 == raw)
     }
+}
+
+/// Whether `raw` is a valid PEP 508 name (what [`ProjectName::new`] accepts).
+pub fn check(raw: &str) -> Result<(), NameError> {
+    if raw.is_empty() {
+        return Err(NameError::Empty);
+    }
+    if raw.len() > MAX_NAME_LEN {
+        return Err(NameError::TooLong);
+    }
+    let bytes = raw.as_bytes();
+    if !bytes
+        .iter()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+    {
+        return Err(NameError::BadCharacter);
+    }
+    let edge_ok = |b: Option<&u8>| b.is_some_and(u8::is_ascii_alphanumeric);
+    if !edge_ok(bytes.first()) || !edge_ok(bytes.last()) {
+        return Err(NameError::BadEdge);
+    }
+    Ok(())
+}
+
+/// Whether `raw`, a valid name, normalizes to `project`, compared without allocating.
+pub fn normalizes_to(raw: &str, project: &ProjectName) -> Result<bool, NameError> {
+    check(raw)?;
+    let mut want = project.as_str().bytes();
+    let mut in_sep = false;
+    for b in raw.bytes() {
+        let got = if matches!(b, b'-' | b'_' | b'.') {
+            if in_sep {
+                continue;
+            }
+            in_sep = true;
+            b'-'
+        } else {
+            in_sep = false;
+            b.to_ascii_lowercase()
+        };
+        if want.next() != Some(got) {
+            return Ok(false);
+        }
+    }
+    Ok(want.next().is_none())
 }
 
 /// PEP 503 normalization of a string already known to hold only name characters.

@@ -42,6 +42,22 @@ impl WheelTags {
     }
 }
 
+/// Checks a compressed tag set as [`WheelTags::parse`] would, without building it.
+pub fn check_set(part: &'static str, set: &str) -> Result<(), TagError> {
+    for tag in set.split('.') {
+        if tag.is_empty() {
+            return Err(TagError::Empty { part });
+        }
+        if !tag.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+            return Err(TagError::BadCharacter {
+                part,
+                tag: tag.to_owned(),
+            });
+        }
+    }
+    Ok(())
+}
+
 fn split_set(part: &'static str, set: &str) -> Result<Vec<String>, TagError> {
     set.split('.')
         .map(|tag| {

@@ -145,8 +145,9 @@ fn anchor(attrs: &Attrs, base: &std::sync::Arc<Url>) -> Result<Option<FileEntry>
             format!("link scheme `{scheme}` is not allowed"),
         ));
     }
-    let filename =
-        href_filename(link).ok_or_else(|| invalid(href, "link has no filename".into()))?;
+    let filename = href_filename(link)
+        .ok_or_else(|| invalid(href, "link has no filename".into()))?
+        .into_owned();
     let hashes = fragment_hashes(fragment).map_err(|reason| invalid(&filename, reason))?;
     let url = FileUrl::Relative {
         base: base.clone(),

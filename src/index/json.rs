@@ -102,40 +102,134 @@ struct RawStatus {
 #[derive(Deserialize)]
 struct RawFile<'a> {
     #[serde(borrow)]
-    filename: Cow<'a, str>,
+    filename: CowStr<'a>,
     #[serde(borrow)]
-    url: Cow<'a, str>,
+    url: CowStr<'a>,
     #[serde(default, borrow)]
-    hashes: BTreeMap<Cow<'a, str>, Cow<'a, str>>,
+    hashes: Pairs<'a>,
     #[serde(default, borrow, rename = "requires-python")]
-    requires_python: Option<Cow<'a, str>>,
+    requires_python: Option<CowStr<'a>>,
     #[serde(default)]
     yanked: Option<BoolOrString>,
-    #[serde(default, rename = "core-metadata")]
-    core_metadata: Option<BoolOrHashes>,
-    #[serde(default, rename = "dist-info-metadata")]
-    dist_info_metadata: Option<BoolOrHashes>,
+    #[serde(default, borrow, rename = "core-metadata")]
+    core_metadata: Option<BoolOrHashes<'a>>,
+    #[serde(default, borrow, rename = "dist-info-metadata")]
+    dist_info_metadata: Option<BoolOrHashes<'a>>,
     /// The public index's misnamed key (PEP 714's motivation); read last.
-    #[serde(default, rename = "data-dist-info-metadata")]
-    data_dist_info_metadata: Option<BoolOrHashes>,
+    #[serde(default, borrow, rename = "data-dist-info-metadata")]
+    data_dist_info_metadata: Option<BoolOrHashes<'a>>,
     #[serde(default)]
     size: Option<u64>,
     #[serde(default, borrow, rename = "upload-time")]
-    upload_time: Option<Cow<'a, str>>,
+    upload_time: Option<CowStr<'a>>,
 }
 
-#[derive(Deserialize)]
-#[serde(untagged)]
+/// A JSON object's entries in order, borrowed where possible. Read straight into a vector: a
+/// `hashes` object holds one or two entries, and a map type would allocate a node for each.
+#[derive(Default)]
+struct Pairs<'a>(Vec<(Cow<'a, str>, Cow<'a, str>)>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Pairs<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> serde::de::Visitor<'de> for V<'a> {
+            type Value = Pairs<'a>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an object of strings")
+            }
+            fn visit_map<M: serde::de::MapAccess<'de>>(
+                self,
+                mut m: M,
+            ) -> Result<Pairs<'a>, M::Error> {
+                let mut out = Vec::with_capacity(m.size_hint().unwrap_or(1).min(8));
+                while let Some((k, v)) = m.next_entry::<CowStr<'a>, CowStr<'a>>()? {
+                    out.push((k.0, v.0));
+                }
+                Ok(Pairs(out))
+            }
+        }
+        d.deserialize_map(V(std::marker::PhantomData))
+    }
+}
+
+/// A string borrowed from the page when it has no escapes (serde's `Cow` never borrows).
+struct CowStr<'a>(Cow<'a, str>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for CowStr<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> serde::de::Visitor<'de> for V<'a> {
+            type Value = CowStr<'a>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<CowStr<'a>, E> {
+                Ok(CowStr(Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<CowStr<'a>, E> {
+                Ok(CowStr(Cow::Owned(v.to_owned())))
+            }
+        }
+        d.deserialize_str(V(std::marker::PhantomData))
+    }
+}
+
+/// `yanked`: `false`, `true` or a reason. Read by hand: serde's untagged enums buffer the value
+/// first, which costs more than the rest of an entry.
 enum BoolOrString {
     Bool(bool),
     String(String),
 }
 
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum BoolOrHashes {
+impl<'de> Deserialize<'de> for BoolOrString {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = BoolOrString;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a boolean or a string")
+            }
+            fn visit_bool<E>(self, v: bool) -> Result<BoolOrString, E> {
+                Ok(BoolOrString::Bool(v))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<BoolOrString, E> {
+                Ok(BoolOrString::String(v.to_owned()))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// `core-metadata`: `false`, `true` or an object of hashes (as [`BoolOrString`]).
+enum BoolOrHashes<'a> {
     Bool(bool),
-    Hashes(BTreeMap<String, String>),
+    Hashes(Pairs<'a>),
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for BoolOrHashes<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> serde::de::Visitor<'de> for V<'a> {
+            type Value = BoolOrHashes<'a>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a boolean or an object of hashes")
+            }
+            fn visit_bool<E>(self, v: bool) -> Result<BoolOrHashes<'a>, E> {
+                Ok(BoolOrHashes::Bool(v))
+            }
+            fn visit_map<M: serde::de::MapAccess<'de>>(
+                self,
+                mut m: M,
+            ) -> Result<BoolOrHashes<'a>, M::Error> {
+                let mut out = Vec::with_capacity(2);
+                while let Some((k, v)) = m.next_entry::<CowStr<'a>, CowStr<'a>>()? {
+                    out.push((k.0, v.0));
+                }
+                Ok(BoolOrHashes::Hashes(Pairs(out)))
+            }
+        }
+        d.deserialize_any(V(std::marker::PhantomData))
+    }
 }
 
 /// Only the filename, to label an entry that failed to parse.
@@ -189,12 +283,12 @@ fn file(entry: &RawValue, page_url: &Arc<Url>) -> Result<FileEntry, InvalidEntry
 
 /// Checks and converts one entry that deserialized.
 fn convert(raw: RawFile<'_>, page_url: &Arc<Url>) -> Result<FileEntry, InvalidEntry> {
-    let filename = raw.filename.into_owned();
+    let filename = raw.filename.0.into_owned();
     let invalid = |reason: String| InvalidEntry {
         label: filename.clone(),
         reason,
     };
-    let link = raw.url.split_once('#').map_or(&*raw.url, |(l, _)| l);
+    let link = raw.url.0.split_once('#').map_or(&*raw.url.0, |(l, _)| l);
     if let Some(scheme) = href_scheme(link)
         && !scheme.eq_ignore_ascii_case("http")
         && !scheme.eq_ignore_ascii_case("https")
@@ -215,7 +309,7 @@ fn convert(raw: RawFile<'_>, page_url: &Arc<Url>) -> Result<FileEntry, InvalidEn
         href: link.to_owned(),
     };
     let mut hashes = BTreeMap::new();
-    for (alg, hex) in &raw.hashes {
+    for (alg, hex) in &raw.hashes.0 {
         match check_hash(alg, hex) {
             Some(Ok((a, h))) => {
                 hashes.insert(a.to_owned(), h);
@@ -233,6 +327,7 @@ fn convert(raw: RawFile<'_>, page_url: &Arc<Url>) -> Result<FileEntry, InvalidEn
         Some(BoolOrHashes::Bool(true)) => CoreMetadata::Present(BTreeMap::new()),
         Some(BoolOrHashes::Hashes(map)) => {
             let checked: Option<BTreeMap<_, _>> = map
+                .0
                 .iter()
                 .filter_map(|(a, h)| check_hash(a, h))
                 .map(|r| r.ok().map(|(a, h)| (a.to_owned(), h)))
@@ -248,7 +343,7 @@ fn convert(raw: RawFile<'_>, page_url: &Arc<Url>) -> Result<FileEntry, InvalidEn
         hashes,
         requires_python: raw
             .requires_python
-            .map(|s| s.trim().to_owned())
+            .map(|s| s.0.trim().to_owned())
             .filter(|s| !s.is_empty()),
         yanked: match raw.yanked {
             None | Some(BoolOrString::Bool(false)) => None,
@@ -259,8 +354,8 @@ fn convert(raw: RawFile<'_>, page_url: &Arc<Url>) -> Result<FileEntry, InvalidEn
         size: raw.size,
         upload_time: raw
             .upload_time
-            .filter(|t| valid_upload_time(t))
-            .map(Cow::into_owned),
+            .filter(|t| valid_upload_time(&t.0))
+            .map(|t| t.0.into_owned()),
     })
 }
 

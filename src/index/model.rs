@@ -129,7 +129,7 @@ pub fn href_scheme(href: &str) -> Option<&str> {
 
 /// The last path segment of a link (query removed), percent-decoded: the filename pip uses for
 /// it. Works on the text, without parsing the URL.
-pub fn href_filename(href: &str) -> Option<String> {
+pub fn href_filename(href: &str) -> Option<std::borrow::Cow<'_, str>> {
     let href = href.split(['?', '#']).next().unwrap_or("");
     // Skip `scheme://authority`: a link with no path after its host has no filename.
     let path = match href_scheme(href) {
@@ -143,14 +143,11 @@ pub fn href_filename(href: &str) -> Option<String> {
         None => href,
     };
     let seg = path.rsplit('/').next()?;
+    // Borrowed unless the segment has escapes: most links have none.
     let decoded = percent_encoding::percent_decode_str(seg)
         .decode_utf8()
         .ok()?;
-    if decoded.is_empty() {
-        None
-    } else {
-        Some(decoded.into_owned())
-    }
+    (!decoded.is_empty()).then_some(decoded)
 }
 
 #[cfg(test)]

@@ -18,7 +18,8 @@ use super::diag::Origin;
 use super::lock::LockedProject;
 use super::osv::RecordKind;
 use crate::audit::Report;
-use crate::dist::{DistFilename, ProjectName};
+use crate::dist::ProjectName;
+use crate::dist::filename::DistRef;
 use crate::index::FileEntry;
 
 /// What the policy says about a project before any file is looked at.
@@ -365,7 +366,7 @@ impl View<'_> {
 
     /// Decides one upstream file whose name parsed. The filename rules that are not policy
     /// (a valid name, a sha256) have already passed.
-    pub fn decide_file(&self, file: &FileEntry, parsed: &DistFilename) -> Decision {
+    pub fn decide_file(&self, file: &FileEntry, parsed: &DistRef<'_>) -> Decision {
         let p = self.policy;
         let mut v = Verdict::default();
         let version = parsed.version();
@@ -382,7 +383,7 @@ impl View<'_> {
                 }
             };
         }
-        if let DistFilename::Sdist(_) = parsed {
+        if parsed.is_sdist() {
             check!(self.hit(
                 &mut v,
                 Hit {
@@ -583,10 +584,10 @@ impl View<'_> {
                 base
             ));
         }
-        if let DistFilename::Wheel(w) = parsed
+        if let DistRef::Wheel { tags, .. } = parsed
             && !p.tags.is_off()
             && !p.tag_rules.is_empty()
-            && !p.tag_rules.allows(w.tags.triples())
+            && !p.tag_rules.allows(tags.triples())
         {
             check!(self.hit(
                 &mut v,
@@ -973,7 +974,8 @@ mod tests {
             upload_time: Some("2026-11-24T12:00:00Z".into()),
             ..file("other-1.0-py3-none-any.whl")
         };
-        let parsed = DistFilename::parse(&f.filename, &name).unwrap();
+        let mut cache = crate::dist::filename::VersionCache::default();
+        let parsed = crate::dist::filename::classify(&f.filename, &name, &mut cache).unwrap();
         assert_eq!(view.decide_file(&f, &parsed).code, Code::CooldownTooNew);
         assert_eq!(
             view.recheck_at(),

@@ -11,6 +11,7 @@ use pep440_rs::Version;
 use super::decision::{Code, Decision};
 use super::eval::View;
 use crate::audit::Report;
+use crate::dist::filename::{DistRef, VersionCache, classify};
 use crate::dist::{DistFilename, FilenameError, ProjectName};
 use crate::index::render::ServedPage;
 use crate::index::{FileEntry, ProjectPage};
@@ -21,7 +22,8 @@ pub struct FileDecision {
     /// The filename as upstream wrote it (or the raw link, for unreadable entries).
     pub filename: String,
     pub sha256: Option<String>,
-    pub version: Option<String>,
+    /// Shared by all the files of a version.
+    pub version: Option<Arc<str>>,
     pub decision: Decision,
 }
 
@@ -34,13 +36,14 @@ pub fn decide_page(
     page: ProjectPage,
     view: &View<'_>,
 ) -> (ServedPage, Vec<FileDecision>) {
-    let mut decisions = Vec::with_capacity(page.files.len() + page.invalid.len());
-    let mut shown: Vec<FileEntry> = Vec::new();
-    let mut versions_with_files: BTreeSet<VersionKey> = BTreeSet::new();
-    let mut shown_versions: BTreeMap<VersionKey, String> = BTreeMap::new();
-    let mut seen: HashSet<String> = HashSet::new();
-
-    for inv in page.invalid {
+    let ProjectPage {
+        files,
+        invalid,
+        versions: listed,
+        status,
+    } = page;
+    let mut decisions = Vec::with_capacity(files.len() + invalid.len());
+    for inv in invalid {
         decisions.push(FileDecision {
             filename: inv.label,
             sha256: None,
@@ -48,23 +51,26 @@ pub fn decide_page(
             decision: Decision::hide(Code::InvalidEntry, inv.reason),
         });
     }
-    for file in page.files {
-        let parsed = DistFilename::parse(&file.filename, project);
-        let version = parsed
-            .as_ref()
-            .ok()
-            .and_then(DistFilename::version)
-            .cloned();
-        if let Some(v) = &version {
-            versions_with_files.insert(VersionKey::Parsed(v.clone()));
-        }
-        let decision = if !seen.insert(file.filename.clone()) {
+    // Everything per file is borrowed from the page or cached per distinct version: a page
+    // lists each version once per file, often a dozen times.
+    let mut cache = VersionCache::default();
+    // foldhash: seeded per process like std's hasher, and several times faster on short keys.
+    let mut seen: HashSet<&str, foldhash::fast::RandomState> =
+        HashSet::with_capacity_and_hasher(files.len(), foldhash::fast::RandomState::default());
+    // Each version with files: its display text, and whether one of its files is shown.
+    let mut by_version: HashMap<Version, (Arc<str>, bool), foldhash::fast::RandomState> =
+        HashMap::default();
+    let mut show = Vec::with_capacity(files.len());
+    for file in &files {
+        let parsed = classify(&file.filename, project, &mut cache);
+        let version = parsed.as_ref().ok().and_then(DistRef::version);
+        let decision = if !seen.insert(file.filename.as_str()) {
             Decision::hide(Code::DuplicateFilename, "")
         } else {
             match &parsed {
                 Err(e) => filename_decision(e),
                 Ok(parsed) => {
-                    let d = view.decide_file(&file, parsed);
+                    let d = view.decide_file(file, parsed);
                     if d.action.shows() && file.sha256().is_none() {
                         // A download is checked against the sha256; without one it cannot be.
                         Decision::hide(Code::MissingSha256, "")
@@ -74,34 +80,52 @@ pub fn decide_page(
                 }
             }
         };
-        let show = decision.action.shows();
-        let version_text = version.as_ref().map(ToString::to_string);
-        if show && let (Some(v), Some(text)) = (version, &version_text) {
-            shown_versions.insert(VersionKey::Parsed(v), text.clone());
-        }
+        let shows = decision.action.shows();
+        let text = version.map(|v| {
+            let slot = by_version
+                .entry(v.clone())
+                .or_insert_with(|| (Arc::from(v.to_string()), false));
+            slot.1 |= shows;
+            slot.0.clone()
+        });
         decisions.push(FileDecision {
             filename: file.filename.clone(),
             sha256: file.sha256().map(str::to_owned),
-            version: version_text,
+            version: text,
             decision,
         });
-        if show {
-            shown.push(file);
-        }
+        show.push(shows);
     }
+    let mut shown: Vec<FileEntry> = files
+        .into_iter()
+        .zip(show)
+        .filter_map(|(f, s)| s.then_some(f))
+        .collect();
+    let with_files: BTreeSet<VersionKey> = by_version
+        .keys()
+        .map(|v| VersionKey::Parsed(v.clone()))
+        .collect();
+    let mut shown_versions: BTreeMap<VersionKey, String> = by_version
+        .into_iter()
+        .filter(|(_, (_, s))| *s)
+        .map(|(v, (text, _))| (VersionKey::Parsed(v), text.to_string()))
+        .collect();
     // Versions upstream lists without any file carry no risk and stay listed.
-    for v in &page.versions {
+    for v in &listed {
         let key = VersionKey::of(v);
-        if !versions_with_files.contains(&key) {
+        if !with_files.contains(&key) {
             shown_versions.entry(key).or_insert_with(|| v.clone());
         }
     }
-    shown.sort_by(|a, b| a.filename.cmp(&b.filename));
+    // Upstream pages are usually in order already; sorting makes the output not depend on it.
+    if !shown.is_sorted_by(|a, b| a.filename <= b.filename) {
+        shown.sort_unstable_by(|a, b| a.filename.cmp(&b.filename));
+    }
     let served = ServedPage {
         name: project.to_string(),
         files: shown,
         versions: shown_versions.into_values().collect(),
-        status: page.status,
+        status,
     };
     (served, decisions)
 }
