@@ -109,9 +109,9 @@ fn page() -> ProjectPage {
         .map(|i| {
             let name = format!("target_project-{}.{}-py3-none-any.whl", i / 100, i % 100);
             FileEntry {
-                url: FileUrl::Resolved(
+                url: FileUrl::Resolved(Box::new(
                     url::Url::parse(&format!("https://files.example/{name}")).unwrap(),
-                ),
+                )),
                 filename: name,
                 hashes: BTreeMap::from([("sha256".into(), format!("{i:064x}"))]),
                 requires_python: None,

@@ -42,7 +42,8 @@ impl FileEntry {
 /// resolved against the page's base when a file is actually fetched.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum FileUrl {
-    Resolved(Url),
+    /// Boxed: a `Url` is larger than everything else in an entry, and entries are moved around.
+    Resolved(Box<Url>),
     /// `href` as upstream wrote it (fragment removed), relative to `base` or absolute http(s).
     Relative {
         base: std::sync::Arc<Url>,
@@ -53,7 +54,7 @@ pub enum FileUrl {
 impl FileUrl {
     pub fn resolve(&self) -> Result<Url, url::ParseError> {
         match self {
-            Self::Resolved(u) => Ok(u.clone()),
+            Self::Resolved(u) => Ok((**u).clone()),
             Self::Relative { base, href } => base.join(href),
         }
     }
@@ -130,7 +131,7 @@ pub fn href_scheme(href: &str) -> Option<&str> {
 /// The last path segment of a link (query removed), percent-decoded: the filename pip uses for
 /// it. Works on the text, without parsing the URL.
 pub fn href_filename(href: &str) -> Option<std::borrow::Cow<'_, str>> {
-    let href = href.split(['?', '#']).next().unwrap_or("");
+    let href = &href[..memchr::memchr2(b'?', b'#', href.as_bytes()).unwrap_or(href.len())];
     // Skip `scheme://authority`: a link with no path after its host has no filename.
     let path = match href_scheme(href) {
         Some(scheme) => {
@@ -142,8 +143,11 @@ pub fn href_filename(href: &str) -> Option<std::borrow::Cow<'_, str>> {
         }
         None => href,
     };
-    let seg = path.rsplit('/').next()?;
-    // Borrowed unless the segment has escapes: most links have none.
+    let seg = &path[memchr::memrchr(b'/', path.as_bytes()).map_or(0, |i| i + 1)..];
+    // Most links have no escapes: then the segment is the filename as it stands.
+    if memchr::memchr(b'%', seg.as_bytes()).is_none() {
+        return (!seg.is_empty()).then_some(std::borrow::Cow::Borrowed(seg));
+    }
     let decoded = percent_encoding::percent_decode_str(seg)
         .decode_utf8()
         .ok()?;

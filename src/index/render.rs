@@ -302,9 +302,9 @@ mod tests {
     fn sample() -> ServedPage {
         let file = |name: &str, y: Option<&str>| FileEntry {
             filename: name.into(),
-            url: crate::index::FileUrl::Resolved(
+            url: crate::index::FileUrl::Resolved(Box::new(
                 Url::parse(&format!("https://up/{name}")).unwrap(),
-            ),
+            )),
             hashes: BTreeMap::from([("sha256".into(), H.into())]),
             requires_python: Some(">=3.8,<4".into()),
             yanked: y.map(Into::into),

@@ -782,7 +782,9 @@ mod tests {
     fn file(name: &str) -> FileEntry {
         FileEntry {
             filename: name.into(),
-            url: FileUrl::Resolved(url::Url::parse(&format!("https://up/{name}")).unwrap()),
+            url: FileUrl::Resolved(Box::new(
+                url::Url::parse(&format!("https://up/{name}")).unwrap(),
+            )),
             hashes: BTreeMap::from([("sha256".into(), sha_of(name))]),
             requires_python: None,
             yanked: None,

@@ -251,9 +251,9 @@ mod tests {
     fn entry(name: &str, sha: bool) -> FileEntry {
         FileEntry {
             filename: name.into(),
-            url: crate::index::FileUrl::Resolved(
+            url: crate::index::FileUrl::Resolved(Box::new(
                 Url::parse(&format!("https://up/{name}")).unwrap(),
-            ),
+            )),
             hashes: if sha {
                 BTreeMap::from([("sha256".into(), "ab".repeat(32))])
             } else {

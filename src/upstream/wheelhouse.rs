@@ -151,7 +151,7 @@ fn scan_project(
             filename.clone(),
             FileEntry {
                 filename,
-                url: crate::index::FileUrl::Resolved(url),
+                url: crate::index::FileUrl::Resolved(Box::new(url)),
                 hashes: BTreeMap::from([("sha256".to_owned(), sha)]),
                 requires_python: None,
                 yanked: None,
