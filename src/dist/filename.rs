@@ -313,9 +313,15 @@ fn check_safe(filename: &str) -> Result<(), FilenameError> {
     if filename.len() > MAX_FILENAME_LEN {
         return Err(FilenameError::TooLong);
     }
-    let unsafe_char = filename
-        .chars()
-        .any(|c| c.is_control() || matches!(c, '/' | '\\' | ':'));
+    // One pass over the bytes with no early exit (it vectorizes); only a name with non-ASCII
+    // bytes needs the character check for C1 controls.
+    let (bad_ascii, non_ascii) = filename.bytes().fold((false, false), |(bad, high), b| {
+        (
+            bad | (b < 0x20) | (b == 0x7f) | (b == b'/') | (b == b'\\') | (b == b':'),
+            high | (b >= 0x80),
+        )
+    });
+    let unsafe_char = bad_ascii || (non_ascii && filename.chars().any(char::is_control));
     if unsafe_char || filename.starts_with('.') {
         return Err(FilenameError::Unsafe);
     }

@@ -63,10 +63,15 @@ fn push_file_link(f: &FileEntry, out: &mut String) {
     out.push_str(f.sha256().unwrap_or("-"));
     out.push('/');
     // Wheel and sdist names almost never need escaping; check before formatting.
-    if f.filename
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'+' | b'!' | b'~'))
-    {
+    if !f.filename.bytes().fold(false, |odd, b| {
+        odd | !(b.is_ascii_alphanumeric()
+            | (b == b'-')
+            | (b == b'_')
+            | (b == b'.')
+            | (b == b'+')
+            | (b == b'!')
+            | (b == b'~'))
+    }) {
         out.push_str(&f.filename);
     } else {
         let _ = write!(out, "{}", utf8_percent_encode(&f.filename, SEGMENT));
@@ -74,10 +79,10 @@ fn push_file_link(f: &FileEntry, out: &mut String) {
 }
 
 pub fn escape_html(s: &str, out: &mut String) {
-    if !s
-        .bytes()
-        .any(|b| matches!(b, b'&' | b'<' | b'>' | b'"' | b'\''))
-    {
+    // A fold with no early exit, so the scan vectorizes: most text has nothing to escape.
+    if !s.bytes().fold(false, |hit, b| {
+        hit | (b == b'&') | (b == b'<') | (b == b'>') | (b == b'"') | (b == b'\'')
+    }) {
         out.push_str(s);
         return;
     }
@@ -183,7 +188,10 @@ pub fn html(page: &ServedPage) -> Vec<u8> {
 /// other text passes as UTF-8). Most strings need no escape and are copied whole.
 fn json_str(s: &str, out: &mut String) {
     out.push('"');
-    if !s.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\') {
+    // A fold with no early exit, so the scan vectorizes.
+    if !s.bytes().fold(false, |hit, b| {
+        hit | (b < 0x20) | (b == b'"') | (b == b'\\')
+    }) {
         out.push_str(s);
     } else {
         for c in s.chars() {
