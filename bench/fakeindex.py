@@ -36,11 +36,9 @@ import hashlib
 import http.server
 import io
 import json
-import os
 import random
 import re
 import shutil
-import socketserver
 import sys
 import tarfile
 import time

@@ -633,6 +633,13 @@ impl View<'_> {
             .and_then(|t| t.parse::<Timestamp>().ok());
         let Some(uploaded) = uploaded else {
             if self.min_age.is_some() || c.as_of.is_some() {
+                // The line that chose what to do, else the one that made the cooldown apply.
+                let origin = c
+                    .missing
+                    .origin
+                    .clone()
+                    .or_else(|| self.min_age.as_ref().and_then(|(_, o)| o.clone()))
+                    .or_else(|| c.as_of_origin.clone());
                 return self.hit(
                     v,
                     Hit {
@@ -640,7 +647,7 @@ impl View<'_> {
                         rule: &c.missing,
                         code: Code::UploadTimeMissing,
                         detail: String::new(),
-                        origin: c.missing.origin.clone(),
+                        origin,
                     },
                     scope,
                 );

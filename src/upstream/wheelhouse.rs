@@ -117,6 +117,12 @@ fn list(dir: &Path) -> Result<Vec<(String, std::fs::Metadata)>, UpstreamError> {
     Ok(out)
 }
 
+/// A time in PEP 700's form (`yyyy-mm-ddThh:mm:ss.ffffffZ`, UTC).
+fn pep700_time(t: SystemTime) -> Option<String> {
+    let ts = jiff::Timestamp::try_from(t).ok()?;
+    Some(ts.strftime("%Y-%m-%dT%H:%M:%S.%6fZ").to_string())
+}
+
 fn scan_project(
     dir: &Path,
     name: &ProjectName,
@@ -157,7 +163,9 @@ fn scan_project(
                 yanked: None,
                 core_metadata: CoreMetadata::Absent,
                 size: Some(meta.len()),
-                upload_time: None,
+                // A folder has no upload times; a file's modification time is when it arrived,
+                // so cooldowns and `--uploaded-prior-to` work on a wheelhouse too.
+                upload_time: meta.modified().ok().and_then(pep700_time),
             },
         );
     }
