@@ -297,6 +297,13 @@ impl App {
                 }
             }
         }
+        // With audits on, what is served is the audited page; the page before audits is never
+        // sent, so it is not rendered (or kept).
+        let (html, json) = if self.settings.audit {
+            (Bytes::new(), Bytes::new())
+        } else {
+            (render::html(&served).into(), render::json(&served).into())
+        };
         let page = Arc::new(CachedPage {
             checked_at: now,
             source: fresh.source,
@@ -305,8 +312,8 @@ impl App {
                 ..fresh.validators
             },
             content_sha256: fresh.content_sha256,
-            html: render::html(&served).into(),
-            json: render::json(&served).into(),
+            html,
+            json,
             decisions: Arc::new(decisions),
             shown_shas: Arc::new(shown_shas),
             candidates: Arc::new(candidates(&served)),
@@ -413,7 +420,18 @@ impl App {
             states.insert(sha.as_str(), state);
         }
         let Gate::Open(view) = page.policy.gate(name, jiff::Timestamp::now()) else {
-            return Ok(page_response(format, page.body(format), "no-store"));
+            // The verdict on the project changed since the page was decided (an exception
+            // expired): nothing is listed, and the next request decides the page again.
+            let empty = ServedPage {
+                name: page.served.name.clone(),
+                ..ServedPage::default()
+            };
+            let body: Bytes = if format.is_json() {
+                render::json(&empty).into()
+            } else {
+                render::html(&empty).into()
+            };
+            return Ok(page_response(format, body, "no-store"));
         };
         let (served, all) = apply_audits(&page.served, &page.decisions, &view, |sha| {
             states.get(sha).cloned().unwrap_or(AuditState::Pending)
