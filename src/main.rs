@@ -108,6 +108,10 @@ enum Command {
         /// recently used files are removed past it.
         #[arg(long, default_value = "10G", value_name = "SIZE", value_parser = parse_size)]
         cache_max_size: u64,
+        /// Memory for decided pages (both renderings and their decisions); past it, the least
+        /// recently used projects are dropped and decided again when next asked for.
+        #[arg(long, default_value = "1G", value_name = "SIZE", value_parser = parse_size)]
+        page_cache_size: u64,
         /// Connections served at once; more wait to be accepted.
         #[arg(long, default_value_t = 4096, value_name = "N")]
         max_connections: usize,
@@ -345,6 +349,7 @@ async fn run(cli: Cli) -> Result<Exit> {
             tls_key,
             auth_file,
             cache_max_size,
+            page_cache_size,
             max_connections,
             header_timeout,
             max_header_size,
@@ -417,6 +422,7 @@ async fn run(cli: Cli) -> Result<Exit> {
                     }
                     s.auth = auth.clone();
                     s.cache_max_bytes = cache_max_size;
+                    s.page_cache_bytes = page_cache_size;
                     s.policy = loaded;
                     s.server = pipwall::serve::ServerLimits {
                         max_connections,

@@ -55,6 +55,7 @@ pub struct Metrics {
     latency: Family<RouteLabel, Histogram, fn() -> Histogram>,
     upstream_errors: Counter,
     cache_hits: Family<KindLabel, Counter>,
+    cache_evictions: Family<KindLabel, Counter>,
     decisions: Family<CodeLabel, Counter>,
     audits_running: Gauge,
     audits: Family<VerdictLabel, Counter>,
@@ -76,6 +77,12 @@ impl Metrics {
         );
         let upstream_errors = Counter::default();
         let cache_hits = Family::<KindLabel, Counter>::default();
+        let cache_evictions = Family::<KindLabel, Counter>::default();
+        registry.register(
+            "cache_evictions",
+            "Entries dropped from a cache to keep it under its size, by kind",
+            cache_evictions.clone(),
+        );
         let decisions = Family::<CodeLabel, Counter>::default();
         let audits_running = Gauge::default();
         let audits = Family::<VerdictLabel, Counter>::default();
@@ -126,6 +133,7 @@ impl Metrics {
             latency,
             upstream_errors,
             cache_hits,
+            cache_evictions,
             decisions,
             audits_running,
             audits,
@@ -148,6 +156,12 @@ impl Metrics {
 
     pub fn cache_hit(&self, kind: &'static str) {
         self.cache_hits.get_or_create(&KindLabel { kind }).inc();
+    }
+
+    pub fn cache_evicted(&self, kind: &'static str) {
+        self.cache_evictions
+            .get_or_create(&KindLabel { kind })
+            .inc();
     }
 
     pub fn decision(&self, code: &'static str) {

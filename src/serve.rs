@@ -56,6 +56,9 @@ pub struct Settings {
     pub auth: Option<Arc<crate::auth::Users>>,
     /// The file cache is kept under this size; least recently used files go first.
     pub cache_max_bytes: u64,
+    /// Decided pages kept in memory, about; least recently used projects are dropped past it
+    /// (and decided again when next asked for).
+    pub page_cache_bytes: u64,
     pub server: ServerLimits,
     /// The policy the server starts with; [`App::set_policy`] replaces it.
     pub policy: Arc<crate::policy::Policy>,
@@ -102,6 +105,7 @@ impl Settings {
             audit_jobs: std::thread::available_parallelism().map_or(2, |n| n.get()),
             auth: None,
             cache_max_bytes: 10 << 30,
+            page_cache_bytes: 1 << 30,
             server: ServerLimits::default(),
             policy: Arc::new(crate::policy::Policy::builtin()),
         }
@@ -119,6 +123,8 @@ pub struct App {
     pub settings: Settings,
     pub log: DecisionLog,
     pages: Mutex<HashMap<ProjectName, PageSlot>>,
+    /// A counter that orders page uses, for dropping the least recently used.
+    page_clock: std::sync::atomic::AtomicU64,
     /// Bounds the project pages fetched from upstream at once.
     upstream_permits: tokio::sync::Semaphore,
     /// Bounds the downloads streamed from upstream at once (outside audits, which have their
@@ -169,6 +175,7 @@ impl App {
             settings,
             log,
             pages: Mutex::default(),
+            page_clock: std::sync::atomic::AtomicU64::new(0),
             upstream_permits: tokio::sync::Semaphore::new(upstream_permits),
             download_permits: Arc::new(tokio::sync::Semaphore::new(upstream_permits)),
             shown: RwLock::default(),

@@ -43,6 +43,8 @@ pub struct CachedPage {
     recheck_at: Option<jiff::Timestamp>,
     /// Set when the policy hides the whole project: the page is served with no files.
     pub blocked: Option<Decision>,
+    /// When the page was last used, on the app's page clock.
+    last_used: Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// A page whose every wheel has an audit verdict: rendered once, served until upstream changes.
@@ -80,7 +82,22 @@ impl CachedPage {
             policy: self.policy.clone(),
             recheck_at: self.recheck_at,
             blocked: self.blocked.clone(),
+            last_used: self.last_used.clone(),
         }
+    }
+
+    /// About how much memory the page holds: its renderings, and its entries and decisions.
+    fn bytes(&self) -> u64 {
+        let audited = self
+            .audited
+            .get()
+            .map_or(0, |a| a.html.len() + a.json.len() + a.decisions.len() * 160);
+        (self.html.len()
+            + self.json.len()
+            + audited
+            + self.served.files.len() * 320
+            + self.candidates.len() * 200
+            + self.decisions.len() * 160) as u64
     }
 
     /// Whether the decisions still hold: same policy, and no cooldown or exception has run out.
@@ -125,6 +142,7 @@ impl CachedPage {
             policy,
             recheck_at: None,
             blocked: Some(decision),
+            last_used: Arc::default(),
         }
     }
 }
@@ -157,6 +175,7 @@ impl App {
             && p.current(&policy, now_ts)
         {
             self.metrics.cache_hit("page");
+            self.touch_page(p);
             return Ok((p.clone(), false));
         }
         // Blocked projects are decided before any upstream is asked.
@@ -323,9 +342,56 @@ impl App {
             policy,
             recheck_at,
             blocked: None,
+            last_used: Arc::default(),
         });
+        self.touch_page(&page);
         *cached = Some(page.clone());
+        drop(cached);
+        self.evict_pages(name);
         Ok((page, false))
+    }
+
+    fn touch_page(&self, page: &CachedPage) {
+        let now = self
+            .page_clock
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        page.last_used
+            .store(now, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Keeps the decided pages under `page_cache_bytes`: past it, the least recently used
+    /// projects are dropped (down to 80%) and decided again when next asked for. Pages in use
+    /// right now, and `keep`, stay. Their shown files stay downloadable.
+    fn evict_pages(&self, keep: &ProjectName) {
+        let Ok(mut pages) = self.pages.lock() else {
+            return;
+        };
+        let mut sizes: Vec<(u64, u64, ProjectName)> = Vec::with_capacity(pages.len());
+        let mut total = 0u64;
+        for (name, slot) in pages.iter() {
+            let Ok(guard) = slot.try_lock() else { continue };
+            if let Some(p) = guard.as_ref() {
+                let b = p.bytes();
+                total += b;
+                if name != keep {
+                    let used = p.last_used.load(std::sync::atomic::Ordering::Relaxed);
+                    sizes.push((used, b, name.clone()));
+                }
+            }
+        }
+        if total <= self.settings.page_cache_bytes {
+            return;
+        }
+        sizes.sort_unstable_by_key(|(used, _, _)| *used);
+        let target = self.settings.page_cache_bytes / 10 * 8;
+        for (_, b, name) in sizes {
+            if total <= target {
+                break;
+            }
+            pages.remove(&name);
+            total = total.saturating_sub(b);
+            self.metrics.cache_evicted("page");
+        }
     }
 
     /// Withdraws the files a page showed: a download of them is refused from now on.

@@ -969,3 +969,41 @@ async fn downloads_from_upstream_are_bounded() {
     );
     assert_eq!(first.await.unwrap().body, a.bytes);
 }
+
+#[tokio::test]
+async fn decided_pages_are_dropped_past_the_page_cache_size() {
+    let up = FakeIndex::start().await;
+    up.project("alpha", PageFormat::Json, &[wheel("alpha", "1.0")]);
+    up.project("beta", PageFormat::Json, &[wheel("beta", "1.0")]);
+    let asked = |name: &str| {
+        up.requests()
+            .iter()
+            .filter(|p| p.as_str() == format!("/simple/{name}/"))
+            .count()
+    };
+    // Room for one page: deciding beta drops alpha, which is then fetched again.
+    let pw = Pipwall::start_in(
+        tempfile::tempdir().unwrap(),
+        &[up.url()],
+        Limits::default(),
+        None,
+        |s| s.page_cache_bytes = 1,
+    )
+    .await;
+    for name in ["alpha", "alpha", "beta", "alpha"] {
+        let r = pw.get(&format!("/simple/{name}/"), Some(JSON)).await;
+        assert_eq!(r.status, 200);
+    }
+    assert_eq!((asked("alpha"), asked("beta")), (2, 1));
+    // The file shown before its page was dropped still downloads.
+    let w = wheel("alpha", "1.0");
+    let r = pw
+        .get(&format!("/files/{}/{}", w.sha256(), w.filename), None)
+        .await;
+    assert_eq!(r.body, w.bytes);
+    let metrics = pw.get("/metrics", None).await.text();
+    assert!(
+        metrics.contains("cache_evictions_total{kind=\"page\"} 2"),
+        "{metrics}"
+    );
+}
