@@ -921,6 +921,36 @@ impl Walk<'_> {
         out
     }
 
+    /// A table of project name or glob → value (`{ django = ">=4.2" }`), each value read by
+    /// `value`; entries with a bad name or value are reported and left out.
+    fn name_table<T>(
+        &mut self,
+        v: &Val<'_>,
+        what: &str,
+        mut value: impl FnMut(&mut Self, &Val<'_>) -> Option<T>,
+    ) -> Vec<(NameEntry, T, Spot)> {
+        let Some(t) = self.table(v, what) else {
+            return Vec::new();
+        };
+        let mut out = Vec::with_capacity(t.len());
+        for (k, val) in t.iter() {
+            let name_val = Spanned::new(k.span(), DeValue::String(k.get_ref().clone()));
+            let Some((pattern, spot)) = self.name_pattern(&name_val, what) else {
+                continue;
+            };
+            let Some(parsed) = value(self, val) else {
+                continue;
+            };
+            let entry = NameEntry {
+                pattern,
+                reason: None,
+                origin: self.origin(&k.span()),
+            };
+            out.push((entry, parsed, spot));
+        }
+        out
+    }
+
     fn string_list(&mut self, v: &Val<'_>, what: &str) -> Vec<(String, Range<usize>)> {
         self.array(v, what)
             .iter()
@@ -1089,25 +1119,11 @@ impl Builder {
                 }
             }
             (RuleId::Versions, "require" | "deny") => {
-                let Some(t) = w.table(v, what) else { return };
-                for (k, spec_v) in t.iter() {
-                    let name_val = Spanned::new(k.span(), DeValue::String(k.get_ref().clone()));
-                    let Some((pattern, spot)) = w.name_pattern(&name_val, what) else {
-                        continue;
-                    };
-                    let Some(spec) = w.specifiers(spec_v, what) else {
-                        continue;
-                    };
-                    let entry = NameEntry {
-                        pattern,
-                        reason: None,
-                        origin: w.origin(&k.span()),
-                    };
-                    if key == "require" {
-                        self.require_versions.push((entry, spec, spot));
-                    } else {
-                        self.deny_versions.push((entry, spec, spot));
-                    }
+                let entries = w.name_table(v, what, |w, val| w.specifiers(val, what));
+                if key == "require" {
+                    self.require_versions.extend(entries);
+                } else {
+                    self.deny_versions.extend(entries);
                 }
             }
             (RuleId::Tags, _) => {
@@ -1166,22 +1182,8 @@ impl Builder {
                 }
             }
             (RuleId::Cooldown, "projects") => {
-                let Some(t) = w.table(v, what) else { return };
-                for (k, d) in t.iter() {
-                    let name_val = Spanned::new(k.span(), DeValue::String(k.get_ref().clone()));
-                    let Some((pattern, spot)) = w.name_pattern(&name_val, what) else {
-                        continue;
-                    };
-                    let Some(d) = w.duration(d, what) else {
-                        continue;
-                    };
-                    let entry = NameEntry {
-                        pattern,
-                        reason: None,
-                        origin: w.origin(&k.span()),
-                    };
-                    self.cooldown_projects.push((entry, d, spot));
-                }
+                let entries = w.name_table(v, what, |w, val| w.duration(val, what));
+                self.cooldown_projects.extend(entries);
             }
             (RuleId::Lock, "files") => {
                 for (s, span) in w.string_list(v, what) {

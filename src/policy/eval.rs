@@ -428,16 +428,24 @@ impl View<'_> {
                     base
                 ));
             }
-            if let Some(sha) = sha
-                && let Some(rec) = feed.db.malicious_file(&self.project, sha)
-            {
+            // The file named by its digest first, then reports on its version.
+            let by_file = sha
+                .and_then(|sha| feed.db.malicious_file(&self.project, sha))
+                .map(|rec| (rec, format!("{} names this file: {}", rec.id, rec.summary)));
+            let by_version = version.into_iter().flat_map(|ver| {
+                feed.db
+                    .affecting(&self.project, ver)
+                    .filter(|rec| rec.kind == RecordKind::Malware)
+                    .map(|rec| (rec, format!("{}: {}", rec.id, rec.summary)))
+            });
+            for (rec, detail) in by_file.into_iter().chain(by_version) {
                 check!(self.hit(
                     &mut v,
                     Hit {
                         id: RuleId::Malware,
                         rule: &p.malware,
                         code: Code::Malicious,
-                        detail: format!("{} names this file: {}", rec.id, rec.summary),
+                        detail,
                         origin: p.malware.origin.clone()
                     },
                     Scope {
@@ -445,27 +453,6 @@ impl View<'_> {
                         ..base
                     }
                 ));
-            }
-            if let Some(ver) = version {
-                for rec in feed.db.affecting(&self.project, ver) {
-                    if rec.kind != RecordKind::Malware {
-                        continue;
-                    }
-                    check!(self.hit(
-                        &mut v,
-                        Hit {
-                            id: RuleId::Malware,
-                            rule: &p.malware,
-                            code: Code::Malicious,
-                            detail: format!("{}: {}", rec.id, rec.summary),
-                            origin: p.malware.origin.clone()
-                        },
-                        Scope {
-                            ids: Some((&rec.id, &rec.aliases)),
-                            ..base
-                        }
-                    ));
-                }
             }
         }
         if let Some(feed) = &p.advisory_feed
