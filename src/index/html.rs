@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use html5ever::tendril::StrTendril;
 use html5ever::tokenizer::states::RawKind;
 use html5ever::tokenizer::{
-    BufferQueue, Tag, TagKind, Token, TokenSink, TokenSinkResult, Tokenizer, TokenizerOpts,
+    BufferQueue, TagKind, Token, TokenSink, TokenSinkResult, Tokenizer, TokenizerOpts,
 };
 use url::Url;
 
@@ -16,8 +16,19 @@ use super::model::{CoreMetadata, FileEntry, InvalidEntry, ProjectPage, ProjectSt
 use super::model::{FileUrl, href_filename, href_scheme, valid_upload_time};
 use super::{MAX_FILES, PageError, check_hash};
 
-/// One `<a>` tag's attributes, names lowercased, first occurrence kept.
-type Attrs = BTreeMap<String, String>;
+/// One tag's attributes as the tokenizer gives them: names already lowercased, a repeated
+/// attribute already dropped (the first one counts, as in a browser). Kept as they come, with
+/// no copy: a tag has a handful, so a lookup is a short scan.
+struct Attrs(Vec<html5ever::Attribute>);
+
+impl Attrs {
+    fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|a| &*a.name.local == name)
+            .map(|a| &*a.value)
+    }
+}
 
 #[derive(Default)]
 struct Collected {
@@ -31,20 +42,11 @@ struct Collected {
 #[derive(Default)]
 struct Sink(RefCell<Collected>);
 
-fn attrs_of(tag: &Tag) -> Attrs {
-    let mut out = Attrs::new();
-    for a in &tag.attrs {
-        out.entry(a.name.local.to_ascii_lowercase().to_string())
-            .or_insert_with(|| a.value.to_string());
-    }
-    out
-}
-
 impl TokenSink for Sink {
     type Handle = ();
 
     fn process_token(&self, token: Token, _line: u64) -> TokenSinkResult<()> {
-        let Token::TagToken(tag) = token else {
+        let Token::TagToken(mut tag) = token else {
             return TokenSinkResult::Continue;
         };
         if tag.kind != TagKind::StartTag {
@@ -56,15 +58,20 @@ impl TokenSink for Sink {
                 if c.anchors.len() >= MAX_FILES {
                     c.too_many = true;
                 } else {
-                    c.anchors.push(attrs_of(&tag));
+                    c.anchors.push(Attrs(std::mem::take(&mut tag.attrs)));
                 }
             }
-            "base" if c.base.is_none() => c.base = attrs_of(&tag).remove("href"),
+            "base" if c.base.is_none() => {
+                c.base = Attrs(std::mem::take(&mut tag.attrs))
+                    .get("href")
+                    .map(str::to_owned);
+            }
             "meta" => {
-                let mut a = attrs_of(&tag);
-                match a.get("name").map(String::as_str) {
-                    Some("pypi:project-status") => c.status = a.remove("content"),
-                    Some("pypi:project-status-reason") => c.status_reason = a.remove("content"),
+                let a = Attrs(std::mem::take(&mut tag.attrs));
+                let content = a.get("content").map(str::to_owned);
+                match a.get("name") {
+                    Some("pypi:project-status") => c.status = content,
+                    Some("pypi:project-status-reason") => c.status_reason = content,
                     _ => {}
                 }
             }
@@ -166,14 +173,14 @@ fn anchor(attrs: &Attrs, base: &std::sync::Arc<Url>) -> Result<Option<FileEntry>
             .map(|s| s.trim().to_owned())
             .filter(|s| !s.is_empty()),
         // PEP 592: the attribute's presence means yanked, whatever its value.
-        yanked: attrs.get("data-yanked").cloned(),
+        yanked: attrs.get("data-yanked").map(str::to_owned),
         core_metadata,
         // Not standard in HTML, but uv reads them; keep what parses.
         size: attrs.get("data-size").and_then(|s| s.trim().parse().ok()),
         upload_time: attrs
             .get("data-upload-time")
             .filter(|t| valid_upload_time(t))
-            .cloned(),
+            .map(str::to_owned),
     }))
 }
 

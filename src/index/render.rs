@@ -98,6 +98,18 @@ pub fn escape_html(s: &str, out: &mut String) {
     }
 }
 
+/// Text that is known to be letters, digits and `-:.` (a digest, a timestamp): copied as it
+/// is, after a cheap check that keeps the output safe whatever built the entry.
+fn push_plain(s: &str, out: &mut String) {
+    if s.bytes()
+        .all(|b| b.is_ascii_alphanumeric() | (b == b'-') | (b == b':') | (b == b'.'))
+    {
+        out.push_str(s);
+    } else {
+        escape_html(s, out);
+    }
+}
+
 /// One `alg=hex` per attribute: prefer sha256, which every client knows.
 fn push_hash_attr(hashes: &BTreeMap<String, String>, out: &mut String) {
     match hashes
@@ -145,8 +157,9 @@ pub fn html(page: &ServedPage) -> Vec<u8> {
         push_file_link(f, &mut link);
         escape_html(&link, &mut out);
         if let Some(sha) = f.sha256() {
+            // Hex (checked when the page was read): nothing to escape.
             out.push_str("#sha256=");
-            escape_html(sha, &mut out);
+            push_plain(sha, &mut out);
         }
         out.push('"');
         if let Some(rp) = &f.requires_python {
@@ -172,8 +185,9 @@ pub fn html(page: &ServedPage) -> Vec<u8> {
             let _ = write!(out, " data-size=\"{s}\"");
         }
         if let Some(t) = &f.upload_time {
+            // PEP 700's form (checked when the page was read): digits and `-:.TZ`.
             out.push_str(" data-upload-time=\"");
-            escape_html(t, &mut out);
+            push_plain(t, &mut out);
             out.push('"');
         }
         out.push('>');
