@@ -163,7 +163,7 @@ fn anchor(attrs: &Attrs, base: &std::sync::Arc<Url>) -> Result<Option<FileEntry>
     let core_metadata = attrs
         .get("data-core-metadata")
         .or_else(|| attrs.get("data-dist-info-metadata"))
-        .map_or(CoreMetadata::Absent, |v| metadata_attr(v));
+        .map_or(CoreMetadata::Absent, metadata_attr);
     Ok(Some(FileEntry {
         filename,
         url,
