@@ -2,6 +2,7 @@
 mod audit;
 mod audit_native;
 mod e2e;
+mod examples;
 mod policy;
 mod proxy;
 mod proxy_audit;

@@ -184,3 +184,110 @@ impl Clients {
         }
     }
 }
+
+/// The shared venv with poetry and pdm added (`pip install poetry "pdm[locked]"`, once, under
+/// the same lock as the venv; a second marker so a venv made before they were needed gets them
+/// too). PDM's `locked` extra pins the libraries it was released with.
+pub fn project_tools() -> &'static Clients {
+    static TOOLS: OnceLock<()> = OnceLock::new();
+    let c = clients();
+    TOOLS.get_or_init(|| {
+        let lock = std::fs::File::create(c.venv.with_extension("lock")).unwrap();
+        lock.lock().unwrap();
+        let ready = c.venv.join(".pipwall-ready-poetry-pdm");
+        if !ready.exists() {
+            run_setup(std::process::Command::new(c.python()).args([
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "poetry",
+                "pdm[locked]",
+            ]));
+            std::fs::write(&ready, "").unwrap();
+        }
+        lock.unlock().unwrap();
+    });
+    c
+}
+
+/// A proxy address nothing listens on: every tool run by [`Clients::isolated`] sends any
+/// request for a host other than loopback there, so it fails at once instead of reaching an
+/// index on the internet.
+const DEAD_PROXY: &str = "http://127.0.0.1:9";
+
+impl Clients {
+    /// A command for `program` (a name in the venv's `bin`, or a path) with an empty
+    /// environment but for: `PATH` starting at the venv, `HOME` and every XDG folder under
+    /// `home` (no user or system configuration, no shared cache), proxies that refuse every host
+    /// but loopback, and switches that keep the tools from prompting or looking for updates.
+    /// Index settings come only from the configuration a test puts under `home` or passes.
+    pub fn isolated(&self, program: &str, home: &Path) -> tokio::process::Command {
+        let exe = if program.contains('/') {
+            PathBuf::from(program)
+        } else {
+            self.venv.join("bin").join(program)
+        };
+        let mut cmd = tokio::process::Command::new(exe);
+        cmd.env_clear()
+            .env(
+                "PATH",
+                format!(
+                    "{}:/usr/local/bin:/usr/bin:/bin",
+                    self.venv.join("bin").display()
+                ),
+            )
+            .env("HOME", home)
+            .env("XDG_CONFIG_HOME", home.join("config"))
+            .env("XDG_CACHE_HOME", home.join("cache"))
+            .env("XDG_DATA_HOME", home.join("data"))
+            .env("XDG_STATE_HOME", home.join("state"))
+            .env("XDG_CONFIG_DIRS", home.join("xdg-config"))
+            .env("XDG_DATA_DIRS", home.join("xdg-data"))
+            .env("LANG", "C.UTF-8")
+            .env("NO_COLOR", "1")
+            .env("PIP_DISABLE_PIP_VERSION_CHECK", "1")
+            .env("PIP_NO_INPUT", "1")
+            .env("UV_PYTHON_DOWNLOADS", "never")
+            .env("POETRY_NO_INTERACTION", "1")
+            .env("PDM_CHECK_UPDATE", "false")
+            .env("PYTHON_KEYRING_BACKEND", "keyring.backends.null.Keyring")
+            .kill_on_drop(true);
+        for var in ["http_proxy", "https_proxy", "all_proxy"] {
+            cmd.env(var, DEAD_PROXY).env(var.to_uppercase(), DEAD_PROXY);
+        }
+        for var in ["no_proxy", "NO_PROXY"] {
+            cmd.env(var, "127.0.0.1,localhost,::1");
+        }
+        cmd
+    }
+
+    /// Runs `program args…` in `cwd` under [`Self::isolated`], with `env` added.
+    pub async fn run_isolated(
+        &self,
+        program: &str,
+        home: &Path,
+        cwd: &Path,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Run {
+        let mut cmd = self.isolated(program, home);
+        cmd.current_dir(cwd).args(args);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        cmd.output()
+            .await
+            .unwrap_or_else(|e| panic!("cannot run {program}: {e}"))
+            .into()
+    }
+}
+
+/// The version a fixture module reports once installed in the virtualenv `venv`
+/// (`venv/lib/python3.*/site-packages/<module>/__init__.py`).
+pub fn venv_installed_version(venv: &Path, module: &str) -> Option<String> {
+    let lib = std::fs::read_dir(venv.join("lib")).ok()?;
+    lib.flatten()
+        .map(|e| e.path().join("site-packages"))
+        .find_map(|site| installed_version(&site, module))
+}
