@@ -30,7 +30,8 @@ struct Cli {
 struct UpstreamArgs {
     /// Upstream simple index root (`https://…/simple/`, credentials allowed in the URL) or a
     /// local folder of wheels. Repeatable: the first upstream that knows a project answers for
-    /// it. Without one, the example wheelhouse bundled with pipwall is used.
+    /// it. `NAME=URL` labels one for a policy's `[[private]]` section. Without one, the example
+    /// wheelhouse bundled with pipwall is used.
     #[arg(long = "upstream", env = "PIPWALL_UPSTREAM", value_delimiter = ',')]
     upstreams: Vec<String>,
     /// Extra CA certificates (PEM) to trust for upstream HTTPS, e.g. a corporate TLS-inspection CA.
@@ -162,6 +163,7 @@ enum Command {
         project: String,
         #[command(flatten)]
         upstream: UpstreamArgs,
+        /// `text` for people, `json` for tools.
         #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
         format: OutputFormat,
         /// Folder for downloaded wheels and audit reports; give `serve`'s to reuse its reports
@@ -188,6 +190,7 @@ enum Command {
         locks: Vec<PathBuf>,
         #[command(flatten)]
         upstream: UpstreamArgs,
+        /// `text` for people, `json` for tools.
         #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
         format: OutputFormat,
         /// Folder for downloaded wheels and audit reports; give `serve`'s so it starts warm
@@ -210,6 +213,7 @@ enum Command {
         /// Wheel files, or folders searched for `*.whl`.
         #[arg(required = true, value_name = "PATH")]
         paths: Vec<PathBuf>,
+        /// `text` for people, `json` for tools.
         #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
         format: OutputFormat,
         /// Wheels audited at once (default: one per CPU).
@@ -223,8 +227,10 @@ enum PolicyCommand {
     /// Validate policy files as `serve` would load them (merged in order): every problem with
     /// file:line:col. Exits 1 on any error.
     Check {
+        /// Policy files (TOML), merged in the order given; see policies/template.toml.
         #[arg(required = true, value_name = "FILE")]
         files: Vec<PathBuf>,
+        /// `text` (file:line:col: error[code]: message) or `json`.
         #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
         format: OutputFormat,
     },
