@@ -1,0 +1,49 @@
+//! What policies read: a policy file's text, an OSV record (JSON and YAML) and a lock file
+//! (requirements.txt and pylock.toml). Any bytes load or are refused with problems, never a
+//! panic. The first byte picks the reader; the rest is the file.
+#![no_main]
+
+use std::sync::OnceLock;
+
+use libfuzzer_sys::fuzz_target;
+use pipwall::policy::lock::LockSet;
+use pipwall::policy::osv::OsvDb;
+
+/// One folder for the whole run: the loaders read files, so each input is written first.
+fn dir() -> &'static tempfile::TempDir {
+    static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
+    DIR.get_or_init(|| tempfile::tempdir().unwrap())
+}
+
+fuzz_target!(|data: &[u8]| {
+    let Some((&which, rest)) = data.split_first() else {
+        return;
+    };
+    let text = String::from_utf8_lossy(rest);
+    match which % 5 {
+        0 => {
+            let _ = pipwall::policy::config::load_sources(&[("fuzz.toml".into(), text.into_owned())]);
+        }
+        1 | 2 => {
+            let sub = dir().path().join("osv");
+            let _ = std::fs::remove_dir_all(&sub);
+            std::fs::create_dir_all(&sub).unwrap();
+            let name = if which % 5 == 1 { "r.json" } else { "r.yaml" };
+            std::fs::write(sub.join(name), rest).unwrap();
+            if let Ok((db, _)) = OsvDb::load(&[sub]) {
+                let v: pep440_rs::Version = "1.0".parse().unwrap();
+                for r in db.records() {
+                    let _ = db.affecting(&r.id.to_ascii_lowercase(), &v).count();
+                }
+            }
+        }
+        _ => {
+            let name = if which % 5 == 3 { "requirements.txt" } else { "pylock.toml" };
+            let path = dir().path().join(name);
+            std::fs::write(&path, rest).unwrap();
+            if let Ok(set) = LockSet::load(&[path]) {
+                let _ = set.len();
+            }
+        }
+    }
+});
