@@ -11,7 +11,6 @@
 //! Run: `cargo bench --bench policy` (add `-- --warm-up-time 1 --measurement-time 3` for a quick
 //! run).
 
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
@@ -113,7 +112,7 @@ fn page() -> ProjectPage {
                     url::Url::parse(&format!("https://files.example/{name}")).unwrap(),
                 )),
                 filename: name,
-                hashes: BTreeMap::from([("sha256".into(), format!("{i:064x}"))]),
+                hashes: pipwall::index::Hashes::sha256(format!("{i:064x}")),
                 requires_python: None,
                 yanked: None,
                 core_metadata: CoreMetadata::Absent,

@@ -188,11 +188,19 @@ fn wheel_parts<'a>(
 ) -> Result<(&'a str, Version, Option<&'a str>, TagSets<'a>), FilenameError> {
     let mut parts = [""; 6];
     let mut count = 0;
-    for p in stem.split('-') {
+    let mut start = 0;
+    // By hand rather than `split('-')`: a searcher per call costs more than the short scan.
+    for end in stem
+        .bytes()
+        .enumerate()
+        .filter_map(|(i, b)| (b == b'-').then_some(i))
+        .chain([stem.len()])
+    {
         if let Some(slot) = parts.get_mut(count) {
-            *slot = p;
+            *slot = &stem[start..end];
         }
         count += 1;
+        start = end + 1;
     }
     let (name, version, build, py, abi, plat) = match count {
         5 => (parts[0], parts[1], None, parts[2], parts[3], parts[4]),

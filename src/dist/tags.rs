@@ -44,6 +44,18 @@ impl WheelTags {
 
 /// Checks a compressed tag set as [`WheelTags::parse`] would, without building it.
 pub fn check_set(part: &'static str, set: &str) -> Result<(), TagError> {
+    // One pass over the bytes for the usual, valid set; the error is worked out only when it
+    // fails (`str::split` costs a searcher per call, and pages hold thousands of tag sets).
+    let b = set.as_bytes();
+    let mut prev = b'.';
+    let valid = b.iter().all(|&c| {
+        let ok = c.is_ascii_alphanumeric() || c == b'_' || (c == b'.' && prev != b'.');
+        prev = c;
+        ok
+    }) && prev != b'.';
+    if valid {
+        return Ok(());
+    }
     for tag in set.split('.') {
         if tag.is_empty() {
             return Err(TagError::Empty { part });

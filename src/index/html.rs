@@ -3,7 +3,6 @@
 //! shape costs one linear pass.
 
 use std::cell::RefCell;
-use std::collections::BTreeMap;
 
 use html5ever::tendril::StrTendril;
 use html5ever::tokenizer::states::RawKind;
@@ -12,7 +11,7 @@ use html5ever::tokenizer::{
 };
 use url::Url;
 
-use super::model::{CoreMetadata, FileEntry, InvalidEntry, ProjectPage, ProjectStatus};
+use super::model::{CoreMetadata, FileEntry, Hashes, InvalidEntry, ProjectPage, ProjectStatus};
 use super::model::{FileUrl, href_filename, href_scheme, valid_upload_time};
 use super::{MAX_FILES, PageError, check_hash};
 
@@ -186,16 +185,16 @@ fn anchor(attrs: &Attrs, base: &std::sync::Arc<Url>) -> Result<Option<FileEntry>
 
 /// Reads `alg=hex` pairs from a link fragment (`&`-separated, as pip accepts). Fragments that
 /// name no known hash (`#egg=…`, `#main`) give no hashes.
-fn fragment_hashes(fragment: &str) -> Result<BTreeMap<String, String>, String> {
-    let mut out = BTreeMap::new();
+fn fragment_hashes(fragment: &str) -> Result<Hashes, String> {
+    let mut out = Hashes::default();
     for pair in fragment.split('&') {
         let Some((alg, hex)) = pair.split_once('=') else {
             continue;
         };
         match check_hash(alg, hex) {
             Some(Ok((alg, hex))) => {
-                if let Some(prev) = out.insert(alg.to_owned(), hex.clone())
-                    && prev != hex
+                if let Some(prev) = out.insert(alg, hex.as_str())
+                    && *prev != *hex
                 {
                     return Err(format!("link names two different `{alg}` digests"));
                 }
@@ -212,10 +211,10 @@ fn fragment_hashes(fragment: &str) -> Result<BTreeMap<String, String>, String> {
 fn metadata_attr(value: &str) -> CoreMetadata {
     let v = value.trim();
     if v.eq_ignore_ascii_case("true") {
-        return CoreMetadata::Present(BTreeMap::new());
+        return CoreMetadata::Present(Hashes::default());
     }
     match v.split_once('=').and_then(|(a, h)| check_hash(a, h)) {
-        Some(Ok((alg, hex))) => CoreMetadata::Present(BTreeMap::from([(alg.to_owned(), hex)])),
+        Some(Ok((alg, hex))) => CoreMetadata::Present(Hashes::from([(alg, hex)])),
         _ => CoreMetadata::Absent,
     }
 }
@@ -310,10 +309,10 @@ mod tests {
         ));
         assert_eq!(
             f.core_metadata,
-            CoreMetadata::Present(BTreeMap::from([("sha256".into(), H.into())]))
+            CoreMetadata::Present(Hashes::from([("sha256", H)]))
         );
         let f = one(r#"<a href="d-1.zip" data-dist-info-metadata="true">d</a>"#);
-        assert_eq!(f.core_metadata, CoreMetadata::Present(BTreeMap::new()));
+        assert_eq!(f.core_metadata, CoreMetadata::Present(Hashes::default()));
         let f = one(r#"<a href="d-1.zip" data-core-metadata="false">d</a>"#);
         assert_eq!(f.core_metadata, CoreMetadata::Absent);
         let f = one(r#"<a href="d-1.zip" data-core-metadata="sha256=zz">d</a>"#);

@@ -4,14 +4,13 @@
 //! entry hides that file with a reason instead of failing the whole page.
 
 use std::borrow::Cow;
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use url::Url;
 
-use super::model::{CoreMetadata, FileEntry, InvalidEntry, ProjectPage, ProjectStatus};
+use super::model::{CoreMetadata, FileEntry, Hashes, InvalidEntry, ProjectPage, ProjectStatus};
 use super::model::{FileUrl, href_filename, href_scheme, valid_upload_time};
 use super::{MAX_FILES, PageError, check_hash};
 
@@ -288,7 +287,7 @@ fn convert(raw: RawFile<'_>, page_url: &Arc<Url>) -> Result<FileEntry, InvalidEn
         label: filename.clone(),
         reason,
     };
-    let link = raw.url.0.split_once('#').map_or(&*raw.url.0, |(l, _)| l);
+    let link = &raw.url.0[..memchr::memchr(b'#', raw.url.0.as_bytes()).unwrap_or(raw.url.0.len())];
     if let Some(scheme) = href_scheme(link)
         && !scheme.eq_ignore_ascii_case("http")
         && !scheme.eq_ignore_ascii_case("https")
@@ -308,11 +307,11 @@ fn convert(raw: RawFile<'_>, page_url: &Arc<Url>) -> Result<FileEntry, InvalidEn
         base: page_url.clone(),
         href: link.to_owned(),
     };
-    let mut hashes = BTreeMap::new();
+    let mut hashes = Hashes::default();
     for (alg, hex) in &raw.hashes.0 {
         match check_hash(alg, hex) {
             Some(Ok((a, h))) => {
-                hashes.insert(a.to_owned(), h);
+                hashes.insert(a, h);
             }
             Some(Err(reason)) => return Err(invalid(format!("hash is malformed: {reason}"))),
             None => {}
@@ -324,13 +323,13 @@ fn convert(raw: RawFile<'_>, page_url: &Arc<Url>) -> Result<FileEntry, InvalidEn
         .or(raw.data_dist_info_metadata)
     {
         None | Some(BoolOrHashes::Bool(false)) => CoreMetadata::Absent,
-        Some(BoolOrHashes::Bool(true)) => CoreMetadata::Present(BTreeMap::new()),
+        Some(BoolOrHashes::Bool(true)) => CoreMetadata::Present(Hashes::default()),
         Some(BoolOrHashes::Hashes(map)) => {
-            let checked: Option<BTreeMap<_, _>> = map
+            let checked: Option<Hashes> = map
                 .0
                 .iter()
                 .filter_map(|(a, h)| check_hash(a, h))
-                .map(|r| r.ok().map(|(a, h)| (a.to_owned(), h)))
+                .map(Result::ok)
                 .collect();
             // A malformed metadata hash would make clients fetch and reject the sidecar; treat
             // the sidecar as absent instead (the wheel itself still carries its metadata).
@@ -472,7 +471,7 @@ mod tests {
         let f = &p.files[0];
         assert_eq!(f.requires_python, None);
         assert_eq!(f.yanked.as_deref(), Some(""));
-        assert_eq!(f.core_metadata, CoreMetadata::Present(BTreeMap::new()));
+        assert_eq!(f.core_metadata, CoreMetadata::Present(Hashes::default()));
     }
 
     #[test]
@@ -488,7 +487,7 @@ mod tests {
         );
         assert_eq!(
             p.files[0].core_metadata,
-            CoreMetadata::Present(BTreeMap::new())
+            CoreMetadata::Present(Hashes::default())
         );
     }
 

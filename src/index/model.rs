@@ -1,7 +1,5 @@
 //! One model for a project page, whichever serialization it came from.
 
-use std::collections::BTreeMap;
-
 use url::Url;
 
 /// A parsed project page. Entries that could not be read are kept in `invalid`, so each one is
@@ -20,8 +18,7 @@ pub struct FileEntry {
     pub filename: String,
     /// Upstream location, fragment removed; resolved to a full URL only when downloaded.
     pub url: FileUrl,
-    /// Lowercase algorithm → lowercase hex digest.
-    pub hashes: BTreeMap<String, String>,
+    pub hashes: Hashes,
     pub requires_python: Option<String>,
     /// `Some(reason)` when yanked; the reason may be empty.
     pub yanked: Option<String>,
@@ -33,7 +30,64 @@ pub struct FileEntry {
 
 impl FileEntry {
     pub fn sha256(&self) -> Option<&str> {
-        self.hashes.get("sha256").map(String::as_str)
+        self.hashes.get("sha256")
+    }
+}
+
+/// A file's digests: canonical algorithm name (one of [`super::HASH_ALGORITHMS`]) → lowercase
+/// hex, in algorithm-name order. A page holds one or two per file, thousands of files per page: a
+/// short vector costs one small allocation where a map cost a node of several hundred bytes.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Hashes(Vec<(&'static str, Box<str>)>);
+
+impl Hashes {
+    /// One sha256 digest (already lowercase hex).
+    pub fn sha256(hex: impl Into<Box<str>>) -> Self {
+        Self(vec![("sha256", hex.into())])
+    }
+
+    pub fn get(&self, alg: &str) -> Option<&str> {
+        self.0.iter().find(|(a, _)| *a == alg).map(|(_, h)| &**h)
+    }
+
+    /// Adds a digest; returns the one it replaced, if any.
+    pub fn insert(&mut self, alg: &'static str, hex: impl Into<Box<str>>) -> Option<Box<str>> {
+        let hex = hex.into();
+        match self.0.binary_search_by(|(a, _)| (*a).cmp(alg)) {
+            Ok(i) => Some(std::mem::replace(&mut self.0[i].1, hex)),
+            Err(i) => {
+                self.0.insert(i, (alg, hex));
+                None
+            }
+        }
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&'static str, &str)> {
+        self.0.iter().map(|(a, h)| (*a, &**h))
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+}
+
+impl<H: Into<Box<str>>> FromIterator<(&'static str, H)> for Hashes {
+    fn from_iter<I: IntoIterator<Item = (&'static str, H)>>(iter: I) -> Self {
+        let mut out = Self::default();
+        for (a, h) in iter {
+            out.insert(a, h);
+        }
+        out
+    }
+}
+
+impl<H: Into<Box<str>>, const N: usize> From<[(&'static str, H); N]> for Hashes {
+    fn from(pairs: [(&'static str, H); N]) -> Self {
+        pairs.into_iter().collect()
     }
 }
 
@@ -66,7 +120,7 @@ pub enum CoreMetadata {
     #[default]
     Absent,
     /// Served at `<file url>.metadata`; hashes may be empty (`true`).
-    Present(BTreeMap<String, String>),
+    Present(Hashes),
 }
 
 /// An upstream entry that could not be read as a file; hidden with this reason.
@@ -115,17 +169,16 @@ pub fn valid_upload_time(s: &str) -> bool {
 
 /// The scheme of an absolute link (`https` in `https://…`), or `None` for a relative one.
 pub fn href_scheme(href: &str) -> Option<&str> {
-    let end = href.find([':', '/', '?', '#'])?;
-    let scheme = &href[..end];
-    let is_scheme = href[end..].starts_with(':')
-        && scheme
-            .as_bytes()
-            .first()
-            .is_some_and(u8::is_ascii_alphabetic)
-        && scheme
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'));
-    is_scheme.then_some(scheme)
+    // RFC 3986: a letter, then letters, digits, `+`, `-` or `.`, up to the colon. Any other byte
+    // first (`/`, `?`, `#`, `%`, …) makes the link relative.
+    let b = href.as_bytes();
+    if !b.first()?.is_ascii_alphabetic() {
+        return None;
+    }
+    let end = b
+        .iter()
+        .position(|&c| !(c.is_ascii_alphanumeric() || matches!(c, b'+' | b'-' | b'.')))?;
+    (b[end] == b':').then(|| &href[..end])
 }
 
 /// The last path segment of a link (query removed), percent-decoded: the filename pip uses for

@@ -1,13 +1,12 @@
 //! pipwall's own pages. Upstream markup never passes through: every byte served is written here
 //! from the model, so both serializations say the same thing and the output is deterministic
-//! (files sorted by filename, hashes by algorithm).
+//! (files in upstream's order, hashes by algorithm name): one upstream page gives one output.
 
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
 
-use super::model::{CoreMetadata, FileEntry, ProjectStatus};
+use super::model::{CoreMetadata, FileEntry, Hashes, ProjectStatus};
 
 /// Characters escaped in a URL path segment (RFC 3986 `pchar` keeps `+`, `!`, `~`, …).
 const SEGMENT: &AsciiSet = &CONTROLS
@@ -78,11 +77,36 @@ fn push_file_link(f: &FileEntry, out: &mut String) {
     }
 }
 
+/// Whether any byte is `bad`, sixteen at a time: a fixed-size block with no exit inside becomes
+/// a few vector compares (a plain fold vectorizes only in 64-byte steps, longer than most of
+/// the strings served, which then go byte by byte). Most text has nothing to escape.
+#[inline(always)]
+fn any_byte(s: &str, bad: impl Fn(u8) -> bool) -> bool {
+    let mut blocks = s.as_bytes().chunks_exact(16);
+    for block in &mut blocks {
+        let mut hit = 0u8;
+        for &b in block {
+            hit |= u8::from(bad(b));
+        }
+        if hit != 0 {
+            return true;
+        }
+    }
+    blocks.remainder().iter().any(|&b| bad(b))
+}
+
+fn needs_html_escape(s: &str) -> bool {
+    any_byte(s, |b| {
+        (b == b'&') | (b == b'<') | (b == b'>') | (b == b'"') | (b == b'\'')
+    })
+}
+
+fn needs_json_escape(s: &str) -> bool {
+    any_byte(s, |b| (b < 0x20) | (b == b'"') | (b == b'\\'))
+}
+
 pub fn escape_html(s: &str, out: &mut String) {
-    // A fold with no early exit, so the scan vectorizes: most text has nothing to escape.
-    if !s.bytes().fold(false, |hit, b| {
-        hit | (b == b'&') | (b == b'<') | (b == b'>') | (b == b'"') | (b == b'\'')
-    }) {
+    if !needs_html_escape(s) {
         out.push_str(s);
         return;
     }
@@ -98,22 +122,11 @@ pub fn escape_html(s: &str, out: &mut String) {
     }
 }
 
-/// Text that is known to be letters, digits and `-:.` (a digest, a timestamp): copied as it
-/// is, after a cheap check that keeps the output safe whatever built the entry.
-fn push_plain(s: &str, out: &mut String) {
-    if s.bytes()
-        .all(|b| b.is_ascii_alphanumeric() | (b == b'-') | (b == b':') | (b == b'.'))
-    {
-        out.push_str(s);
-    } else {
-        escape_html(s, out);
-    }
-}
-
 /// One `alg=hex` per attribute: prefer sha256, which every client knows.
-fn push_hash_attr(hashes: &BTreeMap<String, String>, out: &mut String) {
+fn push_hash_attr(hashes: &Hashes, out: &mut String) {
     match hashes
-        .get_key_value("sha256")
+        .get("sha256")
+        .map(|h| ("sha256", h))
         .or_else(|| hashes.iter().next())
     {
         Some((a, h)) => {
@@ -159,7 +172,7 @@ pub fn html(page: &ServedPage) -> Vec<u8> {
         if let Some(sha) = f.sha256() {
             // Hex (checked when the page was read): nothing to escape.
             out.push_str("#sha256=");
-            push_plain(sha, &mut out);
+            escape_html(sha, &mut out);
         }
         out.push('"');
         if let Some(rp) = &f.requires_python {
@@ -187,7 +200,7 @@ pub fn html(page: &ServedPage) -> Vec<u8> {
         if let Some(t) = &f.upload_time {
             // PEP 700's form (checked when the page was read): digits and `-:.TZ`.
             out.push_str(" data-upload-time=\"");
-            push_plain(t, &mut out);
+            escape_html(t, &mut out);
             out.push('"');
         }
         out.push('>');
@@ -202,10 +215,7 @@ pub fn html(page: &ServedPage) -> Vec<u8> {
 /// other text passes as UTF-8). Most strings need no escape and are copied whole.
 fn json_str(s: &str, out: &mut String) {
     out.push('"');
-    // A fold with no early exit, so the scan vectorizes.
-    if !s.bytes().fold(false, |hit, b| {
-        hit | (b < 0x20) | (b == b'"') | (b == b'\\')
-    }) {
+    if !needs_json_escape(s) {
         out.push_str(s);
     } else {
         for c in s.chars() {
@@ -227,7 +237,7 @@ fn json_str(s: &str, out: &mut String) {
     out.push('"');
 }
 
-fn json_map(map: &BTreeMap<String, String>, out: &mut String) {
+fn json_map(map: &Hashes, out: &mut String) {
     out.push('{');
     for (i, (k, v)) in map.iter().enumerate() {
         if i > 0 {
@@ -327,10 +337,10 @@ mod tests {
             url: crate::index::FileUrl::Resolved(Box::new(
                 Url::parse(&format!("https://up/{name}")).unwrap(),
             )),
-            hashes: BTreeMap::from([("sha256".into(), H.into())]),
+            hashes: Hashes::from([("sha256", H)]),
             requires_python: Some(">=3.8,<4".into()),
             yanked: y.map(Into::into),
-            core_metadata: CoreMetadata::Present(BTreeMap::from([("sha256".into(), H.into())])),
+            core_metadata: CoreMetadata::Present(Hashes::from([("sha256", H)])),
             size: Some(10),
             upload_time: Some("2024-01-01T00:00:00Z".into()),
         };
@@ -408,6 +418,26 @@ mod tests {
                 .unwrap()
                 .starts_with("{\"meta\":{\"api-version\":\"1.1\"},\"name\":")
         );
+    }
+
+    #[test]
+    fn escape_scans_find_every_special_byte_at_every_position() {
+        for len in 0..20 {
+            for at in 0..len {
+                for b in 0u8..128 {
+                    let mut text = vec![b'a'; len];
+                    text[at] = b;
+                    let s = std::str::from_utf8(&text).unwrap();
+                    let html = matches!(b, b'&' | b'<' | b'>' | b'"' | b'\'');
+                    let json = b < 0x20 || b == b'"' || b == b'\\';
+                    assert_eq!(needs_html_escape(s), html, "{s:?}");
+                    assert_eq!(needs_json_escape(s), json, "{s:?}");
+                }
+            }
+        }
+        // Bytes above ASCII (UTF-8 continuation and lead bytes) are never special.
+        assert!(!needs_json_escape("é✓ÿ€ é✓ÿ€ é✓ÿ€"));
+        assert!(!needs_html_escape("é✓ÿ€ é✓ÿ€ é✓ÿ€"));
     }
 
     #[test]

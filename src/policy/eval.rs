@@ -757,7 +757,6 @@ fn stale_detail(feed: &super::config::Feed) -> String {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeMap;
 
     use super::*;
     use crate::index::{CoreMetadata, FileUrl, ProjectPage};
@@ -779,7 +778,7 @@ mod tests {
             url: FileUrl::Resolved(Box::new(
                 url::Url::parse(&format!("https://up/{name}")).unwrap(),
             )),
-            hashes: BTreeMap::from([("sha256".into(), sha_of(name))]),
+            hashes: crate::index::Hashes::sha256(sha_of(name)),
             requires_python: None,
             yanked: None,
             core_metadata: CoreMetadata::Absent,

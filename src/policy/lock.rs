@@ -90,7 +90,7 @@ impl LockedProject {
     /// The index's file is one the lock pinned: one of its digests equals a locked digest of the
     /// same algorithm. Only the digest decides, as with pip's `--require-hashes`: a name proves
     /// nothing about the bytes, so `_filename` is not consulted.
-    pub fn pins_file(&self, _filename: &str, hashes: &BTreeMap<String, String>) -> bool {
+    pub fn pins_file(&self, _filename: &str, hashes: &crate::index::Hashes) -> bool {
         hashes.iter().any(|(alg, hex)| {
             HashAlg::from_name(alg).is_some_and(|alg| {
                 let hex = hex.trim();
@@ -832,11 +832,8 @@ mod tests {
         }
     }
 
-    fn index_hashes(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs
-            .iter()
-            .map(|(a, h)| ((*a).to_owned(), (*h).to_owned()))
-            .collect()
+    fn index_hashes(pairs: &[(&'static str, &str)]) -> crate::index::Hashes {
+        pairs.iter().map(|(a, h)| (*a, *h)).collect()
     }
 
     #[test]
@@ -895,7 +892,7 @@ mod tests {
         ));
         assert!(!certifi.pins_file("x.whl", &index_hashes(&[("sha256", H3)])));
         assert!(!certifi.pins_file("x.whl", &index_hashes(&[("sha384", H1)])));
-        assert!(!certifi.pins_file("x.whl", &BTreeMap::new()));
+        assert!(!certifi.pins_file("x.whl", &crate::index::Hashes::default()));
         assert!(set.project("Certifi").is_none());
     }
 

@@ -158,7 +158,7 @@ fn scan_project(
             FileEntry {
                 filename,
                 url: crate::index::FileUrl::Resolved(Box::new(url)),
-                hashes: BTreeMap::from([("sha256".to_owned(), sha)]),
+                hashes: crate::index::Hashes::sha256(sha),
                 requires_python: None,
                 yanked: None,
                 core_metadata: CoreMetadata::Absent,
