@@ -87,6 +87,7 @@ pub enum RuleId {
     Advisories,
     Malware,
     Audit,
+    ProjectStatus,
 }
 
 impl RuleId {
@@ -103,6 +104,7 @@ impl RuleId {
         RuleId::Advisories,
         RuleId::Malware,
         RuleId::Audit,
+        RuleId::ProjectStatus,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -119,6 +121,7 @@ impl RuleId {
             RuleId::Advisories => "advisories",
             RuleId::Malware => "malware",
             RuleId::Audit => "audit",
+            RuleId::ProjectStatus => "project-status",
         }
     }
 
@@ -136,6 +139,29 @@ pub enum Blocked {
     Quarantine,
     /// `404`: the client may fall through to another index it was given.
     NotFound,
+}
+
+/// What each PEP 792 status an upstream page declares does to the project's files. Each status
+/// is its own switch, so `quarantined` can hide while `archived` only warns.
+#[derive(Debug)]
+pub struct StatusRules {
+    pub quarantined: Rule,
+    pub archived: Rule,
+    pub deprecated: Rule,
+}
+
+impl StatusRules {
+    /// The switch for a status as upstream spells it; `active` and statuses PEP 792 does not
+    /// define have none.
+    pub fn for_status(&self, status: &str) -> Option<(&Rule, super::decision::Code)> {
+        use super::decision::Code;
+        match status {
+            "quarantined" => Some((&self.quarantined, Code::ProjectQuarantined)),
+            "archived" => Some((&self.archived, Code::ProjectArchived)),
+            "deprecated" => Some((&self.deprecated, Code::ProjectDeprecated)),
+            _ => None,
+        }
+    }
 }
 
 /// A name or glob in a policy, with its reason and line.
@@ -407,6 +433,9 @@ pub struct Policy {
     pub malware_feed: Option<Feed>,
     pub audit: Rule,
     pub audit_codes: HashMap<String, (RuleAction, Origin)>,
+    /// The `[project-status]` section as a whole: its `report-only` switch.
+    pub project_status: Rule,
+    pub status_rules: StatusRules,
     pub private: Vec<PrivateRoute>,
     pub exceptions: Vec<Exception>,
 }
@@ -459,6 +488,12 @@ impl Policy {
             malware_feed: None,
             audit: Rule::new(RuleAction::Hide),
             audit_codes: HashMap::new(),
+            project_status: Rule::new(RuleAction::Hide),
+            status_rules: StatusRules {
+                quarantined: Rule::new(RuleAction::Hide),
+                archived: Rule::new(RuleAction::Warn),
+                deprecated: Rule::new(RuleAction::Warn),
+            },
             private: Vec::new(),
             exceptions: Vec::new(),
         }
@@ -478,6 +513,7 @@ impl Policy {
             RuleId::Advisories => &self.advisories,
             RuleId::Malware => &self.malware,
             RuleId::Audit => &self.audit,
+            RuleId::ProjectStatus => &self.project_status,
         }
     }
 
@@ -568,6 +604,7 @@ struct Builder {
     lock_blocked: Option<Blocked>,
     feeds: HashMap<RuleId, RawFeed>,
     audit_codes: HashMap<String, (RuleAction, Origin)>,
+    statuses: HashMap<&'static str, (RuleAction, Origin)>,
     private: Vec<RawPrivate>,
     exceptions: Vec<RawException>,
 }
@@ -1063,9 +1100,16 @@ impl Builder {
             RuleId::Advisories => &["sources", "max-age", "stale", "min-severity"],
             RuleId::Malware => &["sources", "max-age", "stale"],
             RuleId::Audit => &["codes"],
+            RuleId::ProjectStatus => &["quarantined", "archived", "deprecated"],
             RuleId::Sdists | RuleId::Prereleases | RuleId::Yanked => &[],
         };
-        let known: Vec<&str> = RULE_KEYS.iter().chain(extra).copied().collect();
+        // Each status has its own action; one `action` for the section would say nothing.
+        let base: &[&str] = if id == RuleId::ProjectStatus {
+            &["report-only"]
+        } else {
+            RULE_KEYS
+        };
+        let known: Vec<&str> = base.iter().chain(extra).copied().collect();
         for (key, v, kspan) in w.keys(t, section, &known) {
             let what = format!("{section} {key}");
             match key {
@@ -1254,6 +1298,16 @@ impl Builder {
                         self.audit_codes
                             .insert(code.to_owned(), (action, w.origin(&k.span())));
                     }
+                }
+            }
+            (RuleId::ProjectStatus, "quarantined" | "archived" | "deprecated") => {
+                if let Some(a) = w.action(v, what) {
+                    let key = match key {
+                        "quarantined" => "quarantined",
+                        "archived" => "archived",
+                        _ => "deprecated",
+                    };
+                    self.statuses.insert(key, (a, w.origin(kspan)));
                 }
             }
             _ => {}
@@ -1529,6 +1583,7 @@ impl Builder {
                 RuleId::Advisories => &mut p.advisories,
                 RuleId::Malware => &mut p.malware,
                 RuleId::Audit => &mut p.audit,
+                RuleId::ProjectStatus => &mut p.project_status,
             };
             if let Some((a, o)) = raw.action {
                 rule.action = a;
@@ -1606,6 +1661,23 @@ impl Builder {
         p.advisory_feed = self.feed(RuleId::Advisories);
         p.malware_feed = self.feed(RuleId::Malware);
         p.audit_codes = std::mem::take(&mut self.audit_codes);
+        for (key, (action, origin)) in std::mem::take(&mut self.statuses) {
+            let rule = match key {
+                "quarantined" => &mut p.status_rules.quarantined,
+                "archived" => &mut p.status_rules.archived,
+                _ => &mut p.status_rules.deprecated,
+            };
+            rule.action = action;
+            rule.origin = Some(origin);
+        }
+        let status_report_only = p.project_status.report_only;
+        for rule in [
+            &mut p.status_rules.quarantined,
+            &mut p.status_rules.archived,
+            &mut p.status_rules.deprecated,
+        ] {
+            rule.report_only = status_report_only;
+        }
         for (names, upstream, origin) in std::mem::take(&mut self.private) {
             let names = self.names(names.into_iter().map(|(e, s)| (e, (), s)).collect());
             p.private.push(PrivateRoute {
@@ -1956,6 +2028,16 @@ mod tests {
             ),
             ("[cooldown]\nas-of = \"soon\"\n", "bad-date", (2, 9)),
             ("[size]\nmax = \"big\"\n", "bad-size", (2, 7)),
+            (
+                "[project-status]\naction = \"hide\"\n",
+                "unknown-key",
+                (2, 1),
+            ),
+            (
+                "[project-status]\narchived = \"block\"\n",
+                "bad-action",
+                (2, 12),
+            ),
             (
                 "[audit]\ncodes = { nope = \"hide\" }\n",
                 "unknown-code",

@@ -56,6 +56,9 @@ pub enum Code {
     CooldownTooNew,
     UploadTimeMissing,
     AllowedByException,
+    ProjectQuarantined,
+    ProjectArchived,
+    ProjectDeprecated,
 }
 
 impl Code {
@@ -87,6 +90,9 @@ impl Code {
         Code::CooldownTooNew,
         Code::UploadTimeMissing,
         Code::AllowedByException,
+        Code::ProjectQuarantined,
+        Code::ProjectArchived,
+        Code::ProjectDeprecated,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -118,6 +124,9 @@ impl Code {
             Code::CooldownTooNew => "cooldown-too-new",
             Code::UploadTimeMissing => "upload-time-missing",
             Code::AllowedByException => "allowed-by-exception",
+            Code::ProjectQuarantined => "project-quarantined",
+            Code::ProjectArchived => "project-archived",
+            Code::ProjectDeprecated => "project-deprecated",
         }
     }
 
@@ -174,6 +183,15 @@ impl Code {
             }
             Code::AllowedByException => {
                 "a rule would hide the file, and a policy exception lifts it"
+            }
+            Code::ProjectQuarantined => {
+                "the upstream index quarantines the project (PEP 792), usually while a malware report is reviewed"
+            }
+            Code::ProjectArchived => {
+                "the upstream index marks the project archived (PEP 792): no updates are expected, security fixes included"
+            }
+            Code::ProjectDeprecated => {
+                "the upstream index marks the project deprecated (PEP 792): its owners advise against new use"
             }
         }
     }
@@ -274,6 +292,9 @@ mod tests {
                 "cooldown-too-new",
                 "upload-time-missing",
                 "allowed-by-exception",
+                "project-quarantined",
+                "project-archived",
+                "project-deprecated",
             ]
         );
         for c in Code::ALL {

@@ -20,7 +20,7 @@ use super::osv::RecordKind;
 use crate::audit::Report;
 use crate::dist::ProjectName;
 use crate::dist::filename::DistRef;
-use crate::index::FileEntry;
+use crate::index::{FileEntry, ProjectStatus};
 
 /// What the policy says about a project before any file is looked at.
 pub enum Gate<'p> {
@@ -362,6 +362,36 @@ impl View<'_> {
             .or_else(|| self.project_note.clone())
             .or(verdict.lifted)
             .unwrap_or(shown)
+    }
+
+    /// Weighs what an upstream page says about the whole project: its PEP 792 status. The
+    /// verdict is shared by every file of the page: a hide, or a note (warning, report-only,
+    /// lifted) carried onto each file no other rule flagged. Nothing here is per file, so a
+    /// page pays for it once.
+    pub fn judge_page(&self, status: Option<&ProjectStatus>) -> Option<Decision> {
+        let p = self.policy;
+        let mut v = Verdict::default();
+        if let Some(st) = status
+            && let Some((rule, code)) = p.status_rules.for_status(&st.status)
+            && !rule.is_off()
+        {
+            let detail = st
+                .reason
+                .as_deref()
+                .map(|r| format!("upstream says: {}", printable(r, 200)))
+                .unwrap_or_default();
+            let hit = Hit {
+                id: RuleId::ProjectStatus,
+                rule,
+                code,
+                detail,
+                origin: rule.origin.clone(),
+            };
+            if let Some(d) = self.hit(&mut v, hit, Scope::default()) {
+                return Some(d);
+            }
+        }
+        v.would_hide.or(v.warn).or(v.lifted)
     }
 
     /// Decides one upstream file whose name parsed. The filename rules that are not policy
@@ -746,6 +776,11 @@ impl View<'_> {
         }
         self.finish(v, Decision::show())
     }
+}
+
+/// Text from upstream made safe to log: control characters dropped, at most `max` characters.
+fn printable(s: &str, max: usize) -> String {
+    s.chars().filter(|c| !c.is_control()).take(max).collect()
 }
 
 fn stale_detail(feed: &super::config::Feed) -> String {
@@ -1180,6 +1215,119 @@ mod tests {
         );
         let (d, style) = blocked(&p, "evil").unwrap();
         assert_eq!((d.code, style), (Code::Malicious, Blocked::Quarantine));
+    }
+
+    fn with_status(status: &str, reason: Option<&str>) -> ProjectPage {
+        ProjectPage {
+            files: vec![file(WHEEL), file("demo-1.1-py3-none-any.whl")],
+            versions: vec!["0.9".into()],
+            status: Some(ProjectStatus {
+                status: status.into(),
+                reason: reason.map(Into::into),
+            }),
+            ..ProjectPage::default()
+        }
+    }
+
+    fn decide_status(
+        p: &Policy,
+        page: ProjectPage,
+    ) -> (crate::index::render::ServedPage, Vec<FileDecision>) {
+        let name = ProjectName::new("demo").unwrap();
+        let Gate::Open(view) = p.gate(&name, now()) else {
+            panic!()
+        };
+        decide_page(&name, page, &view)
+    }
+
+    #[test]
+    fn upstream_project_status_hides_or_warns() {
+        let default = Policy::builtin();
+        let (served, d) = decide_status(
+            &default,
+            with_status("quarantined", Some("malware\x1b[31m report")),
+        );
+        assert!(
+            served.files.is_empty() && served.versions.is_empty(),
+            "{served:?}"
+        );
+        assert_eq!(
+            served.status.as_ref().map(|s| s.status.as_str()),
+            Some("quarantined")
+        );
+        assert_eq!(
+            (d[0].decision.action, d[0].decision.code),
+            (Action::Hide, Code::ProjectQuarantined)
+        );
+        assert_eq!(
+            d[0].decision.detail, "upstream says: malware[31m report",
+            "control characters dropped"
+        );
+        for (status, code) in [
+            ("archived", Code::ProjectArchived),
+            ("deprecated", Code::ProjectDeprecated),
+        ] {
+            let (served, d) = decide_status(&default, with_status(status, None));
+            assert_eq!(served.files.len(), 2);
+            assert_eq!(
+                (d[1].decision.action, d[1].decision.code),
+                (Action::Warn, code),
+                "{status}"
+            );
+        }
+        // A file's own rule speaks first; the status note goes where no rule did.
+        let (_, d) = decide_status(
+            &default,
+            ProjectPage {
+                files: vec![file("demo-1.0.tar.gz"), file(WHEEL)],
+                ..with_status("archived", None)
+            },
+        );
+        assert_eq!(d[0].decision.code, Code::SdistHidden);
+        assert_eq!(d[1].decision.code, Code::ProjectArchived);
+        for status in ["active", "something-new"] {
+            let (served, d) = decide_status(&default, with_status(status, None));
+            assert_eq!(
+                (served.files.len(), d[0].decision.code),
+                (2, Code::WheelShown),
+                "{status}"
+            );
+        }
+    }
+
+    #[test]
+    fn project_status_actions_are_configurable_and_liftable() {
+        let p = policy(
+            "[project-status]\nquarantined = \"warn\"\narchived = \"hide\"\ndeprecated = \"allow\"\n",
+        );
+        let (served, d) = decide_status(&p, with_status("quarantined", None));
+        assert_eq!(
+            (served.files.len(), d[0].decision.action),
+            (2, Action::Warn)
+        );
+        let (served, d) = decide_status(&p, with_status("archived", None));
+        assert_eq!(
+            (served.files.len(), d[0].decision.code),
+            (0, Code::ProjectArchived)
+        );
+        assert_eq!(d[0].decision.origin.as_ref().map(|o| o.line), Some(3));
+        let (_, d) = decide_status(&p, with_status("deprecated", None));
+        assert_eq!(d[0].decision.code, Code::WheelShown);
+        let p = policy("[project-status]\nreport-only = true\n");
+        let (served, d) = decide_status(&p, with_status("quarantined", None));
+        assert_eq!(
+            (served.files.len(), d[0].decision.action),
+            (2, Action::WouldHide)
+        );
+        let p = policy(
+            "[[exceptions]]\nrule = \"project-status\"\nproject = \"demo\"\nreason = \"our own fork\"\n",
+        );
+        let (served, d) = decide_status(&p, with_status("quarantined", None));
+        assert_eq!(
+            (served.files.len(), d[0].decision.code),
+            (2, Code::AllowedByException)
+        );
+        assert_eq!(p.unused_exceptions().count(), 0);
     }
 
     #[test]

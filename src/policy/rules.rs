@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use pep440_rs::Version;
 
-use super::decision::{Code, Decision};
+use super::decision::{Action, Code, Decision};
 use super::eval::View;
 use crate::audit::Report;
 use crate::dist::filename::{DistRef, VersionCache, classify};
@@ -42,6 +42,10 @@ pub fn decide_page(
         versions: listed,
         status,
     } = page;
+    // A verdict on the whole project from the page itself (its PEP 792 status): a hide takes
+    // every file and listed version with it; a note goes onto each file nothing else flagged.
+    let note = view.judge_page(status.as_ref());
+    let project_hidden = note.as_ref().is_some_and(|n| n.action == Action::Hide);
     let mut decisions = Vec::with_capacity(files.len() + invalid.len());
     for inv in invalid {
         decisions.push(FileDecision {
@@ -69,8 +73,9 @@ pub fn decide_page(
         } else {
             match &parsed {
                 Err(e) => filename_decision(e),
+                Ok(_) if project_hidden => note.clone().unwrap_or_else(Decision::show),
                 Ok(parsed) => {
-                    let d = view.decide_file(file, parsed);
+                    let d = with_note(view.decide_file(file, parsed), note.as_ref());
                     if d.action.shows() && file.sha256().is_none() {
                         // A download is checked against the sha256; without one it cannot be.
                         Decision::hide(Code::MissingSha256, "")
@@ -110,8 +115,9 @@ pub fn decide_page(
         .filter(|(_, (_, s))| *s)
         .map(|(v, (text, _))| (VersionKey::Parsed(v), text.to_string()))
         .collect();
-    // Versions upstream lists without any file carry no risk and stay listed.
-    for v in &listed {
+    // Versions upstream lists without any file carry no risk and stay listed, unless the whole
+    // project is hidden.
+    for v in listed.iter().filter(|_| !project_hidden) {
         let key = VersionKey::of(v);
         if !with_files.contains(&key) {
             shown_versions.entry(key).or_insert_with(|| v.clone());
@@ -214,6 +220,14 @@ pub fn apply_audits(
         status: served.status.clone(),
     };
     (page, all)
+}
+
+/// A file's own decision, with the page's shared note where no rule of the file's own spoke.
+fn with_note(d: Decision, note: Option<&Decision>) -> Decision {
+    match note {
+        Some(n) if d.action == Action::Show => n.clone(),
+        _ => d,
+    }
 }
 
 fn filename_decision(e: &FilenameError) -> Decision {

@@ -269,7 +269,7 @@ broken.toml:6:22: error[bad-specifier]: [versions] require: `>=4.2,<<6` is not a
 broken.toml:8:11: error[bad-duration]: [cooldown] min-age: `a week` is not a duration (write e.g. "7d", "12 hours", "1w", "P7D" or "PT12H")
 broken.toml:9:9: error[bad-date]: [cooldown] as-of: `yesterday` is not an RFC 3339 date-time with an offset (e.g. 2026-11-01T00:00:00Z) or a date
 broken.toml:10:1: error[missing-reason]: an exception needs a `reason`: the next person to read the policy must know why
-broken.toml:11:8: error[unknown-rule]: [[exceptions]] rule: `sdist` is not a rule (one of projects, sdists, versions, tags, prereleases, yanked, size, cooldown, lock, advisories, malware, audit)
+broken.toml:11:8: error[unknown-rule]: [[exceptions]] rule: `sdist` is not a rule (one of projects, sdists, versions, tags, prereleases, yanked, size, cooldown, lock, advisories, malware, audit, project-status)
 broken.toml:13:1: warning[expired-exception]: this exception expired on 2020-01-01; it no longer applies
 broken.toml:19:11: error[unknown-code]: [audit] codes: `no-such-code` is not an audit finding code (`pipwall audit --format json` names them)
 broken.toml:19:54: error[bad-action]: [audit] codes must be "hide", "warn" or "allow", not "maybe"
@@ -561,4 +561,118 @@ async fn vet_audits_what_a_lock_pins_and_fails_on_a_project_that_cannot_install(
     assert_eq!(legacy["project"], "legacy");
     assert_eq!(legacy["ok"], false);
     assert_eq!(legacy["files"][0]["code"], "sdist-hidden");
+}
+
+/// Publishes `files` under `/files/` and a page for `name` written by hand (`page` gets the
+/// file entries, JSON or HTML), so a test can add what the fixtures do not write.
+fn publish_page(
+    up: &FakeIndex,
+    name: &str,
+    files: &[crate::support::fixtures::Fixture],
+    html: bool,
+    head: &str,
+) {
+    for f in files {
+        up.set(
+            &format!("/files/{}", f.filename),
+            200,
+            "application/octet-stream",
+            f.bytes.clone(),
+        );
+    }
+    let path = format!("/simple/{name}/");
+    if html {
+        let mut page = format!("<!DOCTYPE html><html><head>{head}</head><body>\n");
+        for f in files {
+            page.push_str(&format!(
+                "<a href=\"/files/{0}#sha256={1}\">{0}</a><br>\n",
+                f.filename,
+                f.sha256()
+            ));
+        }
+        page.push_str("</body></html>\n");
+        up.set(&path, 200, "text/html", page);
+    } else {
+        let entries: Vec<serde_json::Value> = files
+            .iter()
+            .map(|f| {
+                serde_json::json!({
+                    "filename": f.filename,
+                    "url": format!("../../files/{}", f.filename),
+                    "hashes": {"sha256": f.sha256()},
+                    "size": f.bytes.len(),
+                    "upload-time": "2024-01-01T00:00:00.000000Z",
+                })
+            })
+            .collect();
+        let mut page = serde_json::json!({
+            "meta": {"api-version": "1.4"}, "name": name, "files": entries, "versions": []
+        });
+        if !head.is_empty() {
+            page["project-status"] = serde_json::from_str(head).unwrap();
+        }
+        up.set(
+            &path,
+            200,
+            "application/vnd.pypi.simple.v1+json",
+            page.to_string(),
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_upstream_quarantine_hides_the_project_and_archived_only_warns() {
+    let up = FakeIndex::start().await;
+    publish_page(
+        &up,
+        "demo",
+        &[wheel("demo", "1.0")],
+        false,
+        r#"{"status": "quarantined", "reason": "malware report under review"}"#,
+    );
+    publish_page(
+        &up,
+        "oldie",
+        &[wheel("oldie", "1.0")],
+        true,
+        r#"<meta name="pypi:project-status" content="archived"><meta name="pypi:project-status-reason" content="moved on">"#,
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let pw = Pipwall::start_with_policy(&[up.url()], dir.path(), "").await;
+    for installer in INSTALLERS {
+        let (ok, version, out) = install(&pw, installer, "demo").await;
+        assert!(!ok && version.is_none(), "{installer:?}: {out}");
+    }
+    let page = pw
+        .get("/simple/demo/", Some("application/vnd.pypi.simple.v1+json"))
+        .await;
+    let json: serde_json::Value = serde_json::from_str(&page.text()).unwrap();
+    assert_eq!(json["files"], serde_json::json!([]));
+    assert_eq!(json["project-status"]["status"], "quarantined");
+    let home = tempfile::tempdir().unwrap();
+    let target = home.path().join("t");
+    let run = clients()
+        .install(
+            Installer::Pip,
+            &pw.index_url(),
+            home.path(),
+            &target,
+            &["oldie"],
+        )
+        .await;
+    assert!(run.ok, "{}", run.output);
+    assert_eq!(installed_version(&target, "oldie").as_deref(), Some("1.0"));
+    let decisions = pw.decisions();
+    let quarantined = decisions
+        .iter()
+        .find(|d| d["filename"] == "demo-1.0-py3-none-any.whl")
+        .unwrap();
+    assert_eq!(quarantined["code"], "project-quarantined", "{quarantined}");
+    assert_eq!(quarantined["action"], "hide");
+    let archived = decisions
+        .iter()
+        .find(|d| d["filename"] == "oldie-1.0-py3-none-any.whl")
+        .unwrap();
+    assert_eq!(archived["code"], "project-archived", "{archived}");
+    assert_eq!(archived["action"], "warn");
 }
