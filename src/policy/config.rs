@@ -33,6 +33,10 @@ pub enum RuleAction {
     Hide,
     /// Listed, and the decision is logged as a warning.
     Warn,
+    /// Listed but marked yanked (PEP 592) with the rule's code and sentence as the reason:
+    /// resolvers pass over it unless it is pinned with `==`, and print why when it is. A soft
+    /// block people can see from pip itself.
+    Yank,
     /// The rule is off.
     Allow,
 }
@@ -42,6 +46,7 @@ impl RuleAction {
         match s {
             "hide" => Some(Self::Hide),
             "warn" => Some(Self::Warn),
+            "yank" => Some(Self::Yank),
             "allow" => Some(Self::Allow),
             _ => None,
         }
@@ -787,7 +792,7 @@ impl Walk<'_> {
             self.error(
                 &v.span(),
                 "bad-action",
-                format!("{what} must be \"hide\", \"warn\" or \"allow\", not \"{s}\""),
+                format!("{what} must be \"hide\", \"yank\", \"warn\" or \"allow\", not \"{s}\""),
             );
         }
         a

@@ -9,8 +9,11 @@ pub enum Action {
     Hide,
     /// Shown, and logged as a warning (a rule whose action is `warn`).
     Warn,
-    /// Shown because the rule (or the whole policy) is report-only; it would have been hidden.
+    /// Shown because the rule (or the whole policy) is report-only; it would have been hidden
+    /// (or yanked).
     WouldHide,
+    /// Listed, marked yanked with the decision as the reason (a rule whose action is `yank`).
+    Yank,
 }
 
 impl Action {
@@ -236,6 +239,12 @@ impl Decision {
     pub fn with_origin(mut self, origin: Option<super::diag::Origin>) -> Self {
         self.origin = origin;
         self
+    }
+
+    /// The PEP 592 yank reason a `yank` decision puts on the served file: the code first, so
+    /// the line pip prints can be searched in the decision log and the policy.
+    pub fn yank_reason(&self) -> String {
+        format!("pipwall {}: {}", self.code, self.sentence())
     }
 
     /// The sentence shown to people: the code's description, the detail, and the policy line.

@@ -90,6 +90,7 @@ struct ProjectHit<'a> {
 /// Running verdict for one file.
 #[derive(Default)]
 struct Verdict {
+    yank: Option<Decision>,
     warn: Option<Decision>,
     would_hide: Option<Decision>,
     lifted: Option<Decision>,
@@ -214,11 +215,24 @@ impl Policy {
                         ..decision
                     });
                 }
-                RuleAction::Hide if self.report_only || rule.report_only => {
+                RuleAction::Yank | RuleAction::Hide if self.report_only || rule.report_only => {
                     view.project_note.get_or_insert(Decision {
                         action: Action::WouldHide,
                         ..decision
                     });
+                }
+                RuleAction::Yank => {
+                    // A yank changes what is served, so it wins over an earlier warning.
+                    if view
+                        .project_note
+                        .as_ref()
+                        .is_none_or(|n| n.action != Action::Yank)
+                    {
+                        view.project_note = Some(Decision {
+                            action: Action::Yank,
+                            ..decision
+                        });
+                    }
                 }
                 RuleAction::Hide => return Gate::Blocked { decision, style },
             }
@@ -344,9 +358,16 @@ impl View<'_> {
                 });
                 None
             }
-            RuleAction::Hide if self.policy.report_only || rule.report_only => {
+            RuleAction::Yank | RuleAction::Hide if self.policy.report_only || rule.report_only => {
                 verdict.would_hide.get_or_insert(Decision {
                     action: Action::WouldHide,
+                    ..decision
+                });
+                None
+            }
+            RuleAction::Yank => {
+                verdict.yank.get_or_insert(Decision {
+                    action: Action::Yank,
                     ..decision
                 });
                 None
@@ -356,8 +377,15 @@ impl View<'_> {
     }
 
     fn finish(&self, verdict: Verdict, shown: Decision) -> Decision {
+        // A yank changes the served page, so it is the decision that must be recorded.
+        let project_yank = self
+            .project_note
+            .as_ref()
+            .filter(|n| n.action == Action::Yank);
         verdict
-            .would_hide
+            .yank
+            .or_else(|| project_yank.cloned())
+            .or(verdict.would_hide)
             .or(verdict.warn)
             .or_else(|| self.project_note.clone())
             .or(verdict.lifted)
@@ -391,7 +419,7 @@ impl View<'_> {
                 return Some(d);
             }
         }
-        v.would_hide.or(v.warn).or(v.lifted)
+        v.yank.or(v.would_hide).or(v.warn).or(v.lifted)
     }
 
     /// Decides one upstream file whose name parsed. The filename rules that are not policy
@@ -1328,6 +1356,107 @@ mod tests {
             (2, Code::AllowedByException)
         );
         assert_eq!(p.unused_exceptions().count(), 0);
+    }
+
+    #[test]
+    fn yank_keeps_the_file_listed_and_says_why() {
+        let p = policy("[versions]\naction = \"yank\"\ndeny = { demo = \"==1.0\" }\n");
+        let upstream_yanked = FileEntry {
+            yanked: Some("broken build".into()),
+            ..file("demo-1.0-cp312-cp312-win_amd64.whl")
+        };
+        let (served, d) = decide_status(
+            &p,
+            ProjectPage {
+                files: vec![
+                    file(WHEEL),
+                    upstream_yanked,
+                    file("demo-1.1-py3-none-any.whl"),
+                ],
+                ..ProjectPage::default()
+            },
+        );
+        assert_eq!(served.files.len(), 3);
+        assert_eq!(served.versions, ["1.0", "1.1"]);
+        assert_eq!(
+            (d[0].decision.action, d[0].decision.code),
+            (Action::Yank, Code::VersionExcluded)
+        );
+        let reason = served.files[1].yanked.as_deref().unwrap();
+        assert!(reason.starts_with("pipwall version-excluded: the policy's version rules exclude this version: 1.0 is denied by `==1.0` [policy t.toml:3]"), "{reason}");
+        let kept = served.files[0].yanked.as_deref().unwrap();
+        assert!(
+            kept.starts_with("pipwall version-excluded")
+                && kept.ends_with("; upstream: broken build"),
+            "{kept}"
+        );
+        assert_eq!(served.files[2].yanked, None);
+        // A hide from another rule still wins; report-only logs the yank and changes nothing.
+        let p = policy(
+            "[versions]\naction = \"yank\"\ndeny = { demo = \"==1.0\" }\n[size]\nmax = 10\n",
+        );
+        assert_eq!(one(&p, file(WHEEL)).code, Code::TooLarge);
+        let p = policy(
+            "[versions]\naction = \"yank\"\nreport-only = true\ndeny = { demo = \"==1.0\" }\n",
+        );
+        let (served, d) = decide_status(
+            &p,
+            ProjectPage {
+                files: vec![file(WHEEL)],
+                ..ProjectPage::default()
+            },
+        );
+        assert_eq!(
+            (served.files[0].yanked.as_deref(), d[0].decision.action),
+            (None, Action::WouldHide)
+        );
+    }
+
+    #[test]
+    fn yank_works_for_projects_statuses_and_audits() {
+        let p = policy("[projects]\naction = \"yank\"\ndeny = [\"demo\"]\n");
+        assert!(blocked(&p, "demo").is_none());
+        let d = one(&p, file(WHEEL));
+        assert_eq!((d.action, d.code), (Action::Yank, Code::ProjectDenied));
+        // A project-wide yank goes over a file's own warning.
+        let p = policy(
+            "[projects]\naction = \"yank\"\ndeny = [\"demo\"]\n[prereleases]\naction = \"warn\"\n",
+        );
+        assert_eq!(
+            one(&p, file("demo-2.0rc1-py3-none-any.whl")).action,
+            Action::Yank
+        );
+        let p = policy("[project-status]\narchived = \"yank\"\n");
+        let (served, d) = decide_status(&p, with_status("archived", Some("read-only")));
+        assert_eq!(
+            (served.files.len(), d[0].decision.action),
+            (2, Action::Yank)
+        );
+        let reason = served.files[0].yanked.as_deref().unwrap();
+        assert!(
+            reason.contains("project-archived") && reason.contains("read-only"),
+            "{reason}"
+        );
+        // An audit finding mapped to `yank`: the wheel stays on the audited page, yanked.
+        let p = policy("[audit]\ncodes = { pth-executes-code = \"yank\" }\n");
+        let name = ProjectName::new("demo").unwrap();
+        let Gate::Open(view) = p.gate(&name, now()) else {
+            panic!()
+        };
+        let page = ProjectPage {
+            files: vec![file(WHEEL)],
+            ..ProjectPage::default()
+        };
+        let (served, decisions) = decide_page(&name, page, &view);
+        let r = report(vec![crate::audit::Finding::new(
+            crate::audit::Code::PthExecutesCode,
+            "demo.pth",
+            "import os",
+        )]);
+        let (out, all) = apply_audits(&served, &decisions, &view, |_| AuditState::Done(r.clone()));
+        assert_eq!(all[0].decision.action, Action::Yank);
+        let reason = out.files[0].yanked.as_deref().unwrap();
+        assert!(reason.starts_with("pipwall audit-failed: "), "{reason}");
     }
 
     #[test]

@@ -65,6 +65,8 @@ pub fn decide_page(
     let mut by_version: HashMap<Version, (Arc<str>, bool), foldhash::fast::RandomState> =
         HashMap::default();
     let mut show = Vec::with_capacity(files.len());
+    // Files a `yank` rule marks, with the reason they are served under; rare, so a short list.
+    let mut yanks: Vec<(usize, String)> = Vec::new();
     for file in &files {
         let parsed = classify(&file.filename, project, &mut cache);
         let version = parsed.as_ref().ok().and_then(DistRef::version);
@@ -86,6 +88,9 @@ pub fn decide_page(
             }
         };
         let shows = decision.action.shows();
+        if decision.action == Action::Yank {
+            yanks.push((show.len(), decision.yank_reason()));
+        }
         let text = version.map(|v| {
             let slot = by_version
                 .entry(v.clone())
@@ -100,6 +105,12 @@ pub fn decide_page(
             decision,
         });
         show.push(shows);
+    }
+    let mut files = files;
+    for (i, reason) in yanks {
+        if let Some(f) = files.get_mut(i) {
+            mark_yanked(f, reason);
+        }
     }
     let mut shown: Vec<FileEntry> = files
         .into_iter()
@@ -183,7 +194,16 @@ pub fn apply_audits(
             if let Some(v) = version {
                 kept_versions.insert(VersionKey::Parsed(v));
             }
-            kept.push(file.clone());
+            let mut file = file.clone();
+            // A file the policy already yanked keeps that reason; the audit's is in the log.
+            let by_policy = file
+                .yanked
+                .as_deref()
+                .is_some_and(|y| y.starts_with("pipwall "));
+            if decision.action == Action::Yank && !by_policy {
+                mark_yanked(&mut file, decision.yank_reason());
+            }
+            kept.push(file);
         } else if let Some(v) = version {
             hidden_versions.insert(VersionKey::Parsed(v));
         }
@@ -222,12 +242,26 @@ pub fn apply_audits(
     (page, all)
 }
 
-/// A file's own decision, with the page's shared note where no rule of the file's own spoke.
+/// A file's own decision, with the page's shared note where no rule of the file's own spoke
+/// (a shared yank also over a file's warning: it changes what is served).
 fn with_note(d: Decision, note: Option<&Decision>) -> Decision {
     match note {
         Some(n) if d.action == Action::Show => n.clone(),
+        Some(n)
+            if n.action == Action::Yank && matches!(d.action, Action::Warn | Action::WouldHide) =>
+        {
+            n.clone()
+        }
         _ => d,
     }
+}
+
+/// Marks a served file yanked with pipwall's reason; a reason upstream gave is kept after it.
+fn mark_yanked(file: &mut FileEntry, reason: String) {
+    file.yanked = Some(match file.yanked.take() {
+        Some(up) if !up.is_empty() => format!("{reason}; upstream: {up}"),
+        _ => reason,
+    });
 }
 
 fn filename_decision(e: &FilenameError) -> Decision {

@@ -272,7 +272,7 @@ broken.toml:10:1: error[missing-reason]: an exception needs a `reason`: the next
 broken.toml:11:8: error[unknown-rule]: [[exceptions]] rule: `sdist` is not a rule (one of projects, sdists, versions, tags, prereleases, yanked, size, cooldown, lock, advisories, malware, audit, project-status)
 broken.toml:13:1: warning[expired-exception]: this exception expired on 2020-01-01; it no longer applies
 broken.toml:19:11: error[unknown-code]: [audit] codes: `no-such-code` is not an audit finding code (`pipwall audit --format json` names them)
-broken.toml:19:54: error[bad-action]: [audit] codes must be "hide", "warn" or "allow", not "maybe"
+broken.toml:19:54: error[bad-action]: [audit] codes must be "hide", "yank", "warn" or "allow", not "maybe"
 broken.toml:21:10: error[lock-file]: cannot read lock file missing.txt: No such file or directory (os error 2)
 broken.toml:23:13: error[bad-glob]: [tags] platform: `manylinux_[x86_64` is not a valid glob: unclosed character class; missing ']'
 "#;
@@ -675,4 +675,62 @@ async fn an_upstream_quarantine_hides_the_project_and_archived_only_warns() {
         .unwrap();
     assert_eq!(archived["code"], "project-archived", "{archived}");
     assert_eq!(archived["action"], "warn");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_yank_rule_keeps_the_file_listed_and_pip_prints_why() {
+    let up = FakeIndex::start().await;
+    up.project(
+        "demo",
+        PageFormat::Json,
+        &[wheel("demo", "1.0"), wheel("demo", "1.1")],
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let pw = Pipwall::start_with_policy(
+        &[up.url()],
+        dir.path(),
+        "[versions]\naction = \"yank\"\ndeny = { demo = \"==1.1\" }\n",
+    )
+    .await;
+    // Unpinned, resolvers pass over the yanked newest version.
+    for installer in INSTALLERS {
+        let (ok, version, out) = install(&pw, installer, "demo").await;
+        assert!(ok, "{installer:?}: {out}");
+        assert_eq!(version.as_deref(), Some("1.0"), "{installer:?}: {out}");
+    }
+    // Pinned with ==, it installs, and pip says why it was yanked.
+    let (ok, version, out) = install(&pw, Installer::Pip, "demo==1.1").await;
+    assert!(ok, "{out}");
+    assert_eq!(version.as_deref(), Some("1.1"), "{out}");
+    assert!(
+        out.contains("pipwall version-excluded") && out.contains("policy.toml:3"),
+        "{out}"
+    );
+    for (accept, key) in [
+        (Some("application/vnd.pypi.simple.v1+json"), "json"),
+        (Some("text/html"), "html"),
+    ] {
+        let page = pw.get("/simple/demo/", accept).await.text();
+        if key == "json" {
+            let json: serde_json::Value = serde_json::from_str(&page).unwrap();
+            let reason = json["files"][1]["yanked"].as_str().unwrap_or_default();
+            assert!(reason.starts_with("pipwall version-excluded: "), "{json}");
+            assert_eq!(
+                json["files"][0]["yanked"],
+                serde_json::Value::Null,
+                "{json}"
+            );
+        } else {
+            assert!(
+                page.contains("data-yanked=\"pipwall version-excluded: "),
+                "{page}"
+            );
+        }
+    }
+    let yanked = pw
+        .decisions()
+        .into_iter()
+        .find(|d| d["filename"] == "demo-1.1-py3-none-any.whl")
+        .unwrap();
+    assert_eq!(yanked["action"], "yank", "{yanked}");
 }
