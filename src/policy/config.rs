@@ -382,6 +382,9 @@ pub struct Exception {
     pub code: Option<String>,
     pub reason: String,
     pub expires: Option<jiff::civil::Date>,
+    /// Advisories: lifts only while the record lists no fixed version; once a fix exists the
+    /// way out is to upgrade, and the exception stops applying.
+    pub until_fixed: bool,
     pub origin: Origin,
     pub used: AtomicBool,
 }
@@ -640,6 +643,7 @@ struct RawException {
     code: Option<String>,
     reason: String,
     expires: Option<jiff::civil::Date>,
+    until_fixed: bool,
     origin: Origin,
 }
 
@@ -1343,7 +1347,15 @@ impl Builder {
 
     fn exception(&mut self, w: &mut Walk<'_>, t: &DeTable<'_>, span: &Range<usize>) {
         const KEYS: &[&str] = &[
-            "rule", "project", "versions", "sha256", "id", "code", "reason", "expires",
+            "rule",
+            "project",
+            "versions",
+            "sha256",
+            "id",
+            "code",
+            "reason",
+            "expires",
+            "until-fixed",
         ];
         let mut rules = Vec::new();
         let mut project = None;
@@ -1353,6 +1365,7 @@ impl Builder {
         let mut code = None;
         let mut reason: Option<String> = None;
         let mut expires = None;
+        let mut until_fixed = None;
         let mut ok = true;
         for (key, v, _) in w.keys(t, "[[exceptions]]", KEYS) {
             let what = format!("[[exceptions]] {key}");
@@ -1421,6 +1434,10 @@ impl Builder {
                 "id" => id = w.str(v, &what).map(str::to_owned),
                 "code" => code = w.str(v, &what).map(str::to_owned),
                 "reason" => reason = w.str(v, &what).map(str::to_owned),
+                "until-fixed" => {
+                    until_fixed = w.bool(v, &what).map(|b| (b, v.span()));
+                    ok &= until_fixed.is_some();
+                }
                 _ => {
                     expires = w.date(v, &what);
                     ok &= expires.is_some();
@@ -1451,6 +1468,16 @@ impl Builder {
                 "an exception needs a scope: `project` (with optional `versions`), `sha256` or `id`",
             );
         }
+        if let Some((true, sp)) = &until_fixed
+            && rules.iter().any(|r| *r != RuleId::Advisories)
+        {
+            ok = false;
+            w.error(
+                sp,
+                "until-fixed-scope",
+                "`until-fixed` needs `rule = \"advisories\"` alone: only an advisory lists fixed versions",
+            );
+        }
         if versions.is_some() && project.is_none() {
             ok = false;
             w.error(span, "missing-scope", "`versions` needs `project`");
@@ -1478,6 +1505,7 @@ impl Builder {
                 code,
                 reason,
                 expires,
+                until_fixed: until_fixed.is_some_and(|(b, _)| b),
                 origin,
             });
         }
@@ -1702,9 +1730,32 @@ impl Builder {
                 code: raw.code,
                 reason: raw.reason,
                 expires: raw.expires,
+                until_fixed: raw.until_fixed,
                 origin: raw.origin,
                 used: AtomicBool::new(false),
             });
+        }
+        // Like an expired date, a fix that exists already is worth saying at load time.
+        if let Some(feed) = &p.advisory_feed {
+            for e in p.exceptions.iter().filter(|e| e.until_fixed) {
+                let Some(id) = &e.id else { continue };
+                let fixed =
+                    feed.db.records().iter().any(|r| {
+                        r.fix_available && (r.id == *id || r.aliases.iter().any(|a| a == id))
+                    });
+                if fixed {
+                    self.diags.push(Diagnostic {
+                        file: e.origin.file.to_string(),
+                        line: e.origin.line as usize,
+                        col: 1,
+                        severity: Severity::Warning,
+                        code: "fixed-exception",
+                        message: format!(
+                            "{id} now lists a fixed version; this until-fixed exception no longer applies (upgrade instead)"
+                        ),
+                    });
+                }
+            }
         }
         let mut diags = std::mem::take(&mut self.diags);
         // Files in the order given, problems in the order of their position.
@@ -2089,6 +2140,16 @@ mod tests {
                 "[[exceptions]]\nrule = \"sdists\"\nproject = \"a\"\nexpires = \"tomorrow\"\nreason = \"r\"\n",
                 "bad-date",
                 (4, 11),
+            ),
+            (
+                "[[exceptions]]\nrule = [\"advisories\", \"malware\"]\nid = \"X-1\"\nuntil-fixed = true\nreason = \"r\"\n",
+                "until-fixed-scope",
+                (4, 15),
+            ),
+            (
+                "[[exceptions]]\nrule = \"advisories\"\nid = \"X-1\"\nuntil-fixed = \"yes\"\nreason = \"r\"\n",
+                "wrong-type",
+                (4, 15),
             ),
         ];
         for (text, code, pos) in cases {

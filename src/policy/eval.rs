@@ -56,6 +56,8 @@ enum Lift<'p> {
     None,
     Lifted(&'p Exception),
     Expired(&'p Exception),
+    /// An `until-fixed` exception whose advisory now lists a fix: upgrading is the way out.
+    Fixed(&'p Exception),
 }
 
 /// The narrower scope a rule hit has, matched against exceptions.
@@ -66,6 +68,8 @@ struct Scope<'a> {
     /// Advisory record id and aliases.
     ids: Option<(&'a str, &'a [String])>,
     code: Option<&'a str>,
+    /// The advisory record lists a fixed version (an OSV `fixed` event).
+    fixed: bool,
 }
 
 /// A rule that matched a file: which, what it says, and the line that set it.
@@ -199,7 +203,7 @@ impl Policy {
                     e.mark_used();
                     continue;
                 }
-                Lift::Expired(_) | Lift::None => {}
+                Lift::Expired(_) | Lift::Fixed(_) | Lift::None => {}
             }
             let decision = Decision {
                 action: Action::Hide,
@@ -299,7 +303,11 @@ impl View<'_> {
                 continue;
             }
             if e.is_expired(self.now) {
-                expired = Some(*e);
+                expired = Some(Lift::Expired(e));
+                continue;
+            }
+            if e.until_fixed && scope.fixed {
+                expired = Some(Lift::Fixed(e));
                 continue;
             }
             if let Some(d) = e.expires
@@ -311,7 +319,7 @@ impl View<'_> {
             }
             return Lift::Lifted(e);
         }
-        expired.map_or(Lift::None, Lift::Expired)
+        expired.unwrap_or(Lift::None)
     }
 
     /// Weighs one rule hit. Returns the decision when it hides the file.
@@ -338,6 +346,12 @@ impl View<'_> {
                 let until = e.expires.map(|d| d.to_string()).unwrap_or_default();
                 detail.push_str(&format!(
                     "; the exception at {} expired on {until}",
+                    e.origin
+                ));
+            }
+            Lift::Fixed(e) => {
+                detail.push_str(&format!(
+                    "; the exception at {} applied until a fix, and the advisory now lists one",
                     e.origin
                 ));
             }
@@ -558,6 +572,7 @@ impl View<'_> {
                         },
                         Scope {
                             ids: Some((&rec.id, &rec.aliases)),
+                            fixed: rec.fix_available,
                             ..base
                         }
                     ));
@@ -769,6 +784,7 @@ impl View<'_> {
                 sha256: Some(sha256),
                 code: Some(code),
                 ids: None,
+                fixed: false,
             };
             if let Some(d) = self.hit(
                 &mut v,
@@ -1159,6 +1175,43 @@ mod tests {
             "[[exceptions]]\nrule = \"advisories\"\nid = \"CVE-PYSEC-3\"\nreason = \"not reachable\"\n",
         );
         assert_eq!(one(&p, file(WHEEL)).code, Code::AllowedByException);
+    }
+
+    #[test]
+    fn until_fixed_exceptions_stop_once_a_fix_exists() {
+        let exception = "[[exceptions]]\nrule = \"advisories\"\nid = \"PYSEC-5\"\nuntil-fixed = true\nreason = \"no fix to take yet\"\n";
+        let mut unfixed = vuln("PYSEC-5", "0", "9.9", None);
+        // No `fixed` event: only `introduced`.
+        unfixed["affected"][0]["ranges"][0]["events"] = serde_json::json!([{"introduced": "0"}]);
+        let (p, _dir) = with_advisories(&[unfixed], exception);
+        let d = one(&p, file(WHEEL));
+        assert_eq!((d.action, d.code), (Action::Show, Code::AllowedByException));
+        let (p, _dir) = with_advisories(&[vuln("PYSEC-5", "0", "1.1", None)], exception);
+        let d = one(&p, file(WHEEL));
+        assert_eq!((d.action, d.code), (Action::Hide, Code::Vulnerable));
+        assert!(d.detail.contains("applied until a fix"), "{}", d.detail);
+        assert_eq!(p.unused_exceptions().count(), 1);
+        // The fix is in the data when the policy loads: `policy check` says so.
+        let dir = tempfile::tempdir().unwrap();
+        let vulns = dir.path().join("vulns/demo");
+        std::fs::create_dir_all(&vulns).unwrap();
+        std::fs::write(
+            vulns.join("r.json"),
+            vuln("PYSEC-5", "0", "1.1", None).to_string(),
+        )
+        .unwrap();
+        let text = format!(
+            "[advisories]\nsources = [\"{}\"]\n{exception}",
+            dir.path().join("vulns").display()
+        );
+        let (_, warnings) = load_sources(&[("t.toml".into(), text)]).unwrap();
+        assert_eq!(
+            warnings
+                .iter()
+                .map(|w| (w.code, w.line))
+                .collect::<Vec<_>>(),
+            [("fixed-exception", 3)]
+        );
     }
 
     #[test]
