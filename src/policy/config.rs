@@ -93,6 +93,7 @@ pub enum RuleId {
     Malware,
     Audit,
     ProjectStatus,
+    Unmaintained,
 }
 
 impl RuleId {
@@ -110,6 +111,7 @@ impl RuleId {
         RuleId::Malware,
         RuleId::Audit,
         RuleId::ProjectStatus,
+        RuleId::Unmaintained,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -127,6 +129,7 @@ impl RuleId {
             RuleId::Malware => "malware",
             RuleId::Audit => "audit",
             RuleId::ProjectStatus => "project-status",
+            RuleId::Unmaintained => "unmaintained",
         }
     }
 
@@ -444,6 +447,9 @@ pub struct Policy {
     /// The `[project-status]` section as a whole: its `report-only` switch.
     pub project_status: Rule,
     pub status_rules: StatusRules,
+    pub unmaintained: Rule,
+    /// A project whose newest upload is older than this is flagged; `None`: the rule is off.
+    pub unmaintained_max_age: Option<(jiff::SignedDuration, Origin)>,
     pub private: Vec<PrivateRoute>,
     pub exceptions: Vec<Exception>,
 }
@@ -502,6 +508,8 @@ impl Policy {
                 archived: Rule::new(RuleAction::Warn),
                 deprecated: Rule::new(RuleAction::Warn),
             },
+            unmaintained: Rule::new(RuleAction::Warn),
+            unmaintained_max_age: None,
             private: Vec::new(),
             exceptions: Vec::new(),
         }
@@ -522,6 +530,7 @@ impl Policy {
             RuleId::Malware => &self.malware,
             RuleId::Audit => &self.audit,
             RuleId::ProjectStatus => &self.project_status,
+            RuleId::Unmaintained => &self.unmaintained,
         }
     }
 
@@ -613,6 +622,7 @@ struct Builder {
     feeds: HashMap<RuleId, RawFeed>,
     audit_codes: HashMap<String, (RuleAction, Origin)>,
     statuses: HashMap<&'static str, (RuleAction, Origin)>,
+    unmaintained_max_age: Option<Option<(jiff::SignedDuration, Origin)>>,
     private: Vec<RawPrivate>,
     exceptions: Vec<RawException>,
 }
@@ -811,7 +821,7 @@ impl Walk<'_> {
                     &v.span(),
                     "bad-duration",
                     format!(
-                        "{what}: `{s}` is not a duration (write e.g. \"7d\", \"12 hours\", \"1w\", \"P7D\" or \"PT12H\")"
+                        "{what}: `{s}` is not a duration (write e.g. \"7d\", \"12 hours\", \"1w\", \"2y\", \"P7D\" or \"PT12H\")"
                     ),
                 );
                 None
@@ -1110,6 +1120,7 @@ impl Builder {
             RuleId::Malware => &["sources", "max-age", "stale"],
             RuleId::Audit => &["codes"],
             RuleId::ProjectStatus => &["quarantined", "archived", "deprecated"],
+            RuleId::Unmaintained => &["max-age"],
             RuleId::Sdists | RuleId::Prereleases | RuleId::Yanked => &[],
         };
         // Each status has its own action; one `action` for the section would say nothing.
@@ -1220,6 +1231,15 @@ impl Builder {
             (RuleId::Cooldown, "min-age") => {
                 if let Some(d) = w.duration(v, what) {
                     self.min_age = Some((d, w.origin(kspan)));
+                }
+            }
+            // A later file can switch the rule off again with "".
+            (RuleId::Unmaintained, "max-age") if Walk::is_unset(v) => {
+                self.unmaintained_max_age = Some(None);
+            }
+            (RuleId::Unmaintained, "max-age") => {
+                if let Some(d) = w.duration(v, what) {
+                    self.unmaintained_max_age = Some(Some((d, w.origin(kspan))));
                 }
             }
             (RuleId::Cooldown | RuleId::Advisories | RuleId::Malware, "as-of" | "max-age")
@@ -1617,6 +1637,7 @@ impl Builder {
                 RuleId::Malware => &mut p.malware,
                 RuleId::Audit => &mut p.audit,
                 RuleId::ProjectStatus => &mut p.project_status,
+                RuleId::Unmaintained => &mut p.unmaintained,
             };
             if let Some((a, o)) = raw.action {
                 rule.action = a;
@@ -1703,6 +1724,11 @@ impl Builder {
             rule.action = action;
             rule.origin = Some(origin);
         }
+        p.unmaintained_max_age = self
+            .unmaintained_max_age
+            .take()
+            .flatten()
+            .filter(|(d, _)| !d.is_zero());
         let status_report_only = p.project_status.report_only;
         for rule in [
             &mut p.status_rules.quarantined,
@@ -1859,8 +1885,9 @@ fn edit_distance(a: &str, b: &str) -> usize {
     prev[b.len()]
 }
 
-/// Durations as people write them in configuration: `7d`, `12h`, `1w2d`, `90m`, `0`, or
-/// ISO 8601 (`P7D`, `PT12H`, `P1DT6H`). A day is 24 hours: cooldowns count elapsed time.
+/// Durations as people write them in configuration: `7d`, `12h`, `1w2d`, `90m`, `2y`, `0`, or
+/// ISO 8601 (`P7D`, `PT12H`, `P1DT6H`, `P2Y`). A day is 24 hours: cooldowns count elapsed
+/// time; a year is 365 days.
 pub fn parse_duration(s: &str) -> Option<jiff::SignedDuration> {
     let s = s.trim();
     if s == "0" {
@@ -1884,6 +1911,8 @@ pub fn parse_duration(s: &str) -> Option<jiff::SignedDuration> {
             .find(|c: char| !c.is_ascii_alphabetic())
             .unwrap_or(rest.len());
         let unit = match rest[..letters].to_ascii_lowercase().as_str() {
+            // A year is 365 days: ages like "2y" are rough by nature.
+            "y" | "yr" | "yrs" | "year" | "years" => 365 * 86_400,
             "w" | "week" | "weeks" => 7 * 86_400,
             "d" | "day" | "days" => 86_400,
             "h" | "hr" | "hrs" | "hour" | "hours" => 3_600,
@@ -1898,8 +1927,8 @@ pub fn parse_duration(s: &str) -> Option<jiff::SignedDuration> {
     any.then(|| jiff::SignedDuration::from_secs(total))
 }
 
-/// The part of an ISO 8601 duration after `P`: weeks and days, then after `T` hours, minutes
-/// and seconds. Months and years have no fixed length and are refused.
+/// The part of an ISO 8601 duration after `P`: years (365 days), weeks and days, then after `T`
+/// hours, minutes and seconds. Months vary too much to guess and are refused.
 fn parse_iso_duration(body: &str) -> Option<jiff::SignedDuration> {
     let mut total: i64 = 0;
     let mut num = String::new();
@@ -1920,6 +1949,7 @@ fn parse_iso_duration(body: &str) -> Option<jiff::SignedDuration> {
         let n: i64 = num.parse().ok()?;
         num.clear();
         let unit = match (c.to_ascii_uppercase(), in_time) {
+            ('Y', false) => 365 * 86_400,
             ('W', false) => 7 * 86_400,
             ('D', false) => 86_400,
             ('H', true) => 3_600,
@@ -1974,7 +2004,10 @@ mod tests {
         assert_eq!(d("P1M"), None, "months have no fixed length");
         assert_eq!(d("7"), None);
         assert_eq!(d("d"), None);
-        assert_eq!(d("7y"), None);
+        assert_eq!(d("2y"), Some(730 * 86_400));
+        assert_eq!(d("1 year"), Some(365 * 86_400));
+        assert_eq!(d("P1Y"), Some(365 * 86_400));
+        assert_eq!(d("7x"), None);
     }
 
     #[test]
@@ -2084,6 +2117,11 @@ mod tests {
             ),
             ("[cooldown]\nas-of = \"soon\"\n", "bad-date", (2, 9)),
             ("[size]\nmax = \"big\"\n", "bad-size", (2, 7)),
+            (
+                "[unmaintained]\nmax-age = \"a decade\"\n",
+                "bad-duration",
+                (2, 11),
+            ),
             (
                 "[project-status]\naction = \"hide\"\n",
                 "unknown-key",

@@ -62,6 +62,7 @@ pub enum Code {
     ProjectQuarantined,
     ProjectArchived,
     ProjectDeprecated,
+    Unmaintained,
 }
 
 impl Code {
@@ -96,6 +97,7 @@ impl Code {
         Code::ProjectQuarantined,
         Code::ProjectArchived,
         Code::ProjectDeprecated,
+        Code::Unmaintained,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -130,6 +132,7 @@ impl Code {
             Code::ProjectQuarantined => "project-quarantined",
             Code::ProjectArchived => "project-archived",
             Code::ProjectDeprecated => "project-deprecated",
+            Code::Unmaintained => "unmaintained",
         }
     }
 
@@ -195,6 +198,9 @@ impl Code {
             }
             Code::ProjectDeprecated => {
                 "the upstream index marks the project deprecated (PEP 792): its owners advise against new use"
+            }
+            Code::Unmaintained => {
+                "the project's newest upload is older than the policy's maximum age: it may no longer be maintained"
             }
         }
     }
@@ -304,6 +310,7 @@ mod tests {
                 "project-quarantined",
                 "project-archived",
                 "project-deprecated",
+                "unmaintained",
             ]
         );
         for c in Code::ALL {

@@ -406,11 +406,15 @@ impl View<'_> {
             .unwrap_or(shown)
     }
 
-    /// Weighs what an upstream page says about the whole project: its PEP 792 status. The
-    /// verdict is shared by every file of the page: a hide, or a note (warning, report-only,
-    /// lifted) carried onto each file no other rule flagged. Nothing here is per file, so a
-    /// page pays for it once.
-    pub fn judge_page(&self, status: Option<&ProjectStatus>) -> Option<Decision> {
+    /// Weighs what an upstream page says about the whole project: its PEP 792 status, and how
+    /// long ago anything was uploaded. The verdict is shared by every file of the page: a hide,
+    /// or a note (yank, warning, report-only, lifted) carried onto each file no other rule
+    /// flagged, so a page pays for it once.
+    pub fn judge_page(
+        &self,
+        status: Option<&ProjectStatus>,
+        files: &[FileEntry],
+    ) -> Option<Decision> {
         let p = self.policy;
         let mut v = Verdict::default();
         if let Some(st) = status
@@ -431,6 +435,29 @@ impl View<'_> {
             };
             if let Some(d) = self.hit(&mut v, hit, Scope::default()) {
                 return Some(d);
+            }
+        }
+        if let Some((max, origin)) = &p.unmaintained_max_age
+            && !p.unmaintained.is_off()
+            && let Some(newest) = newest_upload(files)
+            && let Ok(stale_from) = newest.checked_add(*max)
+        {
+            if stale_from <= self.now {
+                let hit = Hit {
+                    id: RuleId::Unmaintained,
+                    rule: &p.unmaintained,
+                    code: Code::Unmaintained,
+                    detail: format!(
+                        "newest upload {newest}, the limit is {} days",
+                        max.as_secs() / 86_400
+                    ),
+                    origin: Some(origin.clone()),
+                };
+                if let Some(d) = self.hit(&mut v, hit, Scope::default()) {
+                    return Some(d);
+                }
+            } else {
+                self.recheck_by(stale_from);
             }
         }
         v.yank.or(v.would_hide).or(v.warn).or(v.lifted)
@@ -820,6 +847,16 @@ impl View<'_> {
         }
         self.finish(v, Decision::show())
     }
+}
+
+/// The newest upload-time of a page's files. PEP 700 times are checked on parse to one fixed
+/// form, so the greatest string is the newest (to the second) and only it is parsed.
+fn newest_upload(files: &[FileEntry]) -> Option<Timestamp> {
+    files
+        .iter()
+        .filter_map(|f| f.upload_time.as_deref())
+        .max()
+        .and_then(|t| t.parse().ok())
 }
 
 /// Text from upstream made safe to log: control characters dropped, at most `max` characters.
@@ -1510,6 +1547,84 @@ mod tests {
         assert_eq!(all[0].decision.action, Action::Yank);
         let reason = out.files[0].yanked.as_deref().unwrap();
         assert!(reason.starts_with("pipwall audit-failed: "), "{reason}");
+    }
+
+    #[test]
+    fn unmaintained_projects_warn_from_their_newest_upload() {
+        let page = |times: &[&str]| ProjectPage {
+            files: times
+                .iter()
+                .enumerate()
+                .map(|(i, t)| FileEntry {
+                    upload_time: Some((*t).into()),
+                    ..file(&format!("demo-1.{i}-py3-none-any.whl"))
+                })
+                .collect(),
+            ..ProjectPage::default()
+        };
+        let old = ["2020-01-01T00:00:00Z", "2024-11-01T00:00:00.5Z"];
+        // Off by default.
+        let (_, d) = decide_status(&Policy::builtin(), page(&old));
+        assert_eq!(d[0].decision.code, Code::WheelShown);
+        let p = policy("[unmaintained]\nmax-age = \"2y\"\n");
+        let (served, d) = decide_status(&p, page(&old));
+        assert_eq!(served.files.len(), 2);
+        assert_eq!(
+            (d[0].decision.action, d[0].decision.code),
+            (Action::Warn, Code::Unmaintained)
+        );
+        assert!(
+            d[0].decision.detail.contains("2024-11-01T00:00:00.5Z"),
+            "{}",
+            d[0].decision.detail
+        );
+        assert_eq!(d[0].decision.origin.as_ref().map(|o| o.line), Some(2));
+        // One recent upload keeps the project current, until it too is two years old.
+        let name = ProjectName::new("demo").unwrap();
+        let Gate::Open(view) = p.gate(&name, now()) else {
+            panic!()
+        };
+        let (_, d) = decide_page(
+            &name,
+            page(&["2020-01-01T00:00:00Z", "2026-06-01T00:00:00Z"]),
+            &view,
+        );
+        assert_eq!(d[0].decision.code, Code::WheelShown);
+        assert_eq!(
+            view.recheck_at(),
+            Some("2028-05-31T00:00:00Z".parse().unwrap())
+        );
+        // A page with no upload times says nothing of age.
+        let (_, d) = decide_status(
+            &p,
+            ProjectPage {
+                files: vec![FileEntry {
+                    upload_time: None,
+                    ..file(WHEEL)
+                }],
+                ..ProjectPage::default()
+            },
+        );
+        assert_eq!(d[0].decision.code, Code::WheelShown);
+        let p = policy(
+            "[unmaintained]\nmax-age = \"2y\"\naction = \"hide\"\n[[exceptions]]\nrule = \"unmaintained\"\nproject = \"other\"\nreason = \"finished, not abandoned\"\n",
+        );
+        let (served, d) = decide_status(&p, page(&old));
+        assert_eq!(
+            (served.files.len(), d[0].decision.code),
+            (0, Code::Unmaintained)
+        );
+        let d = decide(
+            &p,
+            "other",
+            vec![FileEntry {
+                upload_time: Some(old[0].into()),
+                ..file("other-1.0-py3-none-any.whl")
+            }],
+        )
+        .remove(0)
+        .decision;
+        assert_eq!(d.code, Code::AllowedByException);
     }
 
     #[test]

@@ -266,10 +266,10 @@ broken.toml:3:17: error[bad-glob]: [projects] deny: `bad[` is not a valid glob: 
 broken.toml:3:34: error[bad-name]: [projects] deny: `x y` is not a project name: project name has a character outside ASCII letters, digits, `.`, `-` and `_`
 broken.toml:4:1: error[unknown-key]: unknown key `acton` in [projects] (did you mean `action`?)
 broken.toml:6:22: error[bad-specifier]: [versions] require: `>=4.2,<<6` is not a PEP 440 version specifier: Failed to parse version: no such comparison operator "<<", must be one of ~= == != <= >= < > ===
-broken.toml:8:11: error[bad-duration]: [cooldown] min-age: `a week` is not a duration (write e.g. "7d", "12 hours", "1w", "P7D" or "PT12H")
+broken.toml:8:11: error[bad-duration]: [cooldown] min-age: `a week` is not a duration (write e.g. "7d", "12 hours", "1w", "2y", "P7D" or "PT12H")
 broken.toml:9:9: error[bad-date]: [cooldown] as-of: `yesterday` is not an RFC 3339 date-time with an offset (e.g. 2026-11-01T00:00:00Z) or a date
 broken.toml:10:1: error[missing-reason]: an exception needs a `reason`: the next person to read the policy must know why
-broken.toml:11:8: error[unknown-rule]: [[exceptions]] rule: `sdist` is not a rule (one of projects, sdists, versions, tags, prereleases, yanked, size, cooldown, lock, advisories, malware, audit, project-status)
+broken.toml:11:8: error[unknown-rule]: [[exceptions]] rule: `sdist` is not a rule (one of projects, sdists, versions, tags, prereleases, yanked, size, cooldown, lock, advisories, malware, audit, project-status, unmaintained)
 broken.toml:13:1: warning[expired-exception]: this exception expired on 2020-01-01; it no longer applies
 broken.toml:19:11: error[unknown-code]: [audit] codes: `no-such-code` is not an audit finding code (`pipwall audit --format json` names them)
 broken.toml:19:54: error[bad-action]: [audit] codes must be "hide", "yank", "warn" or "allow", not "maybe"
