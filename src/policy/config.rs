@@ -426,6 +426,8 @@ pub struct Policy {
     pub versions: Rule,
     pub require_versions: NameMap<VersionSpecifiers>,
     pub deny_versions: NameMap<VersionSpecifiers>,
+    /// Only this many of a project's newest versions are shown; `None`: no limit.
+    pub max_versions: Option<(usize, Origin)>,
     pub tags: Rule,
     pub tag_rules: TagRules,
     pub prereleases: Rule,
@@ -477,6 +479,7 @@ impl Policy {
             versions: Rule::new(RuleAction::Hide),
             require_versions: NameMap::default(),
             deny_versions: NameMap::default(),
+            max_versions: None,
             tags: Rule::new(RuleAction::Hide),
             tag_rules: TagRules::default(),
             prereleases: Rule::new(RuleAction::Allow),
@@ -608,6 +611,7 @@ struct Builder {
     blocked: Option<Blocked>,
     require_versions: Vec<(NameEntry, VersionSpecifiers, Spot)>,
     deny_versions: Vec<(NameEntry, VersionSpecifiers, Spot)>,
+    max_versions: Option<(usize, Origin)>,
     tag_python: Option<(Vec<String>, Spot)>,
     tag_abi: Option<(Vec<String>, Spot)>,
     tag_platform: Option<(Vec<String>, Spot)>,
@@ -1111,7 +1115,7 @@ impl Builder {
     fn rule_section(&mut self, w: &mut Walk<'_>, id: RuleId, t: &DeTable<'_>, section: &str) {
         let extra: &[&str] = match id {
             RuleId::Projects => &["allow", "deny", "blocked"],
-            RuleId::Versions => &["require", "deny"],
+            RuleId::Versions => &["require", "deny", "max-count"],
             RuleId::Tags => &["python", "abi", "platform"],
             RuleId::Size => &["max"],
             RuleId::Cooldown => &["min-age", "as-of", "missing-upload-time", "projects"],
@@ -1188,6 +1192,20 @@ impl Builder {
                     self.require_versions.extend(entries);
                 } else {
                     self.deny_versions.extend(entries);
+                }
+            }
+            (RuleId::Versions, "max-count") => {
+                let n = match v.get_ref() {
+                    DeValue::Integer(i) => i.as_str().parse::<usize>().ok(),
+                    _ => None,
+                };
+                match n {
+                    Some(n) => self.max_versions = Some((n, w.origin(kspan))),
+                    None => w.error(
+                        &v.span(),
+                        "bad-value",
+                        format!("{what} must be a whole number of versions (0: no limit)"),
+                    ),
                 }
             }
             (RuleId::Tags, _) => {
@@ -1656,6 +1674,7 @@ impl Builder {
         p.require_versions = self.names(req);
         let den = std::mem::take(&mut self.deny_versions);
         p.deny_versions = self.names(den);
+        p.max_versions = self.max_versions.take().filter(|(n, _)| *n > 0);
         let (py, abi, plat) = (
             self.tag_python.take(),
             self.tag_abi.take(),
@@ -2117,6 +2136,8 @@ mod tests {
             ),
             ("[cooldown]\nas-of = \"soon\"\n", "bad-date", (2, 9)),
             ("[size]\nmax = \"big\"\n", "bad-size", (2, 7)),
+            ("[versions]\nmax-count = -1\n", "bad-value", (2, 13)),
+            ("[versions]\nmax-count = \"3\"\n", "bad-value", (2, 13)),
             (
                 "[unmaintained]\nmax-age = \"a decade\"\n",
                 "bad-duration",

@@ -63,6 +63,7 @@ pub enum Code {
     ProjectArchived,
     ProjectDeprecated,
     Unmaintained,
+    VersionLimit,
 }
 
 impl Code {
@@ -98,6 +99,7 @@ impl Code {
         Code::ProjectArchived,
         Code::ProjectDeprecated,
         Code::Unmaintained,
+        Code::VersionLimit,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -133,6 +135,7 @@ impl Code {
             Code::ProjectArchived => "project-archived",
             Code::ProjectDeprecated => "project-deprecated",
             Code::Unmaintained => "unmaintained",
+            Code::VersionLimit => "version-limit",
         }
     }
 
@@ -201,6 +204,9 @@ impl Code {
             }
             Code::Unmaintained => {
                 "the project's newest upload is older than the policy's maximum age: it may no longer be maintained"
+            }
+            Code::VersionLimit => {
+                "the policy shows only a project's newest versions, and this one is older"
             }
         }
     }
@@ -311,6 +317,7 @@ mod tests {
                 "project-archived",
                 "project-deprecated",
                 "unmaintained",
+                "version-limit",
             ]
         );
         for c in Code::ALL {

@@ -463,6 +463,45 @@ impl View<'_> {
         v.yank.or(v.would_hide).or(v.warn).or(v.lifted)
     }
 
+    /// `[versions] max-count`, when it applies to this project: the number of newest versions
+    /// shown.
+    pub fn max_versions(&self) -> Option<usize> {
+        let p = self.policy;
+        p.max_versions
+            .as_ref()
+            .filter(|_| !p.versions.is_off())
+            .map(|(n, _)| *n)
+    }
+
+    /// Weighs the version-count limit for a file of a version older than the newest `limit`:
+    /// the decision that replaces the file's, `None` when an exception or the action lets it be.
+    pub fn version_limit(
+        &self,
+        version: &Version,
+        sha256: Option<&str>,
+        limit: usize,
+    ) -> Option<Decision> {
+        let p = self.policy;
+        let origin = p.max_versions.as_ref().map(|(_, o)| o.clone());
+        let mut v = Verdict::default();
+        let hit = Hit {
+            id: RuleId::Versions,
+            rule: &p.versions,
+            code: Code::VersionLimit,
+            detail: format!("{version} is not among the {limit} newest"),
+            origin,
+        };
+        let scope = Scope {
+            version: Some(version),
+            sha256,
+            ..Scope::default()
+        };
+        if let Some(d) = self.hit(&mut v, hit, scope) {
+            return Some(d);
+        }
+        v.yank.or(v.would_hide).or(v.warn).or(v.lifted)
+    }
+
     /// Decides one upstream file whose name parsed. The filename rules that are not policy
     /// (a valid name, a sha256) have already passed.
     pub fn decide_file(&self, file: &FileEntry, parsed: &DistRef<'_>) -> Decision {
@@ -1625,6 +1664,76 @@ mod tests {
         .remove(0)
         .decision;
         assert_eq!(d.code, Code::AllowedByException);
+    }
+
+    #[test]
+    fn max_count_keeps_the_newest_versions_shown() {
+        let page = |names: &[&str]| ProjectPage {
+            files: names.iter().map(|n| file(n)).collect(),
+            ..ProjectPage::default()
+        };
+        let files = [
+            "demo-1.0-py3-none-any.whl",
+            "demo-1.10-py3-none-any.whl",
+            "demo-1.9-py3-none-any.whl",
+            "demo-1.9-cp312-cp312-win_amd64.whl",
+            "demo-2.0rc1-py3-none-any.whl",
+            "demo-1.2.tar.gz",
+        ];
+        let p = policy("[versions]\nmax-count = 2\n[prereleases]\naction = \"hide\"\n");
+        let (served, d) = decide_status(&p, page(&files));
+        // 2.0rc1 is hidden by its own rule and takes no place; 1.10 and 1.9 (PEP 440 order) stay.
+        assert_eq!(served.versions, ["1.9", "1.10"]);
+        assert_eq!(served.files.len(), 3);
+        let code = |f: &str| d.iter().find(|x| x.filename == f).unwrap().decision.clone();
+        let old = code("demo-1.0-py3-none-any.whl");
+        assert_eq!((old.action, old.code), (Action::Hide, Code::VersionLimit));
+        assert_eq!(old.origin.as_ref().map(|o| o.line), Some(2));
+        assert!(
+            old.detail.contains("not among the 2 newest"),
+            "{}",
+            old.detail
+        );
+        assert_eq!(
+            code("demo-1.2.tar.gz").code,
+            Code::SdistHidden,
+            "the first rule to hide keeps its code"
+        );
+        assert_eq!(code("demo-2.0rc1-py3-none-any.whl").code, Code::Prerelease);
+        // 0 is no limit; `yank` keeps old versions listed; an exception keeps one version.
+        let (served, _) = decide_status(&policy("[versions]\nmax-count = 0\n"), page(&files));
+        assert_eq!(served.files.len(), 5);
+        let (served, d) = decide_status(
+            &policy("[versions]\nmax-count = 1\naction = \"yank\"\n"),
+            page(&files[..3]),
+        );
+        assert_eq!(served.files.len(), 3);
+        assert_eq!(d[0].decision.action, Action::Yank);
+        assert!(
+            served
+                .files
+                .iter()
+                .find(|f| f.filename == files[0])
+                .unwrap()
+                .yanked
+                .is_some()
+        );
+        assert!(
+            served
+                .files
+                .iter()
+                .find(|f| f.filename == files[1])
+                .unwrap()
+                .yanked
+                .is_none()
+        );
+        let p = policy(
+            "[versions]\nmax-count = 1\n[[exceptions]]\nrule = \"versions\"\nproject = \"demo\"\nversions = \"==1.0\"\nreason = \"the LTS line\"\n",
+        );
+        let (served, d) = decide_status(&p, page(&files[..3]));
+        assert_eq!(served.versions, ["1.0", "1.10"]);
+        assert_eq!(d[0].decision.code, Code::AllowedByException);
+        assert_eq!(d[2].decision.code, Code::VersionLimit);
     }
 
     #[test]

@@ -65,6 +65,9 @@ pub fn decide_page(
     // Each version with files: its display text, and whether one of its files is shown.
     let mut by_version: HashMap<Version, (Arc<str>, bool), foldhash::fast::RandomState> =
         HashMap::default();
+    let limit = view.max_versions();
+    // Each file's version, kept only when the version-count limit needs a second pass.
+    let mut file_versions: Vec<Option<Version>> = Vec::new();
     let mut show = Vec::with_capacity(files.len());
     // Files a `yank` rule marks, with the reason they are served under; rare, so a short list.
     let mut yanks: Vec<(usize, String)> = Vec::new();
@@ -106,6 +109,21 @@ pub fn decide_page(
             decision,
         });
         show.push(shows);
+        if limit.is_some() {
+            file_versions.push(version.cloned());
+        }
+    }
+    if let Some(limit) = limit {
+        let first = decisions.len() - show.len();
+        limit_versions(
+            limit,
+            view,
+            &file_versions,
+            &mut show,
+            decisions.get_mut(first..).unwrap_or_default(),
+            &mut yanks,
+            &mut by_version,
+        );
     }
     let mut files = files;
     for (i, reason) in yanks {
@@ -241,6 +259,70 @@ pub fn apply_audits(
         status: served.status.clone(),
     };
     (page, all)
+}
+
+/// `[versions] max-count`: of the versions that still have a shown file, only the newest
+/// `limit` (PEP 440 order) keep them. Counting after the other rules means a hidden newest
+/// version does not use up a place.
+fn limit_versions(
+    limit: usize,
+    view: &View<'_>,
+    versions: &[Option<Version>],
+    show: &mut [bool],
+    decisions: &mut [FileDecision],
+    yanks: &mut Vec<(usize, String)>,
+    by_version: &mut HashMap<Version, (Arc<str>, bool), foldhash::fast::RandomState>,
+) {
+    let mut shown: Vec<&Version> = by_version
+        .iter()
+        .filter(|(_, (_, s))| *s)
+        .map(|(v, _)| v)
+        .collect();
+    if shown.len() <= limit {
+        return;
+    }
+    shown.sort_unstable_by(|a, b| b.cmp(a));
+    let Some(oldest_kept) = shown.get(limit.saturating_sub(1)).map(|v| (*v).clone()) else {
+        return;
+    };
+    for (i, d) in decisions.iter_mut().enumerate() {
+        let Some(Some(version)) = versions.get(i) else {
+            continue;
+        };
+        if !show.get(i).copied().unwrap_or(false) || *version >= oldest_kept {
+            continue;
+        }
+        let Some(new) = view.version_limit(version, d.sha256.as_deref(), limit) else {
+            continue;
+        };
+        let replace = match new.action {
+            Action::Hide => true,
+            Action::Yank => d.decision.action != Action::Hide,
+            _ => d.decision.action == Action::Show,
+        };
+        if !replace {
+            continue;
+        }
+        if new.action == Action::Yank {
+            yanks.retain(|(j, _)| *j != i);
+            yanks.push((i, new.yank_reason()));
+        }
+        if let Some(s) = show.get_mut(i) {
+            *s = new.action.shows();
+        }
+        d.decision = new;
+    }
+    // A version keeps its place in `versions` only while one of its files is still shown.
+    for (_, slot) in by_version.values_mut() {
+        *slot = false;
+    }
+    for (i, v) in versions.iter().enumerate() {
+        if let (Some(v), true) = (v, show.get(i).copied().unwrap_or(false))
+            && let Some(slot) = by_version.get_mut(v)
+        {
+            slot.1 = true;
+        }
+    }
 }
 
 /// A file's own decision, with the page's shared note where no rule of the file's own spoke
