@@ -734,3 +734,50 @@ async fn a_yank_rule_keeps_the_file_listed_and_pip_prints_why() {
         .unwrap();
     assert_eq!(yanked["action"], "yank", "{yanked}");
 }
+
+#[test]
+fn policy_check_writes_sarif() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("p.toml"),
+        "[cooldown]\nmin-age = \"soon\"\n[sizes]\n",
+    )
+    .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_pipwall"))
+        .current_dir(dir.path())
+        .args(["policy", "check", "--format", "sarif", "p.toml"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let log: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(log["version"], "2.1.0");
+    let run = &log["runs"][0];
+    let ids: Vec<&str> = run["tool"]["driver"]["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["bad-duration", "unknown-key"]);
+    let where_: Vec<(String, u64, u64, String)> = run["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            let loc = &r["locations"][0]["physicalLocation"];
+            (
+                loc["artifactLocation"]["uri"].as_str().unwrap().to_owned(),
+                loc["region"]["startLine"].as_u64().unwrap(),
+                loc["region"]["startColumn"].as_u64().unwrap(),
+                r["level"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        where_,
+        [
+            ("p.toml".into(), 2, 11, "error".into()),
+            ("p.toml".into(), 3, 2, "error".into())
+        ]
+    );
+}
