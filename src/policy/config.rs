@@ -19,6 +19,7 @@ use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
 use super::diag::{Diagnostic, LineIndex, Origin, Severity};
+use super::licenses::LicenseRules;
 use super::lock::LockSet;
 use super::osv::{OsvDb, Severity as CvssSeverity};
 
@@ -94,6 +95,7 @@ pub enum RuleId {
     Audit,
     ProjectStatus,
     Unmaintained,
+    Licenses,
 }
 
 impl RuleId {
@@ -112,6 +114,7 @@ impl RuleId {
         RuleId::Audit,
         RuleId::ProjectStatus,
         RuleId::Unmaintained,
+        RuleId::Licenses,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -130,6 +133,7 @@ impl RuleId {
             RuleId::Audit => "audit",
             RuleId::ProjectStatus => "project-status",
             RuleId::Unmaintained => "unmaintained",
+            RuleId::Licenses => "licenses",
         }
     }
 
@@ -452,6 +456,8 @@ pub struct Policy {
     pub unmaintained: Rule,
     /// A project whose newest upload is older than this is flagged; `None`: the rule is off.
     pub unmaintained_max_age: Option<(jiff::SignedDuration, Origin)>,
+    pub licenses: Rule,
+    pub license_rules: LicenseRules,
     pub private: Vec<PrivateRoute>,
     pub exceptions: Vec<Exception>,
 }
@@ -513,6 +519,14 @@ impl Policy {
             },
             unmaintained: Rule::new(RuleAction::Warn),
             unmaintained_max_age: None,
+            licenses: Rule::new(RuleAction::Hide),
+            license_rules: LicenseRules {
+                allow: Vec::new(),
+                allow_origin: None,
+                deny: Vec::new(),
+                deny_origin: None,
+                unknown: Rule::new(RuleAction::Warn),
+            },
             private: Vec::new(),
             exceptions: Vec::new(),
         }
@@ -534,6 +548,7 @@ impl Policy {
             RuleId::Audit => &self.audit,
             RuleId::ProjectStatus => &self.project_status,
             RuleId::Unmaintained => &self.unmaintained,
+            RuleId::Licenses => &self.licenses,
         }
     }
 
@@ -627,6 +642,11 @@ struct Builder {
     audit_codes: HashMap<String, (RuleAction, Origin)>,
     statuses: HashMap<&'static str, (RuleAction, Origin)>,
     unmaintained_max_age: Option<Option<(jiff::SignedDuration, Origin)>>,
+    license_allow: Vec<&'static str>,
+    license_allow_origin: Option<Origin>,
+    license_deny: Vec<&'static str>,
+    license_deny_origin: Option<Origin>,
+    license_unknown: Option<(RuleAction, Origin)>,
     private: Vec<RawPrivate>,
     exceptions: Vec<RawException>,
 }
@@ -1125,6 +1145,7 @@ impl Builder {
             RuleId::Audit => &["codes"],
             RuleId::ProjectStatus => &["quarantined", "archived", "deprecated"],
             RuleId::Unmaintained => &["max-age"],
+            RuleId::Licenses => &["allow", "deny", "unknown"],
             RuleId::Sdists | RuleId::Prereleases | RuleId::Yanked => &[],
         };
         // Each status has its own action; one `action` for the section would say nothing.
@@ -1206,6 +1227,38 @@ impl Builder {
                         "bad-value",
                         format!("{what} must be a whole number of versions (0: no limit)"),
                     ),
+                }
+            }
+            (RuleId::Licenses, "allow" | "deny") => {
+                let mut ids = Vec::new();
+                for (s, span) in w.string_list(v, what) {
+                    match spdx::license_id(&s).filter(|l| l.name == s) {
+                        Some(l) => ids.push(l.name),
+                        None => {
+                            let hint = spdx::license_id(&s)
+                                .or_else(|| spdx::imprecise_license_id(&s).map(|(l, _)| l))
+                                .map(|l| format!(" (did you mean `{}`?)", l.name))
+                                .unwrap_or_default();
+                            w.error(
+                                &span,
+                                "bad-license",
+                                format!("{what}: `{s}` is not an SPDX license id{hint}"),
+                            );
+                        }
+                    }
+                }
+                let origin = Some(w.origin(kspan));
+                if key == "allow" {
+                    self.license_allow.extend(ids);
+                    self.license_allow_origin = origin;
+                } else {
+                    self.license_deny.extend(ids);
+                    self.license_deny_origin = origin;
+                }
+            }
+            (RuleId::Licenses, "unknown") => {
+                if let Some(a) = w.action(v, what) {
+                    self.license_unknown = Some((a, w.origin(kspan)));
                 }
             }
             (RuleId::Tags, _) => {
@@ -1656,6 +1709,7 @@ impl Builder {
                 RuleId::Audit => &mut p.audit,
                 RuleId::ProjectStatus => &mut p.project_status,
                 RuleId::Unmaintained => &mut p.unmaintained,
+                RuleId::Licenses => &mut p.licenses,
             };
             if let Some((a, o)) = raw.action {
                 rule.action = a;
@@ -1748,6 +1802,15 @@ impl Builder {
             .take()
             .flatten()
             .filter(|(d, _)| !d.is_zero());
+        p.license_rules.allow = std::mem::take(&mut self.license_allow);
+        p.license_rules.allow_origin = self.license_allow_origin.take();
+        p.license_rules.deny = std::mem::take(&mut self.license_deny);
+        p.license_rules.deny_origin = self.license_deny_origin.take();
+        if let Some((a, o)) = self.license_unknown.take() {
+            p.license_rules.unknown.action = a;
+            p.license_rules.unknown.origin = Some(o);
+        }
+        p.license_rules.unknown.report_only = p.licenses.report_only;
         let status_report_only = p.project_status.report_only;
         for rule in [
             &mut p.status_rules.quarantined,
@@ -2136,6 +2199,12 @@ mod tests {
             ),
             ("[cooldown]\nas-of = \"soon\"\n", "bad-date", (2, 9)),
             ("[size]\nmax = \"big\"\n", "bad-size", (2, 7)),
+            (
+                "[licenses]\nallow = [\"MIT\", \"Apache 2.0\"]\n",
+                "bad-license",
+                (2, 17),
+            ),
+            ("[licenses]\nunknown = \"maybe\"\n", "bad-action", (2, 11)),
             ("[versions]\nmax-count = -1\n", "bad-value", (2, 13)),
             ("[versions]\nmax-count = \"3\"\n", "bad-value", (2, 13)),
             (

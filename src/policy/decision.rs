@@ -64,6 +64,9 @@ pub enum Code {
     ProjectDeprecated,
     Unmaintained,
     VersionLimit,
+    LicenseDenied,
+    LicenseNotAllowed,
+    LicenseUnknown,
 }
 
 impl Code {
@@ -100,6 +103,9 @@ impl Code {
         Code::ProjectDeprecated,
         Code::Unmaintained,
         Code::VersionLimit,
+        Code::LicenseDenied,
+        Code::LicenseNotAllowed,
+        Code::LicenseUnknown,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -136,6 +142,9 @@ impl Code {
             Code::ProjectDeprecated => "project-deprecated",
             Code::Unmaintained => "unmaintained",
             Code::VersionLimit => "version-limit",
+            Code::LicenseDenied => "license-denied",
+            Code::LicenseNotAllowed => "license-not-allowed",
+            Code::LicenseUnknown => "license-unknown",
         }
     }
 
@@ -208,6 +217,13 @@ impl Code {
             Code::VersionLimit => {
                 "the policy shows only a project's newest versions, and this one is older"
             }
+            Code::LicenseDenied => {
+                "the wheel's license cannot be met without a license the policy denies"
+            }
+            Code::LicenseNotAllowed => {
+                "the wheel's license cannot be met with the licenses the policy allows"
+            }
+            Code::LicenseUnknown => "the wheel's metadata gives no license pipwall can read",
         }
     }
 }
@@ -318,6 +334,9 @@ mod tests {
                 "project-deprecated",
                 "unmaintained",
                 "version-limit",
+                "license-denied",
+                "license-not-allowed",
+                "license-unknown",
             ]
         );
         for c in Code::ALL {

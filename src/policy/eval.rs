@@ -869,6 +869,11 @@ impl View<'_> {
                 hiding.push(d.detail);
             }
         }
+        if hiding.is_empty()
+            && let Some(d) = self.judge_license(&mut v, &report.license, sha256, version)
+        {
+            return d;
+        }
         if !hiding.is_empty() {
             const MAX: usize = 8;
             let more = hiding.len().saturating_sub(MAX);
@@ -901,6 +906,60 @@ fn newest_upload(files: &[FileEntry]) -> Option<Timestamp> {
 /// Text from upstream made safe to log: control characters dropped, at most `max` characters.
 fn printable(s: &str, max: usize) -> String {
     s.chars().filter(|c| !c.is_control()).take(max).collect()
+}
+
+impl View<'_> {
+    /// `[licenses]` on one audited wheel: its METADATA license against the allow and deny
+    /// lists. Returns the decision when it hides; warnings and yanks go into `v`.
+    fn judge_license(
+        &self,
+        v: &mut Verdict,
+        facts: &crate::audit::LicenseFacts,
+        sha256: &str,
+        version: Option<&Version>,
+    ) -> Option<Decision> {
+        use super::licenses::LicenseVerdict;
+        let p = self.policy;
+        let lr = &p.license_rules;
+        if p.licenses.is_off() || !lr.is_active() {
+            return None;
+        }
+        let (rule, code, detail, origin) = match lr.judge(facts) {
+            LicenseVerdict::Ok => return None,
+            LicenseVerdict::Denied(d) => {
+                (&p.licenses, Code::LicenseDenied, d, lr.deny_origin.clone())
+            }
+            LicenseVerdict::NotAllowed(d) => (
+                &p.licenses,
+                Code::LicenseNotAllowed,
+                d,
+                lr.allow_origin.clone(),
+            ),
+            LicenseVerdict::Unknown(d) => (
+                &lr.unknown,
+                Code::LicenseUnknown,
+                d,
+                lr.unknown
+                    .origin
+                    .clone()
+                    .or_else(|| lr.allow_origin.clone())
+                    .or_else(|| lr.deny_origin.clone()),
+            ),
+        };
+        let scope = Scope {
+            version,
+            sha256: Some(sha256),
+            ..Scope::default()
+        };
+        let hit = Hit {
+            id: RuleId::Licenses,
+            rule,
+            code,
+            detail,
+            origin,
+        };
+        self.hit(v, hit, scope)
+    }
 }
 
 fn stale_detail(feed: &super::config::Feed) -> String {
@@ -1734,6 +1793,60 @@ mod tests {
         assert_eq!(served.versions, ["1.0", "1.10"]);
         assert_eq!(d[0].decision.code, Code::AllowedByException);
         assert_eq!(d[2].decision.code, Code::VersionLimit);
+    }
+
+    #[test]
+    fn licenses_are_judged_from_the_audit_report() {
+        use crate::audit::LicenseFacts;
+        let judge = |p: &Policy, facts: LicenseFacts| {
+            let name = ProjectName::new("demo").unwrap();
+            let Gate::Open(view) = p.gate(&name, now()) else {
+                panic!()
+            };
+            let page = ProjectPage {
+                files: vec![file(WHEEL)],
+                ..ProjectPage::default()
+            };
+            let (served, decisions) = decide_page(&name, page, &view);
+            let r = Arc::new(
+                Report::new(WHEEL.into(), sha_of(WHEEL), 1, Vec::new()).with_license(facts),
+            );
+            let (out, all) =
+                apply_audits(&served, &decisions, &view, |_| AuditState::Done(r.clone()));
+            (out.files.len(), all[0].decision.clone())
+        };
+        let gpl = || LicenseFacts {
+            expression: Some("MIT AND GPL-3.0-only".into()),
+            ..LicenseFacts::default()
+        };
+        let p = policy("[licenses]\ndeny = [\"GPL-3.0-only\"]\n");
+        let (n, d) = judge(&p, gpl());
+        assert_eq!((n, d.code), (0, Code::LicenseDenied));
+        assert_eq!(d.origin.as_ref().map(|o| o.line), Some(2));
+        let (n, d) = judge(&p, LicenseFacts::default());
+        assert_eq!(
+            (n, d.action, d.code),
+            (1, Action::Warn, Code::LicenseUnknown)
+        );
+        let p = policy("[licenses]\nallow = [\"MIT\"]\nunknown = \"hide\"\n");
+        assert_eq!(judge(&p, gpl()).1.code, Code::LicenseNotAllowed);
+        let (n, d) = judge(&p, LicenseFacts::default());
+        assert_eq!(
+            (n, d.code, d.origin.map(|o| o.line)),
+            (0, Code::LicenseUnknown, Some(3))
+        );
+        let classic = LicenseFacts {
+            classifiers: vec!["OSI Approved :: MIT License".into()],
+            ..LicenseFacts::default()
+        };
+        assert_eq!(judge(&p, classic).1.code, Code::WheelShown);
+        // Off without lists; lifted per project by an exception.
+        assert_eq!(judge(&Policy::builtin(), gpl()).1.code, Code::WheelShown);
+        let p = policy(
+            "[licenses]\ndeny = [\"GPL-3.0-only\"]\n[[exceptions]]\nrule = \"licenses\"\nproject = \"demo\"\nreason = \"internal tool, not distributed\"\n",
+        );
+        assert_eq!(judge(&p, gpl()), (1, judge(&p, gpl()).1));
+        assert_eq!(judge(&p, gpl()).1.code, Code::AllowedByException);
     }
 
     #[test]

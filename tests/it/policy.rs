@@ -269,7 +269,7 @@ broken.toml:6:22: error[bad-specifier]: [versions] require: `>=4.2,<<6` is not a
 broken.toml:8:11: error[bad-duration]: [cooldown] min-age: `a week` is not a duration (write e.g. "7d", "12 hours", "1w", "2y", "P7D" or "PT12H")
 broken.toml:9:9: error[bad-date]: [cooldown] as-of: `yesterday` is not an RFC 3339 date-time with an offset (e.g. 2026-11-01T00:00:00Z) or a date
 broken.toml:10:1: error[missing-reason]: an exception needs a `reason`: the next person to read the policy must know why
-broken.toml:11:8: error[unknown-rule]: [[exceptions]] rule: `sdist` is not a rule (one of projects, sdists, versions, tags, prereleases, yanked, size, cooldown, lock, advisories, malware, audit, project-status, unmaintained)
+broken.toml:11:8: error[unknown-rule]: [[exceptions]] rule: `sdist` is not a rule (one of projects, sdists, versions, tags, prereleases, yanked, size, cooldown, lock, advisories, malware, audit, project-status, unmaintained, licenses)
 broken.toml:13:1: warning[expired-exception]: this exception expired on 2020-01-01; it no longer applies
 broken.toml:19:11: error[unknown-code]: [audit] codes: `no-such-code` is not an audit finding code (`pipwall audit --format json` names them)
 broken.toml:19:54: error[bad-action]: [audit] codes must be "hide", "yank", "warn" or "allow", not "maybe"
@@ -780,4 +780,61 @@ fn policy_check_writes_sarif() {
             ("p.toml".into(), 3, 2, "error".into())
         ]
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_denied_license_hides_the_wheel_from_its_metadata() {
+    use crate::support::fixtures::WheelSpec;
+    let licensed = |version: &str, headers: &str| {
+        let mut spec = WheelSpec::new("demo", version, "py3-none-any").file(
+            "demo/__init__.py",
+            format!("VERSION = '{version}'\n").into_bytes(),
+        );
+        spec.metadata = Some(format!(
+            "Metadata-Version: 2.4\nName: demo\nVersion: {version}\n{headers}"
+        ));
+        spec.build()
+    };
+    let up = FakeIndex::start().await;
+    up.project(
+        "demo",
+        PageFormat::Json,
+        &[
+            licensed("1.0", "License-Expression: MIT OR GPL-3.0-only\n"),
+            licensed(
+                "1.1",
+                "Classifier: License :: OSI Approved :: GNU General Public License v3 (GPLv3)\n",
+            ),
+        ],
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let pw = Pipwall::start_with_policy(
+        &[up.url()],
+        dir.path(),
+        "[licenses]\nallow = [\"MIT\", \"Apache-2.0\"]\ndeny = [\"GPL-3.0-only\"]\n",
+    )
+    .await;
+    for installer in INSTALLERS {
+        let (ok, version, out) = install(&pw, installer, "demo").await;
+        assert!(ok, "{installer:?}: {out}");
+        assert_eq!(version.as_deref(), Some("1.0"), "{installer:?}: {out}");
+    }
+    let decisions = pw.decisions();
+    let denied = decisions
+        .iter()
+        .find(|d| d["filename"] == "demo-1.1-py3-none-any.whl")
+        .unwrap();
+    assert_eq!(denied["code"], "license-denied", "{denied}");
+    assert!(
+        denied["policy"]
+            .as_str()
+            .unwrap()
+            .ends_with("policy.toml:3"),
+        "{denied}"
+    );
+    let shown = decisions
+        .iter()
+        .find(|d| d["filename"] == "demo-1.0-py3-none-any.whl")
+        .unwrap();
+    assert_eq!(shown["code"], "wheel-shown", "{shown}");
 }
