@@ -43,8 +43,8 @@ pub fn decide_page(
         status,
     } = page;
     // A verdict on the whole project from the page itself (its PEP 792 status, the age of its
-    // newest upload): a hide takes
-    // every file and listed version with it; a note goes onto each file nothing else flagged.
+    // newest upload): a hide takes every file and listed version with it; a note goes onto
+    // each file nothing else flagged.
     let note = view.judge_page(status.as_ref(), &files);
     let project_hidden = note.as_ref().is_some_and(|n| n.action == Action::Hide);
     let mut decisions = Vec::with_capacity(files.len() + invalid.len());
