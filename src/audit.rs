@@ -29,9 +29,9 @@ pub mod wheel;
 
 pub use abi3::{Ifdef, ImportVerdict, StableItem, SymbolKind, TargetOs, check_import, lookup};
 pub use archive::Limits;
-pub use finding::{Code, Finding, Report, Verdict};
+pub use finding::{Code, Finding, LicenseFacts, Report, Verdict};
 pub use wheel::{audit_file, hash_file};
 
 /// Names the rules a report was made with. Bump the suffix whenever a rule or its data changes,
 /// so stored reports made by older rules are audited again.
-pub const AUDITOR: &str = concat!("pipwall-audit/", env!("CARGO_PKG_VERSION"), "+rules.2");
+pub const AUDITOR: &str = concat!("pipwall-audit/", env!("CARGO_PKG_VERSION"), "+rules.3");

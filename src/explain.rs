@@ -193,6 +193,7 @@ impl Explained {
                 Action::Hide => "hidden",
                 Action::Warn => "warn  ",
                 Action::WouldHide => "would hide",
+                Action::Yank => "yanked",
             };
             let _ = writeln!(
                 out,

@@ -230,10 +230,18 @@ enum PolicyCommand {
         /// Policy files (TOML), merged in the order given; see policies/template.toml.
         #[arg(required = true, value_name = "FILE")]
         files: Vec<PathBuf>,
-        /// `text` (file:line:col: error[code]: message) or `json`.
-        #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
-        format: OutputFormat,
+        /// `text` (file:line:col: error[code]: message), `json`, or `sarif` (SARIF 2.1.0, for
+        /// code-scanning tools).
+        #[arg(long, value_enum, default_value_t = CheckFormat::Text)]
+        format: CheckFormat,
     },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum CheckFormat {
+    Text,
+    Json,
+    Sarif,
 }
 
 #[derive(Subcommand)]
@@ -551,7 +559,7 @@ async fn run(cli: Cli) -> Result<Exit> {
                 Err(e) => (false, e.0),
             };
             match format {
-                OutputFormat::Text => {
+                CheckFormat::Text => {
                     for d in &diags {
                         println!("{d}");
                     }
@@ -569,11 +577,15 @@ async fn run(cli: Cli) -> Result<Exit> {
                         eprintln!("{errors} error(s)");
                     }
                 }
-                OutputFormat::Json => println!(
+                CheckFormat::Json => println!(
                     "{}",
                     serde_json::to_string_pretty(
                         &serde_json::json!({"ok": ok, "problems": diags})
                     )?
+                ),
+                CheckFormat::Sarif => println!(
+                    "{}",
+                    serde_json::to_string_pretty(&pipwall::policy::diag::sarif(&diags))?
                 ),
             }
             Ok(if ok { Exit::Ok } else { Exit::Findings })

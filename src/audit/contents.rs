@@ -13,7 +13,7 @@ use base64::Engine;
 use pep440_rs::Version;
 
 use super::archive::check_member_path;
-use super::finding::{Code, Finding};
+use super::finding::{Code, Finding, LicenseFacts};
 use crate::dist::{ProjectName, WheelFilename};
 
 /// The `.dist-info` directory of the wheel, found among its members.
@@ -207,6 +207,36 @@ pub fn check_metadata(
                 format!("`Version: {v}`, but the filename says {}", wheel.version),
             )),
         },
+    }
+}
+
+/// The license fields of `.dist-info/METADATA`, as written (bounded, control characters
+/// dropped); see [`LicenseFacts`].
+pub fn license_facts(bytes: &[u8]) -> LicenseFacts {
+    let text = String::from_utf8_lossy(bytes);
+    let headers = headers(&text);
+    let clean = |v: &str| -> String {
+        let line = v.lines().next().unwrap_or_default();
+        line.chars()
+            .filter(|c| !c.is_control())
+            .take(LicenseFacts::MAX_LEN)
+            .collect::<String>()
+            .trim()
+            .to_owned()
+    };
+    let field = |key: &str| first(&headers, key).map(clean).filter(|v| !v.is_empty());
+    let classifiers = headers
+        .iter()
+        .filter(|(k, _)| k.eq_ignore_ascii_case("Classifier"))
+        .filter_map(|(_, v)| v.strip_prefix("License ::"))
+        .map(|v| clean(v.trim()))
+        .filter(|v| !v.is_empty())
+        .take(32)
+        .collect();
+    LicenseFacts {
+        expression: field("License-Expression"),
+        license: field("License"),
+        classifiers,
     }
 }
 
@@ -449,6 +479,21 @@ mod tests {
         assert!(!info.root_is_purelib);
         assert_eq!(f.len(), 2);
         assert!(f.iter().all(|x| x.code == Code::WheelFileInvalid));
+    }
+
+    #[test]
+    fn license_facts_keep_all_three_generations() {
+        let facts = license_facts(
+            b"Metadata-Version: 2.4\nName: demo\nLicense-Expression: MIT OR Apache-2.0\nLicense: Permission is hereby granted\n  to anyone\nClassifier: Programming Language :: Python\nClassifier: License :: OSI Approved :: MIT License\n\nLicense: body text\n",
+        );
+        assert_eq!(facts.expression.as_deref(), Some("MIT OR Apache-2.0"));
+        assert_eq!(
+            facts.license.as_deref(),
+            Some("Permission is hereby granted"),
+            "only the first line"
+        );
+        assert_eq!(facts.classifiers, ["OSI Approved :: MIT License"]);
+        assert!(license_facts(b"Metadata-Version: 2.1\nName: demo\n").is_empty());
     }
 
     #[test]

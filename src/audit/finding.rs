@@ -205,6 +205,30 @@ pub enum Verdict {
     Fail,
 }
 
+/// What a wheel's METADATA says about its license, as written: all three generations of the
+/// core metadata, so the policy (not the audit) decides how to read them. Bounded: a field
+/// longer than [`LicenseFacts::MAX_LEN`] is kept only as its first line, cut there.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LicenseFacts {
+    /// `License-Expression` (PEP 639, metadata 2.4): an SPDX expression.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expression: Option<String>,
+    /// `License`: free text, often an SPDX id, sometimes the whole license.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub license: Option<String>,
+    /// `Classifier: License :: …` values, the `License :: ` prefix removed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub classifiers: Vec<String>,
+}
+
+impl LicenseFacts {
+    pub const MAX_LEN: usize = 256;
+
+    pub fn is_empty(&self) -> bool {
+        self.expression.is_none() && self.license.is_none() && self.classifiers.is_empty()
+    }
+}
+
 /// The audit of one wheel file, keyed by the sha256 of its bytes.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Report {
@@ -215,9 +239,17 @@ pub struct Report {
     /// Which rules judged it: a report made by other rules is not reused.
     pub auditor: String,
     pub findings: Vec<Finding>,
+    /// Read from METADATA for the policy's `[licenses]` rule; not a finding by itself.
+    #[serde(default, skip_serializing_if = "LicenseFacts::is_empty")]
+    pub license: LicenseFacts,
 }
 
 impl Report {
+    pub fn with_license(mut self, license: LicenseFacts) -> Self {
+        self.license = license;
+        self
+    }
+
     pub fn new(wheel: String, sha256: String, size: u64, mut findings: Vec<Finding>) -> Self {
         findings.sort_by(|a, b| (a.code, &a.file, &a.detail).cmp(&(b.code, &b.file, &b.detail)));
         findings.dedup();
@@ -233,6 +265,7 @@ impl Report {
             verdict,
             auditor: super::AUDITOR.to_owned(),
             findings,
+            license: LicenseFacts::default(),
         }
     }
 }

@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256, Sha384, Sha512};
 
 use super::archive::{Archive, Entry, Limits};
 use super::contents::{self, HashAlgo, RecordRow, StartupFile};
-use super::finding::{Code, Finding, Report};
+use super::finding::{Code, Finding, LicenseFacts, Report};
 use super::native::{self, Magic};
 use super::rules::{self, Member, WheelView};
 use crate::dist::WheelFilename;
@@ -45,12 +45,13 @@ pub fn audit_file(
 ) -> io::Result<Report> {
     let size = std::fs::metadata(path)?.len();
     let mut findings = Vec::new();
+    let mut license = LicenseFacts::default();
     // The digest of the whole file, when the caller has none, is taken on another thread while
     // the members are read: both are bound by the same bytes, not by each other.
     let (sha256, audited) = std::thread::scope(|scope| {
         let digest = sha256.is_none().then(|| scope.spawn(|| hash_file(path)));
         let audited = match WheelFilename::parse_any(filename) {
-            Ok(wheel) => audit_archive(path, &wheel, limits, &mut findings),
+            Ok(wheel) => audit_archive(path, &wheel, limits, &mut findings, &mut license),
             Err(e) => {
                 findings.push(Finding::new(
                     Code::WheelFileInvalid,
@@ -71,12 +72,10 @@ pub fn audit_file(
     });
     audited?;
     let sha256 = sha256?;
-    Ok(Report::new(
-        filename.to_owned(),
-        sha256,
-        size,
-        cap_findings(findings),
-    ))
+    Ok(
+        Report::new(filename.to_owned(), sha256, size, cap_findings(findings))
+            .with_license(license),
+    )
 }
 
 pub fn hash_file(path: &Path) -> io::Result<String> {
@@ -177,6 +176,7 @@ fn audit_archive(
     wheel: &WheelFilename,
     limits: &Limits,
     findings: &mut Vec<Finding>,
+    license: &mut LicenseFacts,
 ) -> io::Result<()> {
     let Some(mut archive) = Archive::open(path, limits, findings)? else {
         return Ok(());
@@ -213,7 +213,10 @@ fn audit_archive(
                 "missing",
             )),
             Some(e) => match archive.read_small(e, limits.max_metadata_size) {
-                Ok(bytes) => contents::check_metadata(&e.name, &bytes, wheel, findings),
+                Ok(bytes) => {
+                    contents::check_metadata(&e.name, &bytes, wheel, findings);
+                    *license = contents::license_facts(&bytes);
+                }
                 Err(f) => findings.push(f),
             },
         }

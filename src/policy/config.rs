@@ -19,6 +19,7 @@ use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
 use super::diag::{Diagnostic, LineIndex, Origin, Severity};
+use super::licenses::LicenseRules;
 use super::lock::LockSet;
 use super::osv::{OsvDb, Severity as CvssSeverity};
 
@@ -33,6 +34,10 @@ pub enum RuleAction {
     Hide,
     /// Listed, and the decision is logged as a warning.
     Warn,
+    /// Listed but marked yanked (PEP 592) with the rule's code and sentence as the reason:
+    /// resolvers pass over it unless it is pinned with `==`, and print why when it is. A soft
+    /// block people can see from pip itself.
+    Yank,
     /// The rule is off.
     Allow,
 }
@@ -42,6 +47,7 @@ impl RuleAction {
         match s {
             "hide" => Some(Self::Hide),
             "warn" => Some(Self::Warn),
+            "yank" => Some(Self::Yank),
             "allow" => Some(Self::Allow),
             _ => None,
         }
@@ -87,6 +93,9 @@ pub enum RuleId {
     Advisories,
     Malware,
     Audit,
+    ProjectStatus,
+    Unmaintained,
+    Licenses,
 }
 
 impl RuleId {
@@ -103,6 +112,9 @@ impl RuleId {
         RuleId::Advisories,
         RuleId::Malware,
         RuleId::Audit,
+        RuleId::ProjectStatus,
+        RuleId::Unmaintained,
+        RuleId::Licenses,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -119,6 +131,9 @@ impl RuleId {
             RuleId::Advisories => "advisories",
             RuleId::Malware => "malware",
             RuleId::Audit => "audit",
+            RuleId::ProjectStatus => "project-status",
+            RuleId::Unmaintained => "unmaintained",
+            RuleId::Licenses => "licenses",
         }
     }
 
@@ -136,6 +151,29 @@ pub enum Blocked {
     Quarantine,
     /// `404`: the client may fall through to another index it was given.
     NotFound,
+}
+
+/// What each PEP 792 status an upstream page declares does to the project's files. Each status
+/// is its own switch, so `quarantined` can hide while `archived` only warns.
+#[derive(Debug)]
+pub struct StatusRules {
+    pub quarantined: Rule,
+    pub archived: Rule,
+    pub deprecated: Rule,
+}
+
+impl StatusRules {
+    /// The switch for a status as upstream spells it; `active` and statuses PEP 792 does not
+    /// define have none.
+    pub fn for_status(&self, status: &str) -> Option<(&Rule, super::decision::Code)> {
+        use super::decision::Code;
+        match status {
+            "quarantined" => Some((&self.quarantined, Code::ProjectQuarantined)),
+            "archived" => Some((&self.archived, Code::ProjectArchived)),
+            "deprecated" => Some((&self.deprecated, Code::ProjectDeprecated)),
+            _ => None,
+        }
+    }
 }
 
 /// A name or glob in a policy, with its reason and line.
@@ -351,6 +389,9 @@ pub struct Exception {
     pub code: Option<String>,
     pub reason: String,
     pub expires: Option<jiff::civil::Date>,
+    /// Advisories: lifts only while the record lists no fixed version; once a fix exists the
+    /// way out is to upgrade, and the exception stops applying.
+    pub until_fixed: bool,
     pub origin: Origin,
     pub used: AtomicBool,
 }
@@ -389,6 +430,8 @@ pub struct Policy {
     pub versions: Rule,
     pub require_versions: NameMap<VersionSpecifiers>,
     pub deny_versions: NameMap<VersionSpecifiers>,
+    /// Only this many of a project's newest versions are shown; `None`: no limit.
+    pub max_versions: Option<(usize, Origin)>,
     pub tags: Rule,
     pub tag_rules: TagRules,
     pub prereleases: Rule,
@@ -407,6 +450,14 @@ pub struct Policy {
     pub malware_feed: Option<Feed>,
     pub audit: Rule,
     pub audit_codes: HashMap<String, (RuleAction, Origin)>,
+    /// The `[project-status]` section as a whole: its `report-only` switch.
+    pub project_status: Rule,
+    pub status_rules: StatusRules,
+    pub unmaintained: Rule,
+    /// A project whose newest upload is older than this is flagged; `None`: the rule is off.
+    pub unmaintained_max_age: Option<(jiff::SignedDuration, Origin)>,
+    pub licenses: Rule,
+    pub license_rules: LicenseRules,
     pub private: Vec<PrivateRoute>,
     pub exceptions: Vec<Exception>,
 }
@@ -434,6 +485,7 @@ impl Policy {
             versions: Rule::new(RuleAction::Hide),
             require_versions: NameMap::default(),
             deny_versions: NameMap::default(),
+            max_versions: None,
             tags: Rule::new(RuleAction::Hide),
             tag_rules: TagRules::default(),
             prereleases: Rule::new(RuleAction::Allow),
@@ -459,6 +511,22 @@ impl Policy {
             malware_feed: None,
             audit: Rule::new(RuleAction::Hide),
             audit_codes: HashMap::new(),
+            project_status: Rule::new(RuleAction::Hide),
+            status_rules: StatusRules {
+                quarantined: Rule::new(RuleAction::Hide),
+                archived: Rule::new(RuleAction::Warn),
+                deprecated: Rule::new(RuleAction::Warn),
+            },
+            unmaintained: Rule::new(RuleAction::Warn),
+            unmaintained_max_age: None,
+            licenses: Rule::new(RuleAction::Hide),
+            license_rules: LicenseRules {
+                allow: Vec::new(),
+                allow_origin: None,
+                deny: Vec::new(),
+                deny_origin: None,
+                unknown: Rule::new(RuleAction::Warn),
+            },
             private: Vec::new(),
             exceptions: Vec::new(),
         }
@@ -478,6 +546,9 @@ impl Policy {
             RuleId::Advisories => &self.advisories,
             RuleId::Malware => &self.malware,
             RuleId::Audit => &self.audit,
+            RuleId::ProjectStatus => &self.project_status,
+            RuleId::Unmaintained => &self.unmaintained,
+            RuleId::Licenses => &self.licenses,
         }
     }
 
@@ -555,6 +626,7 @@ struct Builder {
     blocked: Option<Blocked>,
     require_versions: Vec<(NameEntry, VersionSpecifiers, Spot)>,
     deny_versions: Vec<(NameEntry, VersionSpecifiers, Spot)>,
+    max_versions: Option<(usize, Origin)>,
     tag_python: Option<(Vec<String>, Spot)>,
     tag_abi: Option<(Vec<String>, Spot)>,
     tag_platform: Option<(Vec<String>, Spot)>,
@@ -568,6 +640,13 @@ struct Builder {
     lock_blocked: Option<Blocked>,
     feeds: HashMap<RuleId, RawFeed>,
     audit_codes: HashMap<String, (RuleAction, Origin)>,
+    statuses: HashMap<&'static str, (RuleAction, Origin)>,
+    unmaintained_max_age: Option<Option<(jiff::SignedDuration, Origin)>>,
+    license_allow: Vec<&'static str>,
+    license_allow_origin: Option<Origin>,
+    license_deny: Vec<&'static str>,
+    license_deny_origin: Option<Origin>,
+    license_unknown: Option<(RuleAction, Origin)>,
     private: Vec<RawPrivate>,
     exceptions: Vec<RawException>,
 }
@@ -598,6 +677,7 @@ struct RawException {
     code: Option<String>,
     reason: String,
     expires: Option<jiff::civil::Date>,
+    until_fixed: bool,
     origin: Origin,
 }
 
@@ -750,7 +830,7 @@ impl Walk<'_> {
             self.error(
                 &v.span(),
                 "bad-action",
-                format!("{what} must be \"hide\", \"warn\" or \"allow\", not \"{s}\""),
+                format!("{what} must be \"hide\", \"yank\", \"warn\" or \"allow\", not \"{s}\""),
             );
         }
         a
@@ -765,7 +845,7 @@ impl Walk<'_> {
                     &v.span(),
                     "bad-duration",
                     format!(
-                        "{what}: `{s}` is not a duration (write e.g. \"7d\", \"12 hours\", \"1w\", \"P7D\" or \"PT12H\")"
+                        "{what}: `{s}` is not a duration (write e.g. \"7d\", \"12 hours\", \"1w\", \"2y\", \"P7D\" or \"PT12H\")"
                     ),
                 );
                 None
@@ -1055,7 +1135,7 @@ impl Builder {
     fn rule_section(&mut self, w: &mut Walk<'_>, id: RuleId, t: &DeTable<'_>, section: &str) {
         let extra: &[&str] = match id {
             RuleId::Projects => &["allow", "deny", "blocked"],
-            RuleId::Versions => &["require", "deny"],
+            RuleId::Versions => &["require", "deny", "max-count"],
             RuleId::Tags => &["python", "abi", "platform"],
             RuleId::Size => &["max"],
             RuleId::Cooldown => &["min-age", "as-of", "missing-upload-time", "projects"],
@@ -1063,9 +1143,18 @@ impl Builder {
             RuleId::Advisories => &["sources", "max-age", "stale", "min-severity"],
             RuleId::Malware => &["sources", "max-age", "stale"],
             RuleId::Audit => &["codes"],
+            RuleId::ProjectStatus => &["quarantined", "archived", "deprecated"],
+            RuleId::Unmaintained => &["max-age"],
+            RuleId::Licenses => &["allow", "deny", "unknown"],
             RuleId::Sdists | RuleId::Prereleases | RuleId::Yanked => &[],
         };
-        let known: Vec<&str> = RULE_KEYS.iter().chain(extra).copied().collect();
+        // Each status has its own action; one `action` for the section would say nothing.
+        let base: &[&str] = if id == RuleId::ProjectStatus {
+            &["report-only"]
+        } else {
+            RULE_KEYS
+        };
+        let known: Vec<&str> = base.iter().chain(extra).copied().collect();
         for (key, v, kspan) in w.keys(t, section, &known) {
             let what = format!("{section} {key}");
             match key {
@@ -1126,6 +1215,52 @@ impl Builder {
                     self.deny_versions.extend(entries);
                 }
             }
+            (RuleId::Versions, "max-count") => {
+                let n = match v.get_ref() {
+                    DeValue::Integer(i) => i.as_str().parse::<usize>().ok(),
+                    _ => None,
+                };
+                match n {
+                    Some(n) => self.max_versions = Some((n, w.origin(kspan))),
+                    None => w.error(
+                        &v.span(),
+                        "bad-value",
+                        format!("{what} must be a whole number of versions (0: no limit)"),
+                    ),
+                }
+            }
+            (RuleId::Licenses, "allow" | "deny") => {
+                let mut ids = Vec::new();
+                for (s, span) in w.string_list(v, what) {
+                    match spdx::license_id(&s).filter(|l| l.name == s) {
+                        Some(l) => ids.push(l.name),
+                        None => {
+                            let hint = spdx::license_id(&s)
+                                .or_else(|| spdx::imprecise_license_id(&s).map(|(l, _)| l))
+                                .map(|l| format!(" (did you mean `{}`?)", l.name))
+                                .unwrap_or_default();
+                            w.error(
+                                &span,
+                                "bad-license",
+                                format!("{what}: `{s}` is not an SPDX license id{hint}"),
+                            );
+                        }
+                    }
+                }
+                let origin = Some(w.origin(kspan));
+                if key == "allow" {
+                    self.license_allow.extend(ids);
+                    self.license_allow_origin = origin;
+                } else {
+                    self.license_deny.extend(ids);
+                    self.license_deny_origin = origin;
+                }
+            }
+            (RuleId::Licenses, "unknown") => {
+                if let Some(a) = w.action(v, what) {
+                    self.license_unknown = Some((a, w.origin(kspan)));
+                }
+            }
             (RuleId::Tags, _) => {
                 let list: Vec<String> = w
                     .string_list(v, what)
@@ -1167,6 +1302,15 @@ impl Builder {
             (RuleId::Cooldown, "min-age") => {
                 if let Some(d) = w.duration(v, what) {
                     self.min_age = Some((d, w.origin(kspan)));
+                }
+            }
+            // A later file can switch the rule off again with "".
+            (RuleId::Unmaintained, "max-age") if Walk::is_unset(v) => {
+                self.unmaintained_max_age = Some(None);
+            }
+            (RuleId::Unmaintained, "max-age") => {
+                if let Some(d) = w.duration(v, what) {
+                    self.unmaintained_max_age = Some(Some((d, w.origin(kspan))));
                 }
             }
             (RuleId::Cooldown | RuleId::Advisories | RuleId::Malware, "as-of" | "max-age")
@@ -1256,6 +1400,16 @@ impl Builder {
                     }
                 }
             }
+            (RuleId::ProjectStatus, "quarantined" | "archived" | "deprecated") => {
+                if let Some(a) = w.action(v, what) {
+                    let key = match key {
+                        "quarantined" => "quarantined",
+                        "archived" => "archived",
+                        _ => "deprecated",
+                    };
+                    self.statuses.insert(key, (a, w.origin(kspan)));
+                }
+            }
             _ => {}
         }
     }
@@ -1284,7 +1438,15 @@ impl Builder {
 
     fn exception(&mut self, w: &mut Walk<'_>, t: &DeTable<'_>, span: &Range<usize>) {
         const KEYS: &[&str] = &[
-            "rule", "project", "versions", "sha256", "id", "code", "reason", "expires",
+            "rule",
+            "project",
+            "versions",
+            "sha256",
+            "id",
+            "code",
+            "reason",
+            "expires",
+            "until-fixed",
         ];
         let mut rules = Vec::new();
         let mut project = None;
@@ -1294,6 +1456,7 @@ impl Builder {
         let mut code = None;
         let mut reason: Option<String> = None;
         let mut expires = None;
+        let mut until_fixed = None;
         let mut ok = true;
         for (key, v, _) in w.keys(t, "[[exceptions]]", KEYS) {
             let what = format!("[[exceptions]] {key}");
@@ -1362,6 +1525,10 @@ impl Builder {
                 "id" => id = w.str(v, &what).map(str::to_owned),
                 "code" => code = w.str(v, &what).map(str::to_owned),
                 "reason" => reason = w.str(v, &what).map(str::to_owned),
+                "until-fixed" => {
+                    until_fixed = w.bool(v, &what).map(|b| (b, v.span()));
+                    ok &= until_fixed.is_some();
+                }
                 _ => {
                     expires = w.date(v, &what);
                     ok &= expires.is_some();
@@ -1392,6 +1559,16 @@ impl Builder {
                 "an exception needs a scope: `project` (with optional `versions`), `sha256` or `id`",
             );
         }
+        if let Some((true, sp)) = &until_fixed
+            && rules.iter().any(|r| *r != RuleId::Advisories)
+        {
+            ok = false;
+            w.error(
+                sp,
+                "until-fixed-scope",
+                "`until-fixed` needs `rule = \"advisories\"` alone: only an advisory lists fixed versions",
+            );
+        }
         if versions.is_some() && project.is_none() {
             ok = false;
             w.error(span, "missing-scope", "`versions` needs `project`");
@@ -1419,6 +1596,7 @@ impl Builder {
                 code,
                 reason,
                 expires,
+                until_fixed: until_fixed.is_some_and(|(b, _)| b),
                 origin,
             });
         }
@@ -1529,6 +1707,9 @@ impl Builder {
                 RuleId::Advisories => &mut p.advisories,
                 RuleId::Malware => &mut p.malware,
                 RuleId::Audit => &mut p.audit,
+                RuleId::ProjectStatus => &mut p.project_status,
+                RuleId::Unmaintained => &mut p.unmaintained,
+                RuleId::Licenses => &mut p.licenses,
             };
             if let Some((a, o)) = raw.action {
                 rule.action = a;
@@ -1547,6 +1728,7 @@ impl Builder {
         p.require_versions = self.names(req);
         let den = std::mem::take(&mut self.deny_versions);
         p.deny_versions = self.names(den);
+        p.max_versions = self.max_versions.take().filter(|(n, _)| *n > 0);
         let (py, abi, plat) = (
             self.tag_python.take(),
             self.tag_abi.take(),
@@ -1606,6 +1788,37 @@ impl Builder {
         p.advisory_feed = self.feed(RuleId::Advisories);
         p.malware_feed = self.feed(RuleId::Malware);
         p.audit_codes = std::mem::take(&mut self.audit_codes);
+        for (key, (action, origin)) in std::mem::take(&mut self.statuses) {
+            let rule = match key {
+                "quarantined" => &mut p.status_rules.quarantined,
+                "archived" => &mut p.status_rules.archived,
+                _ => &mut p.status_rules.deprecated,
+            };
+            rule.action = action;
+            rule.origin = Some(origin);
+        }
+        p.unmaintained_max_age = self
+            .unmaintained_max_age
+            .take()
+            .flatten()
+            .filter(|(d, _)| !d.is_zero());
+        p.license_rules.allow = std::mem::take(&mut self.license_allow);
+        p.license_rules.allow_origin = self.license_allow_origin.take();
+        p.license_rules.deny = std::mem::take(&mut self.license_deny);
+        p.license_rules.deny_origin = self.license_deny_origin.take();
+        if let Some((a, o)) = self.license_unknown.take() {
+            p.license_rules.unknown.action = a;
+            p.license_rules.unknown.origin = Some(o);
+        }
+        p.license_rules.unknown.report_only = p.licenses.report_only;
+        let status_report_only = p.project_status.report_only;
+        for rule in [
+            &mut p.status_rules.quarantined,
+            &mut p.status_rules.archived,
+            &mut p.status_rules.deprecated,
+        ] {
+            rule.report_only = status_report_only;
+        }
         for (names, upstream, origin) in std::mem::take(&mut self.private) {
             let names = self.names(names.into_iter().map(|(e, s)| (e, (), s)).collect());
             p.private.push(PrivateRoute {
@@ -1625,9 +1838,32 @@ impl Builder {
                 code: raw.code,
                 reason: raw.reason,
                 expires: raw.expires,
+                until_fixed: raw.until_fixed,
                 origin: raw.origin,
                 used: AtomicBool::new(false),
             });
+        }
+        // Like an expired date, a fix that exists already is worth saying at load time.
+        if let Some(feed) = &p.advisory_feed {
+            for e in p.exceptions.iter().filter(|e| e.until_fixed) {
+                let Some(id) = &e.id else { continue };
+                let fixed =
+                    feed.db.records().iter().any(|r| {
+                        r.fix_available && (r.id == *id || r.aliases.iter().any(|a| a == id))
+                    });
+                if fixed {
+                    self.diags.push(Diagnostic {
+                        file: e.origin.file.to_string(),
+                        line: e.origin.line as usize,
+                        col: 1,
+                        severity: Severity::Warning,
+                        code: "fixed-exception",
+                        message: format!(
+                            "{id} now lists a fixed version; this until-fixed exception no longer applies (upgrade instead)"
+                        ),
+                    });
+                }
+            }
         }
         let mut diags = std::mem::take(&mut self.diags);
         // Files in the order given, problems in the order of their position.
@@ -1731,8 +1967,9 @@ fn edit_distance(a: &str, b: &str) -> usize {
     prev[b.len()]
 }
 
-/// Durations as people write them in configuration: `7d`, `12h`, `1w2d`, `90m`, `0`, or
-/// ISO 8601 (`P7D`, `PT12H`, `P1DT6H`). A day is 24 hours: cooldowns count elapsed time.
+/// Durations as people write them in configuration: `7d`, `12h`, `1w2d`, `90m`, `2y`, `0`, or
+/// ISO 8601 (`P7D`, `PT12H`, `P1DT6H`, `P2Y`). A day is 24 hours: cooldowns count elapsed
+/// time; a year is 365 days.
 pub fn parse_duration(s: &str) -> Option<jiff::SignedDuration> {
     let s = s.trim();
     if s == "0" {
@@ -1756,6 +1993,8 @@ pub fn parse_duration(s: &str) -> Option<jiff::SignedDuration> {
             .find(|c: char| !c.is_ascii_alphabetic())
             .unwrap_or(rest.len());
         let unit = match rest[..letters].to_ascii_lowercase().as_str() {
+            // A year is 365 days: ages like "2y" are rough by nature.
+            "y" | "yr" | "yrs" | "year" | "years" => 365 * 86_400,
             "w" | "week" | "weeks" => 7 * 86_400,
             "d" | "day" | "days" => 86_400,
             "h" | "hr" | "hrs" | "hour" | "hours" => 3_600,
@@ -1770,8 +2009,8 @@ pub fn parse_duration(s: &str) -> Option<jiff::SignedDuration> {
     any.then(|| jiff::SignedDuration::from_secs(total))
 }
 
-/// The part of an ISO 8601 duration after `P`: weeks and days, then after `T` hours, minutes
-/// and seconds. Months and years have no fixed length and are refused.
+/// The part of an ISO 8601 duration after `P`: years (365 days), weeks and days, then after `T`
+/// hours, minutes and seconds. Months vary too much to guess and are refused.
 fn parse_iso_duration(body: &str) -> Option<jiff::SignedDuration> {
     let mut total: i64 = 0;
     let mut num = String::new();
@@ -1792,6 +2031,7 @@ fn parse_iso_duration(body: &str) -> Option<jiff::SignedDuration> {
         let n: i64 = num.parse().ok()?;
         num.clear();
         let unit = match (c.to_ascii_uppercase(), in_time) {
+            ('Y', false) => 365 * 86_400,
             ('W', false) => 7 * 86_400,
             ('D', false) => 86_400,
             ('H', true) => 3_600,
@@ -1846,7 +2086,10 @@ mod tests {
         assert_eq!(d("P1M"), None, "months have no fixed length");
         assert_eq!(d("7"), None);
         assert_eq!(d("d"), None);
-        assert_eq!(d("7y"), None);
+        assert_eq!(d("2y"), Some(730 * 86_400));
+        assert_eq!(d("1 year"), Some(365 * 86_400));
+        assert_eq!(d("P1Y"), Some(365 * 86_400));
+        assert_eq!(d("7x"), None);
     }
 
     #[test]
@@ -1957,6 +2200,29 @@ mod tests {
             ("[cooldown]\nas-of = \"soon\"\n", "bad-date", (2, 9)),
             ("[size]\nmax = \"big\"\n", "bad-size", (2, 7)),
             (
+                "[licenses]\nallow = [\"MIT\", \"Apache 2.0\"]\n",
+                "bad-license",
+                (2, 17),
+            ),
+            ("[licenses]\nunknown = \"maybe\"\n", "bad-action", (2, 11)),
+            ("[versions]\nmax-count = -1\n", "bad-value", (2, 13)),
+            ("[versions]\nmax-count = \"3\"\n", "bad-value", (2, 13)),
+            (
+                "[unmaintained]\nmax-age = \"a decade\"\n",
+                "bad-duration",
+                (2, 11),
+            ),
+            (
+                "[project-status]\naction = \"hide\"\n",
+                "unknown-key",
+                (2, 1),
+            ),
+            (
+                "[project-status]\narchived = \"block\"\n",
+                "bad-action",
+                (2, 12),
+            ),
+            (
                 "[audit]\ncodes = { nope = \"hide\" }\n",
                 "unknown-code",
                 (2, 11),
@@ -2002,6 +2268,16 @@ mod tests {
                 "[[exceptions]]\nrule = \"sdists\"\nproject = \"a\"\nexpires = \"tomorrow\"\nreason = \"r\"\n",
                 "bad-date",
                 (4, 11),
+            ),
+            (
+                "[[exceptions]]\nrule = [\"advisories\", \"malware\"]\nid = \"X-1\"\nuntil-fixed = true\nreason = \"r\"\n",
+                "until-fixed-scope",
+                (4, 15),
+            ),
+            (
+                "[[exceptions]]\nrule = \"advisories\"\nid = \"X-1\"\nuntil-fixed = \"yes\"\nreason = \"r\"\n",
+                "wrong-type",
+                (4, 15),
             ),
         ];
         for (text, code, pos) in cases {

@@ -9,8 +9,11 @@ pub enum Action {
     Hide,
     /// Shown, and logged as a warning (a rule whose action is `warn`).
     Warn,
-    /// Shown because the rule (or the whole policy) is report-only; it would have been hidden.
+    /// Shown because the rule (or the whole policy) is report-only; it would have been hidden
+    /// (or yanked).
     WouldHide,
+    /// Listed, marked yanked with the decision as the reason (a rule whose action is `yank`).
+    Yank,
 }
 
 impl Action {
@@ -56,6 +59,14 @@ pub enum Code {
     CooldownTooNew,
     UploadTimeMissing,
     AllowedByException,
+    ProjectQuarantined,
+    ProjectArchived,
+    ProjectDeprecated,
+    Unmaintained,
+    VersionLimit,
+    LicenseDenied,
+    LicenseNotAllowed,
+    LicenseUnknown,
 }
 
 impl Code {
@@ -87,6 +98,14 @@ impl Code {
         Code::CooldownTooNew,
         Code::UploadTimeMissing,
         Code::AllowedByException,
+        Code::ProjectQuarantined,
+        Code::ProjectArchived,
+        Code::ProjectDeprecated,
+        Code::Unmaintained,
+        Code::VersionLimit,
+        Code::LicenseDenied,
+        Code::LicenseNotAllowed,
+        Code::LicenseUnknown,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -118,6 +137,14 @@ impl Code {
             Code::CooldownTooNew => "cooldown-too-new",
             Code::UploadTimeMissing => "upload-time-missing",
             Code::AllowedByException => "allowed-by-exception",
+            Code::ProjectQuarantined => "project-quarantined",
+            Code::ProjectArchived => "project-archived",
+            Code::ProjectDeprecated => "project-deprecated",
+            Code::Unmaintained => "unmaintained",
+            Code::VersionLimit => "version-limit",
+            Code::LicenseDenied => "license-denied",
+            Code::LicenseNotAllowed => "license-not-allowed",
+            Code::LicenseUnknown => "license-unknown",
         }
     }
 
@@ -175,6 +202,28 @@ impl Code {
             Code::AllowedByException => {
                 "a rule would hide the file, and a policy exception lifts it"
             }
+            Code::ProjectQuarantined => {
+                "the upstream index quarantines the project (PEP 792), usually while a malware report is reviewed"
+            }
+            Code::ProjectArchived => {
+                "the upstream index marks the project archived (PEP 792): no updates are expected, security fixes included"
+            }
+            Code::ProjectDeprecated => {
+                "the upstream index marks the project deprecated (PEP 792): its owners advise against new use"
+            }
+            Code::Unmaintained => {
+                "the project's newest upload is older than the policy's maximum age: it may no longer be maintained"
+            }
+            Code::VersionLimit => {
+                "the policy shows only a project's newest versions, and this one is older"
+            }
+            Code::LicenseDenied => {
+                "the wheel's license cannot be met without a license the policy denies"
+            }
+            Code::LicenseNotAllowed => {
+                "the wheel's license cannot be met with the licenses the policy allows"
+            }
+            Code::LicenseUnknown => "the wheel's metadata gives no license pipwall can read",
         }
     }
 }
@@ -218,6 +267,12 @@ impl Decision {
     pub fn with_origin(mut self, origin: Option<super::diag::Origin>) -> Self {
         self.origin = origin;
         self
+    }
+
+    /// The PEP 592 yank reason a `yank` decision puts on the served file: the code first, so
+    /// the line pip prints can be searched in the decision log and the policy.
+    pub fn yank_reason(&self) -> String {
+        format!("pipwall {}: {}", self.code, self.sentence())
     }
 
     /// The sentence shown to people: the code's description, the detail, and the policy line.
@@ -274,6 +329,14 @@ mod tests {
                 "cooldown-too-new",
                 "upload-time-missing",
                 "allowed-by-exception",
+                "project-quarantined",
+                "project-archived",
+                "project-deprecated",
+                "unmaintained",
+                "version-limit",
+                "license-denied",
+                "license-not-allowed",
+                "license-unknown",
             ]
         );
         for c in Code::ALL {

@@ -38,6 +38,79 @@ impl fmt::Display for Diagnostic {
     }
 }
 
+/// The diagnostics as a SARIF 2.1.0 log (OASIS), so code-scanning tools can show policy
+/// problems inline on the policy file. Each diagnostic code is a rule; results point at
+/// `file:line:col`. Relative paths stay relative, to be read from where `policy check` ran.
+pub fn sarif(diags: &[Diagnostic]) -> serde_json::Value {
+    use serde_json::json;
+    let mut rules: Vec<&'static str> = Vec::new();
+    for d in diags {
+        if !rules.contains(&d.code) {
+            rules.push(d.code);
+        }
+    }
+    let results: Vec<serde_json::Value> = diags
+        .iter()
+        .map(|d| {
+            let index = rules.iter().position(|r| *r == d.code).unwrap_or(0);
+            json!({
+                "ruleId": d.code,
+                "ruleIndex": index,
+                "level": match d.severity {
+                    Severity::Error => "error",
+                    Severity::Warning => "warning",
+                },
+                "message": { "text": d.message },
+                "locations": [{
+                    "physicalLocation": {
+                        "artifactLocation": { "uri": sarif_uri(&d.file) },
+                        "region": { "startLine": d.line, "startColumn": d.col }
+                    }
+                }]
+            })
+        })
+        .collect();
+    let rules: Vec<serde_json::Value> = rules.iter().map(|r| json!({ "id": r })).collect();
+    json!({
+        "$schema": "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json",
+        "version": "2.1.0",
+        "runs": [{
+            "tool": { "driver": {
+                "name": "pipwall",
+                "version": env!("CARGO_PKG_VERSION"),
+                "rules": rules
+            }},
+            "results": results
+        }]
+    })
+}
+
+/// A path as a SARIF artifact URI: absolute paths become `file:` URLs, relative ones a
+/// relative reference with `/` separators.
+fn sarif_uri(path: &str) -> String {
+    let p = std::path::Path::new(path);
+    if p.is_absolute()
+        && let Ok(u) = url::Url::from_file_path(p)
+    {
+        return u.to_string();
+    }
+    percent_encoding::utf8_percent_encode(&path.replace('\\', "/"), SARIF_PATH).to_string()
+}
+
+/// What a relative URI reference may not hold as is: controls, space and the characters that
+/// would end or change the path part.
+const SARIF_PATH: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS
+    .add(b' ')
+    .add(b'"')
+    .add(b'#')
+    .add(b'%')
+    .add(b'<')
+    .add(b'>')
+    .add(b'?')
+    .add(b'`')
+    .add(b'{')
+    .add(b'}');
+
 /// Where a policy value was written: the decision that value made points here.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Origin {
@@ -84,6 +157,56 @@ impl LineIndex {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sarif_has_one_rule_per_code_and_a_location_per_result() {
+        let d = |file: &str, line, code, severity| Diagnostic {
+            file: file.into(),
+            line,
+            col: 3,
+            severity,
+            code,
+            message: format!("{code} here"),
+        };
+        let log = sarif(&[
+            d("policies/a b.toml", 2, "bad-duration", Severity::Error),
+            d(
+                "/etc/pipwall/p.toml",
+                7,
+                "expired-exception",
+                Severity::Warning,
+            ),
+            d("policies/a b.toml", 9, "bad-duration", Severity::Error),
+        ]);
+        assert_eq!(log["version"], "2.1.0");
+        let run = &log["runs"][0];
+        assert_eq!(run["tool"]["driver"]["name"], "pipwall");
+        assert_eq!(
+            run["tool"]["driver"]["rules"],
+            serde_json::json!([{"id": "bad-duration"}, {"id": "expired-exception"}])
+        );
+        let results = run["results"].as_array().unwrap();
+        assert_eq!(results.len(), 3);
+        assert_eq!(
+            results[1],
+            serde_json::json!({
+                "ruleId": "expired-exception",
+                "ruleIndex": 1,
+                "level": "warning",
+                "message": {"text": "expired-exception here"},
+                "locations": [{"physicalLocation": {
+                    "artifactLocation": {"uri": "file:///etc/pipwall/p.toml"},
+                    "region": {"startLine": 7, "startColumn": 3}
+                }}]
+            })
+        );
+        assert_eq!(
+            results[2]["locations"][0]["physicalLocation"]["artifactLocation"]["uri"],
+            "policies/a%20b.toml"
+        );
+        assert_eq!(results[2]["ruleIndex"], 0);
+        assert_eq!(sarif(&[])["runs"][0]["results"], serde_json::json!([]));
+    }
 
     #[test]
     fn positions_are_one_based_and_count_characters() {

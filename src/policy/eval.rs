@@ -20,7 +20,7 @@ use super::osv::RecordKind;
 use crate::audit::Report;
 use crate::dist::ProjectName;
 use crate::dist::filename::DistRef;
-use crate::index::FileEntry;
+use crate::index::{FileEntry, ProjectStatus};
 
 /// What the policy says about a project before any file is looked at.
 pub enum Gate<'p> {
@@ -56,6 +56,8 @@ enum Lift<'p> {
     None,
     Lifted(&'p Exception),
     Expired(&'p Exception),
+    /// An `until-fixed` exception whose advisory now lists a fix: upgrading is the way out.
+    Fixed(&'p Exception),
 }
 
 /// The narrower scope a rule hit has, matched against exceptions.
@@ -66,6 +68,8 @@ struct Scope<'a> {
     /// Advisory record id and aliases.
     ids: Option<(&'a str, &'a [String])>,
     code: Option<&'a str>,
+    /// The advisory record lists a fixed version (an OSV `fixed` event).
+    fixed: bool,
 }
 
 /// A rule that matched a file: which, what it says, and the line that set it.
@@ -90,6 +94,7 @@ struct ProjectHit<'a> {
 /// Running verdict for one file.
 #[derive(Default)]
 struct Verdict {
+    yank: Option<Decision>,
     warn: Option<Decision>,
     would_hide: Option<Decision>,
     lifted: Option<Decision>,
@@ -198,7 +203,7 @@ impl Policy {
                     e.mark_used();
                     continue;
                 }
-                Lift::Expired(_) | Lift::None => {}
+                Lift::Expired(_) | Lift::Fixed(_) | Lift::None => {}
             }
             let decision = Decision {
                 action: Action::Hide,
@@ -214,11 +219,24 @@ impl Policy {
                         ..decision
                     });
                 }
-                RuleAction::Hide if self.report_only || rule.report_only => {
+                RuleAction::Yank | RuleAction::Hide if self.report_only || rule.report_only => {
                     view.project_note.get_or_insert(Decision {
                         action: Action::WouldHide,
                         ..decision
                     });
+                }
+                RuleAction::Yank => {
+                    // A yank changes what is served, so it wins over an earlier warning.
+                    if view
+                        .project_note
+                        .as_ref()
+                        .is_none_or(|n| n.action != Action::Yank)
+                    {
+                        view.project_note = Some(Decision {
+                            action: Action::Yank,
+                            ..decision
+                        });
+                    }
                 }
                 RuleAction::Hide => return Gate::Blocked { decision, style },
             }
@@ -285,7 +303,11 @@ impl View<'_> {
                 continue;
             }
             if e.is_expired(self.now) {
-                expired = Some(*e);
+                expired = Some(Lift::Expired(e));
+                continue;
+            }
+            if e.until_fixed && scope.fixed {
+                expired = Some(Lift::Fixed(e));
                 continue;
             }
             if let Some(d) = e.expires
@@ -297,7 +319,7 @@ impl View<'_> {
             }
             return Lift::Lifted(e);
         }
-        expired.map_or(Lift::None, Lift::Expired)
+        expired.unwrap_or(Lift::None)
     }
 
     /// Weighs one rule hit. Returns the decision when it hides the file.
@@ -327,6 +349,12 @@ impl View<'_> {
                     e.origin
                 ));
             }
+            Lift::Fixed(e) => {
+                detail.push_str(&format!(
+                    "; the exception at {} applied until a fix, and the advisory now lists one",
+                    e.origin
+                ));
+            }
             Lift::None => {}
         }
         let decision = Decision {
@@ -344,9 +372,16 @@ impl View<'_> {
                 });
                 None
             }
-            RuleAction::Hide if self.policy.report_only || rule.report_only => {
+            RuleAction::Yank | RuleAction::Hide if self.policy.report_only || rule.report_only => {
                 verdict.would_hide.get_or_insert(Decision {
                     action: Action::WouldHide,
+                    ..decision
+                });
+                None
+            }
+            RuleAction::Yank => {
+                verdict.yank.get_or_insert(Decision {
+                    action: Action::Yank,
                     ..decision
                 });
                 None
@@ -356,12 +391,115 @@ impl View<'_> {
     }
 
     fn finish(&self, verdict: Verdict, shown: Decision) -> Decision {
+        // A yank changes the served page, so it is the decision that must be recorded.
+        let project_yank = self
+            .project_note
+            .as_ref()
+            .filter(|n| n.action == Action::Yank);
         verdict
-            .would_hide
+            .yank
+            .or_else(|| project_yank.cloned())
+            .or(verdict.would_hide)
             .or(verdict.warn)
             .or_else(|| self.project_note.clone())
             .or(verdict.lifted)
             .unwrap_or(shown)
+    }
+
+    /// Weighs what an upstream page says about the whole project: its PEP 792 status, and how
+    /// long ago anything was uploaded. The verdict is shared by every file of the page: a hide,
+    /// or a note (yank, warning, report-only, lifted) carried onto each file no other rule
+    /// flagged, so a page pays for it once.
+    pub fn judge_page(
+        &self,
+        status: Option<&ProjectStatus>,
+        files: &[FileEntry],
+    ) -> Option<Decision> {
+        let p = self.policy;
+        let mut v = Verdict::default();
+        if let Some(st) = status
+            && let Some((rule, code)) = p.status_rules.for_status(&st.status)
+            && !rule.is_off()
+        {
+            let detail = st
+                .reason
+                .as_deref()
+                .map(|r| format!("upstream says: {}", printable(r, 200)))
+                .unwrap_or_default();
+            let hit = Hit {
+                id: RuleId::ProjectStatus,
+                rule,
+                code,
+                detail,
+                origin: rule.origin.clone(),
+            };
+            if let Some(d) = self.hit(&mut v, hit, Scope::default()) {
+                return Some(d);
+            }
+        }
+        if let Some((max, origin)) = &p.unmaintained_max_age
+            && !p.unmaintained.is_off()
+            && let Some(newest) = newest_upload(files)
+            && let Ok(stale_from) = newest.checked_add(*max)
+        {
+            if stale_from <= self.now {
+                let hit = Hit {
+                    id: RuleId::Unmaintained,
+                    rule: &p.unmaintained,
+                    code: Code::Unmaintained,
+                    detail: format!(
+                        "newest upload {newest}, the limit is {} days",
+                        max.as_secs() / 86_400
+                    ),
+                    origin: Some(origin.clone()),
+                };
+                if let Some(d) = self.hit(&mut v, hit, Scope::default()) {
+                    return Some(d);
+                }
+            } else {
+                self.recheck_by(stale_from);
+            }
+        }
+        v.yank.or(v.would_hide).or(v.warn).or(v.lifted)
+    }
+
+    /// `[versions] max-count`, when it applies to this project: the number of newest versions
+    /// shown.
+    pub fn max_versions(&self) -> Option<usize> {
+        let p = self.policy;
+        p.max_versions
+            .as_ref()
+            .filter(|_| !p.versions.is_off())
+            .map(|(n, _)| *n)
+    }
+
+    /// Weighs the version-count limit for a file of a version older than the newest `limit`:
+    /// the decision that replaces the file's, `None` when an exception or the action lets it be.
+    pub fn version_limit(
+        &self,
+        version: &Version,
+        sha256: Option<&str>,
+        limit: usize,
+    ) -> Option<Decision> {
+        let p = self.policy;
+        let origin = p.max_versions.as_ref().map(|(_, o)| o.clone());
+        let mut v = Verdict::default();
+        let hit = Hit {
+            id: RuleId::Versions,
+            rule: &p.versions,
+            code: Code::VersionLimit,
+            detail: format!("{version} is not among the {limit} newest"),
+            origin,
+        };
+        let scope = Scope {
+            version: Some(version),
+            sha256,
+            ..Scope::default()
+        };
+        if let Some(d) = self.hit(&mut v, hit, scope) {
+            return Some(d);
+        }
+        v.yank.or(v.would_hide).or(v.warn).or(v.lifted)
     }
 
     /// Decides one upstream file whose name parsed. The filename rules that are not policy
@@ -500,6 +638,7 @@ impl View<'_> {
                         },
                         Scope {
                             ids: Some((&rec.id, &rec.aliases)),
+                            fixed: rec.fix_available,
                             ..base
                         }
                     ));
@@ -711,6 +850,7 @@ impl View<'_> {
                 sha256: Some(sha256),
                 code: Some(code),
                 ids: None,
+                fixed: false,
             };
             if let Some(d) = self.hit(
                 &mut v,
@@ -729,6 +869,11 @@ impl View<'_> {
                 hiding.push(d.detail);
             }
         }
+        if hiding.is_empty()
+            && let Some(d) = self.judge_license(&mut v, &report.license, sha256, version)
+        {
+            return d;
+        }
         if !hiding.is_empty() {
             const MAX: usize = 8;
             let more = hiding.len().saturating_sub(MAX);
@@ -745,6 +890,75 @@ impl View<'_> {
             };
         }
         self.finish(v, Decision::show())
+    }
+}
+
+/// The newest upload-time of a page's files. PEP 700 times are checked on parse to one fixed
+/// form, so the greatest string is the newest (to the second) and only it is parsed.
+fn newest_upload(files: &[FileEntry]) -> Option<Timestamp> {
+    files
+        .iter()
+        .filter_map(|f| f.upload_time.as_deref())
+        .max()
+        .and_then(|t| t.parse().ok())
+}
+
+/// Text from upstream made safe to log: control characters dropped, at most `max` characters.
+fn printable(s: &str, max: usize) -> String {
+    s.chars().filter(|c| !c.is_control()).take(max).collect()
+}
+
+impl View<'_> {
+    /// `[licenses]` on one audited wheel: its METADATA license against the allow and deny
+    /// lists. Returns the decision when it hides; warnings and yanks go into `v`.
+    fn judge_license(
+        &self,
+        v: &mut Verdict,
+        facts: &crate::audit::LicenseFacts,
+        sha256: &str,
+        version: Option<&Version>,
+    ) -> Option<Decision> {
+        use super::licenses::LicenseVerdict;
+        let p = self.policy;
+        let lr = &p.license_rules;
+        if p.licenses.is_off() || !lr.is_active() {
+            return None;
+        }
+        let (rule, code, detail, origin) = match lr.judge(facts) {
+            LicenseVerdict::Ok => return None,
+            LicenseVerdict::Denied(d) => {
+                (&p.licenses, Code::LicenseDenied, d, lr.deny_origin.clone())
+            }
+            LicenseVerdict::NotAllowed(d) => (
+                &p.licenses,
+                Code::LicenseNotAllowed,
+                d,
+                lr.allow_origin.clone(),
+            ),
+            LicenseVerdict::Unknown(d) => (
+                &lr.unknown,
+                Code::LicenseUnknown,
+                d,
+                lr.unknown
+                    .origin
+                    .clone()
+                    .or_else(|| lr.allow_origin.clone())
+                    .or_else(|| lr.deny_origin.clone()),
+            ),
+        };
+        let scope = Scope {
+            version,
+            sha256: Some(sha256),
+            ..Scope::default()
+        };
+        let hit = Hit {
+            id: RuleId::Licenses,
+            rule,
+            code,
+            detail,
+            origin,
+        };
+        self.hit(v, hit, scope)
     }
 }
 
@@ -1098,6 +1312,43 @@ mod tests {
     }
 
     #[test]
+    fn until_fixed_exceptions_stop_once_a_fix_exists() {
+        let exception = "[[exceptions]]\nrule = \"advisories\"\nid = \"PYSEC-5\"\nuntil-fixed = true\nreason = \"no fix to take yet\"\n";
+        let mut unfixed = vuln("PYSEC-5", "0", "9.9", None);
+        // No `fixed` event: only `introduced`.
+        unfixed["affected"][0]["ranges"][0]["events"] = serde_json::json!([{"introduced": "0"}]);
+        let (p, _dir) = with_advisories(&[unfixed], exception);
+        let d = one(&p, file(WHEEL));
+        assert_eq!((d.action, d.code), (Action::Show, Code::AllowedByException));
+        let (p, _dir) = with_advisories(&[vuln("PYSEC-5", "0", "1.1", None)], exception);
+        let d = one(&p, file(WHEEL));
+        assert_eq!((d.action, d.code), (Action::Hide, Code::Vulnerable));
+        assert!(d.detail.contains("applied until a fix"), "{}", d.detail);
+        assert_eq!(p.unused_exceptions().count(), 1);
+        // The fix is in the data when the policy loads: `policy check` says so.
+        let dir = tempfile::tempdir().unwrap();
+        let vulns = dir.path().join("vulns/demo");
+        std::fs::create_dir_all(&vulns).unwrap();
+        std::fs::write(
+            vulns.join("r.json"),
+            vuln("PYSEC-5", "0", "1.1", None).to_string(),
+        )
+        .unwrap();
+        let text = format!(
+            "[advisories]\nsources = [\"{}\"]\n{exception}",
+            dir.path().join("vulns").display()
+        );
+        let (_, warnings) = load_sources(&[("t.toml".into(), text)]).unwrap();
+        assert_eq!(
+            warnings
+                .iter()
+                .map(|w| (w.code, w.line))
+                .collect::<Vec<_>>(),
+            [("fixed-exception", 3)]
+        );
+    }
+
+    #[test]
     fn stale_advisory_data_fails_closed_or_warns() {
         let (p, _dir) =
             with_advisories(&[vuln("PYSEC-4", "5.0", "6.0", None)], "max-age = \"1d\"\n");
@@ -1179,6 +1430,422 @@ mod tests {
         );
         let (d, style) = blocked(&p, "evil").unwrap();
         assert_eq!((d.code, style), (Code::Malicious, Blocked::Quarantine));
+    }
+
+    fn with_status(status: &str, reason: Option<&str>) -> ProjectPage {
+        ProjectPage {
+            files: vec![file(WHEEL), file("demo-1.1-py3-none-any.whl")],
+            versions: vec!["0.9".into()],
+            status: Some(ProjectStatus {
+                status: status.into(),
+                reason: reason.map(Into::into),
+            }),
+            ..ProjectPage::default()
+        }
+    }
+
+    fn decide_status(
+        p: &Policy,
+        page: ProjectPage,
+    ) -> (crate::index::render::ServedPage, Vec<FileDecision>) {
+        let name = ProjectName::new("demo").unwrap();
+        let Gate::Open(view) = p.gate(&name, now()) else {
+            panic!()
+        };
+        decide_page(&name, page, &view)
+    }
+
+    #[test]
+    fn upstream_project_status_hides_or_warns() {
+        let default = Policy::builtin();
+        let (served, d) = decide_status(
+            &default,
+            with_status("quarantined", Some("malware\x1b[31m report")),
+        );
+        assert!(
+            served.files.is_empty() && served.versions.is_empty(),
+            "{served:?}"
+        );
+        assert_eq!(
+            served.status.as_ref().map(|s| s.status.as_str()),
+            Some("quarantined")
+        );
+        assert_eq!(
+            (d[0].decision.action, d[0].decision.code),
+            (Action::Hide, Code::ProjectQuarantined)
+        );
+        assert_eq!(
+            d[0].decision.detail, "upstream says: malware[31m report",
+            "control characters dropped"
+        );
+        for (status, code) in [
+            ("archived", Code::ProjectArchived),
+            ("deprecated", Code::ProjectDeprecated),
+        ] {
+            let (served, d) = decide_status(&default, with_status(status, None));
+            assert_eq!(served.files.len(), 2);
+            assert_eq!(
+                (d[1].decision.action, d[1].decision.code),
+                (Action::Warn, code),
+                "{status}"
+            );
+        }
+        // A file's own rule speaks first; the status note goes where no rule did.
+        let (_, d) = decide_status(
+            &default,
+            ProjectPage {
+                files: vec![file("demo-1.0.tar.gz"), file(WHEEL)],
+                ..with_status("archived", None)
+            },
+        );
+        assert_eq!(d[0].decision.code, Code::SdistHidden);
+        assert_eq!(d[1].decision.code, Code::ProjectArchived);
+        for status in ["active", "something-new"] {
+            let (served, d) = decide_status(&default, with_status(status, None));
+            assert_eq!(
+                (served.files.len(), d[0].decision.code),
+                (2, Code::WheelShown),
+                "{status}"
+            );
+        }
+    }
+
+    #[test]
+    fn project_status_actions_are_configurable_and_liftable() {
+        let p = policy(
+            "[project-status]\nquarantined = \"warn\"\narchived = \"hide\"\ndeprecated = \"allow\"\n",
+        );
+        let (served, d) = decide_status(&p, with_status("quarantined", None));
+        assert_eq!(
+            (served.files.len(), d[0].decision.action),
+            (2, Action::Warn)
+        );
+        let (served, d) = decide_status(&p, with_status("archived", None));
+        assert_eq!(
+            (served.files.len(), d[0].decision.code),
+            (0, Code::ProjectArchived)
+        );
+        assert_eq!(d[0].decision.origin.as_ref().map(|o| o.line), Some(3));
+        let (_, d) = decide_status(&p, with_status("deprecated", None));
+        assert_eq!(d[0].decision.code, Code::WheelShown);
+        let p = policy("[project-status]\nreport-only = true\n");
+        let (served, d) = decide_status(&p, with_status("quarantined", None));
+        assert_eq!(
+            (served.files.len(), d[0].decision.action),
+            (2, Action::WouldHide)
+        );
+        let p = policy(
+            "[[exceptions]]\nrule = \"project-status\"\nproject = \"demo\"\nreason = \"our own fork\"\n",
+        );
+        let (served, d) = decide_status(&p, with_status("quarantined", None));
+        assert_eq!(
+            (served.files.len(), d[0].decision.code),
+            (2, Code::AllowedByException)
+        );
+        assert_eq!(p.unused_exceptions().count(), 0);
+    }
+
+    #[test]
+    fn yank_keeps_the_file_listed_and_says_why() {
+        let p = policy("[versions]\naction = \"yank\"\ndeny = { demo = \"==1.0\" }\n");
+        let upstream_yanked = FileEntry {
+            yanked: Some("broken build".into()),
+            ..file("demo-1.0-cp312-cp312-win_amd64.whl")
+        };
+        let (served, d) = decide_status(
+            &p,
+            ProjectPage {
+                files: vec![
+                    file(WHEEL),
+                    upstream_yanked,
+                    file("demo-1.1-py3-none-any.whl"),
+                ],
+                ..ProjectPage::default()
+            },
+        );
+        assert_eq!(served.files.len(), 3);
+        assert_eq!(served.versions, ["1.0", "1.1"]);
+        assert_eq!(
+            (d[0].decision.action, d[0].decision.code),
+            (Action::Yank, Code::VersionExcluded)
+        );
+        let reason = served.files[1].yanked.as_deref().unwrap();
+        assert!(reason.starts_with("pipwall version-excluded: the policy's version rules exclude this version: 1.0 is denied by `==1.0` [policy t.toml:3]"), "{reason}");
+        let kept = served.files[0].yanked.as_deref().unwrap();
+        assert!(
+            kept.starts_with("pipwall version-excluded")
+                && kept.ends_with("; upstream: broken build"),
+            "{kept}"
+        );
+        assert_eq!(served.files[2].yanked, None);
+        // A hide from another rule still wins; report-only logs the yank and changes nothing.
+        let p = policy(
+            "[versions]\naction = \"yank\"\ndeny = { demo = \"==1.0\" }\n[size]\nmax = 10\n",
+        );
+        assert_eq!(one(&p, file(WHEEL)).code, Code::TooLarge);
+        let p = policy(
+            "[versions]\naction = \"yank\"\nreport-only = true\ndeny = { demo = \"==1.0\" }\n",
+        );
+        let (served, d) = decide_status(
+            &p,
+            ProjectPage {
+                files: vec![file(WHEEL)],
+                ..ProjectPage::default()
+            },
+        );
+        assert_eq!(
+            (served.files[0].yanked.as_deref(), d[0].decision.action),
+            (None, Action::WouldHide)
+        );
+    }
+
+    #[test]
+    fn yank_works_for_projects_statuses_and_audits() {
+        let p = policy("[projects]\naction = \"yank\"\ndeny = [\"demo\"]\n");
+        assert!(blocked(&p, "demo").is_none());
+        let d = one(&p, file(WHEEL));
+        assert_eq!((d.action, d.code), (Action::Yank, Code::ProjectDenied));
+        // A project-wide yank goes over a file's own warning.
+        let p = policy(
+            "[projects]\naction = \"yank\"\ndeny = [\"demo\"]\n[prereleases]\naction = \"warn\"\n",
+        );
+        assert_eq!(
+            one(&p, file("demo-2.0rc1-py3-none-any.whl")).action,
+            Action::Yank
+        );
+        let p = policy("[project-status]\narchived = \"yank\"\n");
+        let (served, d) = decide_status(&p, with_status("archived", Some("read-only")));
+        assert_eq!(
+            (served.files.len(), d[0].decision.action),
+            (2, Action::Yank)
+        );
+        let reason = served.files[0].yanked.as_deref().unwrap();
+        assert!(
+            reason.contains("project-archived") && reason.contains("read-only"),
+            "{reason}"
+        );
+        // An audit finding mapped to `yank`: the wheel stays on the audited page, yanked.
+        let p = policy("[audit]\ncodes = { pth-executes-code = \"yank\" }\n");
+        let name = ProjectName::new("demo").unwrap();
+        let Gate::Open(view) = p.gate(&name, now()) else {
+            panic!()
+        };
+        let page = ProjectPage {
+            files: vec![file(WHEEL)],
+            ..ProjectPage::default()
+        };
+        let (served, decisions) = decide_page(&name, page, &view);
+        let r = report(vec![crate::audit::Finding::new(
+            crate::audit::Code::PthExecutesCode,
+            "demo.pth",
+            "import os",
+        )]);
+        let (out, all) = apply_audits(&served, &decisions, &view, |_| AuditState::Done(r.clone()));
+        assert_eq!(all[0].decision.action, Action::Yank);
+        let reason = out.files[0].yanked.as_deref().unwrap();
+        assert!(reason.starts_with("pipwall audit-failed: "), "{reason}");
+    }
+
+    #[test]
+    fn unmaintained_projects_warn_from_their_newest_upload() {
+        let page = |times: &[&str]| ProjectPage {
+            files: times
+                .iter()
+                .enumerate()
+                .map(|(i, t)| FileEntry {
+                    upload_time: Some((*t).into()),
+                    ..file(&format!("demo-1.{i}-py3-none-any.whl"))
+                })
+                .collect(),
+            ..ProjectPage::default()
+        };
+        let old = ["2020-01-01T00:00:00Z", "2024-11-01T00:00:00.5Z"];
+        // Off by default.
+        let (_, d) = decide_status(&Policy::builtin(), page(&old));
+        assert_eq!(d[0].decision.code, Code::WheelShown);
+        let p = policy("[unmaintained]\nmax-age = \"2y\"\n");
+        let (served, d) = decide_status(&p, page(&old));
+        assert_eq!(served.files.len(), 2);
+        assert_eq!(
+            (d[0].decision.action, d[0].decision.code),
+            (Action::Warn, Code::Unmaintained)
+        );
+        assert!(
+            d[0].decision.detail.contains("2024-11-01T00:00:00.5Z"),
+            "{}",
+            d[0].decision.detail
+        );
+        assert_eq!(d[0].decision.origin.as_ref().map(|o| o.line), Some(2));
+        // One recent upload keeps the project current, until it too is two years old.
+        let name = ProjectName::new("demo").unwrap();
+        let Gate::Open(view) = p.gate(&name, now()) else {
+            panic!()
+        };
+        let (_, d) = decide_page(
+            &name,
+            page(&["2020-01-01T00:00:00Z", "2026-06-01T00:00:00Z"]),
+            &view,
+        );
+        assert_eq!(d[0].decision.code, Code::WheelShown);
+        assert_eq!(
+            view.recheck_at(),
+            Some("2028-05-31T00:00:00Z".parse().unwrap())
+        );
+        // A page with no upload times says nothing of age.
+        let (_, d) = decide_status(
+            &p,
+            ProjectPage {
+                files: vec![FileEntry {
+                    upload_time: None,
+                    ..file(WHEEL)
+                }],
+                ..ProjectPage::default()
+            },
+        );
+        assert_eq!(d[0].decision.code, Code::WheelShown);
+        let p = policy(
+            "[unmaintained]\nmax-age = \"2y\"\naction = \"hide\"\n[[exceptions]]\nrule = \"unmaintained\"\nproject = \"other\"\nreason = \"finished, not abandoned\"\n",
+        );
+        let (served, d) = decide_status(&p, page(&old));
+        assert_eq!(
+            (served.files.len(), d[0].decision.code),
+            (0, Code::Unmaintained)
+        );
+        let d = decide(
+            &p,
+            "other",
+            vec![FileEntry {
+                upload_time: Some(old[0].into()),
+                ..file("other-1.0-py3-none-any.whl")
+            }],
+        )
+        .remove(0)
+        .decision;
+        assert_eq!(d.code, Code::AllowedByException);
+    }
+
+    #[test]
+    fn max_count_keeps_the_newest_versions_shown() {
+        let page = |names: &[&str]| ProjectPage {
+            files: names.iter().map(|n| file(n)).collect(),
+            ..ProjectPage::default()
+        };
+        let files = [
+            "demo-1.0-py3-none-any.whl",
+            "demo-1.10-py3-none-any.whl",
+            "demo-1.9-py3-none-any.whl",
+            "demo-1.9-cp312-cp312-win_amd64.whl",
+            "demo-2.0rc1-py3-none-any.whl",
+            "demo-1.2.tar.gz",
+        ];
+        let p = policy("[versions]\nmax-count = 2\n[prereleases]\naction = \"hide\"\n");
+        let (served, d) = decide_status(&p, page(&files));
+        // 2.0rc1 is hidden by its own rule and takes no place; 1.10 and 1.9 (PEP 440 order) stay.
+        assert_eq!(served.versions, ["1.9", "1.10"]);
+        assert_eq!(served.files.len(), 3);
+        let code = |f: &str| d.iter().find(|x| x.filename == f).unwrap().decision.clone();
+        let old = code("demo-1.0-py3-none-any.whl");
+        assert_eq!((old.action, old.code), (Action::Hide, Code::VersionLimit));
+        assert_eq!(old.origin.as_ref().map(|o| o.line), Some(2));
+        assert!(
+            old.detail.contains("not among the 2 newest"),
+            "{}",
+            old.detail
+        );
+        assert_eq!(
+            code("demo-1.2.tar.gz").code,
+            Code::SdistHidden,
+            "the first rule to hide keeps its code"
+        );
+        assert_eq!(code("demo-2.0rc1-py3-none-any.whl").code, Code::Prerelease);
+        // 0 is no limit; `yank` keeps old versions listed; an exception keeps one version.
+        let (served, _) = decide_status(&policy("[versions]\nmax-count = 0\n"), page(&files));
+        assert_eq!(served.files.len(), 5);
+        let (served, d) = decide_status(
+            &policy("[versions]\nmax-count = 1\naction = \"yank\"\n"),
+            page(&files[..3]),
+        );
+        assert_eq!(served.files.len(), 3);
+        assert_eq!(d[0].decision.action, Action::Yank);
+        assert!(
+            served
+                .files
+                .iter()
+                .find(|f| f.filename == files[0])
+                .unwrap()
+                .yanked
+                .is_some()
+        );
+        assert!(
+            served
+                .files
+                .iter()
+                .find(|f| f.filename == files[1])
+                .unwrap()
+                .yanked
+                .is_none()
+        );
+        let p = policy(
+            "[versions]\nmax-count = 1\n[[exceptions]]\nrule = \"versions\"\nproject = \"demo\"\nversions = \"==1.0\"\nreason = \"the LTS line\"\n",
+        );
+        let (served, d) = decide_status(&p, page(&files[..3]));
+        assert_eq!(served.versions, ["1.0", "1.10"]);
+        assert_eq!(d[0].decision.code, Code::AllowedByException);
+        assert_eq!(d[2].decision.code, Code::VersionLimit);
+    }
+
+    #[test]
+    fn licenses_are_judged_from_the_audit_report() {
+        use crate::audit::LicenseFacts;
+        let judge = |p: &Policy, facts: LicenseFacts| {
+            let name = ProjectName::new("demo").unwrap();
+            let Gate::Open(view) = p.gate(&name, now()) else {
+                panic!()
+            };
+            let page = ProjectPage {
+                files: vec![file(WHEEL)],
+                ..ProjectPage::default()
+            };
+            let (served, decisions) = decide_page(&name, page, &view);
+            let r = Arc::new(
+                Report::new(WHEEL.into(), sha_of(WHEEL), 1, Vec::new()).with_license(facts),
+            );
+            let (out, all) =
+                apply_audits(&served, &decisions, &view, |_| AuditState::Done(r.clone()));
+            (out.files.len(), all[0].decision.clone())
+        };
+        let gpl = || LicenseFacts {
+            expression: Some("MIT AND GPL-3.0-only".into()),
+            ..LicenseFacts::default()
+        };
+        let p = policy("[licenses]\ndeny = [\"GPL-3.0-only\"]\n");
+        let (n, d) = judge(&p, gpl());
+        assert_eq!((n, d.code), (0, Code::LicenseDenied));
+        assert_eq!(d.origin.as_ref().map(|o| o.line), Some(2));
+        let (n, d) = judge(&p, LicenseFacts::default());
+        assert_eq!(
+            (n, d.action, d.code),
+            (1, Action::Warn, Code::LicenseUnknown)
+        );
+        let p = policy("[licenses]\nallow = [\"MIT\"]\nunknown = \"hide\"\n");
+        assert_eq!(judge(&p, gpl()).1.code, Code::LicenseNotAllowed);
+        let (n, d) = judge(&p, LicenseFacts::default());
+        assert_eq!(
+            (n, d.code, d.origin.map(|o| o.line)),
+            (0, Code::LicenseUnknown, Some(3))
+        );
+        let classic = LicenseFacts {
+            classifiers: vec!["OSI Approved :: MIT License".into()],
+            ..LicenseFacts::default()
+        };
+        assert_eq!(judge(&p, classic).1.code, Code::WheelShown);
+        // Off without lists; lifted per project by an exception.
+        assert_eq!(judge(&Policy::builtin(), gpl()).1.code, Code::WheelShown);
+        let p = policy(
+            "[licenses]\ndeny = [\"GPL-3.0-only\"]\n[[exceptions]]\nrule = \"licenses\"\nproject = \"demo\"\nreason = \"internal tool, not distributed\"\n",
+        );
+        assert_eq!(judge(&p, gpl()), (1, judge(&p, gpl()).1));
+        assert_eq!(judge(&p, gpl()).1.code, Code::AllowedByException);
     }
 
     #[test]

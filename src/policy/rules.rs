@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use pep440_rs::Version;
 
-use super::decision::{Code, Decision};
+use super::decision::{Action, Code, Decision};
 use super::eval::View;
 use crate::audit::Report;
 use crate::dist::filename::{DistRef, VersionCache, classify};
@@ -42,6 +42,11 @@ pub fn decide_page(
         versions: listed,
         status,
     } = page;
+    // A verdict on the whole project from the page itself (its PEP 792 status, the age of its
+    // newest upload): a hide takes every file and listed version with it; a note goes onto
+    // each file nothing else flagged.
+    let note = view.judge_page(status.as_ref(), &files);
+    let project_hidden = note.as_ref().is_some_and(|n| n.action == Action::Hide);
     let mut decisions = Vec::with_capacity(files.len() + invalid.len());
     for inv in invalid {
         decisions.push(FileDecision {
@@ -60,7 +65,12 @@ pub fn decide_page(
     // Each version with files: its display text, and whether one of its files is shown.
     let mut by_version: HashMap<Version, (Arc<str>, bool), foldhash::fast::RandomState> =
         HashMap::default();
+    let limit = view.max_versions();
+    // Each file's version, kept only when the version-count limit needs a second pass.
+    let mut file_versions: Vec<Option<Version>> = Vec::new();
     let mut show = Vec::with_capacity(files.len());
+    // Files a `yank` rule marks, with the reason they are served under; rare, so a short list.
+    let mut yanks: Vec<(usize, String)> = Vec::new();
     for file in &files {
         let parsed = classify(&file.filename, project, &mut cache);
         let version = parsed.as_ref().ok().and_then(DistRef::version);
@@ -69,8 +79,9 @@ pub fn decide_page(
         } else {
             match &parsed {
                 Err(e) => filename_decision(e),
+                Ok(_) if project_hidden => note.clone().unwrap_or_else(Decision::show),
                 Ok(parsed) => {
-                    let d = view.decide_file(file, parsed);
+                    let d = with_note(view.decide_file(file, parsed), note.as_ref());
                     if d.action.shows() && file.sha256().is_none() {
                         // A download is checked against the sha256; without one it cannot be.
                         Decision::hide(Code::MissingSha256, "")
@@ -81,6 +92,9 @@ pub fn decide_page(
             }
         };
         let shows = decision.action.shows();
+        if decision.action == Action::Yank {
+            yanks.push((show.len(), decision.yank_reason()));
+        }
         let text = version.map(|v| {
             let slot = by_version
                 .entry(v.clone())
@@ -95,6 +109,27 @@ pub fn decide_page(
             decision,
         });
         show.push(shows);
+        if limit.is_some() {
+            file_versions.push(version.cloned());
+        }
+    }
+    if let Some(limit) = limit {
+        let first = decisions.len() - show.len();
+        limit_versions(
+            limit,
+            view,
+            &file_versions,
+            &mut show,
+            decisions.get_mut(first..).unwrap_or_default(),
+            &mut yanks,
+            &mut by_version,
+        );
+    }
+    let mut files = files;
+    for (i, reason) in yanks {
+        if let Some(f) = files.get_mut(i) {
+            mark_yanked(f, reason);
+        }
     }
     let shown: Vec<FileEntry> = files
         .into_iter()
@@ -110,8 +145,9 @@ pub fn decide_page(
         .filter(|(_, (_, s))| *s)
         .map(|(v, (text, _))| (VersionKey::Parsed(v), text.to_string()))
         .collect();
-    // Versions upstream lists without any file carry no risk and stay listed.
-    for v in &listed {
+    // Versions upstream lists without any file carry no risk and stay listed, unless the whole
+    // project is hidden.
+    for v in listed.iter().filter(|_| !project_hidden) {
         let key = VersionKey::of(v);
         if !with_files.contains(&key) {
             shown_versions.entry(key).or_insert_with(|| v.clone());
@@ -175,7 +211,16 @@ pub fn apply_audits(
             if let Some(v) = version {
                 kept_versions.insert(VersionKey::Parsed(v));
             }
-            kept.push(file.clone());
+            let mut file = file.clone();
+            // A file the policy already yanked keeps that reason; the audit's is in the log.
+            let by_policy = file
+                .yanked
+                .as_deref()
+                .is_some_and(|y| y.starts_with("pipwall "));
+            if decision.action == Action::Yank && !by_policy {
+                mark_yanked(&mut file, decision.yank_reason());
+            }
+            kept.push(file);
         } else if let Some(v) = version {
             hidden_versions.insert(VersionKey::Parsed(v));
         }
@@ -212,6 +257,92 @@ pub fn apply_audits(
         status: served.status.clone(),
     };
     (page, all)
+}
+
+/// `[versions] max-count`: of the versions that still have a shown file, only the newest
+/// `limit` (PEP 440 order) keep them. Counting after the other rules means a hidden newest
+/// version does not use up a place.
+fn limit_versions(
+    limit: usize,
+    view: &View<'_>,
+    versions: &[Option<Version>],
+    show: &mut [bool],
+    decisions: &mut [FileDecision],
+    yanks: &mut Vec<(usize, String)>,
+    by_version: &mut HashMap<Version, (Arc<str>, bool), foldhash::fast::RandomState>,
+) {
+    let mut shown: Vec<&Version> = by_version
+        .iter()
+        .filter(|(_, (_, s))| *s)
+        .map(|(v, _)| v)
+        .collect();
+    if shown.len() <= limit {
+        return;
+    }
+    shown.sort_unstable_by(|a, b| b.cmp(a));
+    let Some(oldest_kept) = shown.get(limit.saturating_sub(1)).map(|v| (*v).clone()) else {
+        return;
+    };
+    for (i, d) in decisions.iter_mut().enumerate() {
+        let Some(Some(version)) = versions.get(i) else {
+            continue;
+        };
+        if !show.get(i).copied().unwrap_or(false) || *version >= oldest_kept {
+            continue;
+        }
+        let Some(new) = view.version_limit(version, d.sha256.as_deref(), limit) else {
+            continue;
+        };
+        let replace = match new.action {
+            Action::Hide => true,
+            Action::Yank => d.decision.action != Action::Hide,
+            _ => d.decision.action == Action::Show,
+        };
+        if !replace {
+            continue;
+        }
+        if new.action == Action::Yank {
+            yanks.retain(|(j, _)| *j != i);
+            yanks.push((i, new.yank_reason()));
+        }
+        if let Some(s) = show.get_mut(i) {
+            *s = new.action.shows();
+        }
+        d.decision = new;
+    }
+    // A version keeps its place in `versions` only while one of its files is still shown.
+    for (_, slot) in by_version.values_mut() {
+        *slot = false;
+    }
+    for (i, v) in versions.iter().enumerate() {
+        if let (Some(v), true) = (v, show.get(i).copied().unwrap_or(false))
+            && let Some(slot) = by_version.get_mut(v)
+        {
+            slot.1 = true;
+        }
+    }
+}
+
+/// A file's own decision, with the page's shared note where no rule of the file's own spoke
+/// (a shared yank also over a file's warning: it changes what is served).
+fn with_note(d: Decision, note: Option<&Decision>) -> Decision {
+    match note {
+        Some(n) if d.action == Action::Show => n.clone(),
+        Some(n)
+            if n.action == Action::Yank && matches!(d.action, Action::Warn | Action::WouldHide) =>
+        {
+            n.clone()
+        }
+        _ => d,
+    }
+}
+
+/// Marks a served file yanked with pipwall's reason; a reason upstream gave is kept after it.
+fn mark_yanked(file: &mut FileEntry, reason: String) {
+    file.yanked = Some(match file.yanked.take() {
+        Some(up) if !up.is_empty() => format!("{reason}; upstream: {up}"),
+        _ => reason,
+    });
 }
 
 fn filename_decision(e: &FilenameError) -> Decision {

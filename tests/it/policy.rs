@@ -266,13 +266,13 @@ broken.toml:3:17: error[bad-glob]: [projects] deny: `bad[` is not a valid glob: 
 broken.toml:3:34: error[bad-name]: [projects] deny: `x y` is not a project name: project name has a character outside ASCII letters, digits, `.`, `-` and `_`
 broken.toml:4:1: error[unknown-key]: unknown key `acton` in [projects] (did you mean `action`?)
 broken.toml:6:22: error[bad-specifier]: [versions] require: `>=4.2,<<6` is not a PEP 440 version specifier: Failed to parse version: no such comparison operator "<<", must be one of ~= == != <= >= < > ===
-broken.toml:8:11: error[bad-duration]: [cooldown] min-age: `a week` is not a duration (write e.g. "7d", "12 hours", "1w", "P7D" or "PT12H")
+broken.toml:8:11: error[bad-duration]: [cooldown] min-age: `a week` is not a duration (write e.g. "7d", "12 hours", "1w", "2y", "P7D" or "PT12H")
 broken.toml:9:9: error[bad-date]: [cooldown] as-of: `yesterday` is not an RFC 3339 date-time with an offset (e.g. 2026-11-01T00:00:00Z) or a date
 broken.toml:10:1: error[missing-reason]: an exception needs a `reason`: the next person to read the policy must know why
-broken.toml:11:8: error[unknown-rule]: [[exceptions]] rule: `sdist` is not a rule (one of projects, sdists, versions, tags, prereleases, yanked, size, cooldown, lock, advisories, malware, audit)
+broken.toml:11:8: error[unknown-rule]: [[exceptions]] rule: `sdist` is not a rule (one of projects, sdists, versions, tags, prereleases, yanked, size, cooldown, lock, advisories, malware, audit, project-status, unmaintained, licenses)
 broken.toml:13:1: warning[expired-exception]: this exception expired on 2020-01-01; it no longer applies
 broken.toml:19:11: error[unknown-code]: [audit] codes: `no-such-code` is not an audit finding code (`pipwall audit --format json` names them)
-broken.toml:19:54: error[bad-action]: [audit] codes must be "hide", "warn" or "allow", not "maybe"
+broken.toml:19:54: error[bad-action]: [audit] codes must be "hide", "yank", "warn" or "allow", not "maybe"
 broken.toml:21:10: error[lock-file]: cannot read lock file missing.txt: No such file or directory (os error 2)
 broken.toml:23:13: error[bad-glob]: [tags] platform: `manylinux_[x86_64` is not a valid glob: unclosed character class; missing ']'
 "#;
@@ -561,4 +561,280 @@ async fn vet_audits_what_a_lock_pins_and_fails_on_a_project_that_cannot_install(
     assert_eq!(legacy["project"], "legacy");
     assert_eq!(legacy["ok"], false);
     assert_eq!(legacy["files"][0]["code"], "sdist-hidden");
+}
+
+/// Publishes `files` under `/files/` and a page for `name` written by hand (`page` gets the
+/// file entries, JSON or HTML), so a test can add what the fixtures do not write.
+fn publish_page(
+    up: &FakeIndex,
+    name: &str,
+    files: &[crate::support::fixtures::Fixture],
+    html: bool,
+    head: &str,
+) {
+    for f in files {
+        up.set(
+            &format!("/files/{}", f.filename),
+            200,
+            "application/octet-stream",
+            f.bytes.clone(),
+        );
+    }
+    let path = format!("/simple/{name}/");
+    if html {
+        let mut page = format!("<!DOCTYPE html><html><head>{head}</head><body>\n");
+        for f in files {
+            page.push_str(&format!(
+                "<a href=\"/files/{0}#sha256={1}\">{0}</a><br>\n",
+                f.filename,
+                f.sha256()
+            ));
+        }
+        page.push_str("</body></html>\n");
+        up.set(&path, 200, "text/html", page);
+    } else {
+        let entries: Vec<serde_json::Value> = files
+            .iter()
+            .map(|f| {
+                serde_json::json!({
+                    "filename": f.filename,
+                    "url": format!("../../files/{}", f.filename),
+                    "hashes": {"sha256": f.sha256()},
+                    "size": f.bytes.len(),
+                    "upload-time": "2024-01-01T00:00:00.000000Z",
+                })
+            })
+            .collect();
+        let mut page = serde_json::json!({
+            "meta": {"api-version": "1.4"}, "name": name, "files": entries, "versions": []
+        });
+        if !head.is_empty() {
+            page["project-status"] = serde_json::from_str(head).unwrap();
+        }
+        up.set(
+            &path,
+            200,
+            "application/vnd.pypi.simple.v1+json",
+            page.to_string(),
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_upstream_quarantine_hides_the_project_and_archived_only_warns() {
+    let up = FakeIndex::start().await;
+    publish_page(
+        &up,
+        "demo",
+        &[wheel("demo", "1.0")],
+        false,
+        r#"{"status": "quarantined", "reason": "malware report under review"}"#,
+    );
+    publish_page(
+        &up,
+        "oldie",
+        &[wheel("oldie", "1.0")],
+        true,
+        r#"<meta name="pypi:project-status" content="archived"><meta name="pypi:project-status-reason" content="moved on">"#,
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let pw = Pipwall::start_with_policy(&[up.url()], dir.path(), "").await;
+    for installer in INSTALLERS {
+        let (ok, version, out) = install(&pw, installer, "demo").await;
+        assert!(!ok && version.is_none(), "{installer:?}: {out}");
+    }
+    let page = pw
+        .get("/simple/demo/", Some("application/vnd.pypi.simple.v1+json"))
+        .await;
+    let json: serde_json::Value = serde_json::from_str(&page.text()).unwrap();
+    assert_eq!(json["files"], serde_json::json!([]));
+    assert_eq!(json["project-status"]["status"], "quarantined");
+    let home = tempfile::tempdir().unwrap();
+    let target = home.path().join("t");
+    let run = clients()
+        .install(
+            Installer::Pip,
+            &pw.index_url(),
+            home.path(),
+            &target,
+            &["oldie"],
+        )
+        .await;
+    assert!(run.ok, "{}", run.output);
+    assert_eq!(installed_version(&target, "oldie").as_deref(), Some("1.0"));
+    let decisions = pw.decisions();
+    let quarantined = decisions
+        .iter()
+        .find(|d| d["filename"] == "demo-1.0-py3-none-any.whl")
+        .unwrap();
+    assert_eq!(quarantined["code"], "project-quarantined", "{quarantined}");
+    assert_eq!(quarantined["action"], "hide");
+    let archived = decisions
+        .iter()
+        .find(|d| d["filename"] == "oldie-1.0-py3-none-any.whl")
+        .unwrap();
+    assert_eq!(archived["code"], "project-archived", "{archived}");
+    assert_eq!(archived["action"], "warn");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_yank_rule_keeps_the_file_listed_and_pip_prints_why() {
+    let up = FakeIndex::start().await;
+    up.project(
+        "demo",
+        PageFormat::Json,
+        &[wheel("demo", "1.0"), wheel("demo", "1.1")],
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let pw = Pipwall::start_with_policy(
+        &[up.url()],
+        dir.path(),
+        "[versions]\naction = \"yank\"\ndeny = { demo = \"==1.1\" }\n",
+    )
+    .await;
+    // Unpinned, resolvers pass over the yanked newest version.
+    for installer in INSTALLERS {
+        let (ok, version, out) = install(&pw, installer, "demo").await;
+        assert!(ok, "{installer:?}: {out}");
+        assert_eq!(version.as_deref(), Some("1.0"), "{installer:?}: {out}");
+    }
+    // Pinned with ==, it installs, and pip says why it was yanked.
+    let (ok, version, out) = install(&pw, Installer::Pip, "demo==1.1").await;
+    assert!(ok, "{out}");
+    assert_eq!(version.as_deref(), Some("1.1"), "{out}");
+    assert!(
+        out.contains("pipwall version-excluded") && out.contains("policy.toml:3"),
+        "{out}"
+    );
+    for (accept, key) in [
+        (Some("application/vnd.pypi.simple.v1+json"), "json"),
+        (Some("text/html"), "html"),
+    ] {
+        let page = pw.get("/simple/demo/", accept).await.text();
+        if key == "json" {
+            let json: serde_json::Value = serde_json::from_str(&page).unwrap();
+            let reason = json["files"][1]["yanked"].as_str().unwrap_or_default();
+            assert!(reason.starts_with("pipwall version-excluded: "), "{json}");
+            assert_eq!(
+                json["files"][0]["yanked"],
+                serde_json::Value::Null,
+                "{json}"
+            );
+        } else {
+            assert!(
+                page.contains("data-yanked=\"pipwall version-excluded: "),
+                "{page}"
+            );
+        }
+    }
+    let yanked = pw
+        .decisions()
+        .into_iter()
+        .find(|d| d["filename"] == "demo-1.1-py3-none-any.whl")
+        .unwrap();
+    assert_eq!(yanked["action"], "yank", "{yanked}");
+}
+
+#[test]
+fn policy_check_writes_sarif() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("p.toml"),
+        "[cooldown]\nmin-age = \"soon\"\n[sizes]\n",
+    )
+    .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_pipwall"))
+        .current_dir(dir.path())
+        .args(["policy", "check", "--format", "sarif", "p.toml"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let log: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(log["version"], "2.1.0");
+    let run = &log["runs"][0];
+    let ids: Vec<&str> = run["tool"]["driver"]["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["bad-duration", "unknown-key"]);
+    let where_: Vec<(String, u64, u64, String)> = run["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            let loc = &r["locations"][0]["physicalLocation"];
+            (
+                loc["artifactLocation"]["uri"].as_str().unwrap().to_owned(),
+                loc["region"]["startLine"].as_u64().unwrap(),
+                loc["region"]["startColumn"].as_u64().unwrap(),
+                r["level"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        where_,
+        [
+            ("p.toml".into(), 2, 11, "error".into()),
+            ("p.toml".into(), 3, 2, "error".into())
+        ]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_denied_license_hides_the_wheel_from_its_metadata() {
+    use crate::support::fixtures::WheelSpec;
+    let licensed = |version: &str, headers: &str| {
+        let mut spec = WheelSpec::new("demo", version, "py3-none-any").file(
+            "demo/__init__.py",
+            format!("VERSION = '{version}'\n").into_bytes(),
+        );
+        spec.metadata = Some(format!(
+            "Metadata-Version: 2.4\nName: demo\nVersion: {version}\n{headers}"
+        ));
+        spec.build()
+    };
+    let up = FakeIndex::start().await;
+    up.project(
+        "demo",
+        PageFormat::Json,
+        &[
+            licensed("1.0", "License-Expression: MIT OR GPL-3.0-only\n"),
+            licensed(
+                "1.1",
+                "Classifier: License :: OSI Approved :: GNU General Public License v3 (GPLv3)\n",
+            ),
+        ],
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let pw = Pipwall::start_with_policy(
+        &[up.url()],
+        dir.path(),
+        "[licenses]\nallow = [\"MIT\", \"Apache-2.0\"]\ndeny = [\"GPL-3.0-only\"]\n",
+    )
+    .await;
+    for installer in INSTALLERS {
+        let (ok, version, out) = install(&pw, installer, "demo").await;
+        assert!(ok, "{installer:?}: {out}");
+        assert_eq!(version.as_deref(), Some("1.0"), "{installer:?}: {out}");
+    }
+    let decisions = pw.decisions();
+    let denied = decisions
+        .iter()
+        .find(|d| d["filename"] == "demo-1.1-py3-none-any.whl")
+        .unwrap();
+    assert_eq!(denied["code"], "license-denied", "{denied}");
+    assert!(
+        denied["policy"]
+            .as_str()
+            .unwrap()
+            .ends_with("policy.toml:3"),
+        "{denied}"
+    );
+    let shown = decisions
+        .iter()
+        .find(|d| d["filename"] == "demo-1.0-py3-none-any.whl")
+        .unwrap();
+    assert_eq!(shown["code"], "wheel-shown", "{shown}");
 }
