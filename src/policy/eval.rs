@@ -1569,9 +1569,10 @@ mod tests {
             (d[0].decision.action, d[0].decision.code),
             (Action::Yank, Code::VersionExcluded)
         );
-        let reason = served.files[1].yanked.as_deref().unwrap();
+        // Files keep upstream's order: the plain wheel, then the one upstream yanked.
+        let reason = served.files[0].yanked.as_deref().unwrap();
         assert!(reason.starts_with("pipwall version-excluded: the policy's version rules exclude this version: 1.0 is denied by `==1.0` [policy t.toml:3]"), "{reason}");
-        let kept = served.files[0].yanked.as_deref().unwrap();
+        let kept = served.files[1].yanked.as_deref().unwrap();
         assert!(
             kept.starts_with("pipwall version-excluded")
                 && kept.ends_with("; upstream: broken build"),
