@@ -325,15 +325,24 @@ fn convert(raw: RawFile<'_>, page_url: &Arc<Url>) -> Result<FileEntry, InvalidEn
         None | Some(BoolOrHashes::Bool(false)) => CoreMetadata::Absent,
         Some(BoolOrHashes::Bool(true)) => CoreMetadata::Present(Hashes::default()),
         Some(BoolOrHashes::Hashes(map)) => {
-            let checked: Option<Hashes> = map
-                .0
-                .iter()
-                .filter_map(|(a, h)| check_hash(a, h))
-                .map(Result::ok)
-                .collect();
             // A malformed metadata hash would make clients fetch and reject the sidecar; treat
             // the sidecar as absent instead (the wheel itself still carries its metadata).
-            checked.map_or(CoreMetadata::Absent, CoreMetadata::Present)
+            let mut checked = Hashes::default();
+            let mut malformed = false;
+            for (a, h) in &map.0 {
+                match check_hash(a, h) {
+                    Some(Ok((a, h))) => {
+                        checked.insert(a, h);
+                    }
+                    Some(Err(_)) => malformed = true,
+                    None => {}
+                }
+            }
+            if malformed {
+                CoreMetadata::Absent
+            } else {
+                CoreMetadata::Present(checked)
+            }
         }
     };
     Ok(FileEntry {

@@ -185,18 +185,28 @@ pub fn href_scheme(href: &str) -> Option<&str> {
 /// it. Works on the text, without parsing the URL.
 pub fn href_filename(href: &str) -> Option<std::borrow::Cow<'_, str>> {
     let href = &href[..memchr::memchr2(b'?', b'#', href.as_bytes()).unwrap_or(href.len())];
-    // Skip `scheme://authority`: a link with no path after its host has no filename.
-    let path = match href_scheme(href) {
+    let b = href.as_bytes();
+    // The last `/` ends the path's folders; it must come after `scheme://authority`, or the link
+    // has no path after its host and so no filename.
+    let last_slash = memchr::memrchr(b'/', b);
+    let path_start = match href_scheme(href) {
         Some(scheme) => {
-            let rest = &href[scheme.len() + 1..];
-            match rest.strip_prefix("//") {
-                Some(auth_and_path) => &auth_and_path[auth_and_path.find('/')?..],
-                None => rest,
+            let after = scheme.len() + 1;
+            if b[after..].starts_with(b"//") {
+                let host_end = after + 2 + memchr::memchr(b'/', &b[after + 2..])?;
+                last_slash.filter(|&i| i >= host_end)?
+            } else {
+                last_slash.map_or(after, |i| i.max(after))
             }
         }
-        None => href,
+        None => last_slash.unwrap_or(0),
     };
-    let seg = &path[memchr::memrchr(b'/', path.as_bytes()).map_or(0, |i| i + 1)..];
+    let seg_start = if b.get(path_start) == Some(&b'/') {
+        path_start + 1
+    } else {
+        path_start
+    };
+    let seg = &href[seg_start..];
     // Most links have no escapes: then the segment is the filename as it stands.
     if memchr::memchr(b'%', seg.as_bytes()).is_none() {
         return (!seg.is_empty()).then_some(std::borrow::Cow::Borrowed(seg));
@@ -236,6 +246,14 @@ mod tests {
         assert_eq!(href_filename("https://h/p/"), None);
         assert_eq!(href_filename("https://h"), None);
         assert_eq!(href_filename("https://h?x=/y.whl"), None);
+        assert_eq!(href_filename("https://h/p/x.whl").unwrap(), "x.whl");
+        assert_eq!(href_filename("https:x.whl").unwrap(), "x.whl");
+        assert_eq!(href_filename("https:/x.whl").unwrap(), "x.whl");
+        assert_eq!(href_filename("https:a/b.whl").unwrap(), "b.whl");
+        assert_eq!(href_filename("/x.whl").unwrap(), "x.whl");
+        assert_eq!(href_filename("https:"), None);
+        assert_eq!(href_filename("https://"), None);
+        assert_eq!(href_filename("https:///x.whl").unwrap(), "x.whl");
     }
 
     #[test]
