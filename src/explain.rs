@@ -203,6 +203,20 @@ impl Explained {
                 crate::server::sanitize(&f.reason)
             );
         }
+        // The next step for a person who disagrees: a reviewed exception, not a switch.
+        if let Some(f) = self
+            .files
+            .iter()
+            .find(|f| !f.action.shows() && f.code.rule().is_some())
+        {
+            let _ = writeln!(
+                out,
+                "To lift a rule for one file, add an exception with a reason, e.g.:\n  pipwall policy waive {} --code {} --sha256 {} --reason \"…\" --expires YYYY-MM-DD --to POLICY.toml",
+                self.project,
+                f.code,
+                f.sha256.as_deref().unwrap_or("SHA256"),
+            );
+        }
         out
     }
 }

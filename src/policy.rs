@@ -15,6 +15,7 @@ pub mod licenses;
 pub mod lock;
 pub mod osv;
 pub mod rules;
+pub mod waive;
 
 pub use config::{Blocked, Policy, PolicyError, RuleAction, RuleId, load_files};
 pub use decision::{Action, Code, Decision};

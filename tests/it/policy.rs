@@ -838,3 +838,126 @@ async fn a_denied_license_hides_the_wheel_from_its_metadata() {
         .unwrap();
     assert_eq!(shown["code"], "wheel-shown", "{shown}");
 }
+
+fn waive(dir: &std::path::Path, args: &[&str]) -> (i32, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_pipwall"))
+        .current_dir(dir)
+        .args(["policy", "waive"])
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_waiver_written_by_policy_waive_lets_the_newer_version_through() {
+    let up = FakeIndex::start().await;
+    up.project_timed(
+        "demo",
+        &[
+            (wheel("demo", "1.0"), &hours_ago(24 * 30)),
+            (wheel("demo", "1.1"), &hours_ago(2)),
+        ],
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let cooldown = "[cooldown]\nmin-age = \"7d\"\n";
+    std::fs::write(dir.path().join("local.toml"), cooldown).unwrap();
+    // explain names the hidden file's code and digest, and the command that waives it.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_pipwall"))
+        .current_dir(dir.path())
+        .args([
+            "explain",
+            "demo",
+            "--no-audit",
+            "--policy",
+            "local.toml",
+            "--upstream",
+        ])
+        .arg(up.url())
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains("pipwall policy waive demo --code cooldown-too-new --sha256 "),
+        "{text}"
+    );
+    // A waiver that would not load is refused and the file is left as it was.
+    let (code, _, err) = waive(
+        dir.path(),
+        &[
+            "demo",
+            "--code",
+            "cooldown-too-new",
+            "--reason",
+            "the fix is needed today",
+            "--expires",
+            "soon",
+            "--to",
+            "local.toml",
+        ],
+    );
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("`soon` is not a date"), "{err}");
+    assert!(err.contains("nothing was written"), "{err}");
+    // So is one the loader refuses: its problem is shown with its position.
+    let (code, _, err) = waive(
+        dir.path(),
+        &[
+            "demo",
+            "--rule",
+            "cooldown",
+            "--versions",
+            "=>1",
+            "--reason",
+            "r",
+            "--to",
+            "local.toml",
+        ],
+    );
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("local.toml:"), "{err}");
+    assert!(err.contains("error[bad-specifier]"), "{err}");
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("local.toml")).unwrap(),
+        cooldown
+    );
+    // Built-in rules cannot be waived, and the refusal says why.
+    let (code, _, err) = waive(
+        dir.path(),
+        &["demo", "--code", "missing-sha256", "--reason", "r"],
+    );
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("built-in rules"), "{err}");
+    let (code, _, err) = waive(
+        dir.path(),
+        &[
+            "demo",
+            "--code",
+            "cooldown-too-new",
+            "--versions",
+            "==1.1",
+            "--reason",
+            "the fix is needed today",
+            "--expires",
+            "2099-12-31",
+            "--to",
+            "local.toml",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    let text = std::fs::read_to_string(dir.path().join("local.toml")).unwrap();
+    assert!(text.starts_with(cooldown), "{text}");
+    assert!(text.contains("rule = \"cooldown\""), "{text}");
+    let (code, out) = policy_check(dir.path(), &["local.toml"]);
+    assert_eq!(code, 0, "{out}");
+
+    let pw_dir = tempfile::tempdir().unwrap();
+    let pw = Pipwall::start_with_policy(&[up.url()], pw_dir.path(), &text).await;
+    let (ok, version, out) = install(&pw, Installer::Pip, "demo").await;
+    assert!(ok, "{out}");
+    assert_eq!(version.as_deref(), Some("1.1"), "{out}");
+}
