@@ -180,7 +180,7 @@ enum Command {
     /// up audited in the cache) and a report. Exits 1 when a locked project has no pinned file
     /// shown, so its install would fail.
     Vet {
-        /// A requirements.txt with --hash lines, or a PEP 751 pylock.toml. Repeatable.
+        /// A requirements.txt with --hash lines, a PEP 751 pylock.toml, or a uv.lock. Repeatable.
         #[arg(
             short = 'r',
             long = "requirement",

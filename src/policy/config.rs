@@ -1759,7 +1759,19 @@ impl Builder {
         if !self.lock_files.is_empty() {
             let paths: Vec<PathBuf> = self.lock_files.iter().map(|(p, _)| p.clone()).collect();
             match LockSet::load(&paths) {
-                Ok(set) => p.lock_set = Some(set),
+                Ok(set) => {
+                    for w in set.warnings() {
+                        self.diags.push(Diagnostic {
+                            file: w.file.clone(),
+                            line: w.line.max(1),
+                            col: 1,
+                            severity: Severity::Warning,
+                            code: "lock-outside-index",
+                            message: w.message.clone(),
+                        });
+                    }
+                    p.lock_set = Some(set);
+                }
                 Err(e) => {
                     let spot = self.lock_files[0].1.clone();
                     for (file, line, message) in lock_problems(&e) {
@@ -2289,6 +2301,35 @@ mod tests {
             assert_eq!((d.line, d.col), *pos, "{text:?}: {d}");
             assert_eq!(d.severity, Severity::Error, "{text:?}");
         }
+    }
+
+    #[test]
+    fn a_uv_lock_pins_and_warns_about_what_no_index_serves() {
+        let dir = tempfile::tempdir().unwrap();
+        let lock = dir.path().join("uv.lock");
+        std::fs::write(
+            &lock,
+            format!(
+                "version = 1\n\n[[package]]\nname = \"demo\"\nversion = \"1.0\"\nsource = {{ registry = \"https://index.example.invalid/simple\" }}\nwheels = [{{ url = \"https://files.example.invalid/demo-1.0-py3-none-any.whl\", hash = \"sha256:{}\" }}]\n\n[[package]]\nname = \"tool\"\nversion = \"0.1\"\nsource = {{ git = \"https://example.invalid/tool.git\" }}\n",
+                "a".repeat(64)
+            ),
+        )
+        .unwrap();
+        let text = format!("[lock]\nfiles = [\"{}\"]\n", lock.display());
+        let (p, warnings) = load_sources(&[("p.toml".into(), text)]).unwrap();
+        let set = p.lock_set.as_ref().unwrap();
+        assert!(set.project("demo").is_some());
+        assert!(set.project("tool").is_none());
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        let w = &warnings[0];
+        assert_eq!(
+            (w.code, w.severity, w.line),
+            ("lock-outside-index", Severity::Warning, 9)
+        );
+        assert!(
+            w.file.ends_with("uv.lock") && w.message.contains("tool"),
+            "{w}"
+        );
     }
 
     #[test]

@@ -133,6 +133,74 @@ async fn a_lock_file_limits_installs_to_pinned_files() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_uv_lock_limits_installs_to_pinned_files() {
+    let up = FakeIndex::start().await;
+    let pinned = wheel("demo", "1.0");
+    up.project(
+        "demo",
+        PageFormat::Json,
+        &[pinned.clone(), wheel("demo", "1.1")],
+    );
+    up.project("other", PageFormat::Json, &[wheel("other", "1.0")]);
+    let dir = tempfile::tempdir().unwrap();
+    // As uv writes it: the project itself (editable, never served) and one pinned wheel.
+    std::fs::write(
+        dir.path().join("uv.lock"),
+        format!(
+            r#"version = 1
+revision = 2
+requires-python = ">=3.8"
+
+[[package]]
+name = "app"
+version = "0.1.0"
+source = {{ editable = "." }}
+dependencies = [{{ name = "demo" }}]
+
+[[package]]
+name = "demo"
+version = "1.0"
+source = {{ registry = "{}" }}
+wheels = [
+    {{ url = "https://files.example.invalid/{}", hash = "sha256:{}", size = 1000 }},
+]
+"#,
+            up.url(),
+            pinned.filename,
+            pinned.sha256()
+        ),
+    )
+    .unwrap();
+    let policy = "[lock]\nfiles = [\"uv.lock\"]\noutside = \"hide\"\nblocked = \"not-found\"\n";
+    let (code, out) = {
+        std::fs::write(dir.path().join("check.toml"), policy).unwrap();
+        policy_check(dir.path(), &["check.toml"])
+    };
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("uv.lock:5:1: warning[lock-outside-index]: app comes from an editable"),
+        "{out}"
+    );
+    let pw = Pipwall::start_with_policy(&[up.url()], dir.path(), policy).await;
+    for installer in INSTALLERS {
+        let (ok, version, out) = install(&pw, installer, "demo").await;
+        assert!(ok, "{installer:?}: {out}");
+        assert_eq!(version.as_deref(), Some("1.0"), "{installer:?}: {out}");
+    }
+    let hidden = pw
+        .decisions()
+        .into_iter()
+        .find(|d| d["filename"] == "demo-1.1-py3-none-any.whl")
+        .unwrap();
+    assert_eq!(hidden["code"], "not-in-lock");
+    let page = pw.get("/simple/other/", None).await;
+    assert_eq!(page.status, 404);
+    assert_eq!(page.header("x-pipwall-reason"), Some("project-not-in-lock"));
+    let page = pw.get("/simple/app/", None).await;
+    assert_eq!(page.header("x-pipwall-reason"), Some("project-not-in-lock"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_malware_record_blocks_the_file() {
     let up = FakeIndex::start().await;
     let bad = wheel("demo", "1.1");
