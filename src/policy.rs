@@ -14,7 +14,9 @@ pub mod eval;
 pub mod licenses;
 pub mod lock;
 pub mod osv;
+pub mod popular;
 pub mod rules;
+pub mod typosquat;
 
 pub use config::{Blocked, Policy, PolicyError, RuleAction, RuleId, load_files};
 pub use decision::{Action, Code, Decision};

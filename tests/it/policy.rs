@@ -201,6 +201,53 @@ wheels = [
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_typosquat_warns_by_default_and_hide_quarantines_it() {
+    let up = FakeIndex::start().await;
+    up.project("reqeusts", PageFormat::Json, &[wheel("reqeusts", "1.0")]);
+    let dir = tempfile::tempdir().unwrap();
+    let pw = Pipwall::start_with_policy(&[up.url()], dir.path(), "").await;
+    let home = tempfile::tempdir().unwrap();
+    let run = clients()
+        .install(
+            Installer::Pip,
+            &pw.index_url(),
+            home.path(),
+            &home.path().join("t"),
+            &["reqeusts"],
+        )
+        .await;
+    assert!(run.ok, "{}", run.output);
+    let d = pw
+        .decisions()
+        .into_iter()
+        .find(|d| d["filename"] == "reqeusts-1.0-py3-none-any.whl")
+        .unwrap();
+    assert_eq!(
+        (d["action"].as_str(), d["code"].as_str()),
+        (Some("warn"), Some("typosquat")),
+        "{d}"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let pw =
+        Pipwall::start_with_policy(&[up.url()], dir.path(), "[typosquat]\naction = \"hide\"\n")
+            .await;
+    let page = pw
+        .get(
+            "/simple/reqeusts/",
+            Some("application/vnd.pypi.simple.v1+json"),
+        )
+        .await;
+    let json: serde_json::Value = serde_json::from_str(&page.text()).unwrap();
+    assert_eq!(json["files"], serde_json::json!([]));
+    let reason = json["project-status"]["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("typosquat") && reason.contains("resembles `requests`"),
+        "{reason}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_malware_record_blocks_the_file() {
     let up = FakeIndex::start().await;
     let bad = wheel("demo", "1.1");
@@ -337,7 +384,7 @@ broken.toml:6:22: error[bad-specifier]: [versions] require: `>=4.2,<<6` is not a
 broken.toml:8:11: error[bad-duration]: [cooldown] min-age: `a week` is not a duration (write e.g. "7d", "12 hours", "1w", "2y", "P7D" or "PT12H")
 broken.toml:9:9: error[bad-date]: [cooldown] as-of: `yesterday` is not an RFC 3339 date-time with an offset (e.g. 2026-11-01T00:00:00Z) or a date
 broken.toml:10:1: error[missing-reason]: an exception needs a `reason`: the next person to read the policy must know why
-broken.toml:11:8: error[unknown-rule]: [[exceptions]] rule: `sdist` is not a rule (one of projects, sdists, versions, tags, prereleases, yanked, size, cooldown, lock, advisories, malware, audit, project-status, unmaintained, licenses)
+broken.toml:11:8: error[unknown-rule]: [[exceptions]] rule: `sdist` is not a rule (one of projects, sdists, versions, tags, prereleases, yanked, size, cooldown, lock, advisories, malware, audit, project-status, unmaintained, licenses, typosquat)
 broken.toml:13:1: warning[expired-exception]: this exception expired on 2020-01-01; it no longer applies
 broken.toml:19:11: error[unknown-code]: [audit] codes: `no-such-code` is not an audit finding code (`pipwall audit --format json` names them)
 broken.toml:19:54: error[bad-action]: [audit] codes must be "hide", "yank", "warn" or "allow", not "maybe"
