@@ -953,3 +953,87 @@ async fn a_denied_license_hides_the_wheel_from_its_metadata() {
         .unwrap();
     assert_eq!(shown["code"], "wheel-shown", "{shown}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn learning_mode_writes_an_allow_list_that_refuses_what_was_not_learned() {
+    let up = FakeIndex::start().await;
+    up.project(
+        "demo",
+        PageFormat::Json,
+        &[wheel("demo", "1.0"), wheel("demo", "1.1")],
+    );
+    up.project("other", PageFormat::Json, &[wheel("other", "1.0")]);
+    let dir = tempfile::tempdir().unwrap();
+    let learned = dir.path().join("learned.toml");
+    let learned_arg = learned.display().to_string();
+    let cache_arg = dir.path().join("cache").display().to_string();
+    let mut served = Served::start(&[
+        "--upstream",
+        &up.url(),
+        "--cache-dir",
+        &cache_arg,
+        "--learn",
+        &learned_arg,
+    ]);
+    let home = tempfile::tempdir().unwrap();
+    let run = clients()
+        .install(
+            Installer::Pip,
+            &format!("http://{}/simple/", served.addr),
+            home.path(),
+            &home.path().join("t"),
+            &["demo==1.0"],
+        )
+        .await;
+    assert!(run.ok, "{}", run.output);
+    // SIGHUP writes what was learned so far; SIGTERM writes it again and stops.
+    served.hangup();
+    let line = served.wait_for("learned");
+    assert!(line.contains("learned 1 project(s)"), "{line}");
+    assert!(
+        std::fs::read_to_string(&learned)
+            .unwrap()
+            .contains("\"demo\"")
+    );
+    let ok = std::process::Command::new("kill")
+        .args(["-TERM", &served.child.id().to_string()])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok);
+    let line = served.wait_for("learned");
+    assert!(line.contains("learned 1 project(s)"), "{line}");
+    assert!(served.child.wait().unwrap().success());
+
+    let text = std::fs::read_to_string(&learned).unwrap();
+    assert!(
+        text.contains("\n[projects]\nallow = [\n    \"demo\", # downloaded: 1.0\n]\n"),
+        "{text}"
+    );
+    assert!(text.contains("# learned from "), "{text}");
+    let (code, out) = policy_check(dir.path(), &["learned.toml"]);
+    assert_eq!((code, out.as_str()), (0, ""));
+
+    let served = Served::start(&[
+        "--upstream",
+        &up.url(),
+        "--cache-dir",
+        &cache_arg,
+        "--policy",
+        &learned_arg,
+    ]);
+    assert_eq!(
+        shown_files(served.addr).await,
+        ["demo-1.0-py3-none-any.whl", "demo-1.1-py3-none-any.whl"]
+    );
+    let r = crate::support::pipwall::raw_get(
+        served.addr,
+        "/simple/other/",
+        Some("application/vnd.pypi.simple.v1+json"),
+    )
+    .await;
+    let json: serde_json::Value = serde_json::from_str(&r.text()).unwrap();
+    assert_eq!(json["files"], serde_json::json!([]), "{json}");
+    let reason = json["project-status"]["reason"].as_str().unwrap();
+    assert!(reason.contains("project-not-allowed"), "{reason}");
+}
