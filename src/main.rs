@@ -552,6 +552,9 @@ async fn run(cli: Cli) -> Result<Exit> {
             let policy = policy.load()?;
             let lock = pipwall::policy::lock::LockSet::load(&locks)
                 .context("cannot read the lock file")?;
+            for w in lock.warnings() {
+                eprintln!("pipwall: {w}");
+            }
             let upstreams = Arc::new(upstreams(&upstream)?);
             let cache = cache_dir.unwrap_or_else(default_cache_dir);
             std::fs::create_dir_all(&cache)
