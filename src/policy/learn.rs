@@ -126,6 +126,17 @@ impl Learner {
             source,
         };
         let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(write_err)?;
+        // A temporary file is owner-only; the fragment is a policy others read, so it keeps the
+        // mode of the file it replaces, or gets the usual one.
+        let mode = std::fs::metadata(&self.path).map(|m| m.permissions());
+        #[cfg(unix)]
+        let mode = mode.or_else(|_| {
+            use std::os::unix::fs::PermissionsExt;
+            Ok::<_, std::io::Error>(std::fs::Permissions::from_mode(0o644))
+        });
+        if let Ok(mode) = mode {
+            tmp.as_file().set_permissions(mode).map_err(write_err)?;
+        }
         tmp.write_all(text.as_bytes()).map_err(write_err)?;
         tmp.as_file().sync_all().map_err(write_err)?;
         tmp.persist(&self.path).map_err(|e| write_err(e.error))?;
@@ -253,6 +264,12 @@ mod tests {
         first.download("Other_Thing-2.0-py3-none-any.whl");
         first.download("not a distribution");
         assert_eq!(first.write().unwrap(), 2);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o644);
+        }
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(
             text.contains(

@@ -26,7 +26,7 @@ use super::popular::POPULAR;
 pub enum Likeness {
     /// The same name with `-`, `_` or `.` added, moved or removed.
     Separators,
-    /// The same name with digits that look like letters (`0`/`o`, `1`/`l`/`i`, `5`/`s`).
+    /// The same name with lookalike characters traded (`0`/`o`, `1`/`l`/`i`, `5`/`s`, `3`/`e`).
     Lookalike,
     Swapped,
     Added,
@@ -40,7 +40,7 @@ impl fmt::Display for Likeness {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             Likeness::Separators => "the same but for separators",
-            Likeness::Lookalike => "a digit in place of a lookalike letter",
+            Likeness::Lookalike => "lookalike characters traded, like 0 for o or 1 for l",
             Likeness::Swapped => "two letters swapped",
             Likeness::Added => "one character added",
             Likeness::Dropped => "one character dropped",
@@ -148,8 +148,8 @@ fn bare(name: &str) -> String {
         .collect()
 }
 
-/// Separators out, digits that pass for letters turned into them, and `i` into `l` (a `1` reads
-/// as either).
+/// Separators out, digits that pass for letters turned into them (`0` → `o`, `5` → `s`, `3` →
+/// `e`), and `1` and `i` into `l`, since a `1` reads as either.
 fn lookalike(name: &str) -> String {
     name.chars()
         .filter(|c| !matches!(c, '-' | '_' | '.'))
