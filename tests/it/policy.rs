@@ -967,6 +967,24 @@ async fn learning_mode_writes_an_allow_list_that_refuses_what_was_not_learned() 
     let learned = dir.path().join("learned.toml");
     let learned_arg = learned.display().to_string();
     let cache_arg = dir.path().join("cache").display().to_string();
+    // A file --learn did not write is refused at start, not overwritten later.
+    std::fs::write(
+        dir.path().join("policy.toml"),
+        "[cooldown]\nmin-age = \"7d\"\n",
+    )
+    .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_pipwall"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--upstream", &up.url()])
+        .args(["--cache-dir", &cache_arg, "--learn"])
+        .arg(dir.path().join("policy.toml"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success()
+            && err.contains("is not a learned policy fragment (it sets `cooldown`)"),
+        "{err}"
+    );
     let mut served = Served::start(&[
         "--upstream",
         &up.url(),
