@@ -76,8 +76,9 @@ enum Command {
         /// Address to listen on.
         #[arg(long, default_value = "127.0.0.1:3141", value_name = "ADDR")]
         listen: String,
+        // Boxed: serve's flags make its variant several times the size of the others'.
         #[command(flatten)]
-        upstream: UpstreamArgs,
+        upstream: Box<UpstreamArgs>,
         /// Folder for cached, verified files (default: the user cache folder).
         #[arg(long, env = "PIPWALL_CACHE_DIR", value_name = "DIR")]
         cache_dir: Option<PathBuf>,
@@ -139,6 +140,12 @@ enum Command {
         /// Require clients to authenticate against this users file (see `pipwall auth`).
         #[arg(long, env = "PIPWALL_AUTH_FILE", value_name = "FILE")]
         auth_file: Option<PathBuf>,
+        /// Learning mode: record every project pipwall serves files of and write them to FILE
+        /// as a `[projects] allow` list (a policy fragment for --policy, each name with the
+        /// versions downloaded in a comment), on SIGHUP and when stopped (SIGTERM, Ctrl-C). An
+        /// existing FILE is merged with, never emptied.
+        #[arg(long, value_name = "FILE")]
+        learn: Option<PathBuf>,
         #[command(flatten)]
         policy: PolicyArgs,
     },
@@ -180,7 +187,7 @@ enum Command {
     /// up audited in the cache) and a report. Exits 1 when a locked project has no pinned file
     /// shown, so its install would fail.
     Vet {
-        /// A requirements.txt with --hash lines, or a PEP 751 pylock.toml. Repeatable.
+        /// A requirements.txt with --hash lines, a PEP 751 pylock.toml, or a uv.lock. Repeatable.
         #[arg(
             short = 'r',
             long = "requirement",
@@ -251,7 +258,7 @@ enum PolicyCommand {
         code: Option<String>,
         /// A rule to lift (repeatable): projects, sdists, versions, tags, prereleases, yanked,
         /// size, cooldown, lock, advisories, malware, audit, project-status, unmaintained,
-        /// licenses. Default: the rule behind --code.
+        /// licenses, typosquat. Default: the rule behind --code.
         #[arg(long = "rule", value_name = "RULE")]
         rules: Vec<String>,
         /// Only these versions (PEP 440 specifiers, e.g. `==1.2` or `>=2,<3`).
@@ -406,6 +413,7 @@ async fn run(cli: Cli) -> Result<Exit> {
             max_upstream_requests,
             max_page_size,
             max_file_size,
+            learn,
             policy,
         } => {
             let policy_files = policy.policies.clone();
@@ -432,6 +440,27 @@ async fn run(cli: Cli) -> Result<Exit> {
                 l.max_page_bytes = max_page_size;
                 l.max_file_bytes = max_file_size;
             })?;
+            let learner = match learn {
+                Some(path) => {
+                    let upstream_list: Vec<String> =
+                        upstreams.sources().iter().map(|s| s.describe()).collect();
+                    let policy_list = if policy_files.is_empty() {
+                        "the built-in default policy".to_owned()
+                    } else {
+                        policy_files
+                            .iter()
+                            .map(|p| p.display().to_string())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    };
+                    let from = format!("upstream {} under {policy_list}", upstream_list.join(", "));
+                    Some(Arc::new(
+                        pipwall::policy::learn::Learner::new(path, from)
+                            .context("cannot learn into this file")?,
+                    ))
+                }
+                None => None,
+            };
             let cache_dir = cache_dir.unwrap_or_else(default_cache_dir);
             std::fs::create_dir_all(&cache_dir).with_context(|| {
                 format!("cannot create the cache folder {}", cache_dir.display())
@@ -473,6 +502,7 @@ async fn run(cli: Cli) -> Result<Exit> {
                     s.cache_max_bytes = cache_max_size;
                     s.page_cache_bytes = page_cache_size;
                     s.policy = loaded;
+                    s.learn = learner.clone();
                     s.server = pipwall::serve::ServerLimits {
                         max_connections,
                         header_timeout: Duration::from_secs(header_timeout.max(1)),
@@ -488,7 +518,13 @@ async fn run(cli: Cli) -> Result<Exit> {
             app.check_policy(&app.policy())
                 .map_err(anyhow::Error::msg)
                 .context("pipwall will not start with this policy")?;
-            reload_on_hangup(tls_reload, auth.clone(), app.clone(), policy_files);
+            reload_on_hangup(
+                tls_reload,
+                auth.clone(),
+                app.clone(),
+                policy_files,
+                learner.clone(),
+            );
             pipwall::server::serve_with(
                 app.clone(),
                 listener,
@@ -498,6 +534,9 @@ async fn run(cli: Cli) -> Result<Exit> {
             )
             .await?;
             app.report_unused_exceptions();
+            if let Some(l) = &learner {
+                write_learned(l);
+            }
             eprintln!("pipwall: stopped");
             Ok(Exit::Ok)
         }
@@ -548,6 +587,9 @@ async fn run(cli: Cli) -> Result<Exit> {
             let policy = policy.load()?;
             let lock = pipwall::policy::lock::LockSet::load(&locks)
                 .context("cannot read the lock file")?;
+            for w in lock.warnings() {
+                eprintln!("pipwall: {w}");
+            }
             let upstreams = Arc::new(upstreams(&upstream)?);
             let cache = cache_dir.unwrap_or_else(default_cache_dir);
             std::fs::create_dir_all(&cache)
@@ -848,6 +890,7 @@ fn reload_on_hangup(
     auth: Option<Arc<pipwall::auth::Users>>,
     app: Arc<App>,
     policies: Vec<PathBuf>,
+    learner: Option<Arc<pipwall::policy::learn::Learner>>,
 ) {
     #[cfg(unix)]
     tokio::spawn(async move {
@@ -856,6 +899,10 @@ fn reload_on_hangup(
             return;
         };
         while hup.recv().await.is_some() {
+            if let Some(l) = &learner {
+                let l = l.clone();
+                let _ = tokio::task::spawn_blocking(move || write_learned(&l)).await;
+            }
             if let Some(t) = &tls {
                 match t.reload() {
                     Ok(()) => eprintln!("pipwall: reloaded the TLS certificate"),
@@ -890,7 +937,17 @@ fn reload_on_hangup(
         }
     });
     #[cfg(not(unix))]
-    let _ = (tls, auth, app, policies);
+    let _ = (tls, auth, app, policies, learner);
+}
+
+/// Writes what learning mode saw, saying where or why not.
+fn write_learned(learner: &pipwall::policy::learn::Learner) {
+    let path = learner.path().display();
+    match learner.write() {
+        Ok(0) => eprintln!("pipwall: learned no project yet; {path} not written"),
+        Ok(n) => eprintln!("pipwall: learned {n} project(s) into {path}"),
+        Err(e) => eprintln!("pipwall: could not write what was learned: {e}"),
+    }
 }
 
 async fn shutdown_signal() {

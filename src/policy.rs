@@ -11,10 +11,13 @@ pub mod config;
 pub mod decision;
 pub mod diag;
 pub mod eval;
+pub mod learn;
 pub mod licenses;
 pub mod lock;
 pub mod osv;
+pub mod popular;
 pub mod rules;
+pub mod typosquat;
 pub mod waive;
 
 pub use config::{Blocked, Policy, PolicyError, RuleAction, RuleId, load_files};

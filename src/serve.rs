@@ -62,6 +62,8 @@ pub struct Settings {
     pub server: ServerLimits,
     /// The policy the server starts with; [`App::set_policy`] replaces it.
     pub policy: Arc<crate::policy::Policy>,
+    /// `--learn`: records the projects served, for an allow-list.
+    pub learn: Option<Arc<crate::policy::learn::Learner>>,
 }
 
 /// What one client connection may cost the server.
@@ -108,6 +110,7 @@ impl Settings {
             page_cache_bytes: 1 << 30,
             server: ServerLimits::default(),
             policy: Arc::new(crate::policy::Policy::builtin()),
+            learn: None,
         }
     }
 }

@@ -1,6 +1,7 @@
-//! What policies read: a policy file's text, an OSV record (JSON and YAML) and a lock file
-//! (requirements.txt and pylock.toml). Any bytes load or are refused with problems, never a
-//! panic. The first byte picks the reader; the rest is the file.
+//! What policies read: a policy file's text, an OSV record (JSON and YAML), a lock file
+//! (requirements.txt, pylock.toml and uv.lock) and a learned allow-list that `serve --learn`
+//! merges with. Any bytes load or are refused with problems, never a panic. The first byte
+//! picks the reader; the rest is the file.
 #![no_main]
 
 use std::sync::OnceLock;
@@ -20,15 +21,16 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let text = String::from_utf8_lossy(rest);
-    match which % 5 {
+    match which % 7 {
         0 => {
-            let _ = pipwall::policy::config::load_sources(&[("fuzz.toml".into(), text.into_owned())]);
+            let _ =
+                pipwall::policy::config::load_sources(&[("fuzz.toml".into(), text.into_owned())]);
         }
         1 | 2 => {
             let sub = dir().path().join("osv");
             let _ = std::fs::remove_dir_all(&sub);
             std::fs::create_dir_all(&sub).unwrap();
-            let name = if which % 5 == 1 { "r.json" } else { "r.yaml" };
+            let name = if which % 7 == 1 { "r.json" } else { "r.yaml" };
             std::fs::write(sub.join(name), rest).unwrap();
             if let Ok((db, _)) = OsvDb::load(&[sub]) {
                 let v: pep440_rs::Version = "1.0".parse().unwrap();
@@ -37,8 +39,20 @@ fuzz_target!(|data: &[u8]| {
                 }
             }
         }
+        6 => {
+            let path = dir().path().join("learned.toml");
+            std::fs::write(&path, rest).unwrap();
+            if let Ok(learner) = pipwall::policy::learn::Learner::new(path, String::new()) {
+                learner.download("demo-1.0-py3-none-any.whl");
+                let _ = learner.write();
+            }
+        }
         _ => {
-            let name = if which % 5 == 3 { "requirements.txt" } else { "pylock.toml" };
+            let name = match which % 7 {
+                3 => "requirements.txt",
+                4 => "pylock.toml",
+                _ => "uv.lock",
+            };
             let path = dir().path().join(name);
             std::fs::write(&path, rest).unwrap();
             if let Ok(set) = LockSet::load(&[path]) {

@@ -20,5 +20,10 @@ fuzz_target!(|data: &[u8]| {
         bomb_min_size: 1 << 20,
         ..Limits::default()
     };
-    let _ = audit_file(file.path(), "demo-1.0-cp36-abi3-manylinux_2_17_x86_64.whl", None, &limits);
+    let _ = audit_file(
+        file.path(),
+        "demo-1.0-cp36-abi3-manylinux_2_17_x86_64.whl",
+        None,
+        &limits,
+    );
 });

@@ -22,6 +22,7 @@ use super::diag::{Diagnostic, LineIndex, Origin, Severity};
 use super::licenses::LicenseRules;
 use super::lock::LockSet;
 use super::osv::{OsvDb, Severity as CvssSeverity};
+use super::typosquat::Protected;
 
 /// The policy `serve` uses when given none: shipped in `policies/default.toml`.
 pub const DEFAULT_POLICY: &str = include_str!("../../policies/default.toml");
@@ -96,6 +97,7 @@ pub enum RuleId {
     ProjectStatus,
     Unmaintained,
     Licenses,
+    Typosquat,
 }
 
 impl RuleId {
@@ -115,6 +117,7 @@ impl RuleId {
         RuleId::ProjectStatus,
         RuleId::Unmaintained,
         RuleId::Licenses,
+        RuleId::Typosquat,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -134,6 +137,7 @@ impl RuleId {
             RuleId::ProjectStatus => "project-status",
             RuleId::Unmaintained => "unmaintained",
             RuleId::Licenses => "licenses",
+            RuleId::Typosquat => "typosquat",
         }
     }
 
@@ -458,6 +462,9 @@ pub struct Policy {
     pub unmaintained_max_age: Option<(jiff::SignedDuration, Origin)>,
     pub licenses: Rule,
     pub license_rules: LicenseRules,
+    pub typosquat: Rule,
+    /// The shipped well-known names and `[typosquat] protect`, indexed once per load.
+    pub typosquat_names: Protected,
     pub private: Vec<PrivateRoute>,
     pub exceptions: Vec<Exception>,
 }
@@ -527,6 +534,8 @@ impl Policy {
                 deny_origin: None,
                 unknown: Rule::new(RuleAction::Warn),
             },
+            typosquat: Rule::new(RuleAction::Warn),
+            typosquat_names: Protected::default(),
             private: Vec::new(),
             exceptions: Vec::new(),
         }
@@ -549,6 +558,7 @@ impl Policy {
             RuleId::ProjectStatus => &self.project_status,
             RuleId::Unmaintained => &self.unmaintained,
             RuleId::Licenses => &self.licenses,
+            RuleId::Typosquat => &self.typosquat,
         }
     }
 
@@ -647,6 +657,7 @@ struct Builder {
     license_deny: Vec<&'static str>,
     license_deny_origin: Option<Origin>,
     license_unknown: Option<(RuleAction, Origin)>,
+    typosquat_protect: Vec<String>,
     private: Vec<RawPrivate>,
     exceptions: Vec<RawException>,
 }
@@ -1146,6 +1157,7 @@ impl Builder {
             RuleId::ProjectStatus => &["quarantined", "archived", "deprecated"],
             RuleId::Unmaintained => &["max-age"],
             RuleId::Licenses => &["allow", "deny", "unknown"],
+            RuleId::Typosquat => &["protect"],
             RuleId::Sdists | RuleId::Prereleases | RuleId::Yanked => &[],
         };
         // Each status has its own action; one `action` for the section would say nothing.
@@ -1254,6 +1266,20 @@ impl Builder {
                 } else {
                     self.license_deny.extend(ids);
                     self.license_deny_origin = origin;
+                }
+            }
+            (RuleId::Typosquat, "protect") => {
+                for (s, span) in w.string_list(v, what) {
+                    match crate::dist::ProjectName::new(&s) {
+                        Ok(n) if !is_glob(&s) => {
+                            self.typosquat_protect.push(n.as_str().to_owned());
+                        }
+                        Ok(_) | Err(_) => w.error(
+                            &span,
+                            "bad-name",
+                            format!("{what}: `{s}` is not a project name (globs protect nothing: name each project)"),
+                        ),
+                    }
                 }
             }
             (RuleId::Licenses, "unknown") => {
@@ -1710,6 +1736,7 @@ impl Builder {
                 RuleId::ProjectStatus => &mut p.project_status,
                 RuleId::Unmaintained => &mut p.unmaintained,
                 RuleId::Licenses => &mut p.licenses,
+                RuleId::Typosquat => &mut p.typosquat,
             };
             if let Some((a, o)) = raw.action {
                 rule.action = a;
@@ -1759,7 +1786,19 @@ impl Builder {
         if !self.lock_files.is_empty() {
             let paths: Vec<PathBuf> = self.lock_files.iter().map(|(p, _)| p.clone()).collect();
             match LockSet::load(&paths) {
-                Ok(set) => p.lock_set = Some(set),
+                Ok(set) => {
+                    for w in set.warnings() {
+                        self.diags.push(Diagnostic {
+                            file: w.file.clone(),
+                            line: w.line.max(1),
+                            col: 1,
+                            severity: Severity::Warning,
+                            code: "lock-outside-index",
+                            message: w.message.clone(),
+                        });
+                    }
+                    p.lock_set = Some(set);
+                }
                 Err(e) => {
                     let spot = self.lock_files[0].1.clone();
                     for (file, line, message) in lock_problems(&e) {
@@ -1811,6 +1850,10 @@ impl Builder {
             p.license_rules.unknown.origin = Some(o);
         }
         p.license_rules.unknown.report_only = p.licenses.report_only;
+        // Off, the table is not worth building.
+        if !p.typosquat.is_off() {
+            p.typosquat_names = Protected::new(self.typosquat_protect.iter().map(String::as_str));
+        }
         let status_report_only = p.project_status.report_only;
         for rule in [
             &mut p.status_rules.quarantined,
@@ -2207,6 +2250,9 @@ mod tests {
             ("[licenses]\nunknown = \"maybe\"\n", "bad-action", (2, 11)),
             ("[versions]\nmax-count = -1\n", "bad-value", (2, 13)),
             ("[versions]\nmax-count = \"3\"\n", "bad-value", (2, 13)),
+            ("[typosquat]\nprotect = [\"acme-*\"]\n", "bad-name", (2, 12)),
+            ("[typosquat]\naction = \"shout\"\n", "bad-action", (2, 10)),
+            ("[typosquat]\nprotect = \"acme\"\n", "wrong-type", (2, 11)),
             (
                 "[unmaintained]\nmax-age = \"a decade\"\n",
                 "bad-duration",
@@ -2289,6 +2335,35 @@ mod tests {
             assert_eq!((d.line, d.col), *pos, "{text:?}: {d}");
             assert_eq!(d.severity, Severity::Error, "{text:?}");
         }
+    }
+
+    #[test]
+    fn a_uv_lock_pins_and_warns_about_what_no_index_serves() {
+        let dir = tempfile::tempdir().unwrap();
+        let lock = dir.path().join("uv.lock");
+        std::fs::write(
+            &lock,
+            format!(
+                "version = 1\n\n[[package]]\nname = \"demo\"\nversion = \"1.0\"\nsource = {{ registry = \"https://index.example.invalid/simple\" }}\nwheels = [{{ url = \"https://files.example.invalid/demo-1.0-py3-none-any.whl\", hash = \"sha256:{}\" }}]\n\n[[package]]\nname = \"tool\"\nversion = \"0.1\"\nsource = {{ git = \"https://example.invalid/tool.git\" }}\n",
+                "a".repeat(64)
+            ),
+        )
+        .unwrap();
+        let text = format!("[lock]\nfiles = [\"{}\"]\n", lock.display());
+        let (p, warnings) = load_sources(&[("p.toml".into(), text)]).unwrap();
+        let set = p.lock_set.as_ref().unwrap();
+        assert!(set.project("demo").is_some());
+        assert!(set.project("tool").is_none());
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        let w = &warnings[0];
+        assert_eq!(
+            (w.code, w.severity, w.line),
+            ("lock-outside-index", Severity::Warning, 9)
+        );
+        assert!(
+            w.file.ends_with("uv.lock") && w.message.contains("tool"),
+            "{w}"
+        );
     }
 
     #[test]

@@ -67,6 +67,7 @@ pub enum Code {
     LicenseDenied,
     LicenseNotAllowed,
     LicenseUnknown,
+    Typosquat,
 }
 
 impl Code {
@@ -106,6 +107,7 @@ impl Code {
         Code::LicenseDenied,
         Code::LicenseNotAllowed,
         Code::LicenseUnknown,
+        Code::Typosquat,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -145,6 +147,7 @@ impl Code {
             Code::LicenseDenied => "license-denied",
             Code::LicenseNotAllowed => "license-not-allowed",
             Code::LicenseUnknown => "license-unknown",
+            Code::Typosquat => "typosquat",
         }
     }
 
@@ -224,6 +227,9 @@ impl Code {
                 "the wheel's license cannot be met with the licenses the policy allows"
             }
             Code::LicenseUnknown => "the wheel's metadata gives no license pipwall can read",
+            Code::Typosquat => {
+                "the project's name is one slip away from a well-known project's, the trick typosquats use to catch a mistyped install"
+            }
         }
     }
 }
@@ -337,6 +343,7 @@ mod tests {
                 "license-denied",
                 "license-not-allowed",
                 "license-unknown",
+                "typosquat",
             ]
         );
         for c in Code::ALL {

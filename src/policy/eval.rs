@@ -182,6 +182,25 @@ impl Policy {
                 style: Blocked::Quarantine,
             });
         }
+        // Last: a deny, the lock or a malware report says more than a resemblance. A name
+        // someone allowed or locked was chosen on purpose.
+        if !self.typosquat.is_off()
+            && self.allow.find(name).is_none()
+            && self
+                .lock_set
+                .as_ref()
+                .is_none_or(|l| l.project(name).is_none())
+            && let Some((like, how)) = self.typosquat_names.resembles(name)
+        {
+            checks.push(ProjectHit {
+                rule: &self.typosquat,
+                id: RuleId::Typosquat,
+                code: Code::Typosquat,
+                detail: format!("`{name}` resembles `{like}` ({how})"),
+                origin: self.typosquat.origin.clone(),
+                style: self.blocked,
+            });
+        }
         for ProjectHit {
             rule,
             id,
@@ -1034,6 +1053,82 @@ mod tests {
     }
 
     const WHEEL: &str = "demo-1.0-py3-none-any.whl";
+
+    #[test]
+    fn a_name_near_a_well_known_one_warns_or_hides() {
+        let decide_one = |p: &Policy, project: &str| {
+            let name = ProjectName::new(project).unwrap();
+            let Gate::Open(view) = p.gate(&name, now()) else {
+                panic!("{project} is blocked");
+            };
+            let file = file(&format!(
+                "{}-1.0-py3-none-any.whl",
+                name.as_str().replace('-', "_")
+            ));
+            decide_page(
+                &name,
+                ProjectPage {
+                    files: vec![file],
+                    ..ProjectPage::default()
+                },
+                &view,
+            )
+            .1
+            .remove(0)
+            .decision
+        };
+        // On by default, as a warning on every file.
+        let p = policy("");
+        let d = decide_one(&p, "reqeusts");
+        assert_eq!((d.action, d.code), (Action::Warn, Code::Typosquat));
+        assert_eq!(
+            d.detail,
+            "`reqeusts` resembles `requests` (two letters swapped)"
+        );
+        assert_eq!(decide_one(&p, "requests").code, Code::WheelShown);
+        assert_eq!(decide_one(&p, "demo").code, Code::WheelShown);
+
+        // `hide` hides the project like a deny; `protect` adds names; allowed names pass.
+        let p = policy(
+            "[typosquat]\naction = \"hide\"\nprotect = [\"Acme_Billing\"]\n[projects]\nallow = [\"urlib3\", \"acme-*\", \"djang0\"]\n",
+        );
+        let (d, style) = blocked(&p, "djang0").map_or((None, None), |(d, s)| (Some(d), Some(s)));
+        assert!(d.is_none() && style.is_none(), "allowed by name");
+        assert!(blocked(&p, "urlib3").is_none());
+        let p = policy("[typosquat]\naction = \"hide\"\nprotect = [\"Acme_Billing\"]\n");
+        let (d, style) = blocked(&p, "acme-biling").unwrap();
+        assert_eq!((d.code, style), (Code::Typosquat, Blocked::Quarantine));
+        assert!(d.detail.contains("`acme-billing`"), "{}", d.detail);
+        assert_eq!(d.origin.unwrap().line, 2);
+        assert!(blocked(&p, "python-dateutils").is_some());
+        assert!(blocked(&p, "numpy").is_none());
+
+        // An exception lifts it for one project; `allow` switches it off.
+        let p = policy(
+            "[typosquat]\naction = \"hide\"\n[[exceptions]]\nrule = \"typosquat\"\nproject = \"numpyy\"\nreason = \"our fork\"\n",
+        );
+        assert!(blocked(&p, "numpyy").is_none());
+        assert!(blocked(&p, "numpi").is_some());
+        let p = policy("[typosquat]\naction = \"allow\"\n");
+        assert_eq!(decide_one(&p, "reqeusts").code, Code::WheelShown);
+        assert!(p.typosquat_names.is_empty(), "not built when off");
+    }
+
+    #[test]
+    fn a_locked_name_is_not_a_typosquat() {
+        let dir = tempfile::tempdir().unwrap();
+        let req = dir.path().join("requirements.txt");
+        std::fs::write(
+            &req,
+            format!("urlib3==1.0 --hash=sha256:{}\n", "b".repeat(64)),
+        )
+        .unwrap();
+        let p = policy(&format!(
+            "[typosquat]\naction = \"hide\"\n[lock]\nfiles = [\"{}\"]\n",
+            req.display()
+        ));
+        assert!(blocked(&p, "urlib3").is_none());
+    }
 
     #[test]
     fn deny_and_allow_lists_block_whole_projects() {

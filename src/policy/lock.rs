@@ -1,8 +1,14 @@
 //! Lock files: when a policy names them, only the files they pin are shown.
 //!
-//! Two formats, chosen by file name: `*.toml` is a PEP 751 `pylock.toml`, anything else is a
-//! pip requirements file with hashes (what `pip install --require-hashes` accepts and
-//! `pip-compile --generate-hashes` / `uv pip compile --generate-hashes` write).
+//! Three formats, chosen by file name: `uv.lock` is uv's project lock, `*.toml` is a PEP 751
+//! `pylock.toml`, anything else is a pip requirements file with hashes (what `pip install
+//! --require-hashes` accepts and `pip-compile --generate-hashes` / `uv pip compile
+//! --generate-hashes` write).
+//!
+//! A `uv.lock` also records the project itself and anything taken from git, a URL or a local
+//! path. Those never come from an index, so they pin nothing pipwall could serve; they are left
+//! out of the pins with a warning (not a problem: such a lock is normal and still pins exactly
+//! what comes from the index).
 //!
 //! A lock is only useful if it pins exactly: a requirement that leaves the version open, has no
 //! hash, or points outside an index would quietly let other files through, so each of those is
@@ -161,6 +167,9 @@ impl fmt::Display for ListProblems<'_> {
 #[derive(Clone, Debug, Default)]
 pub struct LockSet {
     projects: HashMap<String, LockedProject>,
+    /// What was left out of the pins without making the set unusable (`uv.lock` packages from
+    /// outside any index).
+    warnings: Vec<LockProblem>,
 }
 
 impl LockSet {
@@ -179,7 +188,9 @@ impl LockSet {
                 continue;
             }
             loader.files += 1;
-            if is_pylock(path) {
+            if is_uv_lock(path) {
+                loader.uv_lock(path, &text);
+            } else if is_pylock(path) {
                 loader.pylock(path, &text);
             } else {
                 loader.requirements(path, &text, &mut vec![canonical]);
@@ -188,6 +199,7 @@ impl LockSet {
         if loader.problems.is_empty() {
             Ok(LockSet {
                 projects: loader.projects,
+                warnings: loader.warnings,
             })
         } else {
             Err(LockError::Invalid {
@@ -209,6 +221,11 @@ impl LockSet {
         self.projects.is_empty()
     }
 
+    /// Packages the files name that pin nothing an index serves, each with where and why.
+    pub fn warnings(&self) -> &[LockProblem] {
+        &self.warnings
+    }
+
     pub fn len(&self) -> usize {
         self.projects.len()
     }
@@ -218,6 +235,12 @@ impl LockSet {
 struct LockedFile {
     filename: Option<String>,
     hashes: Vec<(HashAlg, String)>,
+}
+
+/// uv writes its lock under this one name, next to `pyproject.toml`.
+fn is_uv_lock(path: &Path) -> bool {
+    path.file_name()
+        .is_some_and(|name| name.eq_ignore_ascii_case("uv.lock"))
 }
 
 fn is_pylock(path: &Path) -> bool {
@@ -252,6 +275,7 @@ fn read_lock_file(path: &Path) -> Result<String, LockError> {
 struct Loader {
     projects: HashMap<String, LockedProject>,
     problems: Vec<LockProblem>,
+    warnings: Vec<LockProblem>,
     /// Canonical paths of files already read: an include cycle, or a file included or listed
     /// twice, is read once.
     seen: HashSet<PathBuf>,
@@ -266,6 +290,14 @@ fn display(path: &Path) -> String {
 impl Loader {
     fn problem(&mut self, file: &Path, line: usize, message: impl Into<String>) {
         self.problems.push(LockProblem {
+            file: display(file),
+            line,
+            message: message.into(),
+        });
+    }
+
+    fn warning(&mut self, file: &Path, line: usize, message: impl Into<String>) {
+        self.warnings.push(LockProblem {
             file: display(file),
             line,
             message: message.into(),
@@ -564,6 +596,132 @@ impl Loader {
     }
 }
 
+impl Loader {
+    // -----------------------------------------------------------------------------------------
+    // uv.lock
+
+    fn uv_lock(&mut self, path: &Path, text: &str) {
+        let lock: RawUvLock = match toml::from_str(text) {
+            Ok(lock) => lock,
+            Err(e) => {
+                let line = e.span().map_or(0, |span| line_of(text, span.start));
+                self.problem(path, line, format!("not a uv.lock: {}", e.message().trim()));
+                return;
+            }
+        };
+        match lock.version {
+            Some(1) => {}
+            Some(v) => self.problem(
+                path,
+                0,
+                format!("uv.lock version {v} is not supported (1 is)"),
+            ),
+            None => self.problem(path, 0, "uv.lock has no `version`"),
+        }
+        for spanned in lock.package.unwrap_or_default() {
+            let line = line_of(text, spanned.span().start);
+            self.uv_package(path, line, spanned.into_inner());
+        }
+    }
+
+    fn uv_package(&mut self, path: &Path, line: usize, package: RawUvPackage) {
+        let Some(raw_name) = package.name.as_deref() else {
+            self.problem(path, line, "package has no name");
+            return;
+        };
+        let name = match ProjectName::new(raw_name.trim()) {
+            Ok(name) => name,
+            Err(e) => {
+                self.problem(path, line, format!("package name {raw_name:?}: {e}"));
+                return;
+            }
+        };
+        if let Some(source) = &package.source {
+            // A virtual package is the workspace root itself: nothing is installed for it.
+            if source.r#virtual.is_some() {
+                return;
+            }
+            if let Some(kind) = source.outside_index() {
+                self.warning(
+                    path,
+                    line,
+                    format!(
+                        "{name} comes from {kind}, not an index: pipwall serves none of it, so it is outside the lock"
+                    ),
+                );
+                return;
+            }
+        }
+        let version = match package
+            .version
+            .as_deref()
+            .map(|v| Version::from_str(v.trim()))
+        {
+            None => None,
+            Some(Ok(v)) => Some(v),
+            Some(Err(e)) => {
+                self.problem(path, line, format!("{name}: version: {e}"));
+                return;
+            }
+        };
+        let mut files: Vec<LockedFile> = Vec::new();
+        let mut messages = Vec::new();
+        let sources = package
+            .wheels
+            .iter()
+            .flatten()
+            .map(|w| ("wheel", w))
+            .chain(package.sdist.iter().map(|s| ("sdist", s)));
+        for (what, file) in sources {
+            let filename = file.filename();
+            let label = filename.clone().unwrap_or_else(|| what.to_owned());
+            match file.hash.as_deref().map(parse_uv_hash) {
+                Some(Ok(hash)) => files.push(LockedFile {
+                    filename,
+                    hashes: vec![hash],
+                }),
+                Some(Err(why)) => messages.push(format!("{name}: {label}: {why}")),
+                None => messages.push(format!("{name}: {label}: no hash")),
+            }
+        }
+        let ok = messages.is_empty();
+        for message in messages {
+            self.problem(path, line, message);
+        }
+        if files.is_empty() && ok {
+            self.problem(path, line, format!("{name} lists no wheels or sdist"));
+        }
+        if !ok || files.is_empty() {
+            return;
+        }
+        let project = self.entry(&name, path, line);
+        if let Some(version) = version {
+            project.add_version(version);
+        }
+        for LockedFile { filename, hashes } in files {
+            if let Some(filename) = filename {
+                project.filenames.insert(filename);
+            }
+            project.hashes.extend(hashes);
+        }
+    }
+}
+
+/// uv's `hash = "sha256:HEX"`.
+fn parse_uv_hash(raw: &str) -> Result<(HashAlg, String), String> {
+    let Some((alg_name, hex)) = raw.split_once(':') else {
+        return Err(format!("hash {raw:?} is not ALGORITHM:HEX"));
+    };
+    let Some(alg) = HashAlg::from_name(alg_name) else {
+        return Err(format!(
+            "hash algorithm {alg_name:?} is not supported; sha256, sha384 or sha512 is"
+        ));
+    };
+    check_hex(alg, hex)
+        .map(|hex| (alg, hex))
+        .ok_or_else(|| format!("{alg} hash is not {} hex digits", alg.hex_len()))
+}
+
 // ---------------------------------------------------------------------------------------------
 // requirements syntax
 
@@ -784,6 +942,77 @@ impl RawFile {
     /// The file's name: given, or the last segment of its URL or path.
     fn filename(&self) -> Option<String> {
         if let Some(name) = &self.name {
+            return Some(name.clone());
+        }
+        let location = self.url.as_deref().or(self.path.as_deref())?;
+        let location = location.split(['?', '#']).next().unwrap_or(location);
+        location
+            .rsplit(['/', '\\'])
+            .next()
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// uv.lock schema: the parts that decide what may be installed.
+
+#[derive(Deserialize)]
+struct RawUvLock {
+    version: Option<i64>,
+    package: Option<Vec<toml::Spanned<RawUvPackage>>>,
+}
+
+#[derive(Deserialize)]
+struct RawUvPackage {
+    name: Option<String>,
+    version: Option<String>,
+    source: Option<RawUvSource>,
+    sdist: Option<RawUvFile>,
+    wheels: Option<Vec<RawUvFile>>,
+}
+
+/// Where uv took a package from: exactly one of these is set.
+#[derive(Deserialize)]
+struct RawUvSource {
+    git: Option<IgnoredAny>,
+    url: Option<IgnoredAny>,
+    path: Option<IgnoredAny>,
+    directory: Option<IgnoredAny>,
+    editable: Option<IgnoredAny>,
+    r#virtual: Option<IgnoredAny>,
+}
+
+impl RawUvSource {
+    /// What the package comes from when that is not an index (`registry`), in words.
+    fn outside_index(&self) -> Option<&'static str> {
+        if self.git.is_some() {
+            Some("a git repository")
+        } else if self.url.is_some() {
+            Some("a direct URL")
+        } else if self.path.is_some() {
+            Some("a local file")
+        } else if self.directory.is_some() {
+            Some("a local directory")
+        } else if self.editable.is_some() {
+            Some("an editable local directory")
+        } else {
+            None
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct RawUvFile {
+    url: Option<String>,
+    path: Option<String>,
+    filename: Option<String>,
+    hash: Option<String>,
+}
+
+impl RawUvFile {
+    fn filename(&self) -> Option<String> {
+        if let Some(name) = &self.filename {
             return Some(name.clone());
         }
         let location = self.url.as_deref().or(self.path.as_deref())?;
@@ -1095,6 +1324,153 @@ version = "1.0"
         let future = write(tmp.path(), "pylock.future.toml", "lock-version = \"2.0\"\n");
         let found = problems(LockSet::load(&[future]).unwrap_err());
         assert!(found[0].2.contains("not supported"), "{found:?}");
+    }
+
+    #[test]
+    fn uv_lock() {
+        let tmp = tempfile::tempdir().unwrap();
+        let text = format!(
+            r#"version = 1
+revision = 2
+requires-python = ">=3.10"
+
+[[package]]
+name = "App"
+version = "0.1.0"
+source = {{ editable = "." }}
+dependencies = [{{ name = "idna" }}]
+
+[[package]]
+name = "idna"
+version = "3.10"
+source = {{ registry = "https://index.example.invalid/simple" }}
+sdist = {{ url = "https://files.example.invalid/idna-3.10.tar.gz", hash = "sha256:{H1}", size = 190490, upload-time = "2024-09-15T18:07:39.745Z" }}
+wheels = [
+    {{ url = "https://files.example.invalid/idna-3.10-py3-none-any.whl", hash = "sha256:{}", size = 70442 }},
+]
+
+[[package]]
+name = "tomli"
+version = "2.2.1"
+source = {{ registry = "../wheels" }}
+wheels = [
+    {{ path = "tomli-2.2.1-py3-none-any.whl", hash = "sha512:{}" }},
+]
+
+[[package]]
+name = "from-git"
+version = "0.3.0"
+source = {{ git = "https://example.invalid/repo.git?rev=main#abc" }}
+
+[[package]]
+name = "workspace"
+version = "0.0.0"
+source = {{ virtual = "." }}
+
+[[package]]
+name = "vendored"
+version = "1.0"
+source = {{ path = "vendor/vendored-1.0-py3-none-any.whl" }}
+wheels = [{{ filename = "vendored-1.0-py3-none-any.whl", hash = "sha256:{H3}" }}]
+"#,
+            H2.to_uppercase(),
+            "ab".repeat(64)
+        );
+        let path = write(tmp.path(), "uv.lock", &text);
+        let set = LockSet::load(&[path]).unwrap();
+        let mut names: Vec<&str> = set.projects().map(|(n, _)| n).collect();
+        names.sort_unstable();
+        assert_eq!(names, ["idna", "tomli"]);
+        let idna = set.project("idna").unwrap();
+        assert_eq!(idna.versions, [v("3.10")]);
+        assert!(idna.origin.ends_with("uv.lock:11"), "{}", idna.origin);
+        assert!(idna.filenames.contains("idna-3.10.tar.gz"));
+        assert!(idna.filenames.contains("idna-3.10-py3-none-any.whl"));
+        assert!(idna.pins_file("x", &index_hashes(&[("sha256", H1)])));
+        assert!(idna.pins_file("x", &index_hashes(&[("sha256", H2)])));
+        assert!(!idna.pins_file("x", &index_hashes(&[("sha256", H3)])));
+        let tomli = set.project("tomli").unwrap();
+        assert!(tomli.filenames.contains("tomli-2.2.1-py3-none-any.whl"));
+        assert!(tomli.pins_file("x", &index_hashes(&[("sha512", &"ab".repeat(64))])));
+
+        // The project itself, git and a local file are left out, each with a warning; the
+        // virtual workspace root says nothing.
+        let warned: Vec<(usize, &str)> = set
+            .warnings()
+            .iter()
+            .map(|w| (w.line, w.message.as_str()))
+            .collect();
+        assert_eq!(warned.len(), 3, "{warned:?}");
+        assert_eq!(warned[0].0, 5);
+        assert!(
+            warned[0].1.contains("app comes from an editable"),
+            "{warned:?}"
+        );
+        assert_eq!(warned[1].0, 28);
+        assert!(warned[1].1.contains("git repository"), "{warned:?}");
+        assert_eq!(warned[2].0, 38);
+        assert!(warned[2].1.contains("outside the lock"), "{warned:?}");
+    }
+
+    #[test]
+    fn uv_lock_problems() {
+        let tmp = tempfile::tempdir().unwrap();
+        let text = format!(
+            r#"version = 1
+
+[[package]]
+name = "nohash"
+version = "1.0"
+source = {{ registry = "https://index.example.invalid/simple" }}
+wheels = [{{ url = "https://files.example.invalid/nohash-1.0-py3-none-any.whl" }}]
+
+[[package]]
+name = "md5"
+version = "1.0"
+source = {{ registry = "https://index.example.invalid/simple" }}
+sdist = {{ url = "https://files.example.invalid/md5-1.0.tar.gz", hash = "md5:{}" }}
+
+[[package]]
+name = "short"
+version = "1.0"
+sdist = {{ url = "https://files.example.invalid/short-1.0.tar.gz", hash = "sha256:abc" }}
+
+[[package]]
+name = "empty"
+version = "1.0"
+source = {{ registry = "https://index.example.invalid/simple" }}
+
+[[package]]
+name = "badver"
+version = "one"
+sdist = {{ url = "https://files.example.invalid/badver.tar.gz", hash = "sha256:{H1}" }}
+
+[[package]]
+version = "1.0"
+"#,
+            "0".repeat(32)
+        );
+        let path = write(tmp.path(), "uv.lock", &text);
+        let found = problems(LockSet::load(&[path]).unwrap_err());
+        let lines: Vec<usize> = found.iter().map(|(_, l, _)| *l).collect();
+        assert_eq!(lines, [3, 9, 15, 20, 25, 30], "{found:#?}");
+        assert!(found[0].2.contains("no hash"));
+        assert!(found[1].2.contains("md5"));
+        assert!(found[2].2.contains("64 hex"));
+        assert!(found[3].2.contains("no wheels or sdist"));
+        assert!(found[4].2.contains("badver"));
+        assert!(found[5].2.contains("no name"));
+
+        let future = write(tmp.path(), "sub/uv.lock", "version = 2\n");
+        let found = problems(LockSet::load(&[future]).unwrap_err());
+        assert!(
+            found[0].2.contains("version 2 is not supported"),
+            "{found:?}"
+        );
+        let broken = write(tmp.path(), "other/UV.LOCK", "version = 1\n[[package]\n");
+        let found = problems(LockSet::load(&[broken]).unwrap_err());
+        assert!(found[0].2.starts_with("not a uv.lock"), "{found:?}");
+        assert_eq!(found[0].1, 2);
     }
 
     #[test]

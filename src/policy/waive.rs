@@ -74,6 +74,7 @@ impl Code {
                 RuleId::ProjectStatus
             }
             Code::Unmaintained => RuleId::Unmaintained,
+            Code::Typosquat => RuleId::Typosquat,
             Code::LicenseDenied | Code::LicenseNotAllowed | Code::LicenseUnknown => {
                 RuleId::Licenses
             }

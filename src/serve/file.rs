@@ -78,6 +78,9 @@ impl App {
                 Err(why) => return Err(AppError::AuditUnavailable(why.to_string())),
             }
         }
+        if !head && let Some(learn) = &self.settings.learn {
+            learn.download(filename);
+        }
         let path = self.cached_path(sha256);
         if let Ok(file) = tokio::fs::File::open(&path).await {
             self.metrics.cache_hit("file");

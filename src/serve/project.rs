@@ -412,6 +412,11 @@ impl App {
         user_agent: Option<&str>,
     ) -> Result<Response<Body>, AppError> {
         let (page, stale) = self.project_page_marked(name).await?;
+        if let Some(learn) = &self.settings.learn
+            && !page.served.files.is_empty()
+        {
+            learn.page(name);
+        }
         let mut resp = if !self.settings.audit || page.blocked.is_some() {
             page_response(format, page.body(format), "max-age=60")
         } else if let Some(done) = page.audited.get() {

@@ -133,6 +133,121 @@ async fn a_lock_file_limits_installs_to_pinned_files() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_uv_lock_limits_installs_to_pinned_files() {
+    let up = FakeIndex::start().await;
+    let pinned = wheel("demo", "1.0");
+    up.project(
+        "demo",
+        PageFormat::Json,
+        &[pinned.clone(), wheel("demo", "1.1")],
+    );
+    up.project("other", PageFormat::Json, &[wheel("other", "1.0")]);
+    let dir = tempfile::tempdir().unwrap();
+    // As uv writes it: the project itself (editable, never served) and one pinned wheel.
+    std::fs::write(
+        dir.path().join("uv.lock"),
+        format!(
+            r#"version = 1
+revision = 2
+requires-python = ">=3.8"
+
+[[package]]
+name = "app"
+version = "0.1.0"
+source = {{ editable = "." }}
+dependencies = [{{ name = "demo" }}]
+
+[[package]]
+name = "demo"
+version = "1.0"
+source = {{ registry = "{}" }}
+wheels = [
+    {{ url = "https://files.example.invalid/{}", hash = "sha256:{}", size = 1000 }},
+]
+"#,
+            up.url(),
+            pinned.filename,
+            pinned.sha256()
+        ),
+    )
+    .unwrap();
+    let policy = "[lock]\nfiles = [\"uv.lock\"]\noutside = \"hide\"\nblocked = \"not-found\"\n";
+    let (code, out) = {
+        std::fs::write(dir.path().join("check.toml"), policy).unwrap();
+        policy_check(dir.path(), &["check.toml"])
+    };
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("uv.lock:5:1: warning[lock-outside-index]: app comes from an editable"),
+        "{out}"
+    );
+    let pw = Pipwall::start_with_policy(&[up.url()], dir.path(), policy).await;
+    for installer in INSTALLERS {
+        let (ok, version, out) = install(&pw, installer, "demo").await;
+        assert!(ok, "{installer:?}: {out}");
+        assert_eq!(version.as_deref(), Some("1.0"), "{installer:?}: {out}");
+    }
+    let hidden = pw
+        .decisions()
+        .into_iter()
+        .find(|d| d["filename"] == "demo-1.1-py3-none-any.whl")
+        .unwrap();
+    assert_eq!(hidden["code"], "not-in-lock");
+    let page = pw.get("/simple/other/", None).await;
+    assert_eq!(page.status, 404);
+    assert_eq!(page.header("x-pipwall-reason"), Some("project-not-in-lock"));
+    let page = pw.get("/simple/app/", None).await;
+    assert_eq!(page.header("x-pipwall-reason"), Some("project-not-in-lock"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_typosquat_warns_by_default_and_hide_quarantines_it() {
+    let up = FakeIndex::start().await;
+    up.project("reqeusts", PageFormat::Json, &[wheel("reqeusts", "1.0")]);
+    let dir = tempfile::tempdir().unwrap();
+    let pw = Pipwall::start_with_policy(&[up.url()], dir.path(), "").await;
+    let home = tempfile::tempdir().unwrap();
+    let run = clients()
+        .install(
+            Installer::Pip,
+            &pw.index_url(),
+            home.path(),
+            &home.path().join("t"),
+            &["reqeusts"],
+        )
+        .await;
+    assert!(run.ok, "{}", run.output);
+    let d = pw
+        .decisions()
+        .into_iter()
+        .find(|d| d["filename"] == "reqeusts-1.0-py3-none-any.whl")
+        .unwrap();
+    assert_eq!(
+        (d["action"].as_str(), d["code"].as_str()),
+        (Some("warn"), Some("typosquat")),
+        "{d}"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let pw =
+        Pipwall::start_with_policy(&[up.url()], dir.path(), "[typosquat]\naction = \"hide\"\n")
+            .await;
+    let page = pw
+        .get(
+            "/simple/reqeusts/",
+            Some("application/vnd.pypi.simple.v1+json"),
+        )
+        .await;
+    let json: serde_json::Value = serde_json::from_str(&page.text()).unwrap();
+    assert_eq!(json["files"], serde_json::json!([]));
+    let reason = json["project-status"]["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("typosquat") && reason.contains("resembles `requests`"),
+        "{reason}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_malware_record_blocks_the_file() {
     let up = FakeIndex::start().await;
     let bad = wheel("demo", "1.1");
@@ -269,7 +384,7 @@ broken.toml:6:22: error[bad-specifier]: [versions] require: `>=4.2,<<6` is not a
 broken.toml:8:11: error[bad-duration]: [cooldown] min-age: `a week` is not a duration (write e.g. "7d", "12 hours", "1w", "2y", "P7D" or "PT12H")
 broken.toml:9:9: error[bad-date]: [cooldown] as-of: `yesterday` is not an RFC 3339 date-time with an offset (e.g. 2026-11-01T00:00:00Z) or a date
 broken.toml:10:1: error[missing-reason]: an exception needs a `reason`: the next person to read the policy must know why
-broken.toml:11:8: error[unknown-rule]: [[exceptions]] rule: `sdist` is not a rule (one of projects, sdists, versions, tags, prereleases, yanked, size, cooldown, lock, advisories, malware, audit, project-status, unmaintained, licenses)
+broken.toml:11:8: error[unknown-rule]: [[exceptions]] rule: `sdist` is not a rule (one of projects, sdists, versions, tags, prereleases, yanked, size, cooldown, lock, advisories, malware, audit, project-status, unmaintained, licenses, typosquat)
 broken.toml:13:1: warning[expired-exception]: this exception expired on 2020-01-01; it no longer applies
 broken.toml:19:11: error[unknown-code]: [audit] codes: `no-such-code` is not an audit finding code (`pipwall audit --format json` names them)
 broken.toml:19:54: error[bad-action]: [audit] codes must be "hide", "yank", "warn" or "allow", not "maybe"
@@ -960,4 +1075,106 @@ async fn a_waiver_written_by_policy_waive_lets_the_newer_version_through() {
     let (ok, version, out) = install(&pw, Installer::Pip, "demo").await;
     assert!(ok, "{out}");
     assert_eq!(version.as_deref(), Some("1.1"), "{out}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn learning_mode_writes_an_allow_list_that_refuses_what_was_not_learned() {
+    let up = FakeIndex::start().await;
+    up.project(
+        "demo",
+        PageFormat::Json,
+        &[wheel("demo", "1.0"), wheel("demo", "1.1")],
+    );
+    up.project("other", PageFormat::Json, &[wheel("other", "1.0")]);
+    let dir = tempfile::tempdir().unwrap();
+    let learned = dir.path().join("learned.toml");
+    let learned_arg = learned.display().to_string();
+    let cache_arg = dir.path().join("cache").display().to_string();
+    // A file --learn did not write is refused at start, not overwritten later.
+    std::fs::write(
+        dir.path().join("policy.toml"),
+        "[cooldown]\nmin-age = \"7d\"\n",
+    )
+    .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_pipwall"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--upstream", &up.url()])
+        .args(["--cache-dir", &cache_arg, "--learn"])
+        .arg(dir.path().join("policy.toml"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success()
+            && err.contains("is not a learned policy fragment (it sets `cooldown`)"),
+        "{err}"
+    );
+    let mut served = Served::start(&[
+        "--upstream",
+        &up.url(),
+        "--cache-dir",
+        &cache_arg,
+        "--learn",
+        &learned_arg,
+    ]);
+    let home = tempfile::tempdir().unwrap();
+    let run = clients()
+        .install(
+            Installer::Pip,
+            &format!("http://{}/simple/", served.addr),
+            home.path(),
+            &home.path().join("t"),
+            &["demo==1.0"],
+        )
+        .await;
+    assert!(run.ok, "{}", run.output);
+    // SIGHUP writes what was learned so far; SIGTERM writes it again and stops.
+    served.hangup();
+    let line = served.wait_for("learned");
+    assert!(line.contains("learned 1 project(s)"), "{line}");
+    assert!(
+        std::fs::read_to_string(&learned)
+            .unwrap()
+            .contains("\"demo\"")
+    );
+    let ok = std::process::Command::new("kill")
+        .args(["-TERM", &served.child.id().to_string()])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok);
+    let line = served.wait_for("learned");
+    assert!(line.contains("learned 1 project(s)"), "{line}");
+    assert!(served.child.wait().unwrap().success());
+
+    let text = std::fs::read_to_string(&learned).unwrap();
+    assert!(
+        text.contains("\n[projects]\nallow = [\n    \"demo\", # downloaded: 1.0\n]\n"),
+        "{text}"
+    );
+    assert!(text.contains("# learned from "), "{text}");
+    let (code, out) = policy_check(dir.path(), &["learned.toml"]);
+    assert_eq!((code, out.as_str()), (0, ""));
+
+    let served = Served::start(&[
+        "--upstream",
+        &up.url(),
+        "--cache-dir",
+        &cache_arg,
+        "--policy",
+        &learned_arg,
+    ]);
+    assert_eq!(
+        shown_files(served.addr).await,
+        ["demo-1.0-py3-none-any.whl", "demo-1.1-py3-none-any.whl"]
+    );
+    let r = crate::support::pipwall::raw_get(
+        served.addr,
+        "/simple/other/",
+        Some("application/vnd.pypi.simple.v1+json"),
+    )
+    .await;
+    let json: serde_json::Value = serde_json::from_str(&r.text()).unwrap();
+    assert_eq!(json["files"], serde_json::json!([]), "{json}");
+    let reason = json["project-status"]["reason"].as_str().unwrap();
+    assert!(reason.contains("project-not-allowed"), "{reason}");
 }
