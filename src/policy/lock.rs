@@ -493,17 +493,24 @@ impl Loader {
         }
     }
 
-    fn pylock_package(&mut self, path: &Path, line: usize, package: RawPackage) {
-        let Some(raw_name) = package.name.as_deref() else {
+    /// A lock entry's project name, or the problem with it.
+    fn package_name(&mut self, path: &Path, line: usize, raw: Option<&str>) -> Option<ProjectName> {
+        let Some(raw_name) = raw else {
             self.problem(path, line, "package has no name");
-            return;
+            return None;
         };
-        let name = match ProjectName::new(raw_name.trim()) {
-            Ok(name) => name,
+        match ProjectName::new(raw_name.trim()) {
+            Ok(name) => Some(name),
             Err(e) => {
                 self.problem(path, line, format!("package name {raw_name:?}: {e}"));
-                return;
+                None
             }
+        }
+    }
+
+    fn pylock_package(&mut self, path: &Path, line: usize, package: RawPackage) {
+        let Some(name) = self.package_name(path, line, package.name.as_deref()) else {
+            return;
         };
         if package.vcs.is_some() {
             self.problem(
@@ -625,16 +632,8 @@ impl Loader {
     }
 
     fn uv_package(&mut self, path: &Path, line: usize, package: RawUvPackage) {
-        let Some(raw_name) = package.name.as_deref() else {
-            self.problem(path, line, "package has no name");
+        let Some(name) = self.package_name(path, line, package.name.as_deref()) else {
             return;
-        };
-        let name = match ProjectName::new(raw_name.trim()) {
-            Ok(name) => name,
-            Err(e) => {
-                self.problem(path, line, format!("package name {raw_name:?}: {e}"));
-                return;
-            }
         };
         if let Some(source) = &package.source {
             // A virtual package is the workspace root itself: nothing is installed for it.
