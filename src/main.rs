@@ -149,7 +149,7 @@ enum Command {
         #[command(flatten)]
         policy: PolicyArgs,
     },
-    /// Check policy files.
+    /// Check policy files, and add reviewed exceptions to them.
     Policy {
         #[command(subcommand)]
         command: PolicyCommand,
