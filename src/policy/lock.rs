@@ -508,6 +508,24 @@ impl Loader {
         }
     }
 
+    /// A lock entry's version if it has one; `Err` once the problem is reported.
+    fn package_version(
+        &mut self,
+        path: &Path,
+        line: usize,
+        name: &ProjectName,
+        raw: Option<&str>,
+    ) -> Result<Option<Version>, ()> {
+        match raw.map(|v| Version::from_str(v.trim())) {
+            None => Ok(None),
+            Some(Ok(v)) => Ok(Some(v)),
+            Some(Err(e)) => {
+                self.problem(path, line, format!("{name}: version: {e}"));
+                Err(())
+            }
+        }
+    }
+
     fn pylock_package(&mut self, path: &Path, line: usize, package: RawPackage) {
         let Some(name) = self.package_name(path, line, package.name.as_deref()) else {
             return;
@@ -528,17 +546,9 @@ impl Loader {
             );
             return;
         }
-        let version = match package
-            .version
-            .as_deref()
-            .map(|v| Version::from_str(v.trim()))
-        {
-            None => None,
-            Some(Ok(v)) => Some(v),
-            Some(Err(e)) => {
-                self.problem(path, line, format!("{name}: version: {e}"));
-                return;
-            }
+        let Ok(version) = self.package_version(path, line, &name, package.version.as_deref())
+        else {
+            return;
         };
 
         let mut files: Vec<LockedFile> = Vec::new();
@@ -651,17 +661,9 @@ impl Loader {
                 return;
             }
         }
-        let version = match package
-            .version
-            .as_deref()
-            .map(|v| Version::from_str(v.trim()))
-        {
-            None => None,
-            Some(Ok(v)) => Some(v),
-            Some(Err(e)) => {
-                self.problem(path, line, format!("{name}: version: {e}"));
-                return;
-            }
+        let Ok(version) = self.package_version(path, line, &name, package.version.as_deref())
+        else {
+            return;
         };
         let mut files: Vec<LockedFile> = Vec::new();
         let mut messages = Vec::new();
