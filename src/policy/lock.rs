@@ -439,7 +439,7 @@ impl Loader {
         let mut parsed = Vec::with_capacity(hashes.len());
         let mut bad_hash = false;
         for raw in &hashes {
-            match parse_hash(raw) {
+            match parse_hash(raw, "--hash") {
                 Ok(hash) => parsed.push(hash),
                 Err(message) => {
                     self.problem(path, line_no, message);
@@ -676,7 +676,7 @@ impl Loader {
         for (what, file) in sources {
             let filename = file.filename();
             let label = filename.clone().unwrap_or_else(|| what.to_owned());
-            match file.hash.as_deref().map(parse_uv_hash) {
+            match file.hash.as_deref().map(|h| parse_hash(h, "hash")) {
                 Some(Ok(hash)) => files.push(LockedFile {
                     filename,
                     hashes: vec![hash],
@@ -706,21 +706,6 @@ impl Loader {
             project.hashes.extend(hashes);
         }
     }
-}
-
-/// uv's `hash = "sha256:HEX"`.
-fn parse_uv_hash(raw: &str) -> Result<(HashAlg, String), String> {
-    let Some((alg_name, hex)) = raw.split_once(':') else {
-        return Err(format!("hash {raw:?} is not ALGORITHM:HEX"));
-    };
-    let Some(alg) = HashAlg::from_name(alg_name) else {
-        return Err(format!(
-            "hash algorithm {alg_name:?} is not supported; sha256, sha384 or sha512 is"
-        ));
-    };
-    check_hex(alg, hex)
-        .map(|hex| (alg, hex))
-        .ok_or_else(|| format!("{alg} hash is not {} hex digits", alg.hex_len()))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -884,19 +869,20 @@ fn parse_pin(requirement: &str) -> Result<Pin, String> {
     Ok(Pin { name, version })
 }
 
-/// `sha256:HEX` (also sha384, sha512).
-fn parse_hash(raw: &str) -> Result<(HashAlg, String), String> {
+/// `sha256:HEX` (also sha384, sha512), as requirements' `--hash` and uv.lock's `hash` write it;
+/// `what` names the option or key in messages.
+fn parse_hash(raw: &str, what: &str) -> Result<(HashAlg, String), String> {
     let Some((alg_name, hex)) = raw.split_once(':') else {
-        return Err(format!("--hash {raw:?} is not ALGORITHM:HEX"));
+        return Err(format!("{what} {raw:?} is not ALGORITHM:HEX"));
     };
     let Some(alg) = HashAlg::from_name(alg_name) else {
         return Err(format!(
-            "--hash algorithm {alg_name:?} is not supported; use sha256, sha384 or sha512"
+            "{what} algorithm {alg_name:?} is not supported; use sha256, sha384 or sha512"
         ));
     };
     check_hex(alg, hex)
         .map(|hex| (alg, hex))
-        .ok_or_else(|| format!("--hash {alg}: not {} hex digits", alg.hex_len()))
+        .ok_or_else(|| format!("{what} {alg}: not {} hex digits", alg.hex_len()))
 }
 
 fn check_hex(alg: HashAlg, hex: &str) -> Option<String> {
