@@ -1045,6 +1045,23 @@ mod tests {
         decide(p, "demo", vec![f]).remove(0).decision
     }
 
+    /// The page of one wheel decided under `p`, then judged with the audit report `r`.
+    fn audited(
+        p: &Policy,
+        r: Arc<Report>,
+    ) -> (crate::index::render::ServedPage, Vec<FileDecision>) {
+        let name = ProjectName::new("demo").unwrap();
+        let Gate::Open(view) = p.gate(&name, now()) else {
+            panic!("demo is not blocked")
+        };
+        let page = ProjectPage {
+            files: vec![file(WHEEL)],
+            ..ProjectPage::default()
+        };
+        let (served, decisions) = decide_page(&name, page, &view);
+        apply_audits(&served, &decisions, &view, |_| AuditState::Done(r.clone()))
+    }
+
     fn blocked(p: &Policy, project: &str) -> Option<(Decision, Blocked)> {
         match p.gate(&ProjectName::new(project).unwrap(), now()) {
             Gate::Blocked { decision, style } => Some((decision, style)),
@@ -1722,21 +1739,12 @@ mod tests {
         );
         // An audit finding mapped to `yank`: the wheel stays on the audited page, yanked.
         let p = policy("[audit]\ncodes = { pth-executes-code = \"yank\" }\n");
-        let name = ProjectName::new("demo").unwrap();
-        let Gate::Open(view) = p.gate(&name, now()) else {
-            panic!()
-        };
-        let page = ProjectPage {
-            files: vec![file(WHEEL)],
-            ..ProjectPage::default()
-        };
-        let (served, decisions) = decide_page(&name, page, &view);
         let r = report(vec![crate::audit::Finding::new(
             crate::audit::Code::PthExecutesCode,
             "demo.pth",
             "import os",
         )]);
-        let (out, all) = apply_audits(&served, &decisions, &view, |_| AuditState::Done(r.clone()));
+        let (out, all) = audited(&p, r);
         assert_eq!(all[0].decision.action, Action::Yank);
         let reason = out.files[0].yanked.as_deref().unwrap();
         assert!(reason.starts_with("pipwall audit-failed: "), "{reason}");
@@ -1894,20 +1902,10 @@ mod tests {
     fn licenses_are_judged_from_the_audit_report() {
         use crate::audit::LicenseFacts;
         let judge = |p: &Policy, facts: LicenseFacts| {
-            let name = ProjectName::new("demo").unwrap();
-            let Gate::Open(view) = p.gate(&name, now()) else {
-                panic!()
-            };
-            let page = ProjectPage {
-                files: vec![file(WHEEL)],
-                ..ProjectPage::default()
-            };
-            let (served, decisions) = decide_page(&name, page, &view);
             let r = Arc::new(
                 Report::new(WHEEL.into(), sha_of(WHEEL), 1, Vec::new()).with_license(facts),
             );
-            let (out, all) =
-                apply_audits(&served, &decisions, &view, |_| AuditState::Done(r.clone()));
+            let (out, all) = audited(p, r);
             (out.files.len(), all[0].decision.clone())
         };
         let gpl = || LicenseFacts {
@@ -1970,17 +1968,7 @@ mod tests {
         };
         let notice = || vec![Finding::new(F::PthExecutesCode, "demo.pth", "import os")];
         let judge = |p: &Policy, r: Arc<Report>| {
-            let name = ProjectName::new("demo").unwrap();
-            let Gate::Open(view) = p.gate(&name, now()) else {
-                panic!()
-            };
-            let page = ProjectPage {
-                files: vec![file(WHEEL)],
-                ..ProjectPage::default()
-            };
-            let (served, decisions) = decide_page(&name, page, &view);
-            let (out, all) =
-                apply_audits(&served, &decisions, &view, |_| AuditState::Done(r.clone()));
+            let (out, all) = audited(p, r);
             (out.files.len(), all[0].decision.clone())
         };
         let default = Policy::builtin();

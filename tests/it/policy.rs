@@ -18,6 +18,16 @@ async fn install(pw: &Pipwall, installer: Installer, spec: &str) -> (bool, Optio
     (run.ok, installed_version(&target, "demo"), run.output)
 }
 
+/// pip and uv each install `spec` through `pw`: `Some(version)` of demo installed, or `None`:
+/// the install fails and installs nothing.
+async fn every_installer_gets(pw: &Pipwall, spec: &str, want: Option<&str>) {
+    for installer in INSTALLERS {
+        let (ok, version, out) = install(pw, installer, spec).await;
+        assert_eq!(ok, want.is_some(), "{installer:?}: {out}");
+        assert_eq!(version.as_deref(), want, "{installer:?}: {out}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn cooldown_makes_installers_pick_the_older_version() {
     let up = FakeIndex::start().await;
@@ -30,11 +40,7 @@ async fn cooldown_makes_installers_pick_the_older_version() {
     let dir = tempfile::tempdir().unwrap();
     let pw =
         Pipwall::start_with_policy(&[up.url()], dir.path(), "[cooldown]\nmin-age = \"7d\"\n").await;
-    for installer in INSTALLERS {
-        let (ok, version, out) = install(&pw, installer, "demo").await;
-        assert!(ok, "{installer:?}: {out}");
-        assert_eq!(version.as_deref(), Some("1.0"), "{installer:?}: {out}");
-    }
+    every_installer_gets(&pw, "demo", Some("1.0")).await;
     let hidden = pw
         .decisions()
         .into_iter()
@@ -62,10 +68,7 @@ async fn a_deny_listed_project_is_not_found_and_upstream_is_not_asked() {
         "[projects]\ndeny = [{ name = \"demo\", reason = \"replaced by demo2\" }]\n",
     )
     .await;
-    for installer in INSTALLERS {
-        let (ok, version, out) = install(&pw, installer, "demo").await;
-        assert!(!ok && version.is_none(), "{installer:?}: {out}");
-    }
+    every_installer_gets(&pw, "demo", None).await;
     assert!(!up.was_requested("/simple/demo/"), "{:?}", up.requests());
     // The page says why, as a PEP 792 status.
     let page = pw
@@ -82,8 +85,8 @@ async fn a_deny_listed_project_is_not_found_and_upstream_is_not_asked() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_lock_file_limits_installs_to_pinned_files() {
+/// demo 1.0 (the wheel a lock pins, returned) and 1.1, and `other`, which no lock names.
+async fn lock_upstream() -> (FakeIndex, crate::support::fixtures::Fixture) {
     let up = FakeIndex::start().await;
     let pinned = wheel("demo", "1.0");
     up.project(
@@ -92,6 +95,12 @@ async fn a_lock_file_limits_installs_to_pinned_files() {
         &[pinned.clone(), wheel("demo", "1.1")],
     );
     up.project("other", PageFormat::Json, &[wheel("other", "1.0")]);
+    (up, pinned)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_lock_file_limits_installs_to_pinned_files() {
+    let (up, pinned) = lock_upstream().await;
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
         dir.path().join("requirements.txt"),
@@ -107,11 +116,7 @@ async fn a_lock_file_limits_installs_to_pinned_files() {
         "[lock]\nfiles = [\"requirements.txt\"]\n",
     )
     .await;
-    for installer in INSTALLERS {
-        let (ok, version, out) = install(&pw, installer, "demo").await;
-        assert!(ok, "{installer:?}: {out}");
-        assert_eq!(version.as_deref(), Some("1.0"), "{installer:?}: {out}");
-    }
+    every_installer_gets(&pw, "demo", Some("1.0")).await;
     let home = tempfile::tempdir().unwrap();
     let run = clients()
         .install(
@@ -134,14 +139,7 @@ async fn a_lock_file_limits_installs_to_pinned_files() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_uv_lock_limits_installs_to_pinned_files() {
-    let up = FakeIndex::start().await;
-    let pinned = wheel("demo", "1.0");
-    up.project(
-        "demo",
-        PageFormat::Json,
-        &[pinned.clone(), wheel("demo", "1.1")],
-    );
-    up.project("other", PageFormat::Json, &[wheel("other", "1.0")]);
+    let (up, pinned) = lock_upstream().await;
     let dir = tempfile::tempdir().unwrap();
     // As uv writes it: the project itself (editable, never served) and one pinned wheel.
     std::fs::write(
@@ -182,11 +180,7 @@ wheels = [
         "{out}"
     );
     let pw = Pipwall::start_with_policy(&[up.url()], dir.path(), policy).await;
-    for installer in INSTALLERS {
-        let (ok, version, out) = install(&pw, installer, "demo").await;
-        assert!(ok, "{installer:?}: {out}");
-        assert_eq!(version.as_deref(), Some("1.0"), "{installer:?}: {out}");
-    }
+    every_installer_gets(&pw, "demo", Some("1.0")).await;
     let hidden = pw
         .decisions()
         .into_iter()
@@ -277,11 +271,7 @@ async fn a_malware_record_blocks_the_file() {
         "[malware]\nsources = [\"malicious\"]\n",
     )
     .await;
-    for installer in INSTALLERS {
-        let (ok, version, out) = install(&pw, installer, "demo").await;
-        assert!(ok, "{installer:?}: {out}");
-        assert_eq!(version.as_deref(), Some("1.0"), "{installer:?}: {out}");
-    }
+    every_installer_gets(&pw, "demo", Some("1.0")).await;
     // Asked for directly, the file is refused, and the status line says why.
     let resp = pw
         .get(&format!("/files/{}/{}", bad.sha256(), bad.filename), None)
@@ -754,10 +744,7 @@ async fn an_upstream_quarantine_hides_the_project_and_archived_only_warns() {
     );
     let dir = tempfile::tempdir().unwrap();
     let pw = Pipwall::start_with_policy(&[up.url()], dir.path(), "").await;
-    for installer in INSTALLERS {
-        let (ok, version, out) = install(&pw, installer, "demo").await;
-        assert!(!ok && version.is_none(), "{installer:?}: {out}");
-    }
+    every_installer_gets(&pw, "demo", None).await;
     let page = pw
         .get("/simple/demo/", Some("application/vnd.pypi.simple.v1+json"))
         .await;
@@ -808,11 +795,7 @@ async fn a_yank_rule_keeps_the_file_listed_and_pip_prints_why() {
     )
     .await;
     // Unpinned, resolvers pass over the yanked newest version.
-    for installer in INSTALLERS {
-        let (ok, version, out) = install(&pw, installer, "demo").await;
-        assert!(ok, "{installer:?}: {out}");
-        assert_eq!(version.as_deref(), Some("1.0"), "{installer:?}: {out}");
-    }
+    every_installer_gets(&pw, "demo", Some("1.0")).await;
     // Pinned with ==, it installs, and pip says why it was yanked.
     let (ok, version, out) = install(&pw, Installer::Pip, "demo==1.1").await;
     assert!(ok, "{out}");
@@ -821,27 +804,23 @@ async fn a_yank_rule_keeps_the_file_listed_and_pip_prints_why() {
         out.contains("pipwall version-excluded") && out.contains("policy.toml:3"),
         "{out}"
     );
-    for (accept, key) in [
-        (Some("application/vnd.pypi.simple.v1+json"), "json"),
-        (Some("text/html"), "html"),
-    ] {
-        let page = pw.get("/simple/demo/", accept).await.text();
-        if key == "json" {
-            let json: serde_json::Value = serde_json::from_str(&page).unwrap();
-            let reason = json["files"][1]["yanked"].as_str().unwrap_or_default();
-            assert!(reason.starts_with("pipwall version-excluded: "), "{json}");
-            assert_eq!(
-                json["files"][0]["yanked"],
-                serde_json::Value::Null,
-                "{json}"
-            );
-        } else {
-            assert!(
-                page.contains("data-yanked=\"pipwall version-excluded: "),
-                "{page}"
-            );
-        }
-    }
+    let page = pw
+        .get("/simple/demo/", Some("application/vnd.pypi.simple.v1+json"))
+        .await
+        .text();
+    let json: serde_json::Value = serde_json::from_str(&page).unwrap();
+    let reason = json["files"][1]["yanked"].as_str().unwrap_or_default();
+    assert!(reason.starts_with("pipwall version-excluded: "), "{json}");
+    assert_eq!(
+        json["files"][0]["yanked"],
+        serde_json::Value::Null,
+        "{json}"
+    );
+    let page = pw.get("/simple/demo/", Some("text/html")).await.text();
+    assert!(
+        page.contains("data-yanked=\"pipwall version-excluded: "),
+        "{page}"
+    );
     let yanked = pw
         .decisions()
         .into_iter()
@@ -929,11 +908,7 @@ async fn a_denied_license_hides_the_wheel_from_its_metadata() {
         "[licenses]\nallow = [\"MIT\", \"Apache-2.0\"]\ndeny = [\"GPL-3.0-only\"]\n",
     )
     .await;
-    for installer in INSTALLERS {
-        let (ok, version, out) = install(&pw, installer, "demo").await;
-        assert!(ok, "{installer:?}: {out}");
-        assert_eq!(version.as_deref(), Some("1.0"), "{installer:?}: {out}");
-    }
+    every_installer_gets(&pw, "demo", Some("1.0")).await;
     let decisions = pw.decisions();
     let denied = decisions
         .iter()
