@@ -253,7 +253,7 @@ enum PolicyCommand {
         #[arg(long)]
         reason: String,
         /// A decision code from `explain` or the decision log (e.g. `cooldown-too-new`): lifts
-        /// the rule behind it. An audit finding code (with `--rule audit`) lifts only that finding.
+        /// the rule behind it. An audit finding code (e.g. `abi3-newer-than-tag`) lifts only that finding.
         #[arg(long)]
         code: Option<String>,
         /// A rule to lift (repeatable): projects, sdists, versions, tags, prereleases, yanked,

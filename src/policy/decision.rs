@@ -298,6 +298,51 @@ impl Decision {
     }
 }
 
+impl Code {
+    /// The policy rule whose decisions carry this code; `None` for the built-in filename and
+    /// integrity rules, which no exception lifts.
+    pub fn rule(self) -> Option<super::config::RuleId> {
+        use super::config::RuleId;
+        Some(match self {
+            Code::SdistHidden => RuleId::Sdists,
+            Code::AuditFailed | Code::AuditPending | Code::AuditError => RuleId::Audit,
+            Code::ProjectDenied | Code::ProjectNotAllowed => RuleId::Projects,
+            Code::ProjectNotInLock | Code::NotInLock => RuleId::Lock,
+            Code::Malicious => RuleId::Malware,
+            Code::Vulnerable => RuleId::Advisories,
+            Code::VersionExcluded | Code::VersionLimit => RuleId::Versions,
+            Code::Prerelease => RuleId::Prereleases,
+            Code::Yanked => RuleId::Yanked,
+            Code::TagNotAllowed => RuleId::Tags,
+            Code::TooLarge => RuleId::Size,
+            Code::CooldownTooNew | Code::UploadTimeMissing => RuleId::Cooldown,
+            Code::ProjectQuarantined | Code::ProjectArchived | Code::ProjectDeprecated => {
+                RuleId::ProjectStatus
+            }
+            Code::Unmaintained => RuleId::Unmaintained,
+            Code::Typosquat => RuleId::Typosquat,
+            Code::LicenseDenied | Code::LicenseNotAllowed | Code::LicenseUnknown => {
+                RuleId::Licenses
+            }
+            // Stale data is judged per feed (advisories or malware): the waiver names the rule.
+            Code::AdvisoryDataStale
+            | Code::WheelShown
+            | Code::NotADistribution
+            | Code::InvalidWheelFilename
+            | Code::UnsafeFilename
+            | Code::WrongProject
+            | Code::InvalidEntry
+            | Code::MissingSha256
+            | Code::DuplicateFilename
+            | Code::AllowedByException => return None,
+        })
+    }
+
+    pub fn from_name(s: &str) -> Option<Code> {
+        Code::ALL.iter().copied().find(|c| c.as_str() == s)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -53,48 +53,9 @@ pub enum WaiveError {
     },
 }
 
-impl Code {
-    /// The policy rule whose decisions carry this code; `None` for the built-in filename and
-    /// integrity rules, which no exception lifts.
-    pub fn rule(self) -> Option<RuleId> {
-        Some(match self {
-            Code::SdistHidden => RuleId::Sdists,
-            Code::AuditFailed | Code::AuditPending | Code::AuditError => RuleId::Audit,
-            Code::ProjectDenied | Code::ProjectNotAllowed => RuleId::Projects,
-            Code::ProjectNotInLock | Code::NotInLock => RuleId::Lock,
-            Code::Malicious => RuleId::Malware,
-            Code::Vulnerable => RuleId::Advisories,
-            Code::VersionExcluded | Code::VersionLimit => RuleId::Versions,
-            Code::Prerelease => RuleId::Prereleases,
-            Code::Yanked => RuleId::Yanked,
-            Code::TagNotAllowed => RuleId::Tags,
-            Code::TooLarge => RuleId::Size,
-            Code::CooldownTooNew | Code::UploadTimeMissing => RuleId::Cooldown,
-            Code::ProjectQuarantined | Code::ProjectArchived | Code::ProjectDeprecated => {
-                RuleId::ProjectStatus
-            }
-            Code::Unmaintained => RuleId::Unmaintained,
-            Code::Typosquat => RuleId::Typosquat,
-            Code::LicenseDenied | Code::LicenseNotAllowed | Code::LicenseUnknown => {
-                RuleId::Licenses
-            }
-            // Stale data is judged per feed (advisories or malware): the waiver names the rule.
-            Code::AdvisoryDataStale
-            | Code::WheelShown
-            | Code::NotADistribution
-            | Code::InvalidWheelFilename
-            | Code::UnsafeFilename
-            | Code::WrongProject
-            | Code::InvalidEntry
-            | Code::MissingSha256
-            | Code::DuplicateFilename
-            | Code::AllowedByException => return None,
-        })
-    }
-
-    pub fn from_name(s: &str) -> Option<Code> {
-        Code::ALL.iter().copied().find(|c| c.as_str() == s)
-    }
+/// An audit finding's code (`abi3-newer-than-tag`), as against a decision's (`audit-failed`).
+fn is_finding_code(code: &str) -> bool {
+    crate::audit::Code::ALL.iter().any(|c| c.as_str() == code)
 }
 
 /// A TOML basic string, escaped.
@@ -112,6 +73,9 @@ impl Waiver {
             let names: Vec<&str> = RuleId::ALL.iter().map(|r| r.as_str()).collect();
             return Err(WaiveError::NoRule(names.join(", ")));
         };
+        if is_finding_code(code) {
+            return Ok(vec![RuleId::Audit.as_str().to_owned()]);
+        }
         let parsed = Code::from_name(code).ok_or_else(|| WaiveError::UnknownCode(code.clone()))?;
         let rule = parsed
             .rule()
@@ -148,7 +112,7 @@ impl Waiver {
         // rule is the scope, and the code would only be noise.
         if let Some(code) = &self.code
             && rules.iter().any(|r| r == "audit")
-            && Code::from_name(code).is_none()
+            && is_finding_code(code)
         {
             out.push_str(&format!("code = {}\n", quoted(code)));
         }
@@ -326,6 +290,16 @@ mod tests {
 
     #[test]
     fn audit_finding_codes_narrow_the_exception() {
+        let alone = Waiver {
+            code: Some("abi3-newer-than-tag".into()),
+            ..waiver()
+        };
+        let entry = alone.to_toml("d").unwrap();
+        assert!(entry.contains("rule = \"audit\"\n"), "{entry}");
+        assert!(
+            entry.contains("code = \"abi3-newer-than-tag\"\n"),
+            "{entry}"
+        );
         let w = Waiver {
             rules: vec!["audit".into()],
             code: Some("abi3-newer-than-tag".into()),
