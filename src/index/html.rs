@@ -192,13 +192,15 @@ fn fragment_hashes(fragment: &str) -> Result<Hashes, String> {
             continue;
         };
         match check_hash(alg, hex) {
-            Some(Ok((alg, hex))) => {
-                if let Some(prev) = out.insert(alg, hex.as_str())
-                    && *prev != *hex
-                {
+            Some(Ok((alg, hex))) => match out.get(alg) {
+                Some(prev) if prev != hex => {
                     return Err(format!("link names two different `{alg}` digests"));
                 }
-            }
+                Some(_) => {}
+                None => {
+                    out.insert(alg, hex);
+                }
+            },
             Some(Err(reason)) => return Err(format!("link hash is malformed: {reason}")),
             None => {}
         }
@@ -317,6 +319,24 @@ mod tests {
         assert_eq!(f.core_metadata, CoreMetadata::Absent);
         let f = one(r#"<a href="d-1.zip" data-core-metadata="sha256=zz">d</a>"#);
         assert_eq!(f.core_metadata, CoreMetadata::Absent);
+    }
+
+    #[test]
+    fn a_fragment_naming_one_digest_twice_must_agree() {
+        let same = one(&format!(r#"<a href="d-1.zip#sha256={H}&sha256={H}">d</a>"#));
+        assert_eq!(same.hashes.len(), 1);
+        let other = "0".repeat(64);
+        let p = parse(
+            &format!(r#"<a href="d-1.zip#sha256={H}&sha256={other}">d</a>"#),
+            &base(),
+        )
+        .unwrap();
+        assert!(p.files.is_empty());
+        assert!(
+            p.invalid[0]
+                .reason
+                .contains("two different `sha256` digests")
+        );
     }
 
     #[test]

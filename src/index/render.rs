@@ -62,8 +62,8 @@ fn push_file_link(f: &FileEntry, out: &mut String) {
     out.push_str(f.sha256().unwrap_or("-"));
     out.push('/');
     // Wheel and sdist names almost never need escaping; check before formatting.
-    if !f.filename.bytes().fold(false, |odd, b| {
-        odd | !(b.is_ascii_alphanumeric()
+    if !any_byte(&f.filename, |b| {
+        !(b.is_ascii_alphanumeric()
             | (b == b'-')
             | (b == b'_')
             | (b == b'.')
