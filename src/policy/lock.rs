@@ -925,19 +925,28 @@ struct RawFile {
     hashes: Option<BTreeMap<String, String>>,
 }
 
+/// A locked file's name: as the lock gives it, else the last segment of its URL or path.
+fn file_name(name: Option<&str>, url: Option<&str>, path: Option<&str>) -> Option<String> {
+    if let Some(name) = name {
+        return Some(name.to_owned());
+    }
+    let location = url.or(path)?;
+    let location = location.split(['?', '#']).next().unwrap_or(location);
+    location
+        .rsplit(['/', '\\'])
+        .next()
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+}
+
 impl RawFile {
     /// The file's name: given, or the last segment of its URL or path.
     fn filename(&self) -> Option<String> {
-        if let Some(name) = &self.name {
-            return Some(name.clone());
-        }
-        let location = self.url.as_deref().or(self.path.as_deref())?;
-        let location = location.split(['?', '#']).next().unwrap_or(location);
-        location
-            .rsplit(['/', '\\'])
-            .next()
-            .filter(|s| !s.is_empty())
-            .map(str::to_owned)
+        file_name(
+            self.name.as_deref(),
+            self.url.as_deref(),
+            self.path.as_deref(),
+        )
     }
 }
 
@@ -999,16 +1008,11 @@ struct RawUvFile {
 
 impl RawUvFile {
     fn filename(&self) -> Option<String> {
-        if let Some(name) = &self.filename {
-            return Some(name.clone());
-        }
-        let location = self.url.as_deref().or(self.path.as_deref())?;
-        let location = location.split(['?', '#']).next().unwrap_or(location);
-        location
-            .rsplit(['/', '\\'])
-            .next()
-            .filter(|s| !s.is_empty())
-            .map(str::to_owned)
+        file_name(
+            self.filename.as_deref(),
+            self.url.as_deref(),
+            self.path.as_deref(),
+        )
     }
 }
 
