@@ -28,15 +28,22 @@ async fn every_installer_gets(pw: &Pipwall, spec: &str, want: Option<&str>) {
     }
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn cooldown_makes_installers_pick_the_older_version() {
+/// demo 1.0, uploaded a month ago, and 1.1, uploaded at `new`.
+async fn old_and_new(new: &str) -> FakeIndex {
     let up = FakeIndex::start().await;
-    let old = hours_ago(24 * 30);
-    let new = hours_ago(2);
     up.project_timed(
         "demo",
-        &[(wheel("demo", "1.0"), &old), (wheel("demo", "1.1"), &new)],
+        &[
+            (wheel("demo", "1.0"), &hours_ago(24 * 30)),
+            (wheel("demo", "1.1"), new),
+        ],
     );
+    up
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cooldown_makes_installers_pick_the_older_version() {
+    let up = old_and_new(&hours_ago(2)).await;
     let dir = tempfile::tempdir().unwrap();
     let pw =
         Pipwall::start_with_policy(&[up.url()], dir.path(), "[cooldown]\nmin-age = \"7d\"\n").await;
@@ -291,14 +298,7 @@ async fn a_malware_record_blocks_the_file() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn report_only_installs_everything_and_logs_what_it_would_hide() {
-    let up = FakeIndex::start().await;
-    up.project_timed(
-        "demo",
-        &[
-            (wheel("demo", "1.0"), &hours_ago(24 * 30)),
-            (wheel("demo", "1.1"), &hours_ago(1)),
-        ],
-    );
+    let up = old_and_new(&hours_ago(1)).await;
     let dir = tempfile::tempdir().unwrap();
     let pw = Pipwall::start_with_policy(
         &[up.url()],
@@ -506,14 +506,7 @@ async fn shown_files(addr: std::net::SocketAddr) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn serve_refuses_a_bad_policy_and_sighup_reloads_or_keeps_the_old_one() {
-    let up = FakeIndex::start().await;
-    up.project_timed(
-        "demo",
-        &[
-            (wheel("demo", "1.0"), &hours_ago(24 * 30)),
-            (wheel("demo", "1.1"), &hours_ago(1)),
-        ],
-    );
+    let up = old_and_new(&hours_ago(1)).await;
     let dir = tempfile::tempdir().unwrap();
     let policy = dir.path().join("policy.toml");
     let cache = dir.path().join("cache");
@@ -945,14 +938,7 @@ fn waive(dir: &std::path::Path, args: &[&str]) -> (i32, String, String) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_waiver_written_by_policy_waive_lets_the_newer_version_through() {
-    let up = FakeIndex::start().await;
-    up.project_timed(
-        "demo",
-        &[
-            (wheel("demo", "1.0"), &hours_ago(24 * 30)),
-            (wheel("demo", "1.1"), &hours_ago(2)),
-        ],
-    );
+    let up = old_and_new(&hours_ago(2)).await;
     let dir = tempfile::tempdir().unwrap();
     let cooldown = "[cooldown]\nmin-age = \"7d\"\n";
     std::fs::write(dir.path().join("local.toml"), cooldown).unwrap();
