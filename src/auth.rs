@@ -8,7 +8,12 @@
 //! ```text
 //! alice:$argon2id$v=19$m=19456,t=2,p=1$…      a user; `pipwall auth add-user FILE alice`
 //! token:9f86d081884c7d65…                      sha256 of a token; `pipwall auth add-token FILE`
+//! token:2c26b46b68ffc68f… scope=ci             a token bound to the `serve --scope ci` index
 //! ```
+//!
+//! A credential bound to a scope is served that scope's policy wherever it asks (`/simple/`
+//! included) and is refused other scopes, so a CI token cannot step around the CI policy by
+//! changing its index URL.
 //!
 //! Verifying argon2 costs tens of milliseconds by design, and pip sends its credentials with
 //! every request, so a verified `Authorization` value is remembered (as its sha256, never in
@@ -52,6 +57,8 @@ pub enum AuthError {
     },
     #[error("cannot hash the password: {0}")]
     Hash(String),
+    #[error("{0}")]
+    Invalid(String),
     #[error("no randomness from the operating system: {0}")]
     Random(String),
 }
@@ -59,13 +66,20 @@ pub enum AuthError {
 pub struct Users {
     path: PathBuf,
     data: std::sync::RwLock<std::sync::Arc<Data>>,
-    verified: Mutex<HashMap<[u8; 32], Instant>>,
+    /// sha256 of an `Authorization` value → when it was verified, and its scope.
+    verified: Mutex<HashMap<[u8; 32], Verified>>,
 }
 
 struct Data {
-    passwords: HashMap<String, String>,
-    tokens: Vec<[u8; 32]>,
+    /// user → (argon2 PHC string, bound scope).
+    passwords: HashMap<String, (String, Option<Scope>)>,
+    tokens: Vec<([u8; 32], Option<Scope>)>,
 }
+
+/// The scope a credential is bound to.
+pub type Scope = std::sync::Arc<str>;
+
+type Verified = (Instant, Option<Scope>);
 
 /// Why a request was not let in (the response is the same 401 either way, so a client cannot
 /// tell a wrong user from a wrong password).
@@ -115,23 +129,37 @@ impl Users {
                 line: i + 1,
                 detail: detail.to_owned(),
             };
-            let (user, secret) = line
+            let (user, rest) = line
                 .split_once(':')
                 .ok_or_else(|| bad("expected `user:<argon2 hash>` or `token:<sha256>`"))?;
+            let mut words = rest.split_whitespace();
+            let secret = words.next().unwrap_or_default();
+            let mut scope = None;
+            for word in words {
+                match word.strip_prefix("scope=") {
+                    Some(name) if crate::serve::valid_scope_name(name) && scope.is_none() => {
+                        scope = Some(Scope::from(name));
+                    }
+                    Some(_) => return Err(bad("a `scope=` needs one lowercase scope name")),
+                    None => {
+                        return Err(bad(&format!("unknown option `{word}` (only `scope=NAME`)")));
+                    }
+                }
+            }
             if user == "token" {
-                let digest = hex::decode(secret.trim())
+                let digest = hex::decode(secret)
                     .ok()
                     .and_then(|d| <[u8; 32]>::try_from(d).ok())
                     .ok_or_else(|| bad("a token line needs the token's sha256 in hex"))?;
-                tokens.push(digest);
+                tokens.push((digest, scope));
             } else {
                 if user.is_empty() || user == TOKEN_USER {
                     return Err(bad("user name is empty or reserved"));
                 }
-                PasswordHash::new(secret.trim())
+                PasswordHash::new(secret)
                     .map_err(|e| bad(&format!("not an argon2 PHC string: {e}")))?;
                 if passwords
-                    .insert(user.to_owned(), secret.trim().to_owned())
+                    .insert(user.to_owned(), (secret.to_owned(), scope))
                     .is_some()
                 {
                     return Err(bad("user listed twice"));
@@ -148,20 +176,20 @@ impl Users {
         }
     }
 
-    /// Checks an `Authorization` header value.
-    pub fn check(&self, authorization: Option<&[u8]>) -> Result<(), Denied> {
+    /// Checks an `Authorization` header value; a valid one yields the scope it is bound to.
+    pub fn check(&self, authorization: Option<&[u8]>) -> Result<Option<Scope>, Denied> {
         let value = authorization.ok_or(Denied::Missing)?;
         let key: [u8; 32] = Sha256::digest(value).into();
         if let Ok(mut seen) = self.verified.lock()
-            && let Some(at) = seen.get(&key)
+            && let Some((at, scope)) = seen.get(&key)
         {
             if at.elapsed() < REMEMBER {
-                return Ok(());
+                return Ok(scope.clone());
             }
             seen.remove(&key);
         }
         let text = std::str::from_utf8(value).map_err(|_| Denied::Wrong)?;
-        let ok = if let Some(token) = strip_scheme(text, "bearer") {
+        let granted = if let Some(token) = strip_scheme(text, "bearer") {
             self.token_ok(token.trim())
         } else if let Some(b64) = strip_scheme(text, "basic") {
             let decoded = base64::engine::general_purpose::STANDARD
@@ -175,41 +203,60 @@ impl Users {
                 self.password_ok(user, password)
             }
         } else {
-            false
+            None
         };
-        if !ok {
-            return Err(Denied::Wrong);
-        }
+        let scope = granted.ok_or(Denied::Wrong)?;
         if let Ok(mut seen) = self.verified.lock() {
             if seen.len() >= REMEMBER_MAX {
                 seen.clear();
             }
-            seen.insert(key, Instant::now());
+            seen.insert(key, (Instant::now(), scope.clone()));
         }
-        Ok(())
+        Ok(scope)
     }
 
-    fn token_ok(&self, token: &str) -> bool {
+    /// The scopes the credentials in the file are bound to, for checking they are all served.
+    pub fn scopes(&self) -> Vec<Scope> {
+        let data = self.data();
+        let mut out: Vec<Scope> = data
+            .passwords
+            .values()
+            .filter_map(|(_, s)| s.clone())
+            .chain(data.tokens.iter().filter_map(|(_, s)| s.clone()))
+            .collect();
+        out.sort();
+        out.dedup();
+        out
+    }
+
+    /// `Some(scope binding)` when the token is listed.
+    fn token_ok(&self, token: &str) -> Option<Option<Scope>> {
         let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
         // Every stored digest is compared in full, so timing says nothing about which matched.
-        self.data()
-            .tokens
-            .iter()
-            .fold(false, |hit, t| hit | constant_time_eq(t, &digest))
+        let data = self.data();
+        let mut hit = None;
+        for (t, scope) in &data.tokens {
+            if constant_time_eq(t, &digest) {
+                hit = Some(scope.clone());
+            }
+        }
+        hit
     }
 
-    fn password_ok(&self, user: &str, password: &str) -> bool {
+    /// `Some(scope binding)` when the password is the user's.
+    fn password_ok(&self, user: &str, password: &str) -> Option<Option<Scope>> {
         let data = self.data();
-        let Some(phc) = data.passwords.get(user) else {
+        let Some((phc, scope)) = data.passwords.get(user) else {
             // Spend the same work on an unknown user as on a wrong password.
             let _ = Argon2::default().hash_password(password.as_bytes());
-            return false;
+            return None;
         };
-        PasswordHash::new(phc).is_ok_and(|h| {
+        let ok = PasswordHash::new(phc).is_ok_and(|h| {
             Argon2::default()
                 .verify_password(password.as_bytes(), &h)
                 .is_ok()
-        })
+        });
+        ok.then(|| scope.clone())
     }
 }
 
@@ -222,28 +269,46 @@ fn constant_time_eq(a: &[u8; 32], b: &[u8; 32]) -> bool {
     a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-/// The line `add-user` appends: the user and an argon2id hash of the password.
-pub fn user_line(user: &str, password: &str) -> Result<String, AuthError> {
-    if user.is_empty() || user.contains([':', '#', '\n']) || user == TOKEN_USER {
-        return Err(AuthError::Hash(
-            "a user name may not be empty, reserved, or contain `:`, `#` or a newline".into(),
+/// ` scope=NAME` for a line bound to a scope, checked.
+fn scope_suffix(scope: Option<&str>) -> Result<String, AuthError> {
+    match scope {
+        None => Ok(String::new()),
+        Some(s) if crate::serve::valid_scope_name(s) => Ok(format!(" scope={s}")),
+        Some(s) => Err(AuthError::Invalid(format!(
+            "`{s}` is not a scope name (lowercase letters, digits, `-` and `_`)"
+        ))),
+    }
+}
+
+/// The line `add-user` appends: the user and an argon2id hash of the password, and the scope
+/// the user is bound to, if any.
+pub fn user_line(user: &str, password: &str, scope: Option<&str>) -> Result<String, AuthError> {
+    if user.is_empty() || user.contains([':', '#', '\n', ' ', '\t']) || user == TOKEN_USER {
+        return Err(AuthError::Invalid(
+            "a user name may not be empty, reserved, or contain `:`, `#`, a space or a newline"
+                .into(),
         ));
     }
+    let suffix = scope_suffix(scope)?;
     let hash = Argon2::default()
         .hash_password(password.as_bytes())
         .map_err(|e| AuthError::Hash(e.to_string()))?;
-    Ok(format!("{user}:{hash}"))
+    Ok(format!("{user}:{hash}{suffix}"))
 }
 
-/// A fresh token (shown once) and the line that stores its digest.
-pub fn new_token() -> Result<(String, String), AuthError> {
+/// A fresh token (shown once) and the line that stores its digest (and its scope, if bound).
+pub fn new_token(scope: Option<&str>) -> Result<(String, String), AuthError> {
+    let suffix = scope_suffix(scope)?;
     let mut raw = [0u8; 32];
     getrandom::fill(&mut raw).map_err(|e| AuthError::Random(e.to_string()))?;
     let token = format!(
         "pw_{}",
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw)
     );
-    let line = format!("token:{}", hex::encode(Sha256::digest(token.as_bytes())));
+    let line = format!(
+        "token:{}{suffix}",
+        hex::encode(Sha256::digest(token.as_bytes()))
+    );
     Ok((token, line))
 }
 
@@ -282,14 +347,14 @@ mod tests {
     fn users_and_tokens() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("users");
-        append_line(&path, &user_line("alice", "s3cret").unwrap()).unwrap();
-        let (token, line) = new_token().unwrap();
+        append_line(&path, &user_line("alice", "s3cret", None).unwrap()).unwrap();
+        let (token, line) = new_token(None).unwrap();
         append_line(&path, &line).unwrap();
         let users = Users::load(&path).unwrap();
         assert_eq!(users.check(None), Err(Denied::Missing));
-        assert_eq!(users.check(Some(&basic("alice", "s3cret"))), Ok(()));
+        assert_eq!(users.check(Some(&basic("alice", "s3cret"))), Ok(None));
         // Remembered: the second check does not need argon2 (and still answers yes).
-        assert_eq!(users.check(Some(&basic("alice", "s3cret"))), Ok(()));
+        assert_eq!(users.check(Some(&basic("alice", "s3cret"))), Ok(None));
         assert_eq!(
             users.check(Some(&basic("alice", "wrong"))),
             Err(Denied::Wrong)
@@ -300,9 +365,9 @@ mod tests {
         );
         assert_eq!(
             users.check(Some(format!("Bearer {token}").as_bytes())),
-            Ok(())
+            Ok(None)
         );
-        assert_eq!(users.check(Some(&basic(TOKEN_USER, &token))), Ok(()));
+        assert_eq!(users.check(Some(&basic(TOKEN_USER, &token))), Ok(None));
         assert_eq!(
             users.check(Some(b"Bearer pw_not-the-token")),
             Err(Denied::Wrong)
@@ -315,7 +380,7 @@ mod tests {
     fn reload_swaps_users_and_keeps_them_on_a_bad_file() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("users");
-        append_line(&path, &user_line("alice", "a").unwrap()).unwrap();
+        append_line(&path, &user_line("alice", "a", None).unwrap()).unwrap();
         let users = Users::load(&path).unwrap();
         assert!(users.check(Some(&basic("alice", "a"))).is_ok());
         std::fs::write(&path, "alice:broken\n").unwrap();
@@ -324,7 +389,7 @@ mod tests {
             users.check(Some(&basic("alice", "a"))).is_ok(),
             "old users stay"
         );
-        std::fs::write(&path, user_line("bob", "b").unwrap() + "\n").unwrap();
+        std::fs::write(&path, user_line("bob", "b", None).unwrap() + "\n").unwrap();
         users.reload().unwrap();
         // Remembered credentials are forgotten: alice is out at once.
         assert_eq!(users.check(Some(&basic("alice", "a"))), Err(Denied::Wrong));
@@ -340,6 +405,41 @@ mod tests {
         assert!(e.contains(":3:"), "{e}");
         std::fs::write(&path, "token:abc\n").unwrap();
         assert!(Users::load(&path).is_err());
-        assert!(user_line("a:b", "x").is_err());
+        assert!(user_line("a:b", "x", None).is_err());
+        assert!(new_token(Some("Not A Scope")).is_err());
+        std::fs::write(&path, format!("token:{} scope=ci extra\n", "ab".repeat(32))).unwrap();
+        let e = Users::load(&path).err().unwrap().to_string();
+        assert!(e.contains("unknown option `extra`"), "{e}");
+        std::fs::write(&path, format!("token:{} scope=CI\n", "ab".repeat(32))).unwrap();
+        assert!(Users::load(&path).is_err());
+    }
+
+    #[test]
+    fn a_credential_carries_its_scope() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("users");
+        append_line(&path, &user_line("ci-bot", "pw", Some("ci")).unwrap()).unwrap();
+        append_line(&path, &user_line("dev", "pw", None).unwrap()).unwrap();
+        let (ci_token, line) = new_token(Some("ci")).unwrap();
+        assert!(line.ends_with(" scope=ci"), "{line}");
+        append_line(&path, &line).unwrap();
+        let (free_token, line) = new_token(None).unwrap();
+        append_line(&path, &line).unwrap();
+        let users = Users::load(&path).unwrap();
+        let ci = Some(Scope::from("ci"));
+        assert_eq!(users.check(Some(&basic("ci-bot", "pw"))), Ok(ci.clone()));
+        // The remembered answer keeps the binding.
+        assert_eq!(users.check(Some(&basic("ci-bot", "pw"))), Ok(ci.clone()));
+        assert_eq!(users.check(Some(&basic("dev", "pw"))), Ok(None));
+        assert_eq!(
+            users.check(Some(format!("Bearer {ci_token}").as_bytes())),
+            Ok(ci.clone())
+        );
+        assert_eq!(users.check(Some(&basic(TOKEN_USER, &ci_token))), Ok(ci));
+        assert_eq!(
+            users.check(Some(format!("Bearer {free_token}").as_bytes())),
+            Ok(None)
+        );
+        assert_eq!(users.scopes(), vec![Scope::from("ci")]);
     }
 }

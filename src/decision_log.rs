@@ -13,6 +13,8 @@ use crate::policy::{Action, Code, FileDecision};
 struct Event<'a> {
     time: String,
     event: &'static str,
+    /// The index the page was decided for: `default` at `/simple/`, else a `--scope` name.
+    scope: &'a str,
     project: &'a str,
     filename: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -43,13 +45,14 @@ impl DecisionLog {
         Self::new(Box::new(std::io::stderr()))
     }
 
-    pub fn record(&self, project: &str, upstream: &str, decisions: &[FileDecision]) {
+    pub fn record(&self, scope: &str, project: &str, upstream: &str, decisions: &[FileDecision]) {
         let time = jiff::Timestamp::now().to_string();
         let mut buf = Vec::with_capacity(decisions.len() * 256);
         for d in decisions {
             let ev = Event {
                 time: time.clone(),
                 event: "decision",
+                scope,
                 project,
                 filename: &d.filename,
                 sha256: d.sha256.as_deref(),

@@ -73,9 +73,15 @@ impl PolicyArgs {
 enum Command {
     /// Run the proxy: point pip's or uv's index URL at http://LISTEN/simple/.
     Serve {
-        /// Address to listen on.
+        /// Address to listen on. Repeatable; `SCOPE=ADDR` binds an address to one `--scope`
+        /// (or `default`): it serves that scope's policy at /simple/ and refuses the others.
         #[arg(long, default_value = "127.0.0.1:3141", value_name = "ADDR")]
-        listen: String,
+        listen: Vec<String>,
+        /// Serve a second index at /NAME/simple/ under its own policy FILE, e.g.
+        /// `ci=policies/ci-locked.toml`. Repeatable; files given for the same NAME merge in
+        /// order. Users and tokens can be bound to a scope (`pipwall auth add-token --scope`).
+        #[arg(long = "scope", value_name = "NAME=FILE")]
+        scopes: Vec<String>,
         // Boxed: serve's flags make its variant several times the size of the others'.
         #[command(flatten)]
         upstream: Box<UpstreamArgs>,
@@ -294,10 +300,19 @@ enum AuthCommand {
         /// The users file (created owner-only if missing).
         file: PathBuf,
         user: String,
+        /// Bind the user to a `serve --scope` index: it is served that scope's policy at
+        /// every path, and refused the other scopes (`default` binds to the unscoped index).
+        #[arg(long, value_name = "NAME")]
+        scope: Option<String>,
     },
     /// Make a bearer token, print it once, and store only its sha256. Clients send it as
     /// `Authorization: Bearer …` or as the password of user `__token__`.
-    AddToken { file: PathBuf },
+    AddToken {
+        file: PathBuf,
+        /// Bind the token to a `serve --scope` index, as for add-user.
+        #[arg(long, value_name = "NAME")]
+        scope: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -394,6 +409,7 @@ async fn run(cli: Cli) -> Result<Exit> {
     match cli.command {
         Command::Serve {
             listen,
+            scopes,
             upstream,
             cache_dir,
             decision_log,
@@ -422,6 +438,17 @@ async fn run(cli: Cli) -> Result<Exit> {
                     .load()
                     .context("pipwall will not start with an invalid policy")?,
             );
+            let scope_files = scope_files(&scopes)?;
+            let mut scoped = Vec::with_capacity(scope_files.len());
+            for (name, files) in &scope_files {
+                let (p, warnings) = pipwall::policy::load_files(files).with_context(|| {
+                    format!("pipwall will not start with an invalid policy for scope {name}")
+                })?;
+                for w in warnings {
+                    eprintln!("{w}");
+                }
+                scoped.push((name.clone(), Arc::new(p)));
+            }
             let auth = match &auth_file {
                 Some(f) => Some(Arc::new(
                     pipwall::auth::Users::load(f).context("cannot load the users file")?,
@@ -475,18 +502,48 @@ async fn run(cli: Cli) -> Result<Exit> {
                         .with_context(|| format!("cannot open the decision log {}", p.display()))?,
                 )),
             };
-            let listener = tokio::net::TcpListener::bind(&listen)
-                .await
-                .with_context(|| format!("cannot listen on {listen}"))?;
-            let addr = listener.local_addr()?;
+            let mut listeners = Vec::with_capacity(listen.len());
+            for spec in &listen {
+                let (scope, addr) = match spec.split_once('=') {
+                    Some((scope, addr)) => (Some(scope), addr),
+                    None => (None, spec.as_str()),
+                };
+                if let Some(scope) = scope {
+                    anyhow::ensure!(
+                        scope == pipwall::serve::DEFAULT_SCOPE
+                            || scope_files.iter().any(|(n, _)| n == scope),
+                        "--listen {spec}: no scope named `{scope}` (define it with --scope {scope}=FILE)"
+                    );
+                }
+                let listener = tokio::net::TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("cannot listen on {addr}"))?;
+                listeners.push((listener, scope.map(str::to_owned)));
+            }
             for s in upstreams.sources() {
                 eprintln!("pipwall: upstream {}", s.describe());
             }
             let scheme = if tls.is_some() { "https" } else { "http" };
-            eprintln!(
-                "pipwall: serving {scheme}://{addr}/simple/ (cache {})",
-                cache_dir.display()
-            );
+            for (listener, bound) in &listeners {
+                let addr = listener.local_addr()?;
+                match bound {
+                    None => {
+                        eprintln!(
+                            "pipwall: serving {scheme}://{addr}/simple/ (cache {})",
+                            cache_dir.display()
+                        );
+                        for (name, files) in &scope_files {
+                            eprintln!(
+                                "pipwall: serving {scheme}://{addr}/{name}/simple/ under {}",
+                                show_paths(files)
+                            );
+                        }
+                    }
+                    Some(name) => {
+                        eprintln!("pipwall: serving {scheme}://{addr}/simple/ as scope {name} only")
+                    }
+                }
+            }
             let app = Arc::new(App::new(
                 upstreams,
                 {
@@ -502,6 +559,7 @@ async fn run(cli: Cli) -> Result<Exit> {
                     s.cache_max_bytes = cache_max_size;
                     s.page_cache_bytes = page_cache_size;
                     s.policy = loaded;
+                    s.scopes = scoped;
                     s.learn = learner.clone();
                     s.server = pipwall::serve::ServerLimits {
                         max_connections,
@@ -515,19 +573,30 @@ async fn run(cli: Cli) -> Result<Exit> {
                 },
                 log,
             ));
-            app.check_policy(&app.policy())
-                .map_err(anyhow::Error::msg)
-                .context("pipwall will not start with this policy")?;
+            for (id, name) in app.scope_names().enumerate() {
+                app.check_policy(&app.policy_of(id))
+                    .map_err(anyhow::Error::msg)
+                    .with_context(|| format!("pipwall will not start with the {name} policy"))?;
+            }
+            if let Some(users) = &auth {
+                check_user_scopes(&app, users).context("pipwall will not start")?;
+            }
+            let listeners = listeners
+                .into_iter()
+                .map(|(l, bound)| (l, bound.and_then(|n| app.scope_id(&n))))
+                .collect();
             reload_on_hangup(
                 tls_reload,
                 auth.clone(),
                 app.clone(),
-                policy_files,
+                std::iter::once(policy_files)
+                    .chain(scope_files.into_iter().map(|(_, f)| f))
+                    .collect(),
                 learner.clone(),
             );
-            pipwall::server::serve_with(
+            pipwall::server::serve_listeners(
                 app.clone(),
-                listener,
+                listeners,
                 tls,
                 shutdown_signal(),
                 Duration::from_secs(30),
@@ -719,7 +788,7 @@ async fn run(cli: Cli) -> Result<Exit> {
             }
         }
         Command::Auth {
-            command: AuthCommand::AddUser { file, user },
+            command: AuthCommand::AddUser { file, user, scope },
         } => {
             let mut password = String::new();
             std::io::stdin()
@@ -727,16 +796,16 @@ async fn run(cli: Cli) -> Result<Exit> {
                 .context("cannot read the password from standard input")?;
             let password = password.trim_end_matches(['\n', '\r']);
             anyhow::ensure!(!password.is_empty(), "the password is empty");
-            let line = pipwall::auth::user_line(&user, password)?;
+            let line = pipwall::auth::user_line(&user, password, scope.as_deref())?;
             pipwall::auth::append_line(&file, &line)?;
             pipwall::auth::Users::load(&file).context("the users file does not load")?;
             eprintln!("added user {user} to {}", file.display());
             Ok(Exit::Ok)
         }
         Command::Auth {
-            command: AuthCommand::AddToken { file },
+            command: AuthCommand::AddToken { file, scope },
         } => {
-            let (token, line) = pipwall::auth::new_token()?;
+            let (token, line) = pipwall::auth::new_token(scope.as_deref())?;
             pipwall::auth::append_line(&file, &line)?;
             pipwall::auth::Users::load(&file).context("the users file does not load")?;
             eprintln!("added a token to {}; it is shown only now:", file.display());
@@ -883,13 +952,54 @@ fn audit(paths: &[PathBuf], format: OutputFormat, jobs: Option<usize>) -> Result
     })
 }
 
-/// `SIGHUP` reloads the TLS certificate and the users file. Each reload is all or nothing: a
-/// file that does not load is reported and the running one stays.
+/// `--scope NAME=FILE` flags grouped by name, in the order names first appear.
+fn scope_files(flags: &[String]) -> Result<Vec<(String, Vec<PathBuf>)>> {
+    let mut out: Vec<(String, Vec<PathBuf>)> = Vec::new();
+    for flag in flags {
+        let (name, file) = flag
+            .split_once('=')
+            .with_context(|| format!("--scope {flag}: expected NAME=FILE"))?;
+        anyhow::ensure!(
+            pipwall::serve::valid_scope_name(name) && name != pipwall::serve::DEFAULT_SCOPE,
+            "--scope {flag}: `{name}` is not a scope name (lowercase letters, digits, `-` and `_`; \
+             not `default`, `simple`, `files`, `healthz`, `readyz` or `metrics`)"
+        );
+        match out.iter_mut().find(|(n, _)| n == name) {
+            Some((_, files)) => files.push(PathBuf::from(file)),
+            None => out.push((name.to_owned(), vec![PathBuf::from(file)])),
+        }
+    }
+    Ok(out)
+}
+
+fn show_paths(files: &[PathBuf]) -> String {
+    files
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Every scope a user or token is bound to must be served, or that credential could never be
+/// let in anywhere.
+fn check_user_scopes(app: &App, users: &pipwall::auth::Users) -> Result<()> {
+    for scope in users.scopes() {
+        anyhow::ensure!(
+            app.scope_id(&scope).is_some(),
+            "the users file binds a credential to scope `{scope}`, which is not served (add --scope {scope}=FILE)"
+        );
+    }
+    Ok(())
+}
+
+/// `SIGHUP` reloads the TLS certificate, the users file and the policies (`policies` holds
+/// each scope's files, the default scope's first; empty means the built-in policy). Each
+/// reload is all or nothing: a file that does not load is reported and the running one stays.
 fn reload_on_hangup(
     tls: Option<Arc<pipwall::tls::Reloadable>>,
     auth: Option<Arc<pipwall::auth::Users>>,
     app: Arc<App>,
-    policies: Vec<PathBuf>,
+    policies: Vec<Vec<PathBuf>>,
     learner: Option<Arc<pipwall::policy::learn::Learner>>,
 ) {
     #[cfg(unix)]
@@ -914,23 +1024,29 @@ fn reload_on_hangup(
                     Ok(()) => eprintln!("pipwall: reloaded the users file"),
                     Err(e) => eprintln!("pipwall: kept the old users: {e}"),
                 }
+                if let Err(e) = check_user_scopes(&app, a) {
+                    eprintln!("pipwall: {e}; that credential is refused everywhere");
+                }
             }
-            if !policies.is_empty() {
+            if policies.iter().any(|files| !files.is_empty()) {
                 // Loading reads lock files and advisory data: off the async threads.
                 let files = policies.clone();
-                let loaded =
-                    tokio::task::spawn_blocking(move || pipwall::policy::load_files(&files)).await;
-                match loaded {
-                    Ok(Ok((p, warnings))) => {
-                        for w in warnings {
-                            eprintln!("{w}");
-                        }
-                        match app.set_policy(Arc::new(p)) {
-                            Ok(()) => eprintln!("pipwall: reloaded the policy"),
-                            Err(e) => eprintln!("pipwall: kept the old policy: {e}"),
-                        }
+                let loaded = tokio::task::spawn_blocking(move || load_scope_policies(&files)).await;
+                let outcome = match loaded {
+                    Ok(Ok(fresh)) => {
+                        // A scope on the built-in policy keeps the one in force.
+                        let all = fresh
+                            .into_iter()
+                            .enumerate()
+                            .map(|(id, p)| p.unwrap_or_else(|| app.policy_of(id)))
+                            .collect();
+                        app.set_policies(all)
                     }
-                    Ok(Err(e)) => eprintln!("pipwall: kept the old policy: {e}"),
+                    Ok(Err(e)) => Err(format!("{e:#}")),
+                    Err(e) => Err(e.to_string()),
+                };
+                match outcome {
+                    Ok(()) => eprintln!("pipwall: reloaded the policy"),
                     Err(e) => eprintln!("pipwall: kept the old policy: {e}"),
                 }
             }
@@ -938,6 +1054,26 @@ fn reload_on_hangup(
     });
     #[cfg(not(unix))]
     let _ = (tls, auth, app, policies, learner);
+}
+
+/// Loads every scope's policy files, all or none; `None` for a scope with no files (the
+/// built-in policy). Warnings go to stderr.
+fn load_scope_policies(
+    scopes: &[Vec<PathBuf>],
+) -> Result<Vec<Option<Arc<pipwall::policy::Policy>>>> {
+    let mut out = Vec::with_capacity(scopes.len());
+    for files in scopes {
+        if files.is_empty() {
+            out.push(None);
+            continue;
+        }
+        let (p, warnings) = pipwall::policy::load_files(files)?;
+        for w in warnings {
+            eprintln!("{w}");
+        }
+        out.push(Some(Arc::new(p)));
+    }
+    Ok(out)
 }
 
 /// Writes what learning mode saw, saying where or why not.

@@ -42,6 +42,20 @@ impl Route {
     }
 }
 
+/// A path's scope prefix and the rest of it: `/ci/simple/x/` is scope `ci`, path
+/// `/simple/x/`. Only a valid scope name is taken as one, so pipwall's own paths never are.
+pub fn split_scope(path: &str) -> (Option<&str>, &str) {
+    let Some(rest) = path.strip_prefix('/') else {
+        return (None, path);
+    };
+    match rest.find('/') {
+        Some(end) if crate::serve::valid_scope_name(&rest[..end]) => {
+            (Some(&rest[..end]), &rest[end..])
+        }
+        _ => (None, path),
+    }
+}
+
 pub fn route(path: &str) -> Route {
     let Some(rest) = path.strip_prefix('/') else {
         return Route::NotFound("path must start with `/`".into());
@@ -143,6 +157,30 @@ mod tests {
         }
         let long = format!("/simple/{}/", "a".repeat(5000));
         assert!(matches!(route(&long), Route::NotFound(_)));
+    }
+
+    #[test]
+    fn scope_prefixes() {
+        assert_eq!(
+            split_scope("/ci/simple/demo/"),
+            (Some("ci"), "/simple/demo/")
+        );
+        assert_eq!(split_scope("/ci/files/x"), (Some("ci"), "/files/x"));
+        assert_eq!(split_scope("/ci/"), (Some("ci"), "/"));
+        // pipwall's own paths and names that are not scope names are left alone.
+        for p in [
+            "/simple/demo/",
+            "/files/a/b",
+            "/healthz",
+            "/ci",
+            "/CI/simple/",
+            "/../simple/",
+            "/",
+        ] {
+            assert_eq!(split_scope(p), (None, p), "{p}");
+        }
+        let long = format!("/{}/simple/", "a".repeat(65));
+        assert_eq!(split_scope(&long).0, None);
     }
 
     #[test]

@@ -60,8 +60,10 @@ pub struct Settings {
     /// (and decided again when next asked for).
     pub page_cache_bytes: u64,
     pub server: ServerLimits,
-    /// The policy the server starts with; [`App::set_policy`] replaces it.
+    /// The policy the server starts with at `/simple/`; [`App::set_policies`] replaces it.
     pub policy: Arc<crate::policy::Policy>,
+    /// Further indexes, each at `/NAME/simple/` under its own policy (`serve --scope`).
+    pub scopes: Vec<(String, Arc<crate::policy::Policy>)>,
     /// `--learn`: records the projects served, for an allow-list.
     pub learn: Option<Arc<crate::policy::learn::Learner>>,
 }
@@ -110,6 +112,7 @@ impl Settings {
             page_cache_bytes: 1 << 30,
             server: ServerLimits::default(),
             policy: Arc::new(crate::policy::Policy::builtin()),
+            scopes: Vec::new(),
             learn: None,
         }
     }
@@ -118,6 +121,52 @@ impl Settings {
 /// One project's decided page; its async lock makes concurrent requests share one fetch.
 type PageSlot = Arc<tokio::sync::Mutex<Option<Arc<project::CachedPage>>>>;
 
+/// Which of the served indexes a request is for: 0 is the default one at `/simple/`.
+pub type ScopeId = usize;
+
+/// The name the default index answers to in users files, `--listen` and `/default/simple/`.
+pub const DEFAULT_SCOPE: &str = "default";
+
+/// One index pipwall serves under its own policy. What a page shows depends on the policy, so
+/// each scope has its own shown-file table: a file shown in one scope cannot be fetched through
+/// another that hides it.
+struct Scope {
+    name: Arc<str>,
+    /// Swapped whole on reload; a page decided under another policy is decided again.
+    policy: RwLock<Arc<crate::policy::Policy>>,
+    /// sha256 → the file shown under it. A download is served only from here.
+    shown: RwLock<HashMap<String, ShownFile>>,
+}
+
+impl Scope {
+    fn new(name: &str, policy: Arc<crate::policy::Policy>) -> Self {
+        Self {
+            name: Arc::from(name),
+            policy: RwLock::new(policy),
+            shown: RwLock::default(),
+        }
+    }
+
+    fn policy(&self) -> Arc<crate::policy::Policy> {
+        match self.policy.read() {
+            Ok(p) => p.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+}
+
+/// Whether `name` may name a scope: a short lowercase word that is not one of pipwall's own
+/// top-level paths, so `/NAME/simple/` can never shadow them.
+pub fn valid_scope_name(name: &str) -> bool {
+    let b = name.as_bytes();
+    !b.is_empty()
+        && b.len() <= 64
+        && b[0].is_ascii_alphanumeric()
+        && b.iter()
+            .all(|&c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, b'-' | b'_'))
+        && !matches!(name, "simple" | "files" | "healthz" | "readyz" | "metrics")
+}
+
 pub struct App {
     pub upstreams: Arc<Upstreams>,
     pub files: Arc<store::FileCache>,
@@ -125,7 +174,7 @@ pub struct App {
     pub audits: Arc<audit::Audits>,
     pub settings: Settings,
     pub log: DecisionLog,
-    pages: Mutex<HashMap<ProjectName, PageSlot>>,
+    pages: Mutex<HashMap<(ScopeId, ProjectName), PageSlot>>,
     /// A counter that orders page uses, for dropping the least recently used.
     page_clock: std::sync::atomic::AtomicU64,
     /// Bounds the project pages fetched from upstream at once.
@@ -133,11 +182,9 @@ pub struct App {
     /// Bounds the downloads streamed from upstream at once (outside audits, which have their
     /// own jobs): each holds an upstream connection and a temporary file until it ends.
     download_permits: Arc<tokio::sync::Semaphore>,
-    /// sha256 → the file shown under it. A download is served only from here.
-    shown: RwLock<HashMap<String, ShownFile>>,
     root: tokio::sync::Mutex<Option<root::CachedRoot>>,
-    /// Swapped whole on reload; a page decided under another policy is decided again.
-    policy: RwLock<Arc<crate::policy::Policy>>,
+    /// The default scope first, then `settings.scopes` in order.
+    scopes: Vec<Scope>,
 }
 
 impl App {
@@ -168,9 +215,16 @@ impl App {
             metrics.clone(),
             files.clone(),
         );
-        let policy = RwLock::new(settings.policy.clone());
+        let scopes = std::iter::once(Scope::new(DEFAULT_SCOPE, settings.policy.clone()))
+            .chain(
+                settings
+                    .scopes
+                    .iter()
+                    .map(|(name, policy)| Scope::new(name, policy.clone())),
+            )
+            .collect();
         Self {
-            policy,
+            scopes,
             upstreams,
             files,
             metrics,
@@ -181,7 +235,6 @@ impl App {
             page_clock: std::sync::atomic::AtomicU64::new(0),
             upstream_permits: tokio::sync::Semaphore::new(upstream_permits),
             download_permits: Arc::new(tokio::sync::Semaphore::new(upstream_permits)),
-            shown: RwLock::default(),
             root: tokio::sync::Mutex::default(),
         }
     }
@@ -214,12 +267,29 @@ impl App {
         }
     }
 
-    /// The policy in force now.
+    /// The policy in force now at `/simple/`.
     pub fn policy(&self) -> Arc<crate::policy::Policy> {
-        match self.policy.read() {
-            Ok(p) => p.clone(),
-            Err(poisoned) => poisoned.into_inner().clone(),
-        }
+        self.policy_of(0)
+    }
+
+    /// The policy in force now in a scope (the default one for an id out of range).
+    pub fn policy_of(&self, scope: ScopeId) -> Arc<crate::policy::Policy> {
+        self.scopes.get(scope).unwrap_or(&self.scopes[0]).policy()
+    }
+
+    /// The scope a name stands for: `default`, or a `--scope` name.
+    pub fn scope_id(&self, name: &str) -> Option<ScopeId> {
+        self.scopes.iter().position(|s| &*s.name == name)
+    }
+
+    /// The scope's name, for logs and messages.
+    pub fn scope_name(&self, scope: ScopeId) -> &str {
+        self.scopes.get(scope).map_or(DEFAULT_SCOPE, |s| &s.name)
+    }
+
+    /// The names of every scope, the default one first.
+    pub fn scope_names(&self) -> impl Iterator<Item = &str> {
+        self.scopes.iter().map(|s| &*s.name)
     }
 
     /// Checks that every upstream a policy's `[[private]]` sections name is configured.
@@ -235,31 +305,64 @@ impl App {
         Ok(())
     }
 
-    /// Puts a new policy in force (pages are decided again on their next request) and reports
-    /// the old one's exceptions that lifted nothing while it was in force.
-    pub fn set_policy(&self, policy: Arc<crate::policy::Policy>) -> Result<(), String> {
-        self.check_policy(&policy)?;
-        let old = match self.policy.write() {
-            Ok(mut p) => std::mem::replace(&mut *p, policy),
-            Err(poisoned) => std::mem::replace(&mut *poisoned.into_inner(), policy),
-        };
-        report_unused(&old);
+    /// Puts new policies in force, one per scope in [`Self::scope_names`] order, all or none
+    /// (pages are decided again on their next request), and reports the old ones' exceptions
+    /// that lifted nothing while they were in force.
+    pub fn set_policies(&self, policies: Vec<Arc<crate::policy::Policy>>) -> Result<(), String> {
+        if policies.len() != self.scopes.len() {
+            return Err(format!(
+                "{} policies given for {} scopes",
+                policies.len(),
+                self.scopes.len()
+            ));
+        }
+        for (scope, policy) in self.scopes.iter().zip(&policies) {
+            self.check_policy(policy)
+                .map_err(|e| format!("scope {}: {e}", scope.name))?;
+        }
+        for (scope, policy) in self.scopes.iter().zip(policies) {
+            if Arc::ptr_eq(&scope.policy(), &policy) {
+                continue;
+            }
+            let old = match scope.policy.write() {
+                Ok(mut p) => std::mem::replace(&mut *p, policy),
+                Err(poisoned) => std::mem::replace(&mut *poisoned.into_inner(), policy),
+            };
+            report_unused(&scope.name, &old);
+        }
         Ok(())
     }
 
-    /// Logs the exceptions of the policy in force that have lifted nothing so far.
-    pub fn report_unused_exceptions(&self) {
-        report_unused(&self.policy());
+    /// Puts a new policy in force at `/simple/`; the other scopes keep theirs.
+    pub fn set_policy(&self, policy: Arc<crate::policy::Policy>) -> Result<(), String> {
+        let mut all: Vec<_> = self.scopes.iter().map(Scope::policy).collect();
+        if let Some(first) = all.first_mut() {
+            *first = policy;
+        }
+        self.set_policies(all)
     }
 
-    fn shown_file(&self, sha256: &str) -> Option<ShownFile> {
-        self.shown.read().ok()?.get(sha256).cloned()
+    /// Logs the exceptions of the policies in force that have lifted nothing so far.
+    pub fn report_unused_exceptions(&self) {
+        for scope in &self.scopes {
+            report_unused(&scope.name, &scope.policy());
+        }
+    }
+
+    fn shown_file(&self, scope: ScopeId, sha256: &str) -> Option<ShownFile> {
+        self.scopes
+            .get(scope)?
+            .shown
+            .read()
+            .ok()?
+            .get(sha256)
+            .cloned()
     }
 }
 
-fn report_unused(policy: &crate::policy::Policy) {
+fn report_unused(scope: &str, policy: &crate::policy::Policy) {
     for e in policy.unused_exceptions() {
-        tracing::warn!(exception = %e.origin, reason = %e.reason, "unused-exception: this policy exception lifted nothing while it was in force");
+        tracing::warn!(scope, exception = %e.origin, reason = %e.reason, "unused-exception: this policy exception lifted nothing while it was in force");
     }
 }
 
@@ -280,6 +383,9 @@ pub enum AppError {
     /// The policy hides the whole project and lets clients fall through to another index.
     #[error("{code}: {sentence}")]
     Blocked { code: Code, sentence: String },
+    /// The request names a scope its listener or credential is not bound to.
+    #[error("{0}")]
+    OutOfScope(String),
     #[error("method not allowed: only GET and HEAD")]
     Method,
     /// The file could not be audited (upstream failed, or served other bytes than promised),
@@ -298,6 +404,7 @@ impl AppError {
             Self::NotAcceptable => StatusCode::NOT_ACCEPTABLE,
             Self::Refused { .. } => StatusCode::FORBIDDEN,
             Self::Blocked { .. } => StatusCode::NOT_FOUND,
+            Self::OutOfScope(_) => StatusCode::FORBIDDEN,
             Self::Method => StatusCode::METHOD_NOT_ALLOWED,
             Self::AuditUnavailable(_) => StatusCode::BAD_GATEWAY,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,

@@ -15,8 +15,8 @@ use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 
 use crate::index::negotiate::negotiate;
-use crate::route::{Route, route};
-use crate::serve::{App, AppError, Body, full};
+use crate::route::{Route, route, split_scope};
+use crate::serve::{App, AppError, Body, ScopeId, full};
 
 /// A request id: the one a fronting proxy sent (`X-Request-Id`, when short and plain), or a
 /// new one unique to this process. It is in every log line of the request and in the response.
@@ -42,7 +42,13 @@ fn request_id(req: &Request<Incoming>) -> String {
     format!("{prefix:08x}-{:x}", NEXT.fetch_add(1, Ordering::Relaxed))
 }
 
-pub async fn handle(app: &App, req: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
+/// Answers one request; `bound` is the scope the listener it came in on serves, if any.
+pub async fn handle(
+    app: &App,
+    req: Request<Incoming>,
+    peer: SocketAddr,
+    bound: Option<ScopeId>,
+) -> Response<Body> {
     use tracing::Instrument as _;
     let id = request_id(&req);
     let span = tracing::info_span!("request", id = %id);
@@ -54,7 +60,7 @@ pub async fn handle(app: &App, req: Request<Incoming>, peer: SocketAddr) -> Resp
         .map(|rl| rl.check(peer.ip()))
     {
         Some(Err(retry)) => too_many(retry),
-        _ => handle_inner(app, req).instrument(span).await,
+        _ => handle_inner(app, req, bound).instrument(span).await,
     };
     if let Ok(v) = http::HeaderValue::from_str(&id) {
         resp.headers_mut().insert("x-request-id", v);
@@ -62,30 +68,44 @@ pub async fn handle(app: &App, req: Request<Incoming>, peer: SocketAddr) -> Resp
     resp
 }
 
-async fn handle_inner(app: &App, req: Request<Incoming>) -> Response<Body> {
+async fn handle_inner(app: &App, req: Request<Incoming>, bound: Option<ScopeId>) -> Response<Body> {
     let started = std::time::Instant::now();
     let method = req.method();
     let path = req.uri().path();
     // Routed once: the handler and the metrics label share it.
-    let routed = route(path);
+    let (named, rest) = split_scope(path);
+    let routed = match route(rest) {
+        Route::Health | Route::Ready | Route::Metrics if named.is_some() => {
+            Route::NotFound("no such page; the scope's index is at simple/".into())
+        }
+        r => r,
+    };
     let label = routed.label();
+    let mut granted = None;
     if let Some(users) = &app.settings.auth
         && path != "/healthz"
         && path != "/readyz"
-        && users
-            .check(
-                req.headers()
-                    .get(header::AUTHORIZATION)
-                    .map(|v| v.as_bytes()),
-            )
-            .is_err()
     {
-        tracing::info!(%method, path = %sanitize(path), status = 401, "request");
-        app.metrics
-            .request(label, 401, started.elapsed().as_secs_f64());
-        return unauthorized();
+        match users.check(
+            req.headers()
+                .get(header::AUTHORIZATION)
+                .map(|v| v.as_bytes()),
+        ) {
+            Ok(scope) => granted = scope,
+            Err(_) => {
+                tracing::info!(%method, path = %sanitize(path), status = 401, "request");
+                app.metrics
+                    .request(label, 401, started.elapsed().as_secs_f64());
+                return unauthorized();
+            }
+        }
     }
-    let resp = match dispatch(app, &req, routed).await {
+    let scoped = pick_scope(app, named, bound, granted.as_deref());
+    let dispatched = match scoped {
+        Ok(scope) => dispatch(app, &req, routed, scope).await,
+        Err(e) => Err(e),
+    };
+    let resp = match dispatched {
         Ok(r) => r,
         Err(e) => {
             if matches!(e, AppError::Upstream(_)) {
@@ -106,10 +126,57 @@ async fn handle_inner(app: &App, req: Request<Incoming>) -> Response<Body> {
     resp
 }
 
+/// The scope a request is served in. A listener or a credential bound to a scope pins it: the
+/// request is served in that scope at `/simple/`, and naming another scope in the path is
+/// refused. Otherwise the path's scope prefix decides, and without one the default scope.
+fn pick_scope(
+    app: &App,
+    named: Option<&str>,
+    listener: Option<ScopeId>,
+    credential: Option<&str>,
+) -> Result<ScopeId, AppError> {
+    let from_path = match named {
+        Some(n) => Some(app.scope_id(n).ok_or_else(|| {
+            AppError::NotFound(format!(
+                "no index named `{n}` here; the index is at /simple/"
+            ))
+        })?),
+        None => None,
+    };
+    let from_credential = match credential {
+        Some(n) => Some(app.scope_id(n).ok_or_else(|| {
+            AppError::OutOfScope(format!(
+                "this credential is bound to the scope `{n}`, which this server does not serve"
+            ))
+        })?),
+        None => None,
+    };
+    let (pinned, who) = match (listener, from_credential) {
+        (Some(l), Some(c)) if l != c => {
+            return Err(AppError::OutOfScope(format!(
+                "this credential may only use the `{}` index, and this address serves only the `{}` index",
+                app.scope_name(c),
+                app.scope_name(l)
+            )));
+        }
+        (Some(l), _) => (Some(l), "address serves"),
+        (None, c) => (c, "credential may use"),
+    };
+    match (from_path, pinned) {
+        (Some(p), Some(b)) if p != b => Err(AppError::OutOfScope(format!(
+            "this {who} only the `{}` index (at /simple/), not `{}`",
+            app.scope_name(b),
+            app.scope_name(p)
+        ))),
+        (p, b) => Ok(p.or(b).unwrap_or(0)),
+    }
+}
+
 async fn dispatch(
     app: &App,
     req: &Request<Incoming>,
     routed: Route,
+    scope: ScopeId,
 ) -> Result<Response<Body>, AppError> {
     let head = req.method() == Method::HEAD;
     if !head && req.method() != Method::GET {
@@ -163,7 +230,8 @@ async fn dispatch(
                 .headers()
                 .get(header::USER_AGENT)
                 .and_then(|v| v.to_str().ok());
-            app.handle_project(&name, format()?, user_agent).await
+            app.handle_project(scope, &name, format()?, user_agent)
+                .await
         }
         Route::Redirect(to) => {
             let mut r = Response::new(full(format!("moved to {to}\n")));
@@ -173,8 +241,10 @@ async fn dispatch(
             }
             Ok(r)
         }
-        Route::File { sha256, filename } => app.handle_file(&sha256, &filename, head).await,
-        Route::Metadata { sha256, filename } => app.handle_metadata(&sha256, &filename).await,
+        Route::File { sha256, filename } => app.handle_file(scope, &sha256, &filename, head).await,
+        Route::Metadata { sha256, filename } => {
+            app.handle_metadata(scope, &sha256, &filename).await
+        }
         Route::NotFound(why) => Err(AppError::NotFound(why)),
     }
 }
@@ -255,6 +325,18 @@ pub async fn serve_with(
     shutdown: impl Future<Output = ()>,
     grace: Duration,
 ) -> std::io::Result<()> {
+    serve_listeners(app, vec![(listener, None)], tls, shutdown, grace).await
+}
+
+/// [`serve_with`] on several listeners at once, each serving every scope or bound to one
+/// (`--listen NAME=ADDR`). They share the connection limit and the graceful shutdown.
+pub async fn serve_listeners(
+    app: Arc<App>,
+    listeners: Vec<(TcpListener, Option<ScopeId>)>,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    shutdown: impl Future<Output = ()>,
+    grace: Duration,
+) -> std::io::Result<()> {
     let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
     let mut builder = Builder::new(TokioExecutor::new());
     builder
@@ -279,8 +361,11 @@ pub async fn serve_with(
             p = permits.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
             () = &mut shutdown => break,
         };
-        let (stream, peer): (_, SocketAddr) = tokio::select! {
-            r = listener.accept() => match r {
+        let accepts = listeners.iter().map(|(l, bound)| {
+            Box::pin(async move { l.accept().await.map(|(s, p)| (s, p, *bound)) })
+        });
+        let (stream, peer, bound) = tokio::select! {
+            (r, _, _) = futures_util::future::select_all(accepts) => match r {
                 Ok(x) => x,
                 Err(e) => {
                     tracing::warn!(error = %e, "accept failed");
@@ -294,7 +379,7 @@ pub async fn serve_with(
         let app = app.clone();
         let svc = service_fn(move |req| {
             let app = app.clone();
-            async move { Ok::<_, Infallible>(handle(&app, req, peer).await) }
+            async move { Ok::<_, Infallible>(handle(&app, req, peer, bound).await) }
         });
         let builder = builder.clone();
         let watcher = graceful.watcher();

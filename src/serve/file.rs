@@ -13,7 +13,7 @@ use hyper::body::Frame;
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 
-use super::{App, AppError, Body, ShownFile, full};
+use super::{App, AppError, Body, ScopeId, ShownFile, full};
 use crate::dist::project_of;
 use crate::index::CoreMetadata;
 use crate::policy::Code;
@@ -29,8 +29,16 @@ impl App {
     /// Finds the shown file for a download. A file not known (pipwall restarted, or the page was
     /// never asked for) gets its project's page decided first; a hidden one is refused with
     /// the reason it was hidden.
-    async fn lookup(&self, sha256: &str, filename: &str) -> Result<ShownFile, AppError> {
-        if let Some(f) = self.shown_file(sha256).filter(|f| f.filename == filename) {
+    async fn lookup(
+        &self,
+        scope: ScopeId,
+        sha256: &str,
+        filename: &str,
+    ) -> Result<ShownFile, AppError> {
+        if let Some(f) = self
+            .shown_file(scope, sha256)
+            .filter(|f| f.filename == filename)
+        {
             return Ok(f);
         }
         let Some(project) = project_of(filename) else {
@@ -39,11 +47,14 @@ impl App {
                 "the filename names no project",
             ));
         };
-        let page = self.project_page(&project).await?;
+        let page = self.project_page(scope, &project).await?;
         if let Some(d) = &page.blocked {
             return Err(refuse(d.code, &d.sentence()));
         }
-        if let Some(f) = self.shown_file(sha256).filter(|f| f.filename == filename) {
+        if let Some(f) = self
+            .shown_file(scope, sha256)
+            .filter(|f| f.filename == filename)
+        {
             return Ok(f);
         }
         let decided = page
@@ -61,16 +72,17 @@ impl App {
 
     pub async fn handle_file(
         &self,
+        scope: ScopeId,
         sha256: &str,
         filename: &str,
         head: bool,
     ) -> Result<Response<Body>, AppError> {
-        let shown = self.lookup(sha256, filename).await?;
+        let shown = self.lookup(scope, sha256, filename).await?;
         if self.settings.audit && crate::policy::is_audited(filename) {
             // The audit downloads the file into the cache, so what follows serves it from there.
             match self.audits.wait(sha256, &shown).await {
                 Ok(report) => {
-                    let decision = self.audit_decision(filename, sha256, &report)?;
+                    let decision = self.audit_decision(scope, filename, sha256, &report)?;
                     if !decision.action.shows() {
                         return Err(refuse(decision.code, &decision.sentence()));
                     }
@@ -119,13 +131,14 @@ impl App {
     /// The policy's verdict on a wheel's audit report, as its page would weigh it.
     fn audit_decision(
         &self,
+        scope: ScopeId,
         filename: &str,
         sha256: &str,
         report: &crate::audit::Report,
     ) -> Result<crate::policy::Decision, AppError> {
         let project = project_of(filename)
             .ok_or_else(|| refuse(Code::NotADistribution, "the filename names no project"))?;
-        let policy = self.policy();
+        let policy = self.policy_of(scope);
         match policy.gate(&project, jiff::Timestamp::now()) {
             crate::policy::Gate::Open(view) => {
                 let version = crate::dist::WheelFilename::parse_any(filename)
@@ -141,10 +154,11 @@ impl App {
 
     pub async fn handle_metadata(
         &self,
+        scope: ScopeId,
         sha256: &str,
         filename: &str,
     ) -> Result<Response<Body>, AppError> {
-        let shown = self.lookup(sha256, filename).await?;
+        let shown = self.lookup(scope, sha256, filename).await?;
         let CoreMetadata::Present(hashes) = &shown.core_metadata else {
             return Err(AppError::NotFound(
                 "the index offers no metadata file for this file".into(),

@@ -11,7 +11,7 @@ use bytes::Bytes;
 use http::Response;
 
 use super::audit::Status;
-use super::{App, AppError, Body, ShownFile, page_response};
+use super::{App, AppError, Body, ScopeId, ShownFile, page_response};
 use crate::dist::{ProjectName, WheelFilename};
 use crate::index::render::ServedPage;
 use crate::index::{Format, render};
@@ -37,7 +37,8 @@ pub struct CachedPage {
     /// Set once every candidate's audit is known: then the page is final until upstream changes.
     audited: Arc<OnceLock<AuditedPage>>,
     upstream: Arc<str>,
-    /// The policy the page was decided under.
+    /// The scope the page was decided for, and the policy it was decided under.
+    scope: ScopeId,
     policy: Arc<Policy>,
     /// When a decision on this page changes by itself (a cooldown ends, an exception expires).
     recheck_at: Option<jiff::Timestamp>,
@@ -79,6 +80,7 @@ impl CachedPage {
             candidates: self.candidates.clone(),
             audited: self.audited.clone(),
             upstream: self.upstream.clone(),
+            scope: self.scope,
             policy: self.policy.clone(),
             recheck_at: self.recheck_at,
             blocked: self.blocked.clone(),
@@ -107,7 +109,12 @@ impl CachedPage {
 
     /// The page of a project the policy hides whole: no files, and a PEP 792 `quarantined`
     /// status whose reason is the decision's sentence.
-    fn blocked(name: &ProjectName, decision: Decision, policy: Arc<Policy>) -> Self {
+    fn blocked(
+        name: &ProjectName,
+        decision: Decision,
+        scope: ScopeId,
+        policy: Arc<Policy>,
+    ) -> Self {
         let served = ServedPage {
             name: name.to_string(),
             files: Vec::new(),
@@ -139,6 +146,7 @@ impl CachedPage {
             candidates: Arc::default(),
             audited: Arc::new(OnceLock::new()),
             upstream: Arc::from(""),
+            scope,
             policy,
             recheck_at: None,
             blocked: Some(decision),
@@ -148,16 +156,23 @@ impl CachedPage {
 }
 
 impl App {
-    /// The decided page of a project, fetched at most once at a time per project (concurrent
-    /// requests wait for the one fetch) and reused for the page TTL.
-    pub async fn project_page(&self, name: &ProjectName) -> Result<Arc<CachedPage>, AppError> {
-        self.project_page_marked(name).await.map(|(page, _)| page)
+    /// The decided page of a project in a scope, fetched at most once at a time per project
+    /// and scope (concurrent requests wait for the one fetch) and reused for the page TTL.
+    pub async fn project_page(
+        &self,
+        scope: ScopeId,
+        name: &ProjectName,
+    ) -> Result<Arc<CachedPage>, AppError> {
+        self.project_page_marked(scope, name)
+            .await
+            .map(|(page, _)| page)
     }
 
     /// [`Self::project_page`], also saying whether the page is the last good one served
     /// because upstream just failed (stale).
     async fn project_page_marked(
         &self,
+        scope: ScopeId,
         name: &ProjectName,
     ) -> Result<(Arc<CachedPage>, bool), AppError> {
         let slot = {
@@ -165,10 +180,11 @@ impl App {
                 .pages
                 .lock()
                 .map_err(|_| AppError::Internal("page table poisoned".into()))?;
-            pages.entry(name.clone()).or_default().clone()
+            pages.entry((scope, name.clone())).or_default().clone()
         };
         let mut cached = slot.lock().await;
-        let policy = self.policy();
+        let policy = self.policy_of(scope);
+        let scope_name = self.scope_name(scope);
         let now_ts = jiff::Timestamp::now();
         if let Some(p) = cached.as_ref()
             && p.checked_at.elapsed() < self.settings.page_ttl
@@ -180,7 +196,7 @@ impl App {
         }
         // Blocked projects are decided before any upstream is asked.
         if let Gate::Blocked { decision, style } = policy.gate(name, now_ts) {
-            self.forget_shown(cached.take());
+            self.forget_shown(scope, cached.take());
             self.metrics.decision(decision.code.as_str());
             let hidden = [FileDecision {
                 filename: format!("{name} (every file)"),
@@ -188,14 +204,14 @@ impl App {
                 version: None,
                 decision: decision.clone(),
             }];
-            self.log.record(name.as_str(), "", &hidden);
+            self.log.record(scope_name, name.as_str(), "", &hidden);
             if style == Blocked::NotFound {
                 return Err(AppError::Blocked {
                     code: decision.code,
                     sentence: decision.sentence(),
                 });
             }
-            let page = Arc::new(CachedPage::blocked(name, decision, policy.clone()));
+            let page = Arc::new(CachedPage::blocked(name, decision, scope, policy.clone()));
             *cached = Some(page.clone());
             return Ok((page, false));
         }
@@ -237,7 +253,7 @@ impl App {
             Ok(PageFetch::Fresh(f)) => f,
             Err(e @ crate::upstream::UpstreamError::NotFound { .. }) => {
                 // A project that disappeared upstream takes its shown files with it.
-                self.forget_shown(cached.take());
+                self.forget_shown(scope, cached.take());
                 return Err(e.into());
             }
             Err(e) => {
@@ -287,16 +303,18 @@ impl App {
                 .filter(|d| !d.decision.action.shows() || !is_audited(&d.filename))
                 .cloned()
                 .collect();
-            self.log.record(name.as_str(), &upstream, &hidden);
+            self.log
+                .record(scope_name, name.as_str(), &upstream, &hidden);
         } else {
-            self.log.record(name.as_str(), &upstream, &decisions);
+            self.log
+                .record(scope_name, name.as_str(), &upstream, &decisions);
         }
         let shown_shas: HashSet<String> = served
             .files
             .iter()
             .filter_map(|f| f.sha256().map(str::to_owned))
             .collect();
-        if let Ok(mut shown) = self.shown.write() {
+        if let Some(Ok(mut shown)) = self.scopes.get(scope).map(|s| s.shown.write()) {
             if let Some(old) = cached.as_ref() {
                 for sha in old.shown_shas.difference(&shown_shas) {
                     shown.remove(sha);
@@ -339,6 +357,7 @@ impl App {
             served: Arc::new(served),
             audited: Arc::new(OnceLock::new()),
             upstream: upstream.into(),
+            scope,
             policy,
             recheck_at,
             blocked: None,
@@ -347,7 +366,7 @@ impl App {
         self.touch_page(&page);
         *cached = Some(page.clone());
         drop(cached);
-        self.evict_pages(name);
+        self.evict_pages(scope, name);
         Ok((page, false))
     }
 
@@ -362,20 +381,20 @@ impl App {
     /// Keeps the decided pages under `page_cache_bytes`: past it, the least recently used
     /// projects are dropped (down to 80%) and decided again when next asked for. Pages in use
     /// right now, and `keep`, stay. Their shown files stay downloadable.
-    fn evict_pages(&self, keep: &ProjectName) {
+    fn evict_pages(&self, keep_scope: ScopeId, keep: &ProjectName) {
         let Ok(mut pages) = self.pages.lock() else {
             return;
         };
-        let mut sizes: Vec<(u64, u64, ProjectName)> = Vec::with_capacity(pages.len());
+        let mut sizes: Vec<(u64, u64, (ScopeId, ProjectName))> = Vec::with_capacity(pages.len());
         let mut total = 0u64;
-        for (name, slot) in pages.iter() {
+        for (key, slot) in pages.iter() {
             let Ok(guard) = slot.try_lock() else { continue };
             if let Some(p) = guard.as_ref() {
                 let b = p.bytes();
                 total += b;
-                if name != keep {
+                if key.0 != keep_scope || &key.1 != keep {
                     let used = p.last_used.load(std::sync::atomic::Ordering::Relaxed);
-                    sizes.push((used, b, name.clone()));
+                    sizes.push((used, b, key.clone()));
                 }
             }
         }
@@ -394,10 +413,11 @@ impl App {
         }
     }
 
-    /// Withdraws the files a page showed: a download of them is refused from now on.
-    fn forget_shown(&self, old: Option<Arc<CachedPage>>) {
+    /// Withdraws the files a page showed in a scope: a download of them there is refused from
+    /// now on.
+    fn forget_shown(&self, scope: ScopeId, old: Option<Arc<CachedPage>>) {
         if let Some(old) = old
-            && let Ok(mut shown) = self.shown.write()
+            && let Some(Ok(mut shown)) = self.scopes.get(scope).map(|s| s.shown.write())
         {
             for sha in old.shown_shas.iter() {
                 shown.remove(sha);
@@ -407,11 +427,12 @@ impl App {
 
     pub async fn handle_project(
         &self,
+        scope: ScopeId,
         name: &ProjectName,
         format: Format,
         user_agent: Option<&str>,
     ) -> Result<Response<Body>, AppError> {
-        let (page, stale) = self.project_page_marked(name).await?;
+        let (page, stale) = self.project_page_marked(scope, name).await?;
         if let Some(learn) = &self.settings.learn
             && !page.served.files.is_empty()
         {
@@ -545,8 +566,12 @@ impl App {
         if page.audited.set(done).is_ok()
             && let Some(done) = page.audited.get()
         {
-            self.log
-                .record(name.as_str(), &page.upstream, &done.decisions);
+            self.log.record(
+                self.scope_name(page.scope),
+                name.as_str(),
+                &page.upstream,
+                &done.decisions,
+            );
             for d in &done.decisions {
                 self.metrics.decision(d.decision.code.as_str());
             }

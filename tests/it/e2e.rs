@@ -444,10 +444,10 @@ async fn pip_authenticates_with_basic_auth_and_strangers_get_401() {
     let users = dir.path().join("users");
     pipwall::auth::append_line(
         &users,
-        &pipwall::auth::user_line("alice", "s3cret").unwrap(),
+        &pipwall::auth::user_line("alice", "s3cret", None).unwrap(),
     )
     .unwrap();
-    let (token, line) = pipwall::auth::new_token().unwrap();
+    let (token, line) = pipwall::auth::new_token(None).unwrap();
     pipwall::auth::append_line(&users, &line).unwrap();
     let loaded = std::sync::Arc::new(pipwall::auth::Users::load(&users).unwrap());
     let home = tempfile::tempdir().unwrap();

@@ -6,4 +6,5 @@ mod examples;
 mod policy;
 mod proxy;
 mod proxy_audit;
+mod scopes;
 mod support;

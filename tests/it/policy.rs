@@ -1,10 +1,11 @@
 //! Policies end to end: real pip and uv through pipwall under a TOML policy.
 
 use crate::support::clients::{INSTALLERS, Installer, installed_version};
+use crate::support::served::{Served, listed_files};
 use crate::support::{FakeIndex, PageFormat, Pipwall, clients, wheel};
 
 /// An upload time `hours` ago, in PEP 700 form.
-fn hours_ago(hours: i64) -> String {
+pub(crate) fn hours_ago(hours: i64) -> String {
     let t = jiff::Timestamp::now() - jiff::SignedDuration::from_hours(hours);
     t.strftime("%Y-%m-%dT%H:%M:%S.000000Z").to_string()
 }
@@ -29,7 +30,7 @@ async fn every_installer_gets(pw: &Pipwall, spec: &str, want: Option<&str>) {
 }
 
 /// demo 1.0, uploaded a month ago, and 1.1, uploaded at `new`.
-async fn old_and_new(new: &str) -> FakeIndex {
+pub(crate) async fn old_and_new(new: &str) -> FakeIndex {
     let up = FakeIndex::start().await;
     up.project_timed(
         "demo",
@@ -413,97 +414,6 @@ fn policy_check_accepts_the_shipped_policies_and_reports_syntax_errors() {
     assert!(out.contains("error[toml-syntax]"), "{out}");
 }
 
-/// The real binary, reading its stderr on a thread; lines arrive on the channel.
-struct Served {
-    child: std::process::Child,
-    lines: std::sync::mpsc::Receiver<String>,
-    addr: std::net::SocketAddr,
-}
-
-impl Served {
-    fn start(args: &[&str]) -> Self {
-        use std::io::BufRead;
-        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_pipwall"))
-            .arg("serve")
-            .args(["--listen", "127.0.0.1:0"])
-            .args(args)
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stderr = child.stderr.take().unwrap();
-        let (tx, lines) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in std::io::BufReader::new(stderr)
-                .lines()
-                .map_while(Result::ok)
-            {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let mut served = Self {
-            child,
-            lines,
-            addr: "127.0.0.1:1".parse().unwrap(),
-        };
-        let line = served.wait_for("pipwall: serving http://");
-        let addr = line
-            .split("http://")
-            .nth(1)
-            .and_then(|s| s.split('/').next())
-            .unwrap();
-        served.addr = addr.parse().unwrap();
-        served
-    }
-
-    /// The next stderr line containing `text` (panics after 20 s).
-    fn wait_for(&self, text: &str) -> String {
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-        loop {
-            let left = deadline.saturating_duration_since(std::time::Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(l) if l.contains(text) => return l,
-                Ok(_) => {}
-                Err(e) => panic!("no line with {text:?}: {e}"),
-            }
-        }
-    }
-
-    fn hangup(&self) {
-        let ok = std::process::Command::new("kill")
-            .args(["-HUP", &self.child.id().to_string()])
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok);
-    }
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-async fn shown_files(addr: std::net::SocketAddr) -> Vec<String> {
-    let r = crate::support::pipwall::raw_get(
-        addr,
-        "/simple/demo/",
-        Some("application/vnd.pypi.simple.v1+json"),
-    )
-    .await;
-    assert_eq!(r.status, 200, "{}", r.text());
-    let json: serde_json::Value = serde_json::from_str(&r.text()).unwrap();
-    json["files"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f["filename"].as_str().unwrap().to_owned())
-        .collect()
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn serve_refuses_a_bad_policy_and_sighup_reloads_or_keeps_the_old_one() {
     let up = old_and_new(&hours_ago(1)).await;
@@ -538,7 +448,7 @@ async fn serve_refuses_a_bad_policy_and_sighup_reloads_or_keeps_the_old_one() {
     std::fs::write(&policy, "[cooldown]\nmin-age = \"7d\"\n").unwrap();
     let served = Served::start(&args);
     assert_eq!(
-        shown_files(served.addr).await,
+        listed_files(served.addr, "/simple/demo/", &[]).await,
         ["demo-1.0-py3-none-any.whl"]
     );
 
@@ -550,7 +460,7 @@ async fn serve_refuses_a_bad_policy_and_sighup_reloads_or_keeps_the_old_one() {
         "{kept}"
     );
     assert_eq!(
-        shown_files(served.addr).await,
+        listed_files(served.addr, "/simple/demo/", &[]).await,
         ["demo-1.0-py3-none-any.whl"]
     );
 
@@ -558,7 +468,7 @@ async fn serve_refuses_a_bad_policy_and_sighup_reloads_or_keeps_the_old_one() {
     served.hangup();
     served.wait_for("reloaded the policy");
     assert_eq!(
-        shown_files(served.addr).await,
+        listed_files(served.addr, "/simple/demo/", &[]).await,
         ["demo-1.0-py3-none-any.whl", "demo-1.1-py3-none-any.whl"]
     );
 }
@@ -1125,7 +1035,7 @@ async fn learning_mode_writes_an_allow_list_that_refuses_what_was_not_learned() 
         &learned_arg,
     ]);
     assert_eq!(
-        shown_files(served.addr).await,
+        listed_files(served.addr, "/simple/demo/", &[]).await,
         ["demo-1.0-py3-none-any.whl", "demo-1.1-py3-none-any.whl"]
     );
     let r = crate::support::pipwall::raw_get(

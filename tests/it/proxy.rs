@@ -692,7 +692,11 @@ async fn every_response_carries_a_request_id() {
 async fn sighup_reloads_the_users_file() {
     let dir = tempfile::tempdir().unwrap();
     let users = dir.path().join("users");
-    pipwall::auth::append_line(&users, &pipwall::auth::user_line("alice", "a").unwrap()).unwrap();
+    pipwall::auth::append_line(
+        &users,
+        &pipwall::auth::user_line("alice", "a", None).unwrap(),
+    )
+    .unwrap();
     let port = {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap().port()
@@ -737,7 +741,11 @@ async fn sighup_reloads_the_users_file() {
     }
     assert!(up, "pipwall did not start");
     assert_eq!(status(basic("alice", "a")).await, 200);
-    std::fs::write(&users, pipwall::auth::user_line("bob", "b").unwrap() + "\n").unwrap();
+    std::fs::write(
+        &users,
+        pipwall::auth::user_line("bob", "b", None).unwrap() + "\n",
+    )
+    .unwrap();
     let pid = child.id().unwrap().to_string();
     assert!(
         std::process::Command::new("kill")
