@@ -27,6 +27,9 @@
 //! decided page, so a page whose upstream bytes did not change is served without being parsed,
 //! decided or rendered again. Downloads ([`serve::App::handle_file`]) are served only for shown
 //! files, streamed and hashed, with the last chunk held back until the digest matches.
+//! Everything a policy decides (pages, the shown-file table, reloads) is kept per scope: the
+//! default index at `/simple/` and each `serve --scope NAME` at `/NAME/simple/`, with
+//! [`server`] choosing the scope from the path, the listener or the credential.
 //!
 //! Decisions are data, not errors: a hidden file is a [`policy::Decision`]. An error means
 //! pipwall could not do its job, and [`serve::AppError::into_response`] is the one place that

@@ -80,7 +80,12 @@ enum Command {
         /// Serve a second index at /NAME/simple/ under its own policy FILE, e.g.
         /// `ci=policies/ci-locked.toml`. Repeatable; files given for the same NAME merge in
         /// order. Users and tokens can be bound to a scope (`pipwall auth add-token --scope`).
-        #[arg(long = "scope", value_name = "NAME=FILE")]
+        #[arg(
+            long = "scope",
+            env = "PIPWALL_SCOPE",
+            value_delimiter = ',',
+            value_name = "NAME=FILE"
+        )]
         scopes: Vec<String>,
         // Boxed: serve's flags make its variant several times the size of the others'.
         #[command(flatten)]
