@@ -9,7 +9,7 @@ pub mod negotiate;
 pub mod render;
 
 pub use model::{
-    CoreMetadata, FileEntry, FileUrl, Hashes, InvalidEntry, ProjectPage, ProjectStatus,
+    CoreMetadata, FileEntry, FileUrl, Hashes, InvalidEntry, Namespace, ProjectPage, ProjectStatus,
 };
 pub use negotiate::Format;
 

@@ -10,7 +10,9 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use url::Url;
 
-use super::model::{CoreMetadata, FileEntry, Hashes, InvalidEntry, ProjectPage, ProjectStatus};
+use super::model::{
+    CoreMetadata, FileEntry, Hashes, InvalidEntry, Namespace, ProjectPage, ProjectStatus,
+};
 use super::model::{FileUrl, href_filename, href_scheme, valid_upload_time};
 use super::{MAX_FILES, PageError, check_hash};
 
@@ -24,6 +26,12 @@ struct RawPage<'a> {
     versions: Option<Vec<&'a RawValue>>,
     #[serde(default, rename = "project-status")]
     project_status: Option<RawStatus>,
+    /// PEP 752 as accepted (API 1.5): `null` or `[{name, owned}]`.
+    #[serde(default, borrow)]
+    namespaces: Option<&'a RawValue>,
+    /// PEP 752's draft form (API 1.3): `null` or `{prefix, authorized, open}`.
+    #[serde(default, borrow)]
+    namespace: Option<&'a RawValue>,
 }
 
 /// The same page with every entry typed: deserializes only when no entry is malformed.
@@ -37,6 +45,12 @@ struct FastPage<'a> {
     versions: Option<Vec<Cow<'a, str>>>,
     #[serde(default, rename = "project-status")]
     project_status: Option<RawStatus>,
+    /// PEP 752 as accepted (API 1.5): `null` or `[{name, owned}]`.
+    #[serde(default, borrow)]
+    namespaces: Option<&'a RawValue>,
+    /// PEP 752's draft form (API 1.3): `null` or `{prefix, authorized, open}`.
+    #[serde(default, borrow)]
+    namespace: Option<&'a RawValue>,
 }
 
 fn check_api_version(meta: Option<RawMeta>) -> Result<(), PageError> {
@@ -47,6 +61,46 @@ fn check_api_version(meta: Option<RawMeta>) -> Result<(), PageError> {
         }
     }
     Ok(())
+}
+
+/// Most namespace grants read from one page; real ones list one or two.
+const MAX_NAMESPACES: usize = 64;
+
+#[derive(Deserialize)]
+struct RawGrant {
+    name: String,
+    owned: bool,
+}
+
+#[derive(Deserialize)]
+struct RawDraftGrant {
+    prefix: String,
+    authorized: bool,
+}
+
+/// The namespace grants a page lists, in either form. A value of another shape, or a name that
+/// is not a project name, is dropped: a policy that requires a grant then finds none and fails
+/// closed, and one that only flags unowned grants has nothing to flag.
+fn namespaces(list: Option<&RawValue>, draft: Option<&RawValue>) -> Vec<Namespace> {
+    let grant = |name: &str, owned: bool| {
+        crate::dist::ProjectName::new(name).ok().map(|n| Namespace {
+            name: n.as_str().to_owned(),
+            owned,
+        })
+    };
+    let mut out: Vec<Namespace> = list
+        .and_then(|v| serde_json::from_str::<Vec<RawGrant>>(v.get()).ok())
+        .unwrap_or_default()
+        .iter()
+        .take(MAX_NAMESPACES)
+        .filter_map(|g| grant(&g.name, g.owned))
+        .collect();
+    if out.is_empty()
+        && let Some(g) = draft.and_then(|v| serde_json::from_str::<RawDraftGrant>(v.get()).ok())
+    {
+        out.extend(grant(&g.prefix, g.authorized));
+    }
+    out
 }
 
 fn status(s: Option<RawStatus>) -> Option<ProjectStatus> {
@@ -63,6 +117,7 @@ fn assemble(
     meta: Option<RawMeta>,
     versions: Vec<String>,
     project_status: Option<RawStatus>,
+    namespaces: Vec<Namespace>,
     count: usize,
     entries: impl Iterator<Item = Result<FileEntry, InvalidEntry>>,
 ) -> Result<ProjectPage, PageError> {
@@ -73,6 +128,7 @@ fn assemble(
     let mut page = ProjectPage {
         versions,
         status: status(project_status),
+        namespaces,
         ..ProjectPage::default()
     };
     page.files.reserve(count);
@@ -251,7 +307,15 @@ pub fn parse(text: &str, page_url: &Url) -> Result<ProjectPage, PageError> {
             .collect();
         let count = fast.files.len();
         let entries = fast.files.into_iter().map(|raw| convert(raw, page_url));
-        return assemble(fast.meta, versions, fast.project_status, count, entries);
+        let grants = namespaces(fast.namespaces, fast.namespace);
+        return assemble(
+            fast.meta,
+            versions,
+            fast.project_status,
+            grants,
+            count,
+            entries,
+        );
     }
     let raw: RawPage<'_> =
         serde_json::from_str(text).map_err(|e| PageError::Json(e.to_string()))?;
@@ -263,7 +327,15 @@ pub fn parse(text: &str, page_url: &Url) -> Result<ProjectPage, PageError> {
         .filter_map(|v| serde_json::from_str::<String>(v.get()).ok())
         .collect();
     let entries = files.iter().map(|entry| file(entry, page_url));
-    assemble(raw.meta, versions, raw.project_status, files.len(), entries)
+    let grants = namespaces(raw.namespaces, raw.namespace);
+    assemble(
+        raw.meta,
+        versions,
+        raw.project_status,
+        grants,
+        files.len(),
+        entries,
+    )
 }
 
 fn file(entry: &RawValue, page_url: &Arc<Url>) -> Result<FileEntry, InvalidEntry> {
@@ -559,6 +631,52 @@ mod tests {
                 reason: Some("old".into())
             })
         );
+    }
+
+    #[test]
+    fn parse_namespace_grants_in_either_form() {
+        let grants = |extra: &str, files: &str| {
+            parse(&format!(r#"{{"files":[{files}]{extra}}}"#), &base())
+                .unwrap()
+                .namespaces
+        };
+        let ns = |name: &str, owned| Namespace {
+            name: name.into(),
+            owned,
+        };
+        let bad = r#"{"filename":"x","url":7}"#;
+        for files in ["", bad] {
+            assert_eq!(
+                grants(
+                    r#","namespaces":[{"name":"Acme_Corp","owned":true},{"name":"acme","owned":false}]"#,
+                    files
+                ),
+                [ns("acme-corp", true), ns("acme", false)],
+                "fast and slow paths alike"
+            );
+            assert_eq!(
+                grants(
+                    r#","namespace":{"prefix":"acme","authorized":false,"open":false}"#,
+                    files
+                ),
+                [ns("acme", false)]
+            );
+        }
+        // Absent, null, or another shape: no grants, and the page still parses.
+        for extra in [
+            "",
+            r#","namespaces":null"#,
+            r#","namespaces":{"name":"acme"}"#,
+            r#","namespaces":[{"name":"acme"}]"#,
+            r#","namespaces":[{"name":"../x","owned":true}]"#,
+        ] {
+            assert_eq!(grants(extra, ""), [], "{extra}");
+        }
+        let many: Vec<String> = (0..100)
+            .map(|i| format!(r#"{{"name":"n{i}","owned":true}}"#))
+            .collect();
+        let listed = grants(&format!(r#","namespaces":[{}]"#, many.join(",")), "");
+        assert_eq!(listed.len(), MAX_NAMESPACES);
     }
 
     #[test]

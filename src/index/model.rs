@@ -11,6 +11,18 @@ pub struct ProjectPage {
     /// PEP 700 `versions` (JSON only; empty from HTML).
     pub versions: Vec<String>,
     pub status: Option<ProjectStatus>,
+    /// PEP 752 namespace grants that cover the project, as upstream lists them (JSON only;
+    /// empty when upstream lists none or does not speak that API version).
+    pub namespaces: Vec<Namespace>,
+}
+
+/// A PEP 752 namespace grant covering a project: the grant's name (`foo` covers `foo` and
+/// `foo-*`), and whether the project's owner holds it. A project in a namespace its owner does
+/// not hold predates the grant, or got in some other way the grant was meant to stop.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Namespace {
+    pub name: String,
+    pub owned: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -98,6 +98,7 @@ pub enum RuleId {
     Unmaintained,
     Licenses,
     Typosquat,
+    Namespaces,
 }
 
 impl RuleId {
@@ -118,6 +119,7 @@ impl RuleId {
         RuleId::Unmaintained,
         RuleId::Licenses,
         RuleId::Typosquat,
+        RuleId::Namespaces,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -138,6 +140,7 @@ impl RuleId {
             RuleId::Unmaintained => "unmaintained",
             RuleId::Licenses => "licenses",
             RuleId::Typosquat => "typosquat",
+            RuleId::Namespaces => "namespaces",
         }
     }
 
@@ -178,6 +181,35 @@ impl StatusRules {
             _ => None,
         }
     }
+}
+
+/// `[namespaces]`: what PEP 752 namespace grants on an upstream page do to a project.
+#[derive(Clone, Debug)]
+pub struct NamespaceRules {
+    /// A project upstream lists in a grant its owner does not hold.
+    pub not_owned: Rule,
+    /// A project in a `require-owned` namespace without an owned grant listed for it.
+    pub unverified: Rule,
+    /// Normalized namespace names (`acme` covers `acme` and `acme-*`), each with its line.
+    pub required: Vec<(String, Origin)>,
+}
+
+impl NamespaceRules {
+    /// The `require-owned` namespace that covers `project`, the longest if several do.
+    pub fn required_for(&self, project: &str) -> Option<&(String, Origin)> {
+        self.required
+            .iter()
+            .filter(|(ns, _)| in_namespace(project, ns))
+            .max_by_key(|(ns, _)| ns.len())
+    }
+}
+
+/// PEP 752: a grant over `ns` covers the project `ns` and every `ns-*` project (both
+/// normalized).
+pub fn in_namespace(project: &str, ns: &str) -> bool {
+    project
+        .strip_prefix(ns)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with('-'))
 }
 
 /// A name or glob in a policy, with its reason and line.
@@ -465,6 +497,9 @@ pub struct Policy {
     pub typosquat: Rule,
     /// The shipped well-known names and `[typosquat] protect`, indexed once per load.
     pub typosquat_names: Protected,
+    /// The `[namespaces]` section as a whole: its `report-only` switch.
+    pub namespaces: Rule,
+    pub namespace_rules: NamespaceRules,
     pub private: Vec<PrivateRoute>,
     pub exceptions: Vec<Exception>,
 }
@@ -536,6 +571,12 @@ impl Policy {
             },
             typosquat: Rule::new(RuleAction::Warn),
             typosquat_names: Protected::default(),
+            namespaces: Rule::new(RuleAction::Hide),
+            namespace_rules: NamespaceRules {
+                not_owned: Rule::new(RuleAction::Warn),
+                unverified: Rule::new(RuleAction::Hide),
+                required: Vec::new(),
+            },
             private: Vec::new(),
             exceptions: Vec::new(),
         }
@@ -559,6 +600,7 @@ impl Policy {
             RuleId::Unmaintained => &self.unmaintained,
             RuleId::Licenses => &self.licenses,
             RuleId::Typosquat => &self.typosquat,
+            RuleId::Namespaces => &self.namespaces,
         }
     }
 
@@ -658,6 +700,8 @@ struct Builder {
     license_deny_origin: Option<Origin>,
     license_unknown: Option<(RuleAction, Origin)>,
     typosquat_protect: Vec<String>,
+    namespace_actions: HashMap<&'static str, (RuleAction, Origin)>,
+    namespaces_required: Vec<(String, Origin)>,
     private: Vec<RawPrivate>,
     exceptions: Vec<RawException>,
 }
@@ -1158,10 +1202,12 @@ impl Builder {
             RuleId::Unmaintained => &["max-age"],
             RuleId::Licenses => &["allow", "deny", "unknown"],
             RuleId::Typosquat => &["protect"],
+            RuleId::Namespaces => &["not-owned", "unverified", "require-owned"],
             RuleId::Sdists | RuleId::Prereleases | RuleId::Yanked => &[],
         };
-        // Each status has its own action; one `action` for the section would say nothing.
-        let base: &[&str] = if id == RuleId::ProjectStatus {
+        // Each status (each namespace case) has its own action; one `action` for the section
+        // would say nothing.
+        let base: &[&str] = if matches!(id, RuleId::ProjectStatus | RuleId::Namespaces) {
             &["report-only"]
         } else {
             RULE_KEYS
@@ -1278,6 +1324,32 @@ impl Builder {
                             &span,
                             "bad-name",
                             format!("{what}: `{s}` is not a project name (globs protect nothing: name each project)"),
+                        ),
+                    }
+                }
+            }
+            (RuleId::Namespaces, "not-owned" | "unverified") => {
+                if let Some(a) = w.action(v, what) {
+                    let key = if key == "not-owned" {
+                        "not-owned"
+                    } else {
+                        "unverified"
+                    };
+                    self.namespace_actions.insert(key, (a, w.origin(kspan)));
+                }
+            }
+            (RuleId::Namespaces, "require-owned") => {
+                for (s, span) in w.string_list(v, what) {
+                    match crate::dist::ProjectName::new(&s) {
+                        Ok(n) if !is_glob(&s) => {
+                            let origin = w.origin(&span);
+                            self.namespaces_required
+                                .push((n.as_str().to_owned(), origin));
+                        }
+                        Ok(_) | Err(_) => w.error(
+                            &span,
+                            "bad-name",
+                            format!("{what}: `{s}` is not a namespace name (a project name such as `acme`; it covers `acme` and `acme-*`)"),
                         ),
                     }
                 }
@@ -1737,6 +1809,7 @@ impl Builder {
                 RuleId::Unmaintained => &mut p.unmaintained,
                 RuleId::Licenses => &mut p.licenses,
                 RuleId::Typosquat => &mut p.typosquat,
+                RuleId::Namespaces => &mut p.namespaces,
             };
             if let Some((a, o)) = raw.action {
                 rule.action = a;
@@ -1854,6 +1927,18 @@ impl Builder {
         if !p.typosquat.is_off() {
             p.typosquat_names = Protected::new(self.typosquat_protect.iter().map(String::as_str));
         }
+        for (key, (action, origin)) in std::mem::take(&mut self.namespace_actions) {
+            let rule = if key == "not-owned" {
+                &mut p.namespace_rules.not_owned
+            } else {
+                &mut p.namespace_rules.unverified
+            };
+            rule.action = action;
+            rule.origin = Some(origin);
+        }
+        p.namespace_rules.required = std::mem::take(&mut self.namespaces_required);
+        p.namespace_rules.not_owned.report_only = p.namespaces.report_only;
+        p.namespace_rules.unverified.report_only = p.namespaces.report_only;
         let status_report_only = p.project_status.report_only;
         for rule in [
             &mut p.status_rules.quarantined,
@@ -2253,6 +2338,18 @@ mod tests {
             ("[typosquat]\nprotect = [\"acme-*\"]\n", "bad-name", (2, 12)),
             ("[typosquat]\naction = \"shout\"\n", "bad-action", (2, 10)),
             ("[typosquat]\nprotect = \"acme\"\n", "wrong-type", (2, 11)),
+            (
+                "[namespaces]\nrequire-owned = [\"acme-*\"]\n",
+                "bad-name",
+                (2, 18),
+            ),
+            ("[namespaces]\naction = \"hide\"\n", "unknown-key", (2, 1)),
+            (
+                "[namespaces]\nnot-owned = \"shout\"\n",
+                "bad-action",
+                (2, 13),
+            ),
+            ("[namespaces]\nunverified = 1\n", "wrong-type", (2, 14)),
             (
                 "[unmaintained]\nmax-age = \"a decade\"\n",
                 "bad-duration",

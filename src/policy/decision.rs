@@ -68,6 +68,8 @@ pub enum Code {
     LicenseNotAllowed,
     LicenseUnknown,
     Typosquat,
+    NamespaceNotOwned,
+    NamespaceUnverified,
 }
 
 impl Code {
@@ -108,6 +110,8 @@ impl Code {
         Code::LicenseNotAllowed,
         Code::LicenseUnknown,
         Code::Typosquat,
+        Code::NamespaceNotOwned,
+        Code::NamespaceUnverified,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -148,6 +152,8 @@ impl Code {
             Code::LicenseNotAllowed => "license-not-allowed",
             Code::LicenseUnknown => "license-unknown",
             Code::Typosquat => "typosquat",
+            Code::NamespaceNotOwned => "namespace-not-owned",
+            Code::NamespaceUnverified => "namespace-unverified",
         }
     }
 
@@ -229,6 +235,12 @@ impl Code {
             Code::LicenseUnknown => "the wheel's metadata gives no license pipwall can read",
             Code::Typosquat => {
                 "the project's name is one slip away from a well-known project's, the trick typosquats use to catch a mistyped install"
+            }
+            Code::NamespaceNotOwned => {
+                "the upstream index lists the project in a namespace (PEP 752) whose grant its owner does not hold"
+            }
+            Code::NamespaceUnverified => {
+                "the project's name falls in a namespace the policy requires to be owned, and the upstream index lists no grant of it held by the project's owner"
             }
         }
     }
@@ -321,6 +333,7 @@ impl Code {
             }
             Code::Unmaintained => RuleId::Unmaintained,
             Code::Typosquat => RuleId::Typosquat,
+            Code::NamespaceNotOwned | Code::NamespaceUnverified => RuleId::Namespaces,
             Code::LicenseDenied | Code::LicenseNotAllowed | Code::LicenseUnknown => {
                 RuleId::Licenses
             }
@@ -389,6 +402,8 @@ mod tests {
                 "license-not-allowed",
                 "license-unknown",
                 "typosquat",
+                "namespace-not-owned",
+                "namespace-unverified",
             ]
         );
         for c in Code::ALL {

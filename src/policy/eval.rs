@@ -20,7 +20,7 @@ use super::osv::RecordKind;
 use crate::audit::Report;
 use crate::dist::ProjectName;
 use crate::dist::filename::DistRef;
-use crate::index::{FileEntry, ProjectStatus};
+use crate::index::{FileEntry, Namespace, ProjectStatus};
 
 /// What the policy says about a project before any file is looked at.
 pub enum Gate<'p> {
@@ -425,17 +425,23 @@ impl View<'_> {
             .unwrap_or(shown)
     }
 
-    /// Weighs what an upstream page says about the whole project: its PEP 792 status, and how
-    /// long ago anything was uploaded. The verdict is shared by every file of the page: a hide,
-    /// or a note (yank, warning, report-only, lifted) carried onto each file no other rule
-    /// flagged, so a page pays for it once.
+    /// Weighs what an upstream page says about the whole project: its PEP 792 status, its PEP
+    /// 752 namespace grants, and how long ago anything was uploaded. The verdict is shared by
+    /// every file of the page: a hide, or a note (yank, warning, report-only, lifted) carried
+    /// onto each file no other rule flagged, so a page pays for it once.
     pub fn judge_page(
         &self,
         status: Option<&ProjectStatus>,
+        namespaces: &[Namespace],
         files: &[FileEntry],
     ) -> Option<Decision> {
         let p = self.policy;
         let mut v = Verdict::default();
+        if let Some(hit) = self.namespace_hit(namespaces)
+            && let Some(d) = self.hit(&mut v, hit, Scope::default())
+        {
+            return Some(d);
+        }
         if let Some(st) = status
             && let Some((rule, code)) = p.status_rules.for_status(&st.status)
             && !rule.is_off()
@@ -480,6 +486,59 @@ impl View<'_> {
             }
         }
         v.yank.or(v.would_hide).or(v.warn).or(v.lifted)
+    }
+
+    /// What `[namespaces]` says of the grants upstream lists for the project. A namespace the
+    /// policy requires to be owned is checked first: its absence is what a squatted name or an
+    /// index without PEP 752 looks like, and both fail closed by default. A name a `[[private]]`
+    /// section routes is exempt: it is only ever fetched from the private upstream, which
+    /// vouches for it (and seldom speaks PEP 752).
+    fn namespace_hit(&self, grants: &[Namespace]) -> Option<Hit<'_>> {
+        let rules = &self.policy.namespace_rules;
+        if let Some((ns, origin)) = rules.required_for(&self.project)
+            && !rules.unverified.is_off()
+            && self.policy.private_upstream(&self.project).is_none()
+        {
+            let covering: Vec<&Namespace> = grants
+                .iter()
+                .filter(|g| super::config::in_namespace(&self.project, &g.name))
+                .collect();
+            if !covering.iter().any(|g| g.owned) {
+                let detail = match covering.first() {
+                    Some(g) => format!(
+                        "`{ns}` is required to be owned; upstream lists the grant `{}` as not held by the project's owner",
+                        g.name
+                    ),
+                    None if grants.is_empty() => format!(
+                        "`{ns}` is required to be owned; upstream lists no namespace grant for the project (it may not speak PEP 752)"
+                    ),
+                    None => format!(
+                        "`{ns}` is required to be owned; upstream lists no grant covering the project"
+                    ),
+                };
+                return Some(Hit {
+                    id: RuleId::Namespaces,
+                    rule: &rules.unverified,
+                    code: Code::NamespaceUnverified,
+                    detail,
+                    origin: Some(origin.clone()),
+                });
+            }
+        }
+        let unowned = grants.iter().find(|g| !g.owned)?;
+        if rules.not_owned.is_off() {
+            return None;
+        }
+        Some(Hit {
+            id: RuleId::Namespaces,
+            rule: &rules.not_owned,
+            code: Code::NamespaceNotOwned,
+            detail: format!(
+                "upstream lists it in the namespace `{}`, whose grant its owner does not hold",
+                unowned.name
+            ),
+            origin: rules.not_owned.origin.clone(),
+        })
     }
 
     /// `[versions] max-count`, when it applies to this project: the number of newest versions
@@ -1654,6 +1713,100 @@ mod tests {
             (served.files.len(), d[0].decision.code),
             (2, Code::AllowedByException)
         );
+        assert_eq!(p.unused_exceptions().count(), 0);
+    }
+
+    fn with_grants(grants: &[(&str, bool)]) -> ProjectPage {
+        ProjectPage {
+            files: vec![file(WHEEL), file("demo-1.1-py3-none-any.whl")],
+            namespaces: grants
+                .iter()
+                .map(|(name, owned)| Namespace {
+                    name: (*name).into(),
+                    owned: *owned,
+                })
+                .collect(),
+            ..ProjectPage::default()
+        }
+    }
+
+    /// How many files are shown, and the first decision.
+    fn shown_and_first(p: &Policy, page: ProjectPage) -> (usize, Decision) {
+        let (served, d) = decide_status(p, page);
+        (served.files.len(), d[0].decision.clone())
+    }
+
+    #[test]
+    fn namespace_grants_upstream_lists_are_weighed() {
+        assert!(super::super::config::in_namespace("acme", "acme"));
+        assert!(super::super::config::in_namespace("acme-tools", "acme"));
+        assert!(!super::super::config::in_namespace("acmetools", "acme"));
+        assert!(!super::super::config::in_namespace("acm", "acme"));
+        // By default an unowned grant only warns, and owned or absent grants say nothing.
+        let default = Policy::builtin();
+        let (n, d) = shown_and_first(&default, with_grants(&[("demo", false)]));
+        assert_eq!(
+            (n, d.action, d.code),
+            (2, Action::Warn, Code::NamespaceNotOwned)
+        );
+        assert!(d.detail.contains("`demo`"), "{}", d.detail);
+        for grants in [&[("demo", true)][..], &[]] {
+            let (n, d) = shown_and_first(&default, with_grants(grants));
+            assert_eq!((n, d.code), (2, Code::WheelShown), "{grants:?}");
+        }
+        // A required namespace needs an owned grant covering the project.
+        let p = policy("[namespaces]\nrequire-owned = [\"Demo\"]\n");
+        let (n, d) = shown_and_first(&p, with_grants(&[("demo", true)]));
+        assert_eq!((n, d.code), (2, Code::WheelShown));
+        for (grants, says) in [
+            (&[][..], "may not speak PEP 752"),
+            (&[("demo", false)][..], "as not held"),
+            (&[("other", true)][..], "no grant covering"),
+        ] {
+            let (n, d) = shown_and_first(&p, with_grants(grants));
+            assert_eq!(
+                (n, d.action, d.code),
+                (0, Action::Hide, Code::NamespaceUnverified),
+                "{grants:?}"
+            );
+            assert!(d.detail.contains(says), "{grants:?}: {}", d.detail);
+            assert_eq!(d.origin.as_ref().map(|o| o.line), Some(2));
+        }
+        // ... unless a [[private]] section routes the name: the private upstream vouches.
+        let p = policy(
+            "[namespaces]\nrequire-owned = [\"demo\"]\n[[private]]\nnames = [\"demo\"]\nupstream = \"internal\"\n",
+        );
+        let (n, d) = shown_and_first(&p, with_grants(&[]));
+        assert_eq!((n, d.code), (2, Code::WheelShown));
+    }
+
+    #[test]
+    fn namespace_actions_are_configurable_and_liftable() {
+        let p = policy("[namespaces]\nnot-owned = \"hide\"\n");
+        let (n, d) = shown_and_first(&p, with_grants(&[("demo", false)]));
+        assert_eq!((n, d.code), (0, Code::NamespaceNotOwned));
+        assert_eq!(d.origin.as_ref().map(|o| o.line), Some(2));
+        let p = policy("[namespaces]\nrequire-owned = [\"demo\"]\nunverified = \"warn\"\n");
+        let (n, d) = shown_and_first(&p, with_grants(&[]));
+        assert_eq!(
+            (n, d.action, d.code),
+            (2, Action::Warn, Code::NamespaceUnverified)
+        );
+        let p = policy("[namespaces]\nrequire-owned = [\"demo\"]\nreport-only = true\n");
+        let (n, d) = shown_and_first(&p, with_grants(&[]));
+        assert_eq!((n, d.action), (2, Action::WouldHide));
+        let p = policy("[namespaces]\nrequire-owned = [\"demo\"]\nunverified = \"allow\"\n");
+        let (n, d) = shown_and_first(&p, with_grants(&[("demo", false)]));
+        assert_eq!(
+            (n, d.code),
+            (2, Code::NamespaceNotOwned),
+            "the not-owned note remains"
+        );
+        let p = policy(
+            "[namespaces]\nrequire-owned = [\"demo\"]\n[[exceptions]]\nrule = \"namespaces\"\nproject = \"demo\"\nreason = \"ours, predates the grant\"\n",
+        );
+        let (n, d) = shown_and_first(&p, with_grants(&[]));
+        assert_eq!((n, d.code), (2, Code::AllowedByException));
         assert_eq!(p.unused_exceptions().count(), 0);
     }
 

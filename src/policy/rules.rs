@@ -41,11 +41,12 @@ pub fn decide_page(
         invalid,
         versions: listed,
         status,
+        namespaces,
     } = page;
-    // A verdict on the whole project from the page itself (its PEP 792 status, the age of its
-    // newest upload): a hide takes every file and listed version with it; a note goes onto
-    // each file nothing else flagged.
-    let note = view.judge_page(status.as_ref(), &files);
+    // A verdict on the whole project from the page itself (its PEP 792 status, its PEP 752
+    // namespace grants, the age of its newest upload): a hide takes every file and listed
+    // version with it; a note goes onto each file nothing else flagged.
+    let note = view.judge_page(status.as_ref(), &namespaces, &files);
     let project_hidden = note.as_ref().is_some_and(|n| n.action == Action::Hide);
     let mut decisions = Vec::with_capacity(files.len() + invalid.len());
     for inv in invalid {
@@ -410,6 +411,7 @@ mod tests {
                 reason: "bad".into(),
             }],
             status: None,
+            namespaces: Vec::new(),
         };
         decide_page(&name, page, &view)
     }

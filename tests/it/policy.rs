@@ -375,7 +375,7 @@ broken.toml:6:22: error[bad-specifier]: [versions] require: `>=4.2,<<6` is not a
 broken.toml:8:11: error[bad-duration]: [cooldown] min-age: `a week` is not a duration (write e.g. "7d", "12 hours", "1w", "2y", "P7D" or "PT12H")
 broken.toml:9:9: error[bad-date]: [cooldown] as-of: `yesterday` is not an RFC 3339 date-time with an offset (e.g. 2026-11-01T00:00:00Z) or a date
 broken.toml:10:1: error[missing-reason]: an exception needs a `reason`: the next person to read the policy must know why
-broken.toml:11:8: error[unknown-rule]: [[exceptions]] rule: `sdist` is not a rule (one of projects, sdists, versions, tags, prereleases, yanked, size, cooldown, lock, advisories, malware, audit, project-status, unmaintained, licenses, typosquat)
+broken.toml:11:8: error[unknown-rule]: [[exceptions]] rule: `sdist` is not a rule (one of projects, sdists, versions, tags, prereleases, yanked, size, cooldown, lock, advisories, malware, audit, project-status, unmaintained, licenses, typosquat, namespaces)
 broken.toml:13:1: warning[expired-exception]: this exception expired on 2020-01-01; it no longer applies
 broken.toml:19:11: error[unknown-code]: [audit] codes: `no-such-code` is not an audit finding code (`pipwall audit --format json` names them)
 broken.toml:19:54: error[bad-action]: [audit] codes must be "hide", "yank", "warn" or "allow", not "maybe"
@@ -617,7 +617,11 @@ fn publish_page(
             "meta": {"api-version": "1.4"}, "name": name, "files": entries, "versions": []
         });
         if !head.is_empty() {
-            page["project-status"] = serde_json::from_str(head).unwrap();
+            let extra: serde_json::Map<String, serde_json::Value> =
+                serde_json::from_str(head).unwrap();
+            for (k, v) in extra {
+                page[k] = v;
+            }
         }
         up.set(
             &path,
@@ -636,7 +640,7 @@ async fn an_upstream_quarantine_hides_the_project_and_archived_only_warns() {
         "demo",
         &[wheel("demo", "1.0")],
         false,
-        r#"{"status": "quarantined", "reason": "malware report under review"}"#,
+        r#"{"project-status": {"status": "quarantined", "reason": "malware report under review"}}"#,
     );
     publish_page(
         &up,
@@ -680,6 +684,66 @@ async fn an_upstream_quarantine_hides_the_project_and_archived_only_warns() {
         .unwrap();
     assert_eq!(archived["code"], "project-archived", "{archived}");
     assert_eq!(archived["action"], "warn");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_required_namespace_hides_what_upstream_does_not_list_as_owned() {
+    let up = FakeIndex::start().await;
+    // acme-tools: in the acme grant, owned; acme-utils: upstream says its owner does not hold
+    // the grant (published before it); acme-extra: on an index page with no PEP 752 data.
+    publish_page(
+        &up,
+        "acme-tools",
+        &[wheel("acme-tools", "1.0")],
+        false,
+        r#"{"meta": {"api-version": "1.5"}, "namespaces": [{"name": "acme", "owned": true}]}"#,
+    );
+    publish_page(
+        &up,
+        "acme-utils",
+        &[wheel("acme-utils", "1.0")],
+        false,
+        r#"{"meta": {"api-version": "1.5"}, "namespaces": [{"name": "acme", "owned": false}]}"#,
+    );
+    publish_page(&up, "acme-extra", &[wheel("acme-extra", "1.0")], true, "");
+    let dir = tempfile::tempdir().unwrap();
+    let pw = Pipwall::start_with_policy(
+        &[up.url()],
+        dir.path(),
+        "[namespaces]\nrequire-owned = [\"acme\"]\n",
+    )
+    .await;
+    for (project, ok) in [
+        ("acme-tools", true),
+        ("acme-utils", false),
+        ("acme-extra", false),
+    ] {
+        for installer in INSTALLERS {
+            let home = tempfile::tempdir().unwrap();
+            let target = home.path().join("t");
+            let run = clients()
+                .install(installer, &pw.index_url(), home.path(), &target, &[project])
+                .await;
+            assert_eq!(run.ok, ok, "{installer:?} {project}: {}", run.output);
+        }
+    }
+    let decisions = pw.decisions();
+    for (project, says) in [
+        ("acme-utils", "as not held"),
+        ("acme-extra", "may not speak PEP 752"),
+    ] {
+        let d = decisions.iter().find(|d| d["project"] == project).unwrap();
+        assert_eq!(
+            (d["code"].as_str(), d["action"].as_str()),
+            (Some("namespace-unverified"), Some("hide")),
+            "{d}"
+        );
+        assert!(d["reason"].as_str().unwrap().contains(says), "{d}");
+        assert!(
+            d["policy"].as_str().unwrap().ends_with("policy.toml:2"),
+            "{d}"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
