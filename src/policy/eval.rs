@@ -1691,6 +1691,15 @@ mod tests {
             (served.files.len(), d[0].decision.action),
             (2, Action::Warn)
         );
+        assert_eq!(
+            served.status, None,
+            "a quarantine only warned on is not passed to installers, which would refuse the files"
+        );
+        let (served, _) = decide_status(&p, with_status("deprecated", None));
+        assert_eq!(
+            served.status.map(|s| s.status).as_deref(),
+            Some("deprecated")
+        );
         let (served, d) = decide_status(&p, with_status("archived", None));
         assert_eq!(
             (served.files.len(), d[0].decision.code),

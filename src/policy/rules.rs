@@ -154,6 +154,9 @@ pub fn decide_page(
             shown_versions.entry(key).or_insert_with(|| v.clone());
         }
     }
+    // A quarantine the policy only warns on (or reports) must not reach the client: installers
+    // refuse a quarantined project's files, and the policy chose to show them.
+    let status = status.filter(|s| project_hidden || s.status != "quarantined");
     // Files keep upstream's order: the output is still a function of the upstream page, and
     // sorting a 5,000-file page cost a tenth of serving it. Clients order candidates themselves.
     let served = ServedPage {
