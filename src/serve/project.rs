@@ -54,6 +54,8 @@ pub struct AuditedPage {
     json: Bytes,
     /// Decisions about the wheels the filename rules showed: shown, or hidden by their audit.
     pub decisions: Vec<FileDecision>,
+    /// Whether the page lists any file.
+    listed: bool,
 }
 
 impl CachedPage {
@@ -433,19 +435,26 @@ impl App {
         user_agent: Option<&str>,
     ) -> Result<Response<Body>, AppError> {
         let (page, stale) = self.project_page_marked(scope, name).await?;
-        if let Some(learn) = &self.settings.learn
-            && !page.served.files.is_empty()
-        {
-            learn.page(name);
-        }
-        let mut resp = if !self.settings.audit || page.blocked.is_some() {
-            page_response(format, page.body(format), "max-age=60")
+        let (mut resp, listed) = if !self.settings.audit || page.blocked.is_some() {
+            let listed = !page.served.files.is_empty();
+            (
+                page_response(format, page.body(format), "max-age=60"),
+                listed,
+            )
         } else if let Some(done) = page.audited.get() {
-            page_response(format, done.body(format), "max-age=60")
+            (
+                page_response(format, done.body(format), "max-age=60"),
+                done.listed,
+            )
         } else {
             let client = super::client::Client::from_user_agent(user_agent.unwrap_or_default());
             self.audited_page(name, &page, format, &client).await?
         };
+        // Learned only once files are listed after their audits: a project whose wheels all
+        // failed is not something the run used.
+        if listed && let Some(learn) = &self.settings.learn {
+            learn.page(name);
+        }
         if stale {
             // Marked, and not to be kept: the next request should try upstream again.
             let h = resp.headers_mut();
@@ -466,15 +475,16 @@ impl App {
     }
 
     /// Starts (or joins) the audit of every candidate wheel, waits for them until the deadline,
-    /// and answers with those that passed. An answer that lacks wheels still being audited is
-    /// marked `no-store`, so the client asks again rather than caching a partial page.
+    /// and answers with those that passed (and whether it lists any file). An answer that lacks
+    /// wheels still being audited is marked `no-store`, so the client asks again rather than
+    /// caching a partial page.
     async fn audited_page(
         &self,
         name: &ProjectName,
         page: &CachedPage,
         format: Format,
         client: &super::client::Client,
-    ) -> Result<Response<Body>, AppError> {
+    ) -> Result<(Response<Body>, bool), AppError> {
         let deadline = tokio::time::Instant::now() + self.settings.audit_deadline;
         // The wheels this client can install go first (newest first within each group); the
         // queue is fair, so they are the first to run.
@@ -523,7 +533,7 @@ impl App {
             } else {
                 render::html(&empty).into()
             };
-            return Ok(page_response(format, body, "no-store"));
+            return Ok((page_response(format, body, "no-store"), false));
         };
         let (served, all) = apply_audits(&page.served, &page.decisions, &view, |sha| {
             states.get(sha).cloned().unwrap_or(AuditState::Pending)
@@ -546,7 +556,7 @@ impl App {
             if let Ok(v) = http::HeaderValue::from_str(&pending.to_string()) {
                 resp.headers_mut().insert("x-pipwall-audits-pending", v);
             }
-            return Ok(resp);
+            return Ok((resp, !served.files.is_empty()));
         }
         // The log already has what the policy hid; these are the audited wheels' decisions.
         let decisions: Vec<FileDecision> = all
@@ -562,6 +572,7 @@ impl App {
             html: render::html(&served).into(),
             json: render::json(&served).into(),
             decisions,
+            listed: !served.files.is_empty(),
         };
         if page.audited.set(done).is_ok()
             && let Some(done) = page.audited.get()
@@ -576,12 +587,12 @@ impl App {
                 self.metrics.decision(d.decision.code.as_str());
             }
         }
-        let body = page
+        let (body, listed) = page
             .audited
             .get()
-            .map(|d| d.body(format))
+            .map(|d| (d.body(format), d.listed))
             .unwrap_or_default();
-        Ok(page_response(format, body, "max-age=60"))
+        Ok((page_response(format, body, "max-age=60"), listed))
     }
 }
 

@@ -215,3 +215,52 @@ async fn a_restart_removes_half_written_files() {
     let _pw = Pipwall::start_in(cache, &[up.url()], Limits::default(), None, |_| {}).await;
     assert!(!part.exists());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn learning_mode_learns_a_project_only_once_a_wheel_passes_its_audit() {
+    let up = FakeIndex::start().await;
+    let mut lying =
+        WheelSpec::new("liar", "1.0", "py3-none-any").file("liar/__init__.py", "X = 1\n");
+    lying.metadata = Some("Metadata-Version: 2.1\nName: other\nVersion: 1.0\n".into());
+    up.project("liar", PageFormat::Json, &[lying.build()]);
+    up.project("honest", PageFormat::Json, &[wheel("honest", "1.0")]);
+    let dir = tempfile::tempdir().unwrap();
+    let learned = dir.path().join("learned.toml");
+    let learner = std::sync::Arc::new(
+        pipwall::policy::learn::Learner::new(learned.clone(), "a test".into()).unwrap(),
+    );
+    let pw = Pipwall::start_in(
+        tempfile::tempdir().unwrap(),
+        &[up.url()],
+        Limits::default(),
+        None,
+        {
+            let learner = learner.clone();
+            move |s| s.learn = Some(learner)
+        },
+    )
+    .await;
+    // Asked twice: the first answer audits, the second is the finished page.
+    for _ in 0..2 {
+        let page = pw.get("/simple/liar/", JSON).await;
+        assert_eq!(page.status, 200);
+        assert!(!page.text().contains("liar-1.0"), "{}", page.text());
+    }
+    assert_eq!(
+        learner.write().unwrap(),
+        0,
+        "nothing listed, nothing learned"
+    );
+    assert!(
+        pw.get("/simple/honest/", JSON)
+            .await
+            .text()
+            .contains("honest-1.0")
+    );
+    assert_eq!(learner.write().unwrap(), 1);
+    let text = std::fs::read_to_string(&learned).unwrap();
+    assert!(
+        text.contains("\"honest\"") && !text.contains("\"liar\""),
+        "{text}"
+    );
+}
