@@ -200,7 +200,12 @@ async fn dispatch(
     });
     let format = || negotiate(accept.as_deref()).ok_or(AppError::NotAcceptable);
     match routed {
-        Route::Home => Ok(text("pipwall: the package index is at /simple/\n")),
+        Route::Home if scope == 0 => Ok(text("pipwall: the package index is at /simple/\n")),
+        // Relative, so it holds at `/NAME/` and at `/` of a listener bound to the scope.
+        Route::Home => Ok(text(format!(
+            "pipwall: the package index of scope {} is at simple/\n",
+            app.scope_name(scope)
+        ))),
         Route::Health => Ok(text("ok\n")),
         Route::Ready => match app.ready().await {
             Ok(()) => Ok(text("ready\n")),
@@ -278,7 +283,7 @@ fn unauthorized() -> Response<Body> {
     r
 }
 
-fn text(s: &'static str) -> Response<Body> {
+fn text(s: impl Into<bytes::Bytes>) -> Response<Body> {
     let mut r = Response::new(full(s));
     r.headers_mut().insert(
         header::CONTENT_TYPE,

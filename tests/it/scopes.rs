@@ -109,6 +109,12 @@ async fn a_scope_serves_its_own_policy_beside_the_default() {
         unknown.text()
     );
     assert_eq!(pw.get("/ci/metrics", None).await.status, 404);
+    let home = pw.get("/ci/", None).await;
+    assert!(
+        home.text().contains("scope ci is at simple/"),
+        "{}",
+        home.text()
+    );
     let moved = pw.get("/ci/simple/Demo/", None).await;
     assert_eq!(moved.status, 301);
     assert_eq!(moved.header("location"), Some("../demo/"));
