@@ -4,12 +4,14 @@
 //! HOME and a proxy that refuses every host but loopback (`Clients::isolated`).
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use crate::policy::hours_ago;
 use crate::support::clients::{Run, installed_version, project_tools, venv_installed_version};
 use crate::support::fixtures::{Fixture, WheelSpec, zip_files};
+use crate::support::served::Served;
 use crate::support::{FakeIndex, PageFormat, Pipwall, clients, sdist, wheel};
 
 /// Where the examples expect pipwall.
@@ -604,66 +606,6 @@ fn osv_record(id: &str, project: &str, versions: &[&str]) -> serde_json::Value {
     })
 }
 
-fn hours_ago(hours: i64) -> String {
-    let t = jiff::Timestamp::now() - jiff::SignedDuration::from_hours(hours);
-    t.strftime("%Y-%m-%dT%H:%M:%S.000000Z").to_string()
-}
-
-/// The real binary serving; stderr lines arrive on a channel.
-struct Served {
-    child: std::process::Child,
-    lines: std::sync::mpsc::Receiver<String>,
-}
-
-impl Served {
-    fn start(mut cmd: std::process::Command) -> (Self, String) {
-        let mut child = cmd.stderr(std::process::Stdio::piped()).spawn().unwrap();
-        let stderr = child.stderr.take().unwrap();
-        let (tx, lines) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in std::io::BufReader::new(stderr)
-                .lines()
-                .map_while(Result::ok)
-            {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let served = Self { child, lines };
-        let line = served.wait_for("pipwall: serving ");
-        let url = line
-            .split_whitespace()
-            .nth(2)
-            .expect("no address")
-            .to_owned();
-        (served, url)
-    }
-
-    fn wait_for(&self, text: &str) -> String {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let mut seen = Vec::new();
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(l) if l.contains(text) => return l,
-                Ok(l) => seen.push(l),
-                Err(e) => panic!(
-                    "pipwall printed no line with {text:?} ({e}):\n{}",
-                    seen.join("\n")
-                ),
-            }
-        }
-    }
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[test]
 fn gateway_units_pass_systemd_analyze_verify_and_are_hardened() {
     let units = [
@@ -879,7 +821,8 @@ async fn gateway_serves_tls_and_auth_under_strict_policy_with_refreshed_data() {
         .env_clear()
         .env("PATH", "/usr/bin:/bin")
         .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-    let (served, url) = Served::start(cmd);
+    let served = Served::spawn(cmd);
+    let url = served.url.clone();
     let port = url
         .strip_prefix("https://127.0.0.1:")
         .and_then(|r| r.split('/').next())
@@ -1174,7 +1117,8 @@ async fn gateway_containerfile_copies_what_the_build_needs_and_its_entrypoint_se
             .map(|a| a.replace("0.0.0.0:3141", "127.0.0.1:0")),
     )
     .env("PIPWALL_UPSTREAM", up.url());
-    let (served, url) = Served::start(cmd);
+    let served = Served::spawn(cmd);
+    let url = served.url.clone();
     let addr: std::net::SocketAddr = url
         .strip_prefix("http://")
         .and_then(|r| r.split('/').next())

@@ -4,19 +4,25 @@
 pub struct Served {
     pub child: std::process::Child,
     lines: std::sync::mpsc::Receiver<String>,
+    /// The first index URL it printed (`http://ADDR/simple/` or `https://…`), and its address.
+    pub url: String,
     pub addr: std::net::SocketAddr,
 }
 
 impl Served {
+    /// `pipwall serve --listen 127.0.0.1:0` with `args`.
     pub fn start(args: &[&str]) -> Self {
-        use std::io::BufRead;
-        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_pipwall"))
-            .arg("serve")
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_pipwall"));
+        cmd.arg("serve")
             .args(["--listen", "127.0.0.1:0"])
-            .args(args)
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
+            .args(args);
+        Self::spawn(cmd)
+    }
+
+    /// Runs `cmd` (a `pipwall serve`) until it says where it serves.
+    pub fn spawn(mut cmd: std::process::Command) -> Self {
+        use std::io::BufRead;
+        let mut child = cmd.stderr(std::process::Stdio::piped()).spawn().unwrap();
         let stderr = child.stderr.take().unwrap();
         let (tx, lines) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
@@ -32,27 +38,39 @@ impl Served {
         let mut served = Self {
             child,
             lines,
+            url: String::new(),
             addr: "127.0.0.1:1".parse().unwrap(),
         };
-        let line = served.wait_for("pipwall: serving http://");
-        let addr = line
-            .split("http://")
+        let line = served.wait_for("pipwall: serving ");
+        served.url = line
+            .split_whitespace()
+            .nth(2)
+            .expect("no address")
+            .to_owned();
+        served.addr = served
+            .url
+            .split("://")
             .nth(1)
             .and_then(|s| s.split('/').next())
+            .unwrap()
+            .parse()
             .unwrap();
-        served.addr = addr.parse().unwrap();
         served
     }
 
-    /// The next stderr line containing `text` (panics after 20 s).
+    /// The next stderr line containing `text`; after 30 s, panics with the lines seen.
     pub fn wait_for(&self, text: &str) -> String {
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        let mut seen = Vec::new();
         loop {
             let left = deadline.saturating_duration_since(std::time::Instant::now());
             match self.lines.recv_timeout(left) {
                 Ok(l) if l.contains(text) => return l,
-                Ok(_) => {}
-                Err(e) => panic!("no line with {text:?}: {e}"),
+                Ok(l) => seen.push(l),
+                Err(e) => panic!(
+                    "pipwall printed no line with {text:?} ({e}):\n{}",
+                    seen.join("\n")
+                ),
             }
         }
     }
