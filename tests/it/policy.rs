@@ -11,10 +11,20 @@ pub(crate) fn hours_ago(hours: i64) -> String {
 }
 
 async fn install(pw: &Pipwall, installer: Installer, spec: &str) -> (bool, Option<String>, String) {
+    install_from(&pw.index_url(), installer, spec).await
+}
+
+/// Installs `spec` from the index at `index` into a fresh folder: whether it worked, the demo
+/// version installed, and the installer's output.
+pub(crate) async fn install_from(
+    index: &str,
+    installer: Installer,
+    spec: &str,
+) -> (bool, Option<String>, String) {
     let home = tempfile::tempdir().unwrap();
     let target = home.path().join("t");
     let run = clients()
-        .install(installer, &pw.index_url(), home.path(), &target, &[spec])
+        .install(installer, index, home.path(), &target, &[spec])
         .await;
     (run.ok, installed_version(&target, "demo"), run.output)
 }

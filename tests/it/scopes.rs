@@ -4,11 +4,11 @@
 
 use std::sync::Arc;
 
-use crate::policy::{hours_ago, old_and_new};
-use crate::support::clients::{INSTALLERS, installed_version};
+use crate::policy::{hours_ago, install_from, old_and_new};
+use crate::support::clients::{INSTALLERS, Installer};
 use crate::support::pipwall::raw_get_with;
 use crate::support::served::{Served, listed_files};
-use crate::support::{Pipwall, clients};
+use crate::support::Pipwall;
 
 const BOTH: [&str; 2] = ["demo-1.0-py3-none-any.whl", "demo-1.1-py3-none-any.whl"];
 const OLD: [&str; 1] = ["demo-1.0-py3-none-any.whl"];
@@ -50,23 +50,13 @@ async fn a_scope_serves_its_own_policy_beside_the_default() {
     let (_up, pw) = two_scopes(dir.path(), None).await;
     for installer in INSTALLERS {
         for (index, want) in [("simple", "1.1"), ("ci/simple", "1.0")] {
-            let home = tempfile::tempdir().unwrap();
-            let target = home.path().join("t");
-            let run = clients()
-                .install(
-                    installer,
-                    &format!("http://{}/{index}/", pw.addr),
-                    home.path(),
-                    &target,
-                    &["demo"],
-                )
-                .await;
-            assert!(run.ok, "{installer:?} {index}: {}", run.output);
+            let url = format!("http://{}/{index}/", pw.addr);
+            let (ok, version, out) = install_from(&url, installer, "demo").await;
+            assert!(ok, "{installer:?} {index}: {out}");
             assert_eq!(
-                installed_version(&target, "demo").as_deref(),
+                version.as_deref(),
                 Some(want),
-                "{installer:?} {index}: {}",
-                run.output
+                "{installer:?} {index}: {out}"
             );
         }
     }
@@ -164,19 +154,10 @@ async fn a_token_bound_to_a_scope_gets_its_policy_everywhere_and_no_other() {
     assert_eq!(refused.header("x-pipwall-reason"), Some("cooldown-too-new"));
 
     // pip with the bound token as its password, at the plain index URL, gets the older version.
-    let home = tempfile::tempdir().unwrap();
-    let target = home.path().join("t");
-    let run = clients()
-        .install(
-            crate::support::clients::Installer::Pip,
-            &format!("http://__token__:{ci_token}@{}/simple/", pw.addr),
-            home.path(),
-            &target,
-            &["demo"],
-        )
-        .await;
-    assert!(run.ok, "{}", run.output);
-    assert_eq!(installed_version(&target, "demo").as_deref(), Some("1.0"));
+    let url = format!("http://__token__:{ci_token}@{}/simple/", pw.addr);
+    let (ok, version, out) = install_from(&url, Installer::Pip, "demo").await;
+    assert!(ok, "{out}");
+    assert_eq!(version.as_deref(), Some("1.0"));
 }
 
 /// The download path of demo 1.1 as the default page lists it (relative to the root),
