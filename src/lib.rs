@@ -38,6 +38,7 @@
 //! The standards code ([`dist`], [`index`]) does no network I/O and treats all its input as
 //! hostile.
 
+pub mod attest;
 pub mod audit;
 pub mod auth;
 pub mod decision_log;

@@ -5,10 +5,10 @@
 use std::sync::Arc;
 
 use crate::policy::{hours_ago, install_from, old_and_new};
+use crate::support::Pipwall;
 use crate::support::clients::{INSTALLERS, Installer};
 use crate::support::pipwall::raw_get_with;
 use crate::support::served::{Served, listed_files};
-use crate::support::Pipwall;
 
 const BOTH: [&str; 2] = ["demo-1.0-py3-none-any.whl", "demo-1.1-py3-none-any.whl"];
 const OLD: [&str; 1] = ["demo-1.0-py3-none-any.whl"];
