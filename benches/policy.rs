@@ -118,6 +118,7 @@ fn page() -> ProjectPage {
                 core_metadata: CoreMetadata::Absent,
                 size: Some(10_000),
                 upload_time: Some("2025-01-01T00:00:00.000000Z".into()),
+                provenance: None,
             }
         })
         .collect();

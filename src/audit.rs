@@ -34,4 +34,4 @@ pub use wheel::{audit_file, hash_file};
 
 /// Names the rules a report was made with. Bump the suffix whenever a rule or its data changes,
 /// so stored reports made by older rules are audited again.
-pub const AUDITOR: &str = concat!("pipwall-audit/", env!("CARGO_PKG_VERSION"), "+rules.3");
+pub const AUDITOR: &str = concat!("pipwall-audit/", env!("CARGO_PKG_VERSION"), "+rules.4");

@@ -137,12 +137,7 @@ impl Explainer {
                         .any(|d| d.filename == f.filename && keep(d))
             }) {
                 let Some(sha) = f.sha256() else { continue };
-                let shown = ShownFile {
-                    filename: f.filename.clone(),
-                    url: f.url.clone(),
-                    size: f.size,
-                    core_metadata: f.core_metadata.clone(),
-                };
+                let shown = ShownFile::of(f);
                 let state = match audits.wait(sha, &shown).await {
                     Ok(r) => AuditState::Done(r),
                     Err(why) => AuditState::Error(why.to_string()),

@@ -454,6 +454,11 @@ async fn run(cli: Cli) -> Result<Exit> {
                 }
                 scoped.push((name.clone(), Arc::new(p)));
             }
+            if no_audit {
+                for p in std::iter::once(&loaded).chain(scoped.iter().map(|(_, p)| p)) {
+                    refuse_without_audits(p)?;
+                }
+            }
             let auth = match &auth_file {
                 Some(f) => Some(Arc::new(
                     pipwall::auth::Users::load(f).context("cannot load the users file")?,
@@ -623,6 +628,9 @@ async fn run(cli: Cli) -> Result<Exit> {
             policy,
         } => {
             let policy = policy.load()?;
+            if no_audit {
+                refuse_without_audits(&policy)?;
+            }
             let (name, version) = match project.split_once("==") {
                 Some((n, v)) => (n.trim(), Some(v.trim())),
                 None => (project.trim(), None),
@@ -659,6 +667,9 @@ async fn run(cli: Cli) -> Result<Exit> {
             policy,
         } => {
             let policy = policy.load()?;
+            if no_audit {
+                refuse_without_audits(&policy)?;
+            }
             let lock = pipwall::policy::lock::LockSet::load(&locks)
                 .context("cannot read the lock file")?;
             for w in lock.warnings() {
@@ -955,6 +966,17 @@ fn audit(paths: &[PathBuf], format: OutputFormat, jobs: Option<usize>) -> Result
     } else {
         Exit::Ok
     })
+}
+
+/// `--no-audit` with a policy that needs the audit would show files the policy means to check:
+/// refused, naming the line.
+fn refuse_without_audits(policy: &pipwall::policy::Policy) -> Result<()> {
+    match policy.needs_audit() {
+        Some(origin) => anyhow::bail!(
+            "--no-audit cannot be used with {origin}: attestations are verified by the wheel audit"
+        ),
+        None => Ok(()),
+    }
 }
 
 /// `--scope NAME=FILE` flags grouped by name, in the order names first appear.

@@ -32,13 +32,27 @@ pub fn full(bytes: impl Into<Bytes>) -> Body {
         .boxed()
 }
 
-/// A file pipwall decided to show: what a download of it needs.
+/// A file pipwall decided to show: what a download (and its audit) needs.
 #[derive(Clone, Debug)]
 pub struct ShownFile {
     pub filename: String,
     pub url: crate::index::FileUrl,
     pub size: Option<u64>,
     pub core_metadata: CoreMetadata,
+    /// The PEP 740 provenance link, relative to the page like `url`.
+    pub provenance: Option<Box<str>>,
+}
+
+impl ShownFile {
+    pub fn of(f: &crate::index::FileEntry) -> Self {
+        Self {
+            filename: f.filename.clone(),
+            url: f.url.clone(),
+            size: f.size,
+            core_metadata: f.core_metadata.clone(),
+            provenance: f.provenance.clone(),
+        }
+    }
 }
 
 pub struct Settings {

@@ -242,6 +242,10 @@ pub struct Report {
     /// Read from METADATA for the policy's `[licenses]` rule; not a finding by itself.
     #[serde(default, skip_serializing_if = "LicenseFacts::is_empty")]
     pub license: LicenseFacts,
+    /// What the file's PEP 740 provenance proved, for the policy's `[attestations]` rule;
+    /// `None` when the index lists no provenance for the file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provenance: Option<crate::attest::ProvenanceFacts>,
 }
 
 impl Report {
@@ -266,6 +270,7 @@ impl Report {
             auditor: super::AUDITOR.to_owned(),
             findings,
             license: LicenseFacts::default(),
+            provenance: None,
         }
     }
 }

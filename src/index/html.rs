@@ -12,7 +12,7 @@ use html5ever::tokenizer::{
 use url::Url;
 
 use super::model::{CoreMetadata, FileEntry, Hashes, InvalidEntry, ProjectPage, ProjectStatus};
-use super::model::{FileUrl, href_filename, href_scheme, valid_upload_time};
+use super::model::{FileUrl, href_filename, href_scheme, provenance_href, valid_upload_time};
 use super::{MAX_FILES, PageError, check_hash};
 
 /// One tag's attributes as the tokenizer gives them: names already lowercased, a repeated
@@ -176,6 +176,7 @@ fn anchor(attrs: &Attrs, base: &std::sync::Arc<Url>) -> Result<Option<FileEntry>
         core_metadata,
         // Not standard in HTML, but uv reads them; keep what parses.
         size: attrs.get("data-size").and_then(|s| s.trim().parse().ok()),
+        provenance: attrs.get("data-provenance").and_then(provenance_href),
         upload_time: attrs
             .get("data-upload-time")
             .filter(|t| valid_upload_time(t))
@@ -236,6 +237,14 @@ mod tests {
         assert!(p.invalid.is_empty(), "{:?}", p.invalid);
         assert_eq!(p.files.len(), 1, "{p:?}");
         p.files.into_iter().next().unwrap()
+    }
+
+    #[test]
+    fn parse_provenance_attribute() {
+        let f = one(r#"<a href="d-1.zip" data-provenance="d-1.zip.provenance">d</a>"#);
+        assert_eq!(f.provenance.as_deref(), Some("d-1.zip.provenance"));
+        let f = one(r#"<a href="d-1.zip" data-provenance="javascript:x">d</a>"#);
+        assert_eq!(f.provenance, None);
     }
 
     #[test]

@@ -13,7 +13,7 @@ use url::Url;
 use super::model::{
     CoreMetadata, FileEntry, Hashes, InvalidEntry, Namespace, ProjectPage, ProjectStatus,
 };
-use super::model::{FileUrl, href_filename, href_scheme, valid_upload_time};
+use super::model::{FileUrl, href_filename, href_scheme, provenance_href, valid_upload_time};
 use super::{MAX_FILES, PageError, check_hash};
 
 #[derive(Deserialize)]
@@ -177,6 +177,8 @@ struct RawFile<'a> {
     size: Option<u64>,
     #[serde(default, borrow, rename = "upload-time")]
     upload_time: Option<CowStr<'a>>,
+    #[serde(default, borrow)]
+    provenance: Option<CowStr<'a>>,
 }
 
 /// A JSON object's entries in order, borrowed where possible. Read straight into a vector: a
@@ -436,6 +438,7 @@ fn convert(raw: RawFile<'_>, page_url: &Arc<Url>) -> Result<FileEntry, InvalidEn
             .upload_time
             .filter(|t| valid_upload_time(&t.0))
             .map(|t| t.0.into_owned()),
+        provenance: raw.provenance.and_then(|p| provenance_href(&p.0)),
     })
 }
 
@@ -631,6 +634,34 @@ mod tests {
                 reason: Some("old".into())
             })
         );
+    }
+
+    #[test]
+    fn parse_provenance_links_and_drop_unsafe_ones() {
+        let f = |extra: &str| {
+            page(&format!(
+                r#"{{"filename":"demo-1.zip","url":"demo-1.zip","hashes":{{}}{extra}}}"#
+            ))
+            .files[0]
+                .provenance
+                .clone()
+        };
+        assert_eq!(
+            f(r#","provenance":"../p/demo-1.zip.provenance""#).as_deref(),
+            Some("../p/demo-1.zip.provenance")
+        );
+        assert_eq!(
+            f(r#","provenance":"https://up/p""#).as_deref(),
+            Some("https://up/p")
+        );
+        for extra in [
+            "",
+            r#","provenance":null"#,
+            r#","provenance":"file:///etc/passwd""#,
+            r#","provenance":"  ""#,
+        ] {
+            assert_eq!(f(extra), None, "{extra}");
+        }
     }
 
     #[test]

@@ -38,6 +38,9 @@ pub struct FileEntry {
     pub size: Option<u64>,
     /// PEP 700 form, `yyyy-mm-ddThh:mm:ss[.ffffff]Z`, checked on parse.
     pub upload_time: Option<String>,
+    /// PEP 740 provenance object's location as upstream wrote it (relative to the page, or
+    /// absolute http(s)); fetched only when the file is audited.
+    pub provenance: Option<Box<str>>,
 }
 
 impl FileEntry {
@@ -124,6 +127,25 @@ impl FileUrl {
             Self::Relative { base, href } => base.join(href),
         }
     }
+
+    /// Another link of the same page (a provenance URL), resolved as the page resolves links.
+    pub fn sibling(&self, href: &str) -> Result<Url, url::ParseError> {
+        match self {
+            Self::Resolved(u) => u.join(href),
+            Self::Relative { base, .. } => base.join(href),
+        }
+    }
+}
+
+/// A PEP 740 provenance link, kept only when it is relative or http(s): anything else could make
+/// pipwall fetch from where it must not.
+pub fn provenance_href(raw: &str) -> Option<Box<str>> {
+    let raw = raw.trim();
+    let ok = !raw.is_empty()
+        && raw.len() <= 2048
+        && href_scheme(raw)
+            .is_none_or(|s| s.eq_ignore_ascii_case("http") || s.eq_ignore_ascii_case("https"));
+    ok.then(|| raw.into())
 }
 
 /// PEP 658/714 core metadata availability.

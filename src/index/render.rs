@@ -342,6 +342,7 @@ mod tests {
             yanked: y.map(Into::into),
             core_metadata: CoreMetadata::Present(Hashes::from([("sha256", H)])),
             size: Some(10),
+            provenance: None,
             upload_time: Some("2024-01-01T00:00:00Z".into()),
         };
         ServedPage {

@@ -99,6 +99,7 @@ pub enum RuleId {
     Licenses,
     Typosquat,
     Namespaces,
+    Attestations,
 }
 
 impl RuleId {
@@ -120,6 +121,7 @@ impl RuleId {
         RuleId::Licenses,
         RuleId::Typosquat,
         RuleId::Namespaces,
+        RuleId::Attestations,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -141,6 +143,7 @@ impl RuleId {
             RuleId::Licenses => "licenses",
             RuleId::Typosquat => "typosquat",
             RuleId::Namespaces => "namespaces",
+            RuleId::Attestations => "attestations",
         }
     }
 
@@ -500,6 +503,10 @@ pub struct Policy {
     /// The `[namespaces]` section as a whole: its `report-only` switch.
     pub namespaces: Rule,
     pub namespace_rules: NamespaceRules,
+    pub attestations: Rule,
+    /// `[attestations] require`: per project name or glob, a publisher its files must be
+    /// attested by (several entries for one project: any of them).
+    pub attestation_publishers: NameMap<super::attestations::Publisher>,
     pub private: Vec<PrivateRoute>,
     pub exceptions: Vec<Exception>,
 }
@@ -572,6 +579,8 @@ impl Policy {
             typosquat: Rule::new(RuleAction::Warn),
             typosquat_names: Protected::default(),
             namespaces: Rule::new(RuleAction::Hide),
+            attestations: Rule::new(RuleAction::Hide),
+            attestation_publishers: NameMap::default(),
             namespace_rules: NamespaceRules {
                 not_owned: Rule::new(RuleAction::Warn),
                 unverified: Rule::new(RuleAction::Hide),
@@ -601,6 +610,7 @@ impl Policy {
             RuleId::Licenses => &self.licenses,
             RuleId::Typosquat => &self.typosquat,
             RuleId::Namespaces => &self.namespaces,
+            RuleId::Attestations => &self.attestations,
         }
     }
 
@@ -612,6 +622,15 @@ impl Policy {
     }
 
     /// The upstream that alone may answer for `name`, when a `[[private]]` section claims it.
+    /// Where the policy asks for something only a wheel audit can check (attestations), if it
+    /// does: such a policy cannot be honoured with audits off.
+    pub fn needs_audit(&self) -> Option<Origin> {
+        if self.attestations.is_off() {
+            return None;
+        }
+        self.attestation_publishers.first_origin()
+    }
+
     pub fn private_upstream(&self, name: &str) -> Option<&PrivateRoute> {
         self.private.iter().find(|p| p.names.find(name).is_some())
     }
@@ -702,6 +721,7 @@ struct Builder {
     typosquat_protect: Vec<String>,
     namespace_actions: HashMap<&'static str, (RuleAction, Origin)>,
     namespaces_required: Vec<(String, Origin)>,
+    publishers: Vec<(NameEntry, super::attestations::Publisher, Spot)>,
     private: Vec<RawPrivate>,
     exceptions: Vec<RawException>,
 }
@@ -1056,6 +1076,144 @@ impl Walk<'_> {
         out
     }
 
+    /// `[attestations] require`: each item `{ project = "…", github = "owner/repo",
+    /// workflow = "release.yml" }`, `{ project, gitlab = "group/project", workflow }`, or
+    /// `{ project, issuer = "https://…", identity = "glob", repository = "…" }`.
+    fn publisher_list(
+        &mut self,
+        v: &Val<'_>,
+        what: &str,
+    ) -> Vec<(NameEntry, super::attestations::Publisher, Spot)> {
+        use super::attestations::{IdentityMatch, Publisher};
+        const KEYS: &[&str] = &[
+            "project",
+            "github",
+            "gitlab",
+            "workflow",
+            "issuer",
+            "identity",
+            "repository",
+            "reason",
+        ];
+        let mut out = Vec::new();
+        for item in self.array(v, what) {
+            let DeValue::Table(t) = item.get_ref() else {
+                self.error(
+                    &item.span(),
+                    "wrong-type",
+                    format!("an entry of {what} must be a table such as {{ project = \"…\", github = \"owner/repo\" }}"),
+                );
+                continue;
+            };
+            let mut project = None;
+            let mut text: std::collections::HashMap<&str, String> = Default::default();
+            let mut reason = None;
+            for (k, val, _) in self.keys(t, what, KEYS) {
+                match k {
+                    "project" => project = Some(val),
+                    "reason" => reason = self.str(val, "reason").map(str::to_owned),
+                    _ => {
+                        if let Some(s) = self.str(val, &format!("{what} {k}")) {
+                            text.insert(k, s.to_owned());
+                        }
+                    }
+                }
+            }
+            let Some(project) = project else {
+                self.error(
+                    &item.span(),
+                    "missing-key",
+                    format!("an entry of {what} needs `project`"),
+                );
+                continue;
+            };
+            let workflow = text.get("workflow").map(String::as_str);
+            let repo_like = |s: &str| {
+                let mut parts = s.split('/');
+                parts.clone().count() >= 2
+                    && parts.all(|p| {
+                        !p.is_empty()
+                            && p != ".."
+                            && p.bytes()
+                                .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+                    })
+            };
+            let publisher = match (text.get("github"), text.get("gitlab"), text.get("issuer")) {
+                (Some(r), None, None) if repo_like(r) => Publisher::github(r, workflow),
+                (None, Some(r), None) if repo_like(r) => Publisher::gitlab(r, workflow),
+                (Some(r), None, None) | (None, Some(r), None) => {
+                    self.error(
+                        &item.span(),
+                        "bad-value",
+                        format!("{what}: `{r}` is not a repository path such as `owner/name`"),
+                    );
+                    continue;
+                }
+                (None, None, Some(issuer))
+                    if text.contains_key("identity") || text.contains_key("repository") =>
+                {
+                    let identity = match text.get("identity") {
+                        None => IdentityMatch::Any,
+                        Some(g) => match Glob::new(g) {
+                            Ok(g) => IdentityMatch::Glob(g.compile_matcher()),
+                            Err(e) => {
+                                self.error(
+                                    &item.span(),
+                                    "bad-glob",
+                                    format!(
+                                        "{what} identity: `{g}` is not a valid glob: {}",
+                                        e.kind()
+                                    ),
+                                );
+                                continue;
+                            }
+                        },
+                    };
+                    Publisher {
+                        issuer: issuer.clone(),
+                        repository: text.get("repository").cloned(),
+                        identity,
+                        label: format!(
+                            "{} from {issuer}",
+                            text.get("identity")
+                                .or(text.get("repository"))
+                                .map_or("", String::as_str)
+                        ),
+                    }
+                }
+                (None, None, Some(_)) => {
+                    self.error(
+                        &item.span(),
+                        "missing-key",
+                        format!("{what}: an `issuer` alone would accept anyone it vouches for; add `identity` or `repository`"),
+                    );
+                    continue;
+                }
+                _ => {
+                    self.error(
+                        &item.span(),
+                        "missing-key",
+                        format!("{what}: name one publisher: `github`, `gitlab`, or `issuer` with `identity`"),
+                    );
+                    continue;
+                }
+            };
+            if let Some((pattern, spot)) = self.name_pattern(project, what) {
+                let origin = self.origin(&item.span());
+                out.push((
+                    NameEntry {
+                        pattern,
+                        reason,
+                        origin,
+                    },
+                    publisher,
+                    spot,
+                ));
+            }
+        }
+        out
+    }
+
     /// A table of project name or glob → value (`{ django = ">=4.2" }`), each value read by
     /// `value`; entries with a bad name or value are reported and left out.
     fn name_table<T>(
@@ -1203,6 +1361,7 @@ impl Builder {
             RuleId::Licenses => &["allow", "deny", "unknown"],
             RuleId::Typosquat => &["protect"],
             RuleId::Namespaces => &["not-owned", "unverified", "require-owned"],
+            RuleId::Attestations => &["require"],
             RuleId::Sdists | RuleId::Prereleases | RuleId::Yanked => &[],
         };
         // Each status (each namespace case) has its own action; one `action` for the section
@@ -1353,6 +1512,10 @@ impl Builder {
                         ),
                     }
                 }
+            }
+            (RuleId::Attestations, "require") => {
+                let list = w.publisher_list(v, what);
+                self.publishers.extend(list);
             }
             (RuleId::Licenses, "unknown") => {
                 if let Some(a) = w.action(v, what) {
@@ -1810,6 +1973,7 @@ impl Builder {
                 RuleId::Licenses => &mut p.licenses,
                 RuleId::Typosquat => &mut p.typosquat,
                 RuleId::Namespaces => &mut p.namespaces,
+                RuleId::Attestations => &mut p.attestations,
             };
             if let Some((a, o)) = raw.action {
                 rule.action = a;
@@ -1937,6 +2101,8 @@ impl Builder {
             rule.origin = Some(origin);
         }
         p.namespace_rules.required = std::mem::take(&mut self.namespaces_required);
+        let publishers = std::mem::take(&mut self.publishers);
+        p.attestation_publishers = self.names(publishers);
         p.namespace_rules.not_owned.report_only = p.namespaces.report_only;
         p.namespace_rules.unverified.report_only = p.namespaces.report_only;
         let status_report_only = p.project_status.report_only;
@@ -2344,6 +2510,31 @@ mod tests {
                 (2, 18),
             ),
             ("[namespaces]\naction = \"hide\"\n", "unknown-key", (2, 1)),
+            (
+                "[attestations]\nrequire = [{ github = \"acme/tool\" }]\n",
+                "missing-key",
+                (2, 12),
+            ),
+            (
+                "[attestations]\nrequire = [{ project = \"tool\", issuer = \"https://ci.example\" }]\n",
+                "missing-key",
+                (2, 12),
+            ),
+            (
+                "[attestations]\nrequire = [{ project = \"tool\", github = \"../x\" }]\n",
+                "bad-value",
+                (2, 12),
+            ),
+            (
+                "[attestations]\nrequire = [{ project = \"tool\", gihub = \"a/b\" }]\n",
+                "unknown-key",
+                (2, 32),
+            ),
+            (
+                "[attestations]\nrequire = [\"tool\"]\n",
+                "wrong-type",
+                (2, 12),
+            ),
             (
                 "[namespaces]\nnot-owned = \"shout\"\n",
                 "bad-action",

@@ -70,6 +70,9 @@ pub enum Code {
     Typosquat,
     NamespaceNotOwned,
     NamespaceUnverified,
+    AttestationMissing,
+    AttestationInvalid,
+    AttestationPublisherMismatch,
 }
 
 impl Code {
@@ -112,6 +115,9 @@ impl Code {
         Code::Typosquat,
         Code::NamespaceNotOwned,
         Code::NamespaceUnverified,
+        Code::AttestationMissing,
+        Code::AttestationInvalid,
+        Code::AttestationPublisherMismatch,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -154,6 +160,9 @@ impl Code {
             Code::Typosquat => "typosquat",
             Code::NamespaceNotOwned => "namespace-not-owned",
             Code::NamespaceUnverified => "namespace-unverified",
+            Code::AttestationMissing => "attestation-missing",
+            Code::AttestationInvalid => "attestation-invalid",
+            Code::AttestationPublisherMismatch => "attestation-publisher-mismatch",
         }
     }
 
@@ -241,6 +250,15 @@ impl Code {
             }
             Code::NamespaceUnverified => {
                 "the project's name falls in a namespace the policy requires to be owned, and the upstream index lists no grant of it held by the project's owner"
+            }
+            Code::AttestationMissing => {
+                "the policy requires the project's files to be attested by a named publisher (PEP 740), and this file has no attestation pipwall could check"
+            }
+            Code::AttestationInvalid => {
+                "the file's attestations (PEP 740) did not verify: none proves who published it"
+            }
+            Code::AttestationPublisherMismatch => {
+                "the file's attestation verified, but names a publisher the policy does not accept for this project"
             }
         }
     }
@@ -334,6 +352,9 @@ impl Code {
             Code::Unmaintained => RuleId::Unmaintained,
             Code::Typosquat => RuleId::Typosquat,
             Code::NamespaceNotOwned | Code::NamespaceUnverified => RuleId::Namespaces,
+            Code::AttestationMissing
+            | Code::AttestationInvalid
+            | Code::AttestationPublisherMismatch => RuleId::Attestations,
             Code::LicenseDenied | Code::LicenseNotAllowed | Code::LicenseUnknown => {
                 RuleId::Licenses
             }
@@ -404,6 +425,9 @@ mod tests {
                 "typosquat",
                 "namespace-not-owned",
                 "namespace-unverified",
+                "attestation-missing",
+                "attestation-invalid",
+                "attestation-publisher-mismatch",
             ]
         );
         for c in Code::ALL {

@@ -824,6 +824,28 @@ impl View<'_> {
         if !p.cooldown.is_off() && p.cooldown_rules.is_active() {
             check!(self.cooldown(&mut v, file, base));
         }
+        // Attestations are checked by the audit, and only wheels are audited: any other file of
+        // a project that must be attested cannot be shown.
+        if !super::is_audited(&file.filename)
+            && let Some((entry, _)) = p.attestation_publishers.find_all(&self.project).first()
+            && !p.attestations.is_off()
+        {
+            check!(
+                self.hit(
+                    &mut v,
+                    Hit {
+                        id: RuleId::Attestations,
+                        rule: &p.attestations,
+                        code: Code::AttestationMissing,
+                        detail:
+                            "only wheels are audited, so this file's attestation cannot be checked"
+                                .into(),
+                        origin: Some(entry.origin.clone())
+                    },
+                    base
+                )
+            );
+        }
         // An sdist gets here only when an exception lifted its rule; `lifted` says which.
         self.finish(v, Decision::show())
     }
@@ -952,6 +974,12 @@ impl View<'_> {
         {
             return d;
         }
+        if hiding.is_empty()
+            && let Some(d) =
+                self.judge_attestations(&mut v, report.provenance.as_ref(), sha256, version)
+        {
+            return d;
+        }
         if !hiding.is_empty() {
             const MAX: usize = 8;
             let more = hiding.len().saturating_sub(MAX);
@@ -989,6 +1017,78 @@ fn printable(s: &str, max: usize) -> String {
 impl View<'_> {
     /// `[licenses]` on one audited wheel: its METADATA license against the allow and deny
     /// lists. Returns the decision when it hides; warnings and yanks go into `v`.
+    /// `[attestations]`: when the policy names publishers for the project, one of the
+    /// identities the file's verified attestations prove must be one of them.
+    fn judge_attestations(
+        &self,
+        v: &mut Verdict,
+        provenance: Option<&crate::attest::ProvenanceFacts>,
+        sha256: &str,
+        version: Option<&Version>,
+    ) -> Option<Decision> {
+        use super::attestations::describe;
+        let p = self.policy;
+        if p.attestations.is_off() {
+            return None;
+        }
+        let accepted = p.attestation_publishers.find_all(&self.project);
+        let (first, _) = accepted.first()?;
+        let (code, detail) = match provenance {
+            None => (
+                Code::AttestationMissing,
+                "the index lists no provenance for the file".to_owned(),
+            ),
+            Some(f) if f.verified.is_empty() => {
+                let mut problems: Vec<String> = f
+                    .problems
+                    .iter()
+                    .take(3)
+                    .map(|s| printable(s, 300))
+                    .collect();
+                if problems.is_empty() {
+                    problems.push("no attestation".into());
+                }
+                (Code::AttestationInvalid, problems.join("; "))
+            }
+            Some(f) => {
+                if f.verified
+                    .iter()
+                    .any(|id| accepted.iter().any(|(_, pb)| pb.matches(id)))
+                {
+                    return None;
+                }
+                let seen: Vec<String> = f
+                    .verified
+                    .iter()
+                    .take(3)
+                    .map(|id| printable(&describe(id), 300))
+                    .collect();
+                let wanted: Vec<&str> = accepted.iter().map(|(_, pb)| pb.label.as_str()).collect();
+                (
+                    Code::AttestationPublisherMismatch,
+                    format!(
+                        "attested by {}; the policy accepts {}",
+                        seen.join(", "),
+                        wanted.join(" or ")
+                    ),
+                )
+            }
+        };
+        let scope = Scope {
+            version,
+            sha256: Some(sha256),
+            ..Scope::default()
+        };
+        let hit = Hit {
+            id: RuleId::Attestations,
+            rule: &p.attestations,
+            code,
+            detail,
+            origin: Some(first.origin.clone()),
+        };
+        self.hit(v, hit, scope)
+    }
+
     fn judge_license(
         &self,
         v: &mut Verdict,
@@ -1075,6 +1175,7 @@ mod tests {
             yanked: None,
             core_metadata: CoreMetadata::Absent,
             size: Some(1000),
+            provenance: None,
             upload_time: Some("2026-01-01T00:00:00Z".into()),
         }
     }
@@ -2058,6 +2159,86 @@ mod tests {
         assert_eq!(served.versions, ["1.0", "1.10"]);
         assert_eq!(d[0].decision.code, Code::AllowedByException);
         assert_eq!(d[2].decision.code, Code::VersionLimit);
+    }
+
+    #[test]
+    fn attestations_are_judged_from_the_audit_report() {
+        use crate::attest::{Identity, ProvenanceFacts};
+        let judge = |p: &Policy, provenance: Option<ProvenanceFacts>| {
+            let mut r = Report::new(WHEEL.into(), sha_of(WHEEL), 1, Vec::new());
+            r.provenance = provenance;
+            let (out, all) = audited(p, Arc::new(r));
+            (out.files.len(), all[0].decision.clone())
+        };
+        let release = Identity {
+            issuer: crate::policy::attestations::GITHUB_ISSUER.into(),
+            identity: "https://github.com/acme/demo/.github/workflows/release.yml@refs/tags/v1"
+                .into(),
+            repository: Some("https://github.com/acme/demo".into()),
+        };
+        let verified = |id: &Identity| {
+            Some(ProvenanceFacts {
+                verified: vec![id.clone()],
+                problems: Vec::new(),
+            })
+        };
+        // No requirement: nothing is checked, attested or not.
+        let (n, d) = judge(&Policy::builtin(), None);
+        assert_eq!((n, d.code), (1, Code::WheelShown));
+        let p = policy(
+            "[attestations]\nrequire = [\n  { project = \"demo\", github = \"acme/demo\", workflow = \"release.yml\" },\n]\n",
+        );
+        let (n, d) = judge(&p, verified(&release));
+        assert_eq!((n, d.code), (1, Code::WheelShown));
+        let (n, d) = judge(&p, None);
+        assert_eq!((n, d.code), (0, Code::AttestationMissing));
+        assert_eq!(d.origin.as_ref().map(|o| o.line), Some(3));
+        let bad = ProvenanceFacts {
+            verified: Vec::new(),
+            problems: vec!["the signature over the statement does not check".into()],
+        };
+        let (n, d) = judge(&p, Some(bad));
+        assert_eq!((n, d.code), (0, Code::AttestationInvalid));
+        assert!(d.detail.contains("signature"), "{}", d.detail);
+        let nightly = Identity {
+            identity: "https://github.com/acme/demo/.github/workflows/nightly.yml@refs/heads/main"
+                .into(),
+            ..release.clone()
+        };
+        let (n, d) = judge(&p, verified(&nightly));
+        assert_eq!((n, d.code), (0, Code::AttestationPublisherMismatch));
+        assert!(
+            d.detail.contains("nightly.yml") && d.detail.contains("github acme/demo (release.yml)"),
+            "{}",
+            d.detail
+        );
+        // Several entries for a project: any of them will do; an issuer needs an identity.
+        let p = policy(
+            "[attestations]\nrequire = [\n  { project = \"demo\", github = \"acme/demo\", workflow = \"release.yml\" },\n  { project = \"d*\", issuer = \"https://ci.example\", identity = \"https://ci.example/acme/*\" },\n]\n",
+        );
+        let ci = Identity {
+            issuer: "https://ci.example".into(),
+            identity: "https://ci.example/acme/demo".into(),
+            repository: None,
+        };
+        assert_eq!(judge(&p, verified(&ci)).1.code, Code::WheelShown);
+        assert_eq!(judge(&p, verified(&release)).1.code, Code::WheelShown);
+        // warn, report-only and exceptions work as for every rule.
+        let p = policy(
+            "[attestations]\naction = \"warn\"\nrequire = [{ project = \"demo\", github = \"acme/demo\" }]\n",
+        );
+        let (n, d) = judge(&p, None);
+        assert_eq!((n, d.action), (1, Action::Warn));
+        let p = policy(
+            "[attestations]\nrequire = [{ project = \"demo\", github = \"acme/demo\" }]\n[[exceptions]]\nrule = \"attestations\"\nproject = \"demo\"\nreason = \"attested from next release on\"\n",
+        );
+        assert_eq!(judge(&p, None).1.code, Code::AllowedByException);
+        // A file that is not audited cannot be checked: an sdist shown by exception is hidden.
+        let p = policy(
+            "[sdists]\naction = \"allow\"\n[attestations]\nrequire = [{ project = \"demo\", github = \"acme/demo\" }]\n",
+        );
+        let d = one(&p, file("demo-1.0.tar.gz"));
+        assert_eq!(d.code, Code::AttestationMissing);
     }
 
     #[test]

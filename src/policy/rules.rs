@@ -395,6 +395,7 @@ mod tests {
             requires_python: None,
             yanked: None,
             core_metadata: CoreMetadata::Absent,
+            provenance: None,
             size: None,
             upload_time: None,
         }

@@ -248,11 +248,68 @@ impl Audits {
             ms = started.elapsed().as_millis() as u64,
             "audited"
         );
+        let (report, settled) = self.with_provenance(report, sha256, file).await;
         let report = Arc::new(report);
+        if !settled {
+            // A provenance that could not be fetched is tried again by the next audit after a
+            // restart, not remembered as missing.
+            return Ok(report);
+        }
         if let Err(e) = self.store(&report).await {
             tracing::warn!(error = %e, "could not store an audit report; it will be made again after a restart");
         }
         Ok(report)
+    }
+
+    /// Adds what the file's provenance proves (when the index lists one) to its report, and says
+    /// whether that is settled: false when the provenance could not be fetched.
+    async fn with_provenance(
+        &self,
+        mut report: audit::Report,
+        sha256: &str,
+        file: &ShownFile,
+    ) -> (audit::Report, bool) {
+        use crate::attest::{self, ProvenanceFacts, TrustRoot};
+        let Some(href) = &file.provenance else {
+            return (report, true);
+        };
+        let problem = |p: String| ProvenanceFacts {
+            verified: Vec::new(),
+            problems: vec![p],
+        };
+        let (facts, settled) = match file.url.sibling(href) {
+            Err(e) => (
+                problem(format!("the provenance link is not a URL: {e}")),
+                true,
+            ),
+            Ok(url) => match self
+                .upstreams
+                .fetch_small(&url, attest::MAX_PROVENANCE_BYTES)
+                .await
+            {
+                Err(e) => (
+                    problem(format!("the provenance could not be fetched: {e}")),
+                    false,
+                ),
+                Ok(bytes) => {
+                    let verified = TrustRoot::public_good().and_then(|root| {
+                        attest::verify_provenance(&bytes, &file.filename, sha256, root)
+                    });
+                    match verified {
+                        Ok(facts) => (facts, true),
+                        Err(e) => (problem(e.to_string()), true),
+                    }
+                }
+            },
+        };
+        tracing::info!(
+            file = %file.filename,
+            verified = facts.verified.len(),
+            problems = facts.problems.len(),
+            "provenance checked"
+        );
+        report.provenance = Some(facts);
+        (report, settled)
     }
 
     /// Fetches the file into the cache, hashing it on the way; only bytes that match the

@@ -324,15 +324,7 @@ impl App {
             }
             for f in &served.files {
                 if let Some(sha) = f.sha256() {
-                    shown.insert(
-                        sha.to_owned(),
-                        ShownFile {
-                            filename: f.filename.clone(),
-                            url: f.url.clone(),
-                            size: f.size,
-                            core_metadata: f.core_metadata.clone(),
-                        },
-                    );
+                    shown.insert(sha.to_owned(), ShownFile::of(f));
                 }
             }
         }
@@ -618,16 +610,7 @@ fn candidates(served: &ServedPage) -> Vec<(String, ShownFile)> {
             let version = WheelFilename::parse_any(&f.filename)
                 .ok()
                 .map(|w| w.version);
-            Some((
-                version,
-                sha,
-                ShownFile {
-                    filename: f.filename.clone(),
-                    url: f.url.clone(),
-                    size: f.size,
-                    core_metadata: f.core_metadata.clone(),
-                },
-            ))
+            Some((version, sha, ShownFile::of(f)))
         })
         .collect();
     out.sort_by(|a, b| b.0.cmp(&a.0));

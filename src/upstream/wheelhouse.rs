@@ -166,6 +166,7 @@ fn scan_project(
                 // A folder has no upload times; a file's modification time is when it arrived,
                 // so cooldowns and `--uploaded-prior-to` work on a wheelhouse too.
                 upload_time: meta.modified().ok().and_then(pep700_time),
+                provenance: None,
             },
         );
     }

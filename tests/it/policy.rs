@@ -385,7 +385,7 @@ broken.toml:6:22: error[bad-specifier]: [versions] require: `>=4.2,<<6` is not a
 broken.toml:8:11: error[bad-duration]: [cooldown] min-age: `a week` is not a duration (write e.g. "7d", "12 hours", "1w", "2y", "P7D" or "PT12H")
 broken.toml:9:9: error[bad-date]: [cooldown] as-of: `yesterday` is not an RFC 3339 date-time with an offset (e.g. 2026-11-01T00:00:00Z) or a date
 broken.toml:10:1: error[missing-reason]: an exception needs a `reason`: the next person to read the policy must know why
-broken.toml:11:8: error[unknown-rule]: [[exceptions]] rule: `sdist` is not a rule (one of projects, sdists, versions, tags, prereleases, yanked, size, cooldown, lock, advisories, malware, audit, project-status, unmaintained, licenses, typosquat, namespaces)
+broken.toml:11:8: error[unknown-rule]: [[exceptions]] rule: `sdist` is not a rule (one of projects, sdists, versions, tags, prereleases, yanked, size, cooldown, lock, advisories, malware, audit, project-status, unmaintained, licenses, typosquat, namespaces, attestations)
 broken.toml:13:1: warning[expired-exception]: this exception expired on 2020-01-01; it no longer applies
 broken.toml:19:11: error[unknown-code]: [audit] codes: `no-such-code` is not an audit finding code (`pipwall audit --format json` names them)
 broken.toml:19:54: error[bad-action]: [audit] codes must be "hide", "yank", "warn" or "allow", not "maybe"
@@ -754,6 +754,136 @@ async fn a_required_namespace_hides_what_upstream_does_not_list_as_owned() {
             "{d}"
         );
     }
+}
+
+/// The real CircleCI-published example wheel (see tests/fixtures/attestations/README.md) as
+/// project `circleci-sign-publish-example`, with its provenance object listed and served after
+/// `provenance` edits it, or with none listed.
+fn publish_attested(up: &FakeIndex, provenance: Option<&dyn Fn(&mut serde_json::Value)>) {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/attestations/");
+    let name = "circleci_sign_publish_example-0.0.1.dev137-py3-none-any.whl";
+    let bytes = std::fs::read(format!("{dir}{name}")).unwrap();
+    let sha = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes));
+    up.set(
+        &format!("/files/{name}"),
+        200,
+        "application/octet-stream",
+        bytes,
+    );
+    let mut entry = serde_json::json!({
+        "filename": name,
+        "url": format!("../../files/{name}"),
+        "hashes": {"sha256": sha},
+        "upload-time": "2026-02-05T23:00:00.000000Z",
+    });
+    if let Some(edit) = provenance {
+        let mut doc: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(format!("{dir}{name}.provenance")).unwrap())
+                .unwrap();
+        edit(&mut doc);
+        up.set(
+            &format!("/provenance/{name}"),
+            200,
+            "application/json",
+            doc.to_string(),
+        );
+        entry["provenance"] = format!("../../provenance/{name}").into();
+    }
+    let page = serde_json::json!({
+        "meta": {"api-version": "1.4"},
+        "name": "circleci-sign-publish-example",
+        "files": [entry],
+    });
+    up.set(
+        "/simple/circleci-sign-publish-example/",
+        200,
+        "application/vnd.pypi.simple.v1+json",
+        page.to_string(),
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_attestation_requirement_installs_only_what_the_named_publisher_signed() {
+    const PROJECT: &str = "circleci-sign-publish-example";
+    let circleci = "[attestations]\nrequire = [{ project = \"circleci-sign-publish-example\", issuer = \"https://oidc.circleci.com\", identity = \"https://circleci.com/api/v2/projects/fdd9283f-e619-46af-8f9c-851f7d3e8b2b/*\" }]\n";
+    let github = "[attestations]\nrequire = [{ project = \"circleci-sign-publish-example\", github = \"circleci-public/sign-and-publish-examples\" }]\n";
+    let untouched = |_: &mut serde_json::Value| {};
+    let forged = |doc: &mut serde_json::Value| {
+        let sig = &mut doc["attestation_bundles"][0]["attestations"][0]["envelope"]["signature"];
+        let mut raw = base64::Engine::decode(
+            &base64::engine::general_purpose::STANDARD,
+            sig.as_str().unwrap(),
+        )
+        .unwrap();
+        raw[40] ^= 1;
+        *sig = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, raw).into();
+    };
+    type Edit<'a> = Option<&'a dyn Fn(&mut serde_json::Value)>;
+    let cases: [(&str, Edit<'_>, Option<&str>); 4] = [
+        (circleci, Some(&untouched), None),
+        (
+            github,
+            Some(&untouched),
+            Some("attestation-publisher-mismatch"),
+        ),
+        (circleci, Some(&forged), Some("attestation-invalid")),
+        (circleci, None, Some("attestation-missing")),
+    ];
+    for (policy, provenance, hidden) in cases {
+        let up = FakeIndex::start().await;
+        publish_attested(&up, provenance);
+        let dir = tempfile::tempdir().unwrap();
+        let pw = Pipwall::start_with_policy(&[up.url()], dir.path(), policy).await;
+        for installer in INSTALLERS {
+            let home = tempfile::tempdir().unwrap();
+            let run = clients()
+                .install(
+                    installer,
+                    &pw.index_url(),
+                    home.path(),
+                    &home.path().join("t"),
+                    &[PROJECT],
+                )
+                .await;
+            assert_eq!(
+                run.ok,
+                hidden.is_none(),
+                "{installer:?} {hidden:?}: {}",
+                run.output
+            );
+        }
+        let decisions = pw.decisions();
+        let d = decisions.iter().find(|d| d["project"] == PROJECT).unwrap();
+        match hidden {
+            None => assert_eq!(d["action"], "show", "{d}"),
+            Some(code) => {
+                assert_eq!(
+                    (d["code"].as_str(), d["action"].as_str()),
+                    (Some(code), Some("hide")),
+                    "{d}"
+                );
+                assert!(
+                    d["policy"].as_str().unwrap().ends_with("policy.toml:2"),
+                    "{d}"
+                );
+            }
+        }
+    }
+    // Without audits nothing would check the attestations: serve refuses to start.
+    let dir = tempfile::tempdir().unwrap();
+    let policy = dir.path().join("policy.toml");
+    std::fs::write(&policy, circleci).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_pipwall"))
+        .args(["serve", "--no-audit", "--listen", "127.0.0.1:0", "--policy"])
+        .arg(&policy)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--no-audit cannot be used with") && err.contains("policy.toml:2"),
+        "{err}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
