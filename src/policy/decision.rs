@@ -70,6 +70,10 @@ pub enum Code {
     Typosquat,
     NamespaceNotOwned,
     NamespaceUnverified,
+    HealthScoreLow,
+    HealthCheckLow,
+    HealthScoreMissing,
+    HealthDataStale,
 }
 
 impl Code {
@@ -112,6 +116,10 @@ impl Code {
         Code::Typosquat,
         Code::NamespaceNotOwned,
         Code::NamespaceUnverified,
+        Code::HealthScoreLow,
+        Code::HealthCheckLow,
+        Code::HealthScoreMissing,
+        Code::HealthDataStale,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -154,6 +162,10 @@ impl Code {
             Code::Typosquat => "typosquat",
             Code::NamespaceNotOwned => "namespace-not-owned",
             Code::NamespaceUnverified => "namespace-unverified",
+            Code::HealthScoreLow => "health-score-low",
+            Code::HealthCheckLow => "health-check-low",
+            Code::HealthScoreMissing => "health-score-missing",
+            Code::HealthDataStale => "health-data-stale",
         }
     }
 
@@ -241,6 +253,18 @@ impl Code {
             }
             Code::NamespaceUnverified => {
                 "the project's name falls in a namespace the policy requires to be owned, and the upstream index lists no grant of it held by the project's owner"
+            }
+            Code::HealthScoreLow => {
+                "the project's OpenSSF Scorecard score, how many of the practices that keep a repository safe to depend on it follows, is below the policy's minimum"
+            }
+            Code::HealthCheckLow => {
+                "an OpenSSF Scorecard check of the project's repository scores below the minimum the policy sets for it"
+            }
+            Code::HealthScoreMissing => {
+                "the Scorecard data has no score the policy needs for the project, so its health cannot be judged"
+            }
+            Code::HealthDataStale => {
+                "the OpenSSF Scorecard data is older than the policy allows, so its scores may no longer describe the projects"
             }
         }
     }
@@ -334,6 +358,10 @@ impl Code {
             Code::Unmaintained => RuleId::Unmaintained,
             Code::Typosquat => RuleId::Typosquat,
             Code::NamespaceNotOwned | Code::NamespaceUnverified => RuleId::Namespaces,
+            Code::HealthScoreLow
+            | Code::HealthCheckLow
+            | Code::HealthScoreMissing
+            | Code::HealthDataStale => RuleId::Health,
             Code::LicenseDenied | Code::LicenseNotAllowed | Code::LicenseUnknown => {
                 RuleId::Licenses
             }
@@ -404,6 +432,10 @@ mod tests {
                 "typosquat",
                 "namespace-not-owned",
                 "namespace-unverified",
+                "health-score-low",
+                "health-check-low",
+                "health-score-missing",
+                "health-data-stale",
             ]
         );
         for c in Code::ALL {

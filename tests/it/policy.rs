@@ -372,6 +372,8 @@ codes = { no-such-code = "hide", pth-executes-code = "maybe" }
 files = ["missing.txt"]
 [tags]
 platform = ["manylinux_[x86_64"]
+[health]
+min-score = 11
 "#,
     )
     .unwrap();
@@ -385,12 +387,13 @@ broken.toml:6:22: error[bad-specifier]: [versions] require: `>=4.2,<<6` is not a
 broken.toml:8:11: error[bad-duration]: [cooldown] min-age: `a week` is not a duration (write e.g. "7d", "12 hours", "1w", "2y", "P7D" or "PT12H")
 broken.toml:9:9: error[bad-date]: [cooldown] as-of: `yesterday` is not an RFC 3339 date-time with an offset (e.g. 2026-11-01T00:00:00Z) or a date
 broken.toml:10:1: error[missing-reason]: an exception needs a `reason`: the next person to read the policy must know why
-broken.toml:11:8: error[unknown-rule]: [[exceptions]] rule: `sdist` is not a rule (one of projects, sdists, versions, tags, prereleases, yanked, size, cooldown, lock, advisories, malware, audit, project-status, unmaintained, licenses, typosquat, namespaces)
+broken.toml:11:8: error[unknown-rule]: [[exceptions]] rule: `sdist` is not a rule (one of projects, sdists, versions, tags, prereleases, yanked, size, cooldown, lock, advisories, malware, audit, project-status, unmaintained, licenses, typosquat, namespaces, health)
 broken.toml:13:1: warning[expired-exception]: this exception expired on 2020-01-01; it no longer applies
 broken.toml:19:11: error[unknown-code]: [audit] codes: `no-such-code` is not an audit finding code (`pipwall audit --format json` names them)
 broken.toml:19:54: error[bad-action]: [audit] codes must be "hide", "yank", "warn" or "allow", not "maybe"
 broken.toml:21:10: error[lock-file]: cannot read lock file missing.txt: No such file or directory (os error 2)
 broken.toml:23:13: error[bad-glob]: [tags] platform: `manylinux_[x86_64` is not a valid glob: unclosed character class; missing ']'
+broken.toml:25:13: error[bad-value]: [health] min-score must be a Scorecard score: a number from 0 to 10
 "#;
     assert_eq!(out, expected);
 }
