@@ -909,6 +909,79 @@ async fn a_denied_license_hides_the_wheel_from_its_metadata() {
     assert_eq!(shown["code"], "wheel-shown", "{shown}");
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn a_low_scorecard_score_with_hide_makes_the_project_uninstallable() {
+    let up = FakeIndex::start().await;
+    up.project("demo", PageFormat::Json, &[wheel("demo", "1.0")]);
+    up.project("other", PageFormat::Json, &[wheel("other", "1.0")]);
+    let dir = tempfile::tempdir().unwrap();
+    // As `scorecard --format=json` prints a result, with the Python project's name added.
+    let result = |project: &str, score: f64| {
+        serde_json::json!({
+            "date": "2026-11-20",
+            "repo": {"name": format!("github.com/acme/{project}"), "commit": "0a1b2c3"},
+            "scorecard": {"version": "v5.1.1", "commit": "d4e5f6a"},
+            "score": score,
+            "checks": [{"name": "Maintained", "score": 10, "reason": "30 commits in 90 days", "details": null}],
+            "metadata": null,
+            "project": project,
+        })
+        .to_string()
+    };
+    std::fs::write(
+        dir.path().join("scorecards.jsonl"),
+        format!("{}\n{}\n", result("demo", 2.5), result("other", 8.1)),
+    )
+    .unwrap();
+    let pw = Pipwall::start_with_policy(
+        &[up.url()],
+        dir.path(),
+        "[health]\naction = \"hide\"\ndata = \"scorecards.jsonl\"\nmin-score = 6\n",
+    )
+    .await;
+    every_installer_gets(&pw, "demo", None).await;
+    assert!(
+        !up.was_requested("/simple/demo/"),
+        "a project hidden by its score is not looked up: {:?}",
+        up.requests()
+    );
+    let d = pw
+        .decisions()
+        .into_iter()
+        .find(|d| d["project"] == "demo")
+        .unwrap();
+    assert_eq!(
+        (d["action"].as_str(), d["code"].as_str()),
+        (Some("hide"), Some("health-score-low")),
+        "{d}"
+    );
+    assert!(
+        d["reason"]
+            .as_str()
+            .unwrap()
+            .contains("github.com/acme/demo scores 2.5, the minimum is 6.0"),
+        "{d}"
+    );
+    assert!(
+        d["policy"].as_str().unwrap().ends_with("policy.toml:4"),
+        "{d}"
+    );
+    // The project whose repository scores above the minimum installs.
+    let home = tempfile::tempdir().unwrap();
+    let target = home.path().join("t");
+    let run = clients()
+        .install(
+            Installer::Pip,
+            &pw.index_url(),
+            home.path(),
+            &target,
+            &["other"],
+        )
+        .await;
+    assert!(run.ok, "{}", run.output);
+    assert_eq!(installed_version(&target, "other").as_deref(), Some("1.0"));
+}
+
 fn waive(dir: &std::path::Path, args: &[&str]) -> (i32, String, String) {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_pipwall"))
         .current_dir(dir)
