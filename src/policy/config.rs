@@ -1882,10 +1882,13 @@ impl Builder {
         })
     }
 
-    /// `[health]` with its data loaded, or `None` without `data` (or when the data does not
-    /// load, which is reported as an error).
-    fn health(&mut self) -> Option<HealthRules> {
+    /// `[health]` with its data loaded, or `None` without `data`, with the rule off (a file of
+    /// up to 256 MiB is not worth reading then), or when the data does not load (an error).
+    fn health(&mut self, off: bool) -> Option<HealthRules> {
         let (path, spot, data_origin) = self.health_data.take().flatten()?;
+        if off {
+            return None;
+        }
         let db = match ScorecardDb::load(&path) {
             Ok(db) => db,
             Err(ScorecardError::Invalid {
@@ -1986,9 +1989,9 @@ impl Builder {
                 severity: Severity::Warning,
                 code: "health-data-stale",
                 message: format!(
-                    "the Scorecard data in {} is older than max-age ({} days; newest result: {newest})",
+                    "the Scorecard data in {} is older than max-age ({}; newest result: {newest})",
                     rules.source.display(),
-                    max.as_secs() / 86_400
+                    whole_units(max)
                 ),
             });
         }
@@ -2154,7 +2157,7 @@ impl Builder {
         p.namespace_rules.required = std::mem::take(&mut self.namespaces_required);
         p.namespace_rules.not_owned.report_only = p.namespaces.report_only;
         p.namespace_rules.unverified.report_only = p.namespaces.report_only;
-        p.health_rules = self.health();
+        p.health_rules = self.health(p.health.is_off());
         if let Some(h) = &mut p.health_rules {
             h.missing.report_only = p.health.report_only;
             h.stale.report_only = p.health.report_only;
@@ -2238,6 +2241,16 @@ fn lock_problems(e: &super::lock::LockError) -> Vec<(Option<String>, Option<usiz
             .map(|p| (Some(p.file.clone()), Some(p.line), p.message.clone()))
             .collect(),
         other => vec![(None, None, other.to_string())],
+    }
+}
+
+/// A duration as the whole days (or, under a day, hours) people write policies in.
+fn whole_units(d: jiff::SignedDuration) -> String {
+    let secs = d.as_secs();
+    if secs >= 86_400 {
+        format!("{} days", secs / 86_400)
+    } else {
+        format!("{} hours", secs / 3_600)
     }
 }
 
@@ -2803,7 +2816,9 @@ mod tests {
             .unwrap();
         assert!(absent.message.contains("no result in"), "{absent}");
         assert!(
-            warnings[2].message.contains("newest result: 2020-11-01"),
+            warnings[2]
+                .message
+                .contains("(7 days; newest result: 2020-11-01)"),
             "{}",
             warnings[2]
         );
@@ -2832,6 +2847,13 @@ mod tests {
             .map(|c| (c.check.as_str(), c.min, c.origin.line))
             .collect();
         assert_eq!(mins, [("Code-Review", 2.0, 3), ("Maintained", 10.0, 2)]);
+        // `action = "allow"` does not read the data at all.
+        let (p, _) = load_sources(&[(
+            first.clone(),
+            "[health]\naction = \"allow\"\ndata = \"scorecards.jsonl\"\n".into(),
+        )])
+        .unwrap();
+        assert!(p.health_rules.is_none());
         // `data = ""` in a later file switches the rule off again.
         let (p, _) = load_sources(&[
             (first, "[health]\ndata = \"scorecards.jsonl\"\n".into()),
