@@ -2247,10 +2247,15 @@ fn lock_problems(e: &super::lock::LockError) -> Vec<(Option<String>, Option<usiz
 /// A duration as the whole days (or, under a day, hours) people write policies in.
 fn whole_units(d: jiff::SignedDuration) -> String {
     let secs = d.as_secs();
-    if secs >= 86_400 {
-        format!("{} days", secs / 86_400)
+    let (n, unit) = if secs >= 86_400 {
+        (secs / 86_400, "day")
     } else {
-        format!("{} hours", secs / 3_600)
+        (secs / 3_600, "hour")
+    };
+    if n == 1 {
+        format!("1 {unit}")
+    } else {
+        format!("{n} {unit}s")
     }
 }
 

@@ -213,6 +213,9 @@ impl ScorecardDb {
     /// Parses one line into the index: `Ok` for a blank line too.
     fn add_line(&mut self, bytes: &[u8], line: usize) -> Result<(), DataProblem> {
         let problem = |col: usize, message: String| DataProblem { line, col, message };
+        // Without its line end, so serde's column is on this line even at an early EOF.
+        let bytes = bytes.strip_suffix(b"\n").unwrap_or(bytes);
+        let bytes = bytes.strip_suffix(b"\r").unwrap_or(bytes);
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(());
         }
@@ -643,6 +646,8 @@ mod tests {
 
     #[test]
     fn a_malformed_line_is_reported_with_its_line_and_column() {
+        let p = problems("{\"repo\":\r\n");
+        assert_eq!((p[0].line, p[0].col), (1, 8), "a cut-off line: {}", p[0]);
         let p = problems(&format!(
             "{REQUESTS}\n{{\"date\": \"2026-11-01\", \"repo\": }}\n"
         ));
