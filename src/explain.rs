@@ -204,14 +204,68 @@ impl Explained {
             .iter()
             .find(|f| !f.action.shows() && f.code.rule().is_some())
         {
+            // A row without a digest is the project hidden whole, decided by its name before
+            // any file was seen: an exception scoped to a file's sha256 would never lift it.
+            let (scope, sha) = match &f.sha256 {
+                Some(sha) => ("one file", format!(" --sha256 {sha}")),
+                None => ("this project", String::new()),
+            };
             let _ = writeln!(
                 out,
-                "To lift a rule for one file, add an exception with a reason, e.g.:\n  pipwall policy waive {} --code {} --sha256 {} --reason \"…\" --expires YYYY-MM-DD --to POLICY.toml",
-                self.project,
-                f.code,
-                f.sha256.as_deref().unwrap_or("SHA256"),
+                "To lift a rule for {scope}, add an exception with a reason, e.g.:\n  pipwall policy waive {} --code {}{sha} --reason \"…\" --expires YYYY-MM-DD --to POLICY.toml",
+                self.project, f.code,
             );
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hidden(filename: &str, sha256: Option<&str>, code: Code) -> ExplainedFile {
+        ExplainedFile {
+            filename: filename.into(),
+            version: None,
+            sha256: sha256.map(Into::into),
+            action: Action::Hide,
+            code,
+            reason: code.description().into(),
+            policy: None,
+        }
+    }
+
+    #[test]
+    fn the_waive_hint_scopes_to_the_file_or_to_a_project_hidden_whole() {
+        let sha = "ab".repeat(32);
+        let file = Explained {
+            project: "demo".into(),
+            upstream: "up".into(),
+            files: vec![hidden(
+                "demo-1.1-py3-none-any.whl",
+                Some(&sha),
+                Code::CooldownTooNew,
+            )],
+        };
+        assert!(
+            file.to_text().contains(&format!(
+                "To lift a rule for one file, add an exception with a reason, e.g.:\n  pipwall policy waive demo --code cooldown-too-new --sha256 {sha} --reason"
+            )),
+            "{}",
+            file.to_text()
+        );
+        let whole = Explained {
+            project: "demo".into(),
+            upstream: "(not asked: the policy blocks the project)".into(),
+            files: vec![hidden("demo (every file)", None, Code::HealthScoreLow)],
+        };
+        assert!(
+            whole.to_text().contains(
+                "To lift a rule for this project, add an exception with a reason, e.g.:\n  pipwall policy waive demo --code health-score-low --reason"
+            ),
+            "{}",
+            whole.to_text()
+        );
     }
 }

@@ -269,7 +269,7 @@ enum PolicyCommand {
         code: Option<String>,
         /// A rule to lift (repeatable): projects, sdists, versions, tags, prereleases, yanked,
         /// size, cooldown, lock, advisories, malware, audit, project-status, unmaintained,
-        /// licenses, typosquat. Default: the rule behind --code.
+        /// licenses, typosquat, namespaces, attestations, health. Default: the rule behind --code.
         #[arg(long = "rule", value_name = "RULE")]
         rules: Vec<String>,
         /// Only these versions (PEP 440 specifiers, e.g. `==1.2` or `>=2,<3`).

@@ -12,6 +12,7 @@ pub mod config;
 pub mod decision;
 pub mod diag;
 pub mod eval;
+pub mod health;
 pub mod learn;
 pub mod licenses;
 pub mod lock;

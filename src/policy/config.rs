@@ -19,6 +19,7 @@ use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
 use super::diag::{Diagnostic, LineIndex, Origin, Severity};
+use super::health::{CheckMinimum, HealthRules, ScorecardDb, ScorecardError};
 use super::licenses::LicenseRules;
 use super::lock::LockSet;
 use super::osv::{OsvDb, Severity as CvssSeverity};
@@ -26,6 +27,10 @@ use super::typosquat::Protected;
 
 /// The policy `serve` uses when given none: shipped in `policies/default.toml`.
 pub const DEFAULT_POLICY: &str = include_str!("../../policies/default.toml");
+
+/// `[health] min-score` when the section gives data and no minimum: the middle of Scorecard's
+/// scale. `0` turns the aggregate minimum off.
+pub const DEFAULT_MIN_SCORE: f64 = 5.0;
 
 /// What a rule does to a file it matches.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -100,6 +105,7 @@ pub enum RuleId {
     Typosquat,
     Namespaces,
     Attestations,
+    Health,
 }
 
 impl RuleId {
@@ -122,6 +128,7 @@ impl RuleId {
         RuleId::Typosquat,
         RuleId::Namespaces,
         RuleId::Attestations,
+        RuleId::Health,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -144,6 +151,7 @@ impl RuleId {
             RuleId::Typosquat => "typosquat",
             RuleId::Namespaces => "namespaces",
             RuleId::Attestations => "attestations",
+            RuleId::Health => "health",
         }
     }
 
@@ -507,6 +515,9 @@ pub struct Policy {
     /// `[attestations] require`: per project name or glob, a publisher its files must be
     /// attested by (several entries for one project: any of them).
     pub attestation_publishers: NameMap<super::attestations::Publisher>,
+    pub health: Rule,
+    /// The Scorecard data and the minimums; `None` without `data`: nothing to judge by.
+    pub health_rules: Option<HealthRules>,
     pub private: Vec<PrivateRoute>,
     pub exceptions: Vec<Exception>,
 }
@@ -586,6 +597,8 @@ impl Policy {
                 unverified: Rule::new(RuleAction::Hide),
                 required: Vec::new(),
             },
+            health: Rule::new(RuleAction::Warn),
+            health_rules: None,
             private: Vec::new(),
             exceptions: Vec::new(),
         }
@@ -611,6 +624,7 @@ impl Policy {
             RuleId::Typosquat => &self.typosquat,
             RuleId::Namespaces => &self.namespaces,
             RuleId::Attestations => &self.attestations,
+            RuleId::Health => &self.health,
         }
     }
 
@@ -722,6 +736,15 @@ struct Builder {
     namespace_actions: HashMap<&'static str, (RuleAction, Origin)>,
     namespaces_required: Vec<(String, Origin)>,
     publishers: Vec<(NameEntry, super::attestations::Publisher, Spot)>,
+    /// `Some(None)`: a later file unset it with `""`.
+    health_data: Option<Option<(PathBuf, Spot, Origin)>>,
+    health_min_score: Option<(f64, Origin)>,
+    /// In the order written; a later file's minimum for the same check replaces the earlier.
+    health_checks: Vec<CheckMinimum>,
+    health_missing: Option<(RuleAction, Origin)>,
+    /// `Some(None)`: a later file unset it with `""`.
+    health_max_age: Option<Option<(jiff::SignedDuration, Origin)>>,
+    health_stale: Option<(RuleAction, Origin)>,
     private: Vec<RawPrivate>,
     exceptions: Vec<RawException>,
 }
@@ -981,6 +1004,27 @@ impl Walk<'_> {
             );
         }
         d
+    }
+
+    /// A Scorecard score: a number from 0 to 10, whole or not.
+    fn score(&mut self, v: &Val<'_>, what: &str) -> Option<f64> {
+        let n = match v.get_ref() {
+            DeValue::Integer(i) => i64::from_str_radix(i.as_str(), i.radix())
+                .ok()
+                .and_then(|n| i32::try_from(n).ok())
+                .map(f64::from),
+            DeValue::Float(f) => f.as_str().parse::<f64>().ok(),
+            _ => None,
+        };
+        let n = n.filter(|n| (0.0..=10.0).contains(n));
+        if n.is_none() {
+            self.error(
+                &v.span(),
+                "bad-value",
+                format!("{what} must be a Scorecard score: a number from 0 to 10"),
+            );
+        }
+        n
     }
 
     fn specifiers(&mut self, v: &Val<'_>, what: &str) -> Option<VersionSpecifiers> {
@@ -1362,6 +1406,7 @@ impl Builder {
             RuleId::Typosquat => &["protect"],
             RuleId::Namespaces => &["not-owned", "unverified", "require-owned"],
             RuleId::Attestations => &["require"],
+            RuleId::Health => &["data", "min-score", "checks", "missing", "max-age", "stale"],
             RuleId::Sdists | RuleId::Prereleases | RuleId::Yanked => &[],
         };
         // Each status (each namespace case) has its own action; one `action` for the section
@@ -1516,6 +1561,62 @@ impl Builder {
             (RuleId::Attestations, "require") => {
                 let list = w.publisher_list(v, what);
                 self.publishers.extend(list);
+            }
+            (RuleId::Health, "data") if Walk::is_unset(v) => self.health_data = Some(None),
+            (RuleId::Health, "data") => {
+                if let Some(raw) = w.str(v, what) {
+                    let spot = w.spot(&v.span());
+                    if let Some(path) = w.path(raw, &v.span()) {
+                        self.health_data = Some(Some((path, spot, w.origin(kspan))));
+                    }
+                }
+            }
+            (RuleId::Health, "min-score") => {
+                if let Some(s) = w.score(v, what) {
+                    self.health_min_score = Some((s, w.origin(kspan)));
+                }
+            }
+            (RuleId::Health, "checks") => {
+                let Some(t) = w.table(v, what) else { return };
+                for (k, val) in t.iter() {
+                    let check: &str = k.get_ref();
+                    let Some(min) = w.score(val, &format!("{what}: {check}")) else {
+                        continue;
+                    };
+                    if !super::health::KNOWN_CHECKS.contains(&check) {
+                        let hint = closest(check, super::health::KNOWN_CHECKS)
+                            .map(|c| format!(" (did you mean `{c}`?)"))
+                            .unwrap_or_default();
+                        w.problem(
+                            &k.span(),
+                            Severity::Warning,
+                            "unknown-check",
+                            format!("{what}: `{check}` is not a check Scorecard runs{hint}; a result without it counts as missing"),
+                        );
+                    }
+                    self.health_checks.retain(|c| c.check != check);
+                    self.health_checks.push(CheckMinimum {
+                        check: check.to_owned(),
+                        min,
+                        origin: w.origin(&k.span()),
+                    });
+                }
+            }
+            (RuleId::Health, "missing") => {
+                if let Some(a) = w.action(v, what) {
+                    self.health_missing = Some((a, w.origin(kspan)));
+                }
+            }
+            (RuleId::Health, "max-age") if Walk::is_unset(v) => self.health_max_age = Some(None),
+            (RuleId::Health, "max-age") => {
+                if let Some(d) = w.duration(v, what) {
+                    self.health_max_age = Some(Some((d, w.origin(kspan))));
+                }
+            }
+            (RuleId::Health, "stale") => {
+                if let Some(a) = w.action(v, what) {
+                    self.health_stale = Some((a, w.origin(kspan)));
+                }
             }
             (RuleId::Licenses, "unknown") => {
                 if let Some(a) = w.action(v, what) {
@@ -1944,6 +2045,122 @@ impl Builder {
         })
     }
 
+    /// `[health]` with its data loaded, or `None` without `data`, with the rule off (a file of
+    /// up to 256 MiB is not worth reading then), or when the data does not load (an error).
+    fn health(&mut self, off: bool) -> Option<HealthRules> {
+        let (path, spot, data_origin) = self.health_data.take().flatten()?;
+        if off {
+            return None;
+        }
+        let db = match ScorecardDb::load(&path) {
+            Ok(db) => db,
+            Err(ScorecardError::Invalid {
+                path,
+                problems,
+                total,
+            }) => {
+                let file = path.display().to_string();
+                let listed = problems.len();
+                for p in problems {
+                    self.diags.push(Diagnostic {
+                        file: file.clone(),
+                        line: p.line,
+                        col: p.col,
+                        severity: Severity::Error,
+                        code: "health-data",
+                        message: p.message,
+                    });
+                }
+                if total > listed {
+                    self.error_at(
+                        &spot,
+                        "health-data",
+                        format!(
+                            "[health] data: {} more problem(s) in {file} not listed",
+                            total - listed
+                        ),
+                    );
+                }
+                return None;
+            }
+            Err(e) => {
+                self.error_at(&spot, "data-unreadable", format!("[health] data: {e}"));
+                return None;
+            }
+        };
+        let rule = |raw: Option<(RuleAction, Origin)>, default| {
+            raw.map_or(Rule::new(default), |(action, origin)| Rule {
+                action,
+                report_only: false,
+                origin: Some(origin),
+            })
+        };
+        let (max_age, max_age_origin) = self
+            .health_max_age
+            .take()
+            .flatten()
+            .filter(|(d, _)| !d.is_zero())
+            .map_or((None, None), |(d, o)| (Some(d), Some(o)));
+        let checks = std::mem::take(&mut self.health_checks);
+        // A minimum no result can meet is most likely a misspelt name; said once, at load.
+        // (A name Scorecard does not run was warned about where it was written.)
+        let unseen = checks.iter().filter(|c| {
+            super::health::KNOWN_CHECKS.contains(&c.check.as_str())
+                && !db.is_empty()
+                && !db.knows_check(&c.check)
+        });
+        for c in unseen {
+            self.diags.push(Diagnostic {
+                file: c.origin.file.to_string(),
+                line: c.origin.line as usize,
+                col: 1,
+                severity: Severity::Warning,
+                code: "unknown-check",
+                message: format!(
+                    "[health] checks: no result in {} has a `{}` check; every project counts as missing it",
+                    path.display(),
+                    c.check
+                ),
+            });
+        }
+        let rules = HealthRules {
+            db,
+            source: path,
+            data_origin,
+            min_score: match self.health_min_score.take() {
+                Some((s, o)) => Some((s, Some(o))).filter(|(s, _)| *s > 0.0),
+                None => Some((DEFAULT_MIN_SCORE, None)),
+            },
+            checks,
+            missing: rule(self.health_missing.take(), RuleAction::Allow),
+            max_age,
+            max_age_origin,
+            stale: rule(self.health_stale.take(), RuleAction::Warn),
+        };
+        // Old data is worth saying when the policy is checked, not only once it is served.
+        if let (Some(max), Some(o)) = (rules.max_age, &rules.max_age_origin)
+            && rules.is_stale(jiff::Timestamp::now())
+        {
+            let newest = rules
+                .db
+                .newest()
+                .map_or("no date".to_owned(), |t| t.strftime("%Y-%m-%d").to_string());
+            self.diags.push(Diagnostic {
+                file: o.file.to_string(),
+                line: o.line as usize,
+                col: 1,
+                severity: Severity::Warning,
+                code: "health-data-stale",
+                message: format!(
+                    "the Scorecard data in {} is older than max-age ({}; newest result: {newest})",
+                    rules.source.display(),
+                    whole_units(max)
+                ),
+            });
+        }
+        Some(rules)
+    }
+
     fn finish(mut self) -> Result<(Policy, Vec<Diagnostic>), PolicyError> {
         let mut p = Policy::empty();
         p.files = std::mem::take(&mut self.files);
@@ -1974,6 +2191,7 @@ impl Builder {
                 RuleId::Typosquat => &mut p.typosquat,
                 RuleId::Namespaces => &mut p.namespaces,
                 RuleId::Attestations => &mut p.attestations,
+                RuleId::Health => &mut p.health,
             };
             if let Some((a, o)) = raw.action {
                 rule.action = a;
@@ -2105,6 +2323,11 @@ impl Builder {
         p.attestation_publishers = self.names(publishers);
         p.namespace_rules.not_owned.report_only = p.namespaces.report_only;
         p.namespace_rules.unverified.report_only = p.namespaces.report_only;
+        p.health_rules = self.health(p.health.is_off());
+        if let Some(h) = &mut p.health_rules {
+            h.missing.report_only = p.health.report_only;
+            h.stale.report_only = p.health.report_only;
+        }
         let status_report_only = p.project_status.report_only;
         for rule in [
             &mut p.status_rules.quarantined,
@@ -2184,6 +2407,21 @@ fn lock_problems(e: &super::lock::LockError) -> Vec<(Option<String>, Option<usiz
             .map(|p| (Some(p.file.clone()), Some(p.line), p.message.clone()))
             .collect(),
         other => vec![(None, None, other.to_string())],
+    }
+}
+
+/// A duration as the whole days (or, under a day, hours) people write policies in.
+fn whole_units(d: jiff::SignedDuration) -> String {
+    let secs = d.as_secs();
+    let (n, unit) = if secs >= 86_400 {
+        (secs / 86_400, "day")
+    } else {
+        (secs / 3_600, "hour")
+    };
+    if n == 1 {
+        format!("1 {unit}")
+    } else {
+        format!("{n} {unit}s")
     }
 }
 
@@ -2551,6 +2789,33 @@ mod tests {
                 "unknown-key",
                 (2, 1),
             ),
+            ("[health]\nmin-score = 11\n", "bad-value", (2, 13)),
+            ("[health]\nmin-score = -0.5\n", "bad-value", (2, 13)),
+            ("[health]\nmin-score = \"7\"\n", "bad-value", (2, 13)),
+            (
+                "[health]\nchecks = { Maintained = -1 }\n",
+                "bad-value",
+                (2, 25),
+            ),
+            (
+                "[health]\nchecks = { Maintained = \"high\" }\n",
+                "bad-value",
+                (2, 25),
+            ),
+            (
+                "[health]\nchecks = [\"Maintained\"]\n",
+                "wrong-type",
+                (2, 10),
+            ),
+            ("[health]\nmissing = \"ignore\"\n", "bad-action", (2, 11)),
+            ("[health]\nstale = \"fail\"\n", "bad-action", (2, 9)),
+            ("[health]\nmax-age = \"a month\"\n", "bad-duration", (2, 11)),
+            ("[health]\nmin_score = 5\n", "unknown-key", (2, 1)),
+            (
+                "[health]\ndata = \"/nonexistent/scorecards.jsonl\"\n",
+                "data-unreadable",
+                (2, 8),
+            ),
             (
                 "[project-status]\narchived = \"block\"\n",
                 "bad-action",
@@ -2652,6 +2917,146 @@ mod tests {
             w.file.ends_with("uv.lock") && w.message.contains("tool"),
             "{w}"
         );
+    }
+
+    /// A `[health]` policy over `data` (written to a temporary folder) with `extra` keys.
+    fn health_policy(
+        data: &str,
+        extra: &str,
+    ) -> (
+        Result<(Policy, Vec<Diagnostic>), PolicyError>,
+        tempfile::TempDir,
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("scorecards.jsonl"), data).unwrap();
+        let name = dir.path().join("p.toml").display().to_string();
+        let text = format!("[health]\ndata = \"scorecards.jsonl\"\n{extra}");
+        (load_sources(&[(name, text)]), dir)
+    }
+
+    const RESULT: &str = r#"{"date":"2020-11-01","repo":{"name":"github.com/o/demo"},"score":6.1,"checks":[{"name":"Maintained","score":9}],"project":"demo"}"#;
+
+    #[test]
+    fn health_data_is_read_relative_to_the_policy_and_indexed() {
+        let (loaded, _dir) = health_policy(RESULT, "min-score = 7\n");
+        let (p, warnings) = loaded.unwrap();
+        assert!(warnings.is_empty(), "{warnings:?}");
+        let h = p.health_rules.as_ref().unwrap();
+        assert_eq!(h.db.get("demo").map(|c| c.score), Some(Some(6.1)));
+        assert_eq!(h.min_score.as_ref().map(|(s, _)| *s), Some(7.0));
+        assert_eq!(h.missing.action, RuleAction::Allow);
+        assert_eq!(h.stale.action, RuleAction::Warn);
+        assert_eq!(p.health.action, RuleAction::Warn);
+    }
+
+    #[test]
+    fn a_malformed_health_line_is_an_error_at_its_line() {
+        let data = format!(
+            "{RESULT}\n\n{{\"repo\": {{\"name\": \"github.com/o/x\"}}, \"score\": 5\n{RESULT}\n"
+        );
+        let (loaded, dir) = health_policy(&data, "");
+        let diags = loaded.err().map(|e| e.0).unwrap_or_default();
+        assert_eq!(diags.len(), 1, "{diags:?}");
+        let d = &diags[0];
+        assert_eq!(
+            (d.code, d.severity, d.line),
+            ("health-data", Severity::Error, 3),
+            "{d}"
+        );
+        assert_eq!(
+            Path::new(&d.file),
+            dir.path().join("scorecards.jsonl"),
+            "{d}"
+        );
+        assert!(d.message.contains("EOF while parsing"), "{d}");
+        // A result that parses but names no project fails the load as well.
+        let (loaded, _dir) = health_policy(r#"{"repo":{"name":"github.com/o/x"},"score":5}"#, "");
+        let diags = loaded.err().map(|e| e.0).unwrap_or_default();
+        assert_eq!(
+            diags.iter().map(|d| (d.code, d.line)).collect::<Vec<_>>(),
+            [("health-data", 1)]
+        );
+        assert!(
+            diags[0].message.contains("names no Python project"),
+            "{}",
+            diags[0]
+        );
+    }
+
+    #[test]
+    fn health_warns_about_unknown_checks_and_stale_data() {
+        let (loaded, _dir) = health_policy(
+            RESULT,
+            "checks = { Maintaned = 3, SBOM = 1 }\nmax-age = \"7d\"\n",
+        );
+        let (p, warnings) = loaded.unwrap();
+        let seen: Vec<(&str, usize)> = warnings.iter().map(|w| (w.code, w.line)).collect();
+        assert_eq!(
+            seen,
+            [
+                ("unknown-check", 3),
+                ("unknown-check", 3),
+                ("health-data-stale", 4)
+            ],
+            "{warnings:?}"
+        );
+        // The misspelt name where it was written; a real check the data lacks, at its line.
+        let typo = warnings.iter().find(|w| w.col == 12).unwrap();
+        assert!(
+            typo.message.contains("did you mean `Maintained`?"),
+            "{typo}"
+        );
+        let absent = warnings
+            .iter()
+            .find(|w| w.message.contains("`SBOM`"))
+            .unwrap();
+        assert!(absent.message.contains("no result in"), "{absent}");
+        assert!(
+            warnings[2]
+                .message
+                .contains("(7 days; newest result: 2020-11-01)"),
+            "{}",
+            warnings[2]
+        );
+        assert!(warnings.iter().all(|w| w.severity == Severity::Warning));
+        assert_eq!(p.health_rules.map(|h| h.checks.len()), Some(2));
+    }
+
+    #[test]
+    fn later_files_replace_health_values_and_check_minimums() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("scorecards.jsonl"), RESULT).unwrap();
+        let first = dir.path().join("a.toml").display().to_string();
+        let second = dir.path().join("b.toml").display().to_string();
+        let (p, _) = load_sources(&[
+            (
+                first.clone(),
+                "[health]\ndata = \"scorecards.jsonl\"\nchecks = { Maintained = 3, Code-Review = 2 }\n".into(),
+            ),
+            (second.clone(), "[health]\nchecks = { Maintained = 10 }\n".into()),
+        ])
+        .unwrap();
+        let h = p.health_rules.unwrap();
+        let mins: Vec<(&str, f64, u32)> = h
+            .checks
+            .iter()
+            .map(|c| (c.check.as_str(), c.min, c.origin.line))
+            .collect();
+        assert_eq!(mins, [("Code-Review", 2.0, 3), ("Maintained", 10.0, 2)]);
+        // `action = "allow"` does not read the data at all.
+        let (p, _) = load_sources(&[(
+            first.clone(),
+            "[health]\naction = \"allow\"\ndata = \"scorecards.jsonl\"\n".into(),
+        )])
+        .unwrap();
+        assert!(p.health_rules.is_none());
+        // `data = ""` in a later file switches the rule off again.
+        let (p, _) = load_sources(&[
+            (first, "[health]\ndata = \"scorecards.jsonl\"\n".into()),
+            (second, "[health]\ndata = \"\"\n".into()),
+        ])
+        .unwrap();
+        assert!(p.health_rules.is_none());
     }
 
     #[test]

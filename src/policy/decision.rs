@@ -73,6 +73,10 @@ pub enum Code {
     AttestationMissing,
     AttestationInvalid,
     AttestationPublisherMismatch,
+    HealthScoreLow,
+    HealthCheckLow,
+    HealthScoreMissing,
+    HealthDataStale,
 }
 
 impl Code {
@@ -118,6 +122,10 @@ impl Code {
         Code::AttestationMissing,
         Code::AttestationInvalid,
         Code::AttestationPublisherMismatch,
+        Code::HealthScoreLow,
+        Code::HealthCheckLow,
+        Code::HealthScoreMissing,
+        Code::HealthDataStale,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -163,6 +171,10 @@ impl Code {
             Code::AttestationMissing => "attestation-missing",
             Code::AttestationInvalid => "attestation-invalid",
             Code::AttestationPublisherMismatch => "attestation-publisher-mismatch",
+            Code::HealthScoreLow => "health-score-low",
+            Code::HealthCheckLow => "health-check-low",
+            Code::HealthScoreMissing => "health-score-missing",
+            Code::HealthDataStale => "health-data-stale",
         }
     }
 
@@ -260,6 +272,18 @@ impl Code {
             Code::AttestationPublisherMismatch => {
                 "the file's attestation verified, but names a publisher the policy does not accept for this project"
             }
+            Code::HealthScoreLow => {
+                "the project's OpenSSF Scorecard score, how many of the practices that keep a repository safe to depend on it follows, is below the policy's minimum"
+            }
+            Code::HealthCheckLow => {
+                "an OpenSSF Scorecard check of the project's repository scores below the minimum the policy sets for it"
+            }
+            Code::HealthScoreMissing => {
+                "the Scorecard data has no score the policy needs for the project, so its health cannot be judged"
+            }
+            Code::HealthDataStale => {
+                "the OpenSSF Scorecard data is older than the policy allows, so its scores may no longer describe the projects"
+            }
         }
     }
 }
@@ -355,6 +379,10 @@ impl Code {
             Code::AttestationMissing
             | Code::AttestationInvalid
             | Code::AttestationPublisherMismatch => RuleId::Attestations,
+            Code::HealthScoreLow
+            | Code::HealthCheckLow
+            | Code::HealthScoreMissing
+            | Code::HealthDataStale => RuleId::Health,
             Code::LicenseDenied | Code::LicenseNotAllowed | Code::LicenseUnknown => {
                 RuleId::Licenses
             }
@@ -428,6 +456,10 @@ mod tests {
                 "attestation-missing",
                 "attestation-invalid",
                 "attestation-publisher-mismatch",
+                "health-score-low",
+                "health-check-low",
+                "health-score-missing",
+                "health-data-stale",
             ]
         );
         for c in Code::ALL {

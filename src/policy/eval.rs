@@ -15,6 +15,7 @@ use pep440_rs::{Version, VersionSpecifiers};
 use super::config::{Blocked, Exception, NameEntry, Policy, Rule, RuleAction, RuleId};
 use super::decision::{Action, Code, Decision};
 use super::diag::Origin;
+use super::health::HealthFinding;
 use super::lock::LockedProject;
 use super::osv::RecordKind;
 use crate::audit::Report;
@@ -101,8 +102,9 @@ struct Verdict {
 }
 
 impl Policy {
-    /// Decides whether `project` may be looked up at all: deny-list, allow-list, lock files and
-    /// whole-project malware reports.
+    /// Decides whether `project` may be looked up at all: deny-list, allow-list, lock files,
+    /// whole-project malware reports, typosquats and Scorecard health; everything here needs
+    /// only the name, so a project hidden whole costs no upstream request.
     pub fn gate(&self, project: &ProjectName, now: Timestamp) -> Gate<'_> {
         let name = project.as_str();
         let exceptions: Vec<&Exception> = self
@@ -200,6 +202,46 @@ impl Policy {
                 origin: self.typosquat.origin.clone(),
                 style: self.blocked,
             });
+        }
+        // Weakest of all: a score says how a repository is run, not that anything is wrong
+        // with what it published.
+        if let Some(h) = &self.health_rules
+            && !self.health.is_off()
+        {
+            if !h.stale.is_off()
+                && let Some(t) = h.stale_from()
+                && t > now
+            {
+                view.recheck_by(t);
+            }
+            for finding in h.judge(name, now) {
+                let (rule, code, detail, origin) = match finding {
+                    HealthFinding::ScoreLow { detail, origin } => {
+                        (&self.health, Code::HealthScoreLow, detail, origin)
+                    }
+                    HealthFinding::ChecksLow { detail, origin } => {
+                        (&self.health, Code::HealthCheckLow, detail, origin)
+                    }
+                    HealthFinding::Missing { detail, origin } => {
+                        (&h.missing, Code::HealthScoreMissing, detail, origin)
+                    }
+                    HealthFinding::Stale { detail, origin } => {
+                        (&h.stale, Code::HealthDataStale, detail, origin)
+                    }
+                };
+                // An exception must not count as used for a finding that does nothing.
+                if rule.is_off() {
+                    continue;
+                }
+                checks.push(ProjectHit {
+                    rule,
+                    id: RuleId::Health,
+                    code,
+                    detail,
+                    origin,
+                    style: self.blocked,
+                });
+            }
         }
         for ProjectHit {
             rule,
@@ -2283,6 +2325,234 @@ mod tests {
         );
         assert_eq!(judge(&p, gpl()), (1, judge(&p, gpl()).1));
         assert_eq!(judge(&p, gpl()).1.code, Code::AllowedByException);
+    }
+
+    /// A Scorecard result for `project` from `date`, scoring `score`, with `checks`.
+    fn scorecard(project: &str, date: &str, score: f64, checks: &[(&str, i32)]) -> String {
+        let checks: Vec<serde_json::Value> = checks
+            .iter()
+            .map(
+                |(n, s)| serde_json::json!({"name": n, "score": s, "reason": "…", "details": null}),
+            )
+            .collect();
+        serde_json::json!({
+            "date": date,
+            "repo": {"name": format!("github.com/acme/{project}"), "commit": "0123abc"},
+            "scorecard": {"version": "v5.1.1", "commit": "fedcba9"},
+            "score": score,
+            "checks": checks,
+            "project": project,
+        })
+        .to_string()
+    }
+
+    /// A policy whose `[health]` reads `lines` (written to a temporary file) and says `extra`.
+    fn with_scorecards(lines: &[String], extra: &str) -> (Policy, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("scorecards.jsonl");
+        std::fs::write(&data, lines.join("\n")).unwrap();
+        let text = format!("[health]\ndata = \"{}\"\n{extra}", data.display());
+        (policy(&text), dir)
+    }
+
+    fn demo_decision(p: &Policy) -> Decision {
+        decide(p, "demo", vec![file(WHEEL)]).remove(0).decision
+    }
+
+    #[test]
+    fn a_low_scorecard_score_warns_by_default_and_hide_blocks_the_project() {
+        let lines = [
+            scorecard("demo", "2026-11-20", 3.2, &[]),
+            scorecard("good", "2026-11-20", 8.0, &[]),
+        ];
+        let (p, _dir) = with_scorecards(&lines, "");
+        let d = demo_decision(&p);
+        assert_eq!((d.action, d.code), (Action::Warn, Code::HealthScoreLow));
+        assert_eq!(
+            d.detail,
+            "github.com/acme/demo scores 3.2, the minimum is 5.0 (Scorecard of 2026-11-20)"
+        );
+        // The default minimum was switched on by `data`.
+        assert_eq!(d.origin.as_ref().map(|o| o.line), Some(2));
+        let good = decide(&p, "good", vec![file("good-1.0-py3-none-any.whl")]);
+        assert_eq!(good[0].decision.code, Code::WheelShown);
+
+        let (p, _dir) = with_scorecards(&lines, "action = \"hide\"\nmin-score = 8.5\n");
+        let (d, style) = blocked(&p, "demo").unwrap();
+        assert_eq!((d.code, style), (Code::HealthScoreLow, Blocked::Quarantine));
+        assert!(d.detail.contains("the minimum is 8.5"), "{}", d.detail);
+        assert_eq!(d.origin.as_ref().map(|o| o.line), Some(4));
+        assert_eq!(
+            blocked(&p, "good").map(|(d, _)| d.code),
+            Some(Code::HealthScoreLow)
+        );
+        assert!(
+            d.sentence().contains("OpenSSF Scorecard score"),
+            "{}",
+            d.sentence()
+        );
+
+        let (p, _dir) = with_scorecards(&lines, "action = \"yank\"\n");
+        let d = demo_decision(&p);
+        assert_eq!((d.action, d.code), (Action::Yank, Code::HealthScoreLow));
+        // `0` turns the aggregate minimum off; `allow` the whole rule.
+        let (p, _dir) = with_scorecards(&lines, "action = \"hide\"\nmin-score = 0\n");
+        assert!(blocked(&p, "demo").is_none());
+        let (p, _dir) = with_scorecards(&lines, "action = \"allow\"\nmissing = \"hide\"\n");
+        assert!(blocked(&p, "unknown").is_none());
+    }
+
+    #[test]
+    fn per_check_minimums_flag_each_check_below_its_own() {
+        let lines = [scorecard(
+            "demo",
+            "2026-11-20",
+            8.0,
+            &[("Maintained", 0), ("Code-Review", 5), ("Fuzzing", 1)],
+        )];
+        let extra =
+            "action = \"hide\"\nchecks = { Maintained = 3, Code-Review = 6, Fuzzing = 1 }\n";
+        let (p, _dir) = with_scorecards(&lines, extra);
+        let (d, _) = blocked(&p, "demo").unwrap();
+        assert_eq!(d.code, Code::HealthCheckLow);
+        assert_eq!(
+            d.detail,
+            "github.com/acme/demo: Maintained 0 (minimum 3), Code-Review 5 (minimum 6) (Scorecard of 2026-11-20)"
+        );
+        assert_eq!(d.origin.as_ref().map(|o| o.line), Some(4));
+        let (p, _dir) = with_scorecards(&lines, "checks = { Code-Review = 5 }\n");
+        assert_eq!(
+            demo_decision(&p).code,
+            Code::WheelShown,
+            "5 meets a minimum of 5"
+        );
+    }
+
+    #[test]
+    fn a_missing_score_takes_the_missing_action() {
+        let lines = [scorecard("demo", "2026-11-20", 8.0, &[("Fuzzing", -1)])];
+        // By default a project without a result is let be: the data rarely covers everything.
+        let (p, _dir) = with_scorecards(&lines, "action = \"hide\"\n");
+        let other = decide(&p, "other", vec![file("other-1.0-py3-none-any.whl")]);
+        assert_eq!(other[0].decision.code, Code::WheelShown);
+
+        let (p, _dir) = with_scorecards(&lines, "missing = \"hide\"\n");
+        let (d, _) = blocked(&p, "other").unwrap();
+        assert_eq!(d.code, Code::HealthScoreMissing);
+        assert!(
+            d.detail
+                .starts_with("no Scorecard result names `other` in ")
+                && d.detail.ends_with("scorecards.jsonl"),
+            "{}",
+            d.detail
+        );
+        assert_eq!(d.origin.as_ref().map(|o| o.line), Some(3));
+        assert!(blocked(&p, "demo").is_none());
+
+        // A check with a minimum that did not run, or is not in the result, is missing too.
+        let (p, _dir) = with_scorecards(
+            &lines,
+            "missing = \"warn\"\nchecks = { Fuzzing = 1, SAST = 1 }\n",
+        );
+        let d = demo_decision(&p);
+        assert_eq!((d.action, d.code), (Action::Warn, Code::HealthScoreMissing));
+        assert_eq!(
+            d.detail,
+            "github.com/acme/demo has no score for Fuzzing (the check did not run), SAST (not in the result) (Scorecard of 2026-11-20)"
+        );
+        // Without a minimum for it, a check that did not run does not matter.
+        let (p, _dir) = with_scorecards(&lines, "missing = \"hide\"\n");
+        assert_eq!(demo_decision(&p).code, Code::WheelShown);
+        // A result with no aggregate score (-1) has none to compare.
+        let (p, _dir) = with_scorecards(
+            &[scorecard("demo", "2026-11-20", -1.0, &[])],
+            "missing = \"hide\"\n",
+        );
+        assert_eq!(
+            blocked(&p, "demo").map(|(d, _)| d.code),
+            Some(Code::HealthScoreMissing)
+        );
+    }
+
+    #[test]
+    fn health_is_report_only_and_lifted_like_any_rule() {
+        let lines = [scorecard("demo", "2026-11-20", 2.0, &[])];
+        let (p, _dir) = with_scorecards(
+            &lines,
+            "action = \"hide\"\nreport-only = true\nmissing = \"hide\"\n",
+        );
+        let d = demo_decision(&p);
+        assert_eq!(
+            (d.action, d.code),
+            (Action::WouldHide, Code::HealthScoreLow)
+        );
+        let other = decide(&p, "other", vec![file("other-1.0-py3-none-any.whl")]);
+        assert_eq!(
+            (other[0].decision.action, other[0].decision.code),
+            (Action::WouldHide, Code::HealthScoreMissing),
+            "`missing` follows the section's report-only"
+        );
+
+        let (p, _dir) = with_scorecards(
+            &lines,
+            "action = \"hide\"\n[[exceptions]]\nrule = \"health\"\nproject = \"demo\"\nreason = \"vendored and reviewed by us\"\n\n[[exceptions]]\nrule = \"health\"\nproject = \"other\"\nreason = \"nothing to lift\"\n",
+        );
+        assert!(blocked(&p, "demo").is_none());
+        assert_eq!(demo_decision(&p).code, Code::WheelShown);
+        assert!(blocked(&p, "other").is_none());
+        // `missing` is "allow": the second exception lifted nothing and is reported.
+        let unused: Vec<u32> = p.unused_exceptions().map(|e| e.origin.line).collect();
+        assert_eq!(unused, [9]);
+        // `waive` finds the rule from any of the codes.
+        for code in [
+            Code::HealthScoreLow,
+            Code::HealthCheckLow,
+            Code::HealthScoreMissing,
+            Code::HealthDataStale,
+        ] {
+            assert_eq!(code.rule(), Some(RuleId::Health));
+        }
+    }
+
+    #[test]
+    fn health_data_older_than_max_age_warns_and_fresh_data_sets_a_recheck() {
+        let old = [scorecard("demo", "2026-10-01", 9.0, &[])];
+        let (p, _dir) = with_scorecards(&old, "max-age = \"30d\"\n");
+        let d = demo_decision(&p);
+        assert_eq!((d.action, d.code), (Action::Warn, Code::HealthDataStale));
+        assert!(d.detail.ends_with("is from 2026-10-01"), "{}", d.detail);
+        assert_eq!(d.origin.as_ref().map(|o| o.line), Some(3));
+        let (p, _dir) = with_scorecards(&old, "max-age = \"30d\"\nstale = \"hide\"\n");
+        assert_eq!(
+            blocked(&p, "demo").map(|(d, _)| d.code),
+            Some(Code::HealthDataStale)
+        );
+        // A low score says more than the age of the data, and is the note kept.
+        let (p, _dir) = with_scorecards(
+            &[scorecard("demo", "2026-10-01", 1.0, &[])],
+            "max-age = \"30d\"\n",
+        );
+        assert_eq!(demo_decision(&p).code, Code::HealthScoreLow);
+
+        let fresh = [scorecard("demo", "2026-11-24", 9.0, &[])];
+        let (p, _dir) = with_scorecards(&fresh, "max-age = \"7d\"\n");
+        let name = ProjectName::new("demo").unwrap();
+        let Gate::Open(view) = p.gate(&name, now()) else {
+            panic!("demo is blocked")
+        };
+        assert_eq!(
+            view.recheck_at(),
+            Some("2026-12-01T00:00:00Z".parse().unwrap())
+        );
+        assert_eq!(demo_decision(&p).code, Code::WheelShown);
+    }
+
+    #[test]
+    fn health_without_data_judges_nothing() {
+        let p = policy("[health]\naction = \"hide\"\nmissing = \"hide\"\nmin-score = 9\n");
+        assert!(p.health_rules.is_none());
+        assert!(blocked(&p, "demo").is_none());
+        assert_eq!(demo_decision(&p).code, Code::WheelShown);
     }
 
     #[test]

@@ -372,6 +372,8 @@ codes = { no-such-code = "hide", pth-executes-code = "maybe" }
 files = ["missing.txt"]
 [tags]
 platform = ["manylinux_[x86_64"]
+[health]
+min-score = 11
 "#,
     )
     .unwrap();
@@ -385,12 +387,13 @@ broken.toml:6:22: error[bad-specifier]: [versions] require: `>=4.2,<<6` is not a
 broken.toml:8:11: error[bad-duration]: [cooldown] min-age: `a week` is not a duration (write e.g. "7d", "12 hours", "1w", "2y", "P7D" or "PT12H")
 broken.toml:9:9: error[bad-date]: [cooldown] as-of: `yesterday` is not an RFC 3339 date-time with an offset (e.g. 2026-11-01T00:00:00Z) or a date
 broken.toml:10:1: error[missing-reason]: an exception needs a `reason`: the next person to read the policy must know why
-broken.toml:11:8: error[unknown-rule]: [[exceptions]] rule: `sdist` is not a rule (one of projects, sdists, versions, tags, prereleases, yanked, size, cooldown, lock, advisories, malware, audit, project-status, unmaintained, licenses, typosquat, namespaces, attestations)
+broken.toml:11:8: error[unknown-rule]: [[exceptions]] rule: `sdist` is not a rule (one of projects, sdists, versions, tags, prereleases, yanked, size, cooldown, lock, advisories, malware, audit, project-status, unmaintained, licenses, typosquat, namespaces, attestations, health)
 broken.toml:13:1: warning[expired-exception]: this exception expired on 2020-01-01; it no longer applies
 broken.toml:19:11: error[unknown-code]: [audit] codes: `no-such-code` is not an audit finding code (`pipwall audit --format json` names them)
 broken.toml:19:54: error[bad-action]: [audit] codes must be "hide", "yank", "warn" or "allow", not "maybe"
 broken.toml:21:10: error[lock-file]: cannot read lock file missing.txt: No such file or directory (os error 2)
 broken.toml:23:13: error[bad-glob]: [tags] platform: `manylinux_[x86_64` is not a valid glob: unclosed character class; missing ']'
+broken.toml:25:13: error[bad-value]: [health] min-score must be a Scorecard score: a number from 0 to 10
 "#;
     assert_eq!(out, expected);
 }
@@ -1034,6 +1037,79 @@ async fn a_denied_license_hides_the_wheel_from_its_metadata() {
         .find(|d| d["filename"] == "demo-1.0-py3-none-any.whl")
         .unwrap();
     assert_eq!(shown["code"], "wheel-shown", "{shown}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_low_scorecard_score_with_hide_makes_the_project_uninstallable() {
+    let up = FakeIndex::start().await;
+    up.project("demo", PageFormat::Json, &[wheel("demo", "1.0")]);
+    up.project("other", PageFormat::Json, &[wheel("other", "1.0")]);
+    let dir = tempfile::tempdir().unwrap();
+    // As `scorecard --format=json` prints a result, with the Python project's name added.
+    let result = |project: &str, score: f64| {
+        serde_json::json!({
+            "date": "2026-11-20",
+            "repo": {"name": format!("github.com/acme/{project}"), "commit": "0a1b2c3"},
+            "scorecard": {"version": "v5.1.1", "commit": "d4e5f6a"},
+            "score": score,
+            "checks": [{"name": "Maintained", "score": 10, "reason": "30 commits in 90 days", "details": null}],
+            "metadata": null,
+            "project": project,
+        })
+        .to_string()
+    };
+    std::fs::write(
+        dir.path().join("scorecards.jsonl"),
+        format!("{}\n{}\n", result("demo", 2.5), result("other", 8.1)),
+    )
+    .unwrap();
+    let pw = Pipwall::start_with_policy(
+        &[up.url()],
+        dir.path(),
+        "[health]\naction = \"hide\"\ndata = \"scorecards.jsonl\"\nmin-score = 6\n",
+    )
+    .await;
+    every_installer_gets(&pw, "demo", None).await;
+    assert!(
+        !up.was_requested("/simple/demo/"),
+        "a project hidden by its score is not looked up: {:?}",
+        up.requests()
+    );
+    let d = pw
+        .decisions()
+        .into_iter()
+        .find(|d| d["project"] == "demo")
+        .unwrap();
+    assert_eq!(
+        (d["action"].as_str(), d["code"].as_str()),
+        (Some("hide"), Some("health-score-low")),
+        "{d}"
+    );
+    assert!(
+        d["reason"]
+            .as_str()
+            .unwrap()
+            .contains("github.com/acme/demo scores 2.5, the minimum is 6.0"),
+        "{d}"
+    );
+    assert!(
+        d["policy"].as_str().unwrap().ends_with("policy.toml:4"),
+        "{d}"
+    );
+    // The project whose repository scores above the minimum installs.
+    let home = tempfile::tempdir().unwrap();
+    let target = home.path().join("t");
+    let run = clients()
+        .install(
+            Installer::Pip,
+            &pw.index_url(),
+            home.path(),
+            &target,
+            &["other"],
+        )
+        .await;
+    assert!(run.ok, "{}", run.output);
+    assert_eq!(installed_version(&target, "other").as_deref(), Some("1.0"));
 }
 
 fn waive(dir: &std::path::Path, args: &[&str]) -> (i32, String, String) {
