@@ -79,7 +79,15 @@ struct Data {
 /// The scope a credential is bound to.
 pub type Scope = std::sync::Arc<str>;
 
-type Verified = (Instant, Option<Scope>);
+/// Who a valid credential is: the user's name (a token as `token:` and the first hex digits
+/// of its digest, which name it without revealing it), and the scope it is bound to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Grant {
+    pub user: std::sync::Arc<str>,
+    pub scope: Option<Scope>,
+}
+
+type Verified = (Instant, Grant);
 
 /// Why a request was not let in (the response is the same 401 either way, so a client cannot
 /// tell a wrong user from a wrong password).
@@ -176,15 +184,15 @@ impl Users {
         }
     }
 
-    /// Checks an `Authorization` header value; a valid one yields the scope it is bound to.
-    pub fn check(&self, authorization: Option<&[u8]>) -> Result<Option<Scope>, Denied> {
+    /// Checks an `Authorization` header value; a valid one yields who it is.
+    pub fn check(&self, authorization: Option<&[u8]>) -> Result<Grant, Denied> {
         let value = authorization.ok_or(Denied::Missing)?;
         let key: [u8; 32] = Sha256::digest(value).into();
         if let Ok(mut seen) = self.verified.lock()
-            && let Some((at, scope)) = seen.get(&key)
+            && let Some((at, grant)) = seen.get(&key)
         {
             if at.elapsed() < REMEMBER {
-                return Ok(scope.clone());
+                return Ok(grant.clone());
             }
             seen.remove(&key);
         }
@@ -205,14 +213,14 @@ impl Users {
         } else {
             None
         };
-        let scope = granted.ok_or(Denied::Wrong)?;
+        let grant = granted.ok_or(Denied::Wrong)?;
         if let Ok(mut seen) = self.verified.lock() {
             if seen.len() >= REMEMBER_MAX {
                 seen.clear();
             }
-            seen.insert(key, (Instant::now(), scope.clone()));
+            seen.insert(key, (Instant::now(), grant.clone()));
         }
-        Ok(scope)
+        Ok(grant)
     }
 
     /// The scopes the credentials in the file are bound to, for checking they are all served.
@@ -229,8 +237,8 @@ impl Users {
         out
     }
 
-    /// `Some(scope binding)` when the token is listed.
-    fn token_ok(&self, token: &str) -> Option<Option<Scope>> {
+    /// The token's grant when it is listed.
+    fn token_ok(&self, token: &str) -> Option<Grant> {
         let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
         // Every stored digest is compared in full, so timing says nothing about which matched.
         let data = self.data();
@@ -240,11 +248,14 @@ impl Users {
                 hit = Some(scope.clone());
             }
         }
-        hit
+        hit.map(|scope| Grant {
+            user: format!("token:{}", hex::encode(&digest[..4])).into(),
+            scope,
+        })
     }
 
-    /// `Some(scope binding)` when the password is the user's.
-    fn password_ok(&self, user: &str, password: &str) -> Option<Option<Scope>> {
+    /// The user's grant when the password is theirs.
+    fn password_ok(&self, user: &str, password: &str) -> Option<Grant> {
         let data = self.data();
         let Some((phc, scope)) = data.passwords.get(user) else {
             // Spend the same work on an unknown user as on a wrong password.
@@ -256,7 +267,10 @@ impl Users {
                 .verify_password(password.as_bytes(), &h)
                 .is_ok()
         });
-        ok.then(|| scope.clone())
+        ok.then(|| Grant {
+            user: user.into(),
+            scope: scope.clone(),
+        })
     }
 }
 
@@ -335,6 +349,11 @@ pub fn append_line(path: &Path, line: &str) -> Result<(), AuthError> {
 mod tests {
     use super::*;
 
+    /// The scope a credential is bound to, or why it is refused.
+    fn scope_of(users: &Users, auth: Option<&[u8]>) -> Result<Option<Scope>, Denied> {
+        users.check(auth).map(|g| g.scope)
+    }
+
     fn basic(user: &str, pw: &str) -> Vec<u8> {
         format!(
             "Basic {}",
@@ -351,29 +370,29 @@ mod tests {
         let (token, line) = new_token(None).unwrap();
         append_line(&path, &line).unwrap();
         let users = Users::load(&path).unwrap();
-        assert_eq!(users.check(None), Err(Denied::Missing));
-        assert_eq!(users.check(Some(&basic("alice", "s3cret"))), Ok(None));
+        assert_eq!(scope_of(&users, None), Err(Denied::Missing));
+        assert_eq!(scope_of(&users, Some(&basic("alice", "s3cret"))), Ok(None));
         // Remembered: the second check does not need argon2 (and still answers yes).
-        assert_eq!(users.check(Some(&basic("alice", "s3cret"))), Ok(None));
+        assert_eq!(scope_of(&users, Some(&basic("alice", "s3cret"))), Ok(None));
         assert_eq!(
-            users.check(Some(&basic("alice", "wrong"))),
+            scope_of(&users, Some(&basic("alice", "wrong"))),
             Err(Denied::Wrong)
         );
         assert_eq!(
-            users.check(Some(&basic("bob", "s3cret"))),
+            scope_of(&users, Some(&basic("bob", "s3cret"))),
             Err(Denied::Wrong)
         );
         assert_eq!(
-            users.check(Some(format!("Bearer {token}").as_bytes())),
+            scope_of(&users, Some(format!("Bearer {token}").as_bytes())),
             Ok(None)
         );
-        assert_eq!(users.check(Some(&basic(TOKEN_USER, &token))), Ok(None));
+        assert_eq!(scope_of(&users, Some(&basic(TOKEN_USER, &token))), Ok(None));
         assert_eq!(
-            users.check(Some(b"Bearer pw_not-the-token")),
+            scope_of(&users, Some(b"Bearer pw_not-the-token")),
             Err(Denied::Wrong)
         );
-        assert_eq!(users.check(Some(b"Digest abc")), Err(Denied::Wrong));
-        assert_eq!(users.check(Some(b"Basic !!!")), Err(Denied::Wrong));
+        assert_eq!(scope_of(&users, Some(b"Digest abc")), Err(Denied::Wrong));
+        assert_eq!(scope_of(&users, Some(b"Basic !!!")), Err(Denied::Wrong));
     }
 
     #[test]
@@ -382,18 +401,21 @@ mod tests {
         let path = dir.path().join("users");
         append_line(&path, &user_line("alice", "a", None).unwrap()).unwrap();
         let users = Users::load(&path).unwrap();
-        assert!(users.check(Some(&basic("alice", "a"))).is_ok());
+        assert!(scope_of(&users, Some(&basic("alice", "a"))).is_ok());
         std::fs::write(&path, "alice:broken\n").unwrap();
         assert!(users.reload().is_err());
         assert!(
-            users.check(Some(&basic("alice", "a"))).is_ok(),
+            scope_of(&users, Some(&basic("alice", "a"))).is_ok(),
             "old users stay"
         );
         std::fs::write(&path, user_line("bob", "b", None).unwrap() + "\n").unwrap();
         users.reload().unwrap();
         // Remembered credentials are forgotten: alice is out at once.
-        assert_eq!(users.check(Some(&basic("alice", "a"))), Err(Denied::Wrong));
-        assert!(users.check(Some(&basic("bob", "b"))).is_ok());
+        assert_eq!(
+            scope_of(&users, Some(&basic("alice", "a"))),
+            Err(Denied::Wrong)
+        );
+        assert!(scope_of(&users, Some(&basic("bob", "b"))).is_ok());
     }
 
     #[test]
@@ -427,19 +449,42 @@ mod tests {
         append_line(&path, &line).unwrap();
         let users = Users::load(&path).unwrap();
         let ci = Some(Scope::from("ci"));
-        assert_eq!(users.check(Some(&basic("ci-bot", "pw"))), Ok(ci.clone()));
-        // The remembered answer keeps the binding.
-        assert_eq!(users.check(Some(&basic("ci-bot", "pw"))), Ok(ci.clone()));
-        assert_eq!(users.check(Some(&basic("dev", "pw"))), Ok(None));
         assert_eq!(
-            users.check(Some(format!("Bearer {ci_token}").as_bytes())),
+            scope_of(&users, Some(&basic("ci-bot", "pw"))),
             Ok(ci.clone())
         );
-        assert_eq!(users.check(Some(&basic(TOKEN_USER, &ci_token))), Ok(ci));
+        // The remembered answer keeps the binding.
         assert_eq!(
-            users.check(Some(format!("Bearer {free_token}").as_bytes())),
+            scope_of(&users, Some(&basic("ci-bot", "pw"))),
+            Ok(ci.clone())
+        );
+        assert_eq!(scope_of(&users, Some(&basic("dev", "pw"))), Ok(None));
+        assert_eq!(
+            scope_of(&users, Some(format!("Bearer {ci_token}").as_bytes())),
+            Ok(ci.clone())
+        );
+        assert_eq!(
+            scope_of(&users, Some(&basic(TOKEN_USER, &ci_token))),
+            Ok(ci)
+        );
+        assert_eq!(
+            scope_of(&users, Some(format!("Bearer {free_token}").as_bytes())),
             Ok(None)
         );
         assert_eq!(users.scopes(), vec![Scope::from("ci")]);
+        // Who it is, for the decision log: the user's name, or a token's digest prefix.
+        assert_eq!(
+            &*users.check(Some(&basic("ci-bot", "pw"))).unwrap().user,
+            "ci-bot"
+        );
+        let token_user = users
+            .check(Some(format!("Bearer {ci_token}").as_bytes()))
+            .unwrap()
+            .user;
+        assert!(
+            token_user.starts_with("token:") && token_user.len() == 14,
+            "{token_user}"
+        );
+        assert!(!ci_token.contains(&token_user[6..]));
     }
 }

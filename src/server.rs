@@ -60,7 +60,11 @@ pub async fn handle(
         .map(|rl| rl.check(peer.ip()))
     {
         Some(Err(retry)) => too_many(retry),
-        _ => handle_inner(app, req, bound).instrument(span).await,
+        _ => {
+            handle_inner(app, req, bound, &id, peer)
+                .instrument(span)
+                .await
+        }
     };
     if let Ok(v) = http::HeaderValue::from_str(&id) {
         resp.headers_mut().insert("x-request-id", v);
@@ -68,7 +72,13 @@ pub async fn handle(
     resp
 }
 
-async fn handle_inner(app: &App, req: Request<Incoming>, bound: Option<ScopeId>) -> Response<Body> {
+async fn handle_inner(
+    app: &App,
+    req: Request<Incoming>,
+    bound: Option<ScopeId>,
+    id: &str,
+    peer: SocketAddr,
+) -> Response<Body> {
     let started = std::time::Instant::now();
     let method = req.method();
     let path = req.uri().path();
@@ -91,7 +101,7 @@ async fn handle_inner(app: &App, req: Request<Incoming>, bound: Option<ScopeId>)
                 .get(header::AUTHORIZATION)
                 .map(|v| v.as_bytes()),
         ) {
-            Ok(scope) => granted = scope,
+            Ok(grant) => granted = Some(grant),
             Err(_) => {
                 tracing::info!(%method, path = %sanitize(path), status = 401, "request");
                 app.metrics
@@ -100,9 +110,24 @@ async fn handle_inner(app: &App, req: Request<Incoming>, bound: Option<ScopeId>)
             }
         }
     }
-    let scoped = pick_scope(app, named, bound, granted.as_deref());
+    let scoped = pick_scope(
+        app,
+        named,
+        bound,
+        granted.as_ref().and_then(|g| g.scope.as_deref()),
+    );
+    let requester = crate::decision_log::Requester {
+        request_id: id.to_owned(),
+        client: granted
+            .as_ref()
+            .map_or_else(|| peer.ip().to_string(), |g| g.user.to_string()),
+    };
     let dispatched = match scoped {
-        Ok(scope) => dispatch(app, &req, routed, scope).await,
+        Ok(scope) => {
+            crate::decision_log::REQUESTER
+                .scope(requester, dispatch(app, &req, routed, scope))
+                .await
+        }
         Err(e) => Err(e),
     };
     let resp = match dispatched {

@@ -135,6 +135,13 @@ async fn a_token_bound_to_a_scope_gets_its_policy_everywhere_and_no_other() {
         "{}",
         other.text()
     );
+    // The decision log says who asked: the token by its digest prefix, and the request id.
+    let first = pw.decisions().into_iter().next().unwrap();
+    assert!(
+        first["client"].as_str().unwrap().starts_with("token:")
+            && first["request_id"].as_str().is_some_and(|r| !r.is_empty()),
+        "{first}"
+    );
     // An unbound token picks by path.
     assert_eq!(listed_files(pw.addr, "/simple/demo/", &as_free).await, BOTH);
     assert_eq!(
