@@ -382,6 +382,9 @@ pub struct Cooldown {
     pub as_of_origin: Option<Origin>,
     pub missing: Rule,
     pub projects: NameMap<jiff::SignedDuration>,
+    /// `basis = "version"`: a file's age is its version's first upload on the page, so a wheel
+    /// added later to an old release is not held back (and a new release is, whole).
+    pub by_version: bool,
 }
 
 impl Cooldown {
@@ -560,6 +563,7 @@ impl Policy {
                 as_of_origin: None,
                 missing: Rule::new(RuleAction::Hide),
                 projects: NameMap::default(),
+                by_version: false,
             },
             lock: Rule::new(RuleAction::Hide),
             lock_set: None,
@@ -719,6 +723,7 @@ struct Builder {
     min_age: Option<(jiff::SignedDuration, Origin)>,
     as_of: Option<(jiff::Timestamp, Origin)>,
     missing_upload_time: Option<(RuleAction, Origin)>,
+    cooldown_by_version: Option<bool>,
     cooldown_projects: Vec<(NameEntry, jiff::SignedDuration, Spot)>,
     lock_files: Vec<(PathBuf, Spot)>,
     lock_outside: Option<(RuleAction, Origin)>,
@@ -1395,7 +1400,13 @@ impl Builder {
             RuleId::Versions => &["require", "deny", "max-count"],
             RuleId::Tags => &["python", "abi", "platform"],
             RuleId::Size => &["max"],
-            RuleId::Cooldown => &["min-age", "as-of", "missing-upload-time", "projects"],
+            RuleId::Cooldown => &[
+                "min-age",
+                "as-of",
+                "missing-upload-time",
+                "projects",
+                "basis",
+            ],
             RuleId::Lock => &["files", "outside", "blocked"],
             RuleId::Advisories => &["sources", "max-age", "stale", "min-severity"],
             RuleId::Malware => &["sources", "max-age", "stale"],
@@ -1687,6 +1698,16 @@ impl Builder {
                     self.missing_upload_time = Some((a, w.origin(kspan)));
                 }
             }
+            (RuleId::Cooldown, "basis") => match w.str(v, what) {
+                Some("file") => self.cooldown_by_version = Some(false),
+                Some("version") => self.cooldown_by_version = Some(true),
+                Some(other) => w.error(
+                    &v.span(),
+                    "bad-value",
+                    format!("{what} must be \"file\" or \"version\", not \"{other}\""),
+                ),
+                None => {}
+            },
             (RuleId::Cooldown, "projects") => {
                 let entries = w.name_table(v, what, |w, val| w.duration(val, what));
                 self.cooldown_projects.extend(entries);
@@ -2237,6 +2258,7 @@ impl Builder {
                 },
             ),
             projects: self.names(cooldown_projects),
+            by_version: self.cooldown_by_version.unwrap_or(false),
         };
         if !self.lock_files.is_empty() {
             let paths: Vec<PathBuf> = self.lock_files.iter().map(|(p, _)| p.clone()).collect();
@@ -2730,6 +2752,7 @@ mod tests {
                 (2, 11),
             ),
             ("[cooldown]\nas-of = \"soon\"\n", "bad-date", (2, 9)),
+            ("[cooldown]\nbasis = \"release\"\n", "bad-value", (2, 9)),
             ("[size]\nmax = \"big\"\n", "bad-size", (2, 7)),
             (
                 "[licenses]\nallow = [\"MIT\", \"Apache 2.0\"]\n",

@@ -624,7 +624,24 @@ impl View<'_> {
 
     /// Decides one upstream file whose name parsed. The filename rules that are not policy
     /// (a valid name, a sha256) have already passed.
+    /// Whether the cooldown ages files by their version's first upload (`basis = "version"`).
+    pub fn cooldown_by_version(&self) -> bool {
+        let p = self.policy;
+        p.cooldown_rules.by_version && !p.cooldown.is_off() && p.cooldown_rules.is_active()
+    }
+
     pub fn decide_file(&self, file: &FileEntry, parsed: &DistRef<'_>) -> Decision {
+        self.decide_file_aged(file, parsed, file.upload_time.as_deref())
+    }
+
+    /// [`Self::decide_file`], with the cooldown counting from `uploaded` (the version's first
+    /// upload under `basis = "version"`) rather than the file's own upload time.
+    pub fn decide_file_aged(
+        &self,
+        file: &FileEntry,
+        parsed: &DistRef<'_>,
+        uploaded: Option<&str>,
+    ) -> Decision {
         let p = self.policy;
         let mut v = Verdict::default();
         let version = parsed.version();
@@ -864,7 +881,7 @@ impl View<'_> {
             ));
         }
         if !p.cooldown.is_off() && p.cooldown_rules.is_active() {
-            check!(self.cooldown(&mut v, file, base));
+            check!(self.cooldown(&mut v, uploaded, base));
         }
         // Attestations are checked by the audit, and only wheels are audited: any other file of
         // a project that must be attested cannot be shown.
@@ -892,13 +909,15 @@ impl View<'_> {
         self.finish(v, Decision::show())
     }
 
-    fn cooldown(&self, v: &mut Verdict, file: &FileEntry, scope: Scope<'_>) -> Option<Decision> {
+    fn cooldown(
+        &self,
+        v: &mut Verdict,
+        uploaded: Option<&str>,
+        scope: Scope<'_>,
+    ) -> Option<Decision> {
         let p = self.policy;
         let c = &p.cooldown_rules;
-        let uploaded = file
-            .upload_time
-            .as_deref()
-            .and_then(|t| t.parse::<Timestamp>().ok());
+        let uploaded = uploaded.and_then(|t| t.parse::<Timestamp>().ok());
         let Some(uploaded) = uploaded else {
             if self.min_age.is_some() || c.as_of.is_some() {
                 // The line that chose what to do, else the one that made the cooldown apply.
@@ -1512,6 +1531,49 @@ mod tests {
             },
         );
         assert_eq!(d.code, Code::WheelShown, "demo's own cooldown is one hour");
+    }
+
+    #[test]
+    fn a_version_basis_ages_files_by_their_release() {
+        let at = |name: &str, t: &str| FileEntry {
+            upload_time: Some(t.into()),
+            ..file(name)
+        };
+        // 1.0 was released a month ago, and a wheel for another platform was added an hour
+        // ago; 1.1 is an hour old.
+        let files = || {
+            vec![
+                at("demo-1.0-py3-none-any.whl", "2026-10-25T12:00:00Z"),
+                at(
+                    "demo-1.0-cp312-cp312-win_amd64.whl",
+                    "2026-11-25T11:00:00.5Z",
+                ),
+                at("demo-1.1-py3-none-any.whl", "2026-11-25T11:00:00Z"),
+            ]
+        };
+        let codes = |p: &Policy| -> Vec<Code> {
+            decide(p, "demo", files())
+                .into_iter()
+                .map(|d| d.decision.code)
+                .collect()
+        };
+        let by_file = policy("[cooldown]\nmin-age = \"7d\"\n");
+        assert_eq!(
+            codes(&by_file),
+            [Code::WheelShown, Code::CooldownTooNew, Code::CooldownTooNew]
+        );
+        let by_version = policy("[cooldown]\nmin-age = \"7d\"\nbasis = \"version\"\n");
+        assert_eq!(
+            codes(&by_version),
+            [Code::WheelShown, Code::WheelShown, Code::CooldownTooNew]
+        );
+        // A later file can go back to the file basis.
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("a.toml"), dir.path().join("b.toml"));
+        std::fs::write(&a, "[cooldown]\nmin-age = \"7d\"\nbasis = \"version\"\n").unwrap();
+        std::fs::write(&b, "[cooldown]\nbasis = \"file\"\n").unwrap();
+        let (merged, _) = crate::policy::load_files(&[a, b]).unwrap();
+        assert_eq!(codes(&merged)[1], Code::CooldownTooNew);
     }
 
     #[test]

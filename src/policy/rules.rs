@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::str::FromStr;
 use std::sync::Arc;
 
+use jiff::Timestamp;
 use pep440_rs::Version;
 
 use super::decision::{Action, Code, Decision};
@@ -72,6 +73,13 @@ pub fn decide_page(
     let mut show = Vec::with_capacity(files.len());
     // Files a `yank` rule marks, with the reason they are served under; rare, so a short list.
     let mut yanks: Vec<(usize, String)> = Vec::new();
+    // `basis = "version"`: each version's first upload, found in a pass of its own (only then).
+    let first_upload: HashMap<Version, (Timestamp, &str), foldhash::fast::RandomState> =
+        if view.cooldown_by_version() && !project_hidden {
+            first_uploads(&files, project, &mut cache)
+        } else {
+            HashMap::default()
+        };
     for file in &files {
         let parsed = classify(&file.filename, project, &mut cache);
         let version = parsed.as_ref().ok().and_then(DistRef::version);
@@ -82,7 +90,11 @@ pub fn decide_page(
                 Err(e) => filename_decision(e),
                 Ok(_) if project_hidden => note.clone().unwrap_or_else(Decision::show),
                 Ok(parsed) => {
-                    let d = with_note(view.decide_file(file, parsed), note.as_ref());
+                    let uploaded = match version.and_then(|v| first_upload.get(v)) {
+                        Some((_, first)) => Some(*first),
+                        None => file.upload_time.as_deref(),
+                    };
+                    let d = with_note(view.decide_file_aged(file, parsed, uploaded), note.as_ref());
                     if d.action.shows() && file.sha256().is_none() {
                         // A download is checked against the sha256; without one it cannot be.
                         Decision::hide(Code::MissingSha256, "")
@@ -166,6 +178,37 @@ pub fn decide_page(
         status,
     };
     (served, decisions)
+}
+
+/// The earliest upload time of each version's files on the page (PEP 700 text, checked on
+/// parse, compared as instants: fraction digits vary).
+fn first_uploads<'f>(
+    files: &'f [FileEntry],
+    project: &ProjectName,
+    cache: &mut VersionCache<'f>,
+) -> HashMap<Version, (Timestamp, &'f str), foldhash::fast::RandomState> {
+    let mut out: HashMap<Version, (Timestamp, &'f str), foldhash::fast::RandomState> =
+        HashMap::default();
+    for file in files {
+        let Some(text) = file.upload_time.as_deref() else {
+            continue;
+        };
+        let Ok(at) = text.parse::<Timestamp>() else {
+            continue;
+        };
+        let parsed = classify(&file.filename, project, cache);
+        let Some(version) = parsed.as_ref().ok().and_then(DistRef::version) else {
+            continue;
+        };
+        out.entry(version.clone())
+            .and_modify(|e| {
+                if at < e.0 {
+                    *e = (at, text);
+                }
+            })
+            .or_insert((at, text));
+    }
+    out
 }
 
 /// What is known of a shown wheel's audit when a page is answered.
