@@ -90,7 +90,8 @@ pub fn decide_page(
                 Err(e) => filename_decision(e),
                 Ok(_) if project_hidden => note.clone().unwrap_or_else(Decision::show),
                 Ok(parsed) => {
-                    let uploaded = match version.and_then(|v| first_upload.get(v)) {
+                    let first = version.filter(|_| !first_upload.is_empty());
+                    let uploaded = match first.and_then(|v| first_upload.get(v)) {
                         Some((_, first)) => Some(*first),
                         None => file.upload_time.as_deref(),
                     };
