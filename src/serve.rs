@@ -458,6 +458,34 @@ impl AppError {
     }
 }
 
+impl AppError {
+    /// [`Self::into_response`] for a client that reads JSON (an installer asking for a PEP 691
+    /// page, a script): the same status and headers, and a body a tool can read without
+    /// parsing prose: `status`, `code` and `rule` for a refusal, `reason`, `request_id`.
+    pub fn into_json_response(self, request_id: &str) -> Response<Body> {
+        let (code, rule) = match &self {
+            Self::Refused { code, .. } | Self::Blocked { code, .. } => {
+                (Some(code.as_str()), code.rule().map(|r| r.as_str()))
+            }
+            _ => (None, None),
+        };
+        let body = serde_json::json!({
+            "status": self.status().as_u16(),
+            "code": code,
+            "rule": rule,
+            "reason": crate::upstream::http::error_chain(&self),
+            "request_id": request_id,
+        });
+        let mut resp = self.into_response();
+        *resp.body_mut() = full(format!("{body}\n"));
+        resp.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        resp
+    }
+}
+
 /// Builds a page response for the negotiated format.
 pub(crate) fn page_response(format: Format, body: Bytes, cache: &'static str) -> Response<Body> {
     let mut resp = Response::new(full(body));

@@ -139,7 +139,16 @@ async fn handle_inner(
             if e.status().is_server_error() {
                 tracing::warn!(%method, path = %sanitize(path), error = %e, "request failed");
             }
-            e.into_response()
+            let wants_json = req
+                .headers()
+                .get(header::ACCEPT)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|a| a.contains("json"));
+            if wants_json {
+                e.into_json_response(id)
+            } else {
+                e.into_response()
+            }
         }
     };
     app.metrics.request(

@@ -67,6 +67,30 @@ async fn a_scope_serves_its_own_policy_beside_the_default() {
     let refused = pw.get(&format!("/ci/{path}"), None).await;
     assert_eq!(refused.status, 403, "{}", refused.text());
     assert_eq!(refused.header("x-pipwall-reason"), Some("cooldown-too-new"));
+    // A client that reads JSON gets the same refusal as data.
+    let as_json = raw_get_with(
+        pw.addr,
+        &format!("/ci/{path}"),
+        &[("Accept", "application/json")],
+    )
+    .await;
+    assert_eq!(as_json.status, 403);
+    assert_eq!(as_json.header("content-type"), Some("application/json"));
+    let body: serde_json::Value = serde_json::from_str(&as_json.text()).unwrap();
+    assert_eq!(
+        (
+            body["code"].as_str(),
+            body["rule"].as_str(),
+            body["status"].as_u64()
+        ),
+        (Some("cooldown-too-new"), Some("cooldown"), Some(403)),
+        "{body}"
+    );
+    assert_eq!(body["request_id"].as_str(), as_json.header("x-request-id"));
+    assert!(
+        body["reason"].as_str().unwrap().contains("cooldown"),
+        "{body}"
+    );
     // The decision log names the scope that decided.
     let decisions = pw.decisions();
     let cooled: Vec<&serde_json::Value> = decisions
