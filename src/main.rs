@@ -231,9 +231,9 @@ enum Command {
         /// Wheel files, or folders searched for `*.whl`.
         #[arg(required = true, value_name = "PATH")]
         paths: Vec<PathBuf>,
-        /// `text` for people, `json` for tools.
-        #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
-        format: OutputFormat,
+        /// `text` for people, `json` for tools, `sarif` for code scanning.
+        #[arg(long, value_enum, default_value_t = AuditFormat::Text)]
+        format: AuditFormat,
         /// Wheels audited at once (default: one per CPU).
         #[arg(long, value_name = "N")]
         jobs: Option<usize>,
@@ -341,6 +341,14 @@ enum CertsCommand {
 enum OutputFormat {
     Text,
     Json,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum AuditFormat {
+    Text,
+    Json,
+    /// SARIF 2.1.0, for code-scanning tools: one result per finding.
+    Sarif,
 }
 
 /// Exit statuses: 0 success, 1 the command ran and found a problem, 2 it could not run.
@@ -884,7 +892,7 @@ fn wheel_paths(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
     Ok(out)
 }
 
-fn audit(paths: &[PathBuf], format: OutputFormat, jobs: Option<usize>) -> Result<Exit> {
+fn audit(paths: &[PathBuf], format: AuditFormat, jobs: Option<usize>) -> Result<Exit> {
     use pipwall::audit::{self, Report, Verdict};
     let wheels = wheel_paths(paths)?;
     let jobs = jobs
@@ -933,11 +941,32 @@ fn audit(paths: &[PathBuf], format: OutputFormat, jobs: Option<usize>) -> Result
         reports.push(r?);
     }
     match format {
-        OutputFormat::Json => {
+        AuditFormat::Json => {
             let doc = serde_json::json!({ "auditor": audit::AUDITOR, "reports": reports });
             println!("{}", serde_json::to_string_pretty(&doc)?);
         }
-        OutputFormat::Text => {
+        AuditFormat::Sarif => {
+            // One result per finding, on the wheel file as given; the member is in the text.
+            let results = reports.iter().zip(&wheels).flat_map(|(r, path)| {
+                r.findings.iter().map(move |f| {
+                    let member = if f.file.is_empty() {
+                        String::new()
+                    } else {
+                        format!("{}: ", f.file)
+                    };
+                    pipwall::policy::diag::SarifResult {
+                        rule: f.code.as_str(),
+                        level: if f.hides { "error" } else { "note" },
+                        message: format!("{}: {member}{}", r.wheel, f.detail),
+                        file: path.to_str().unwrap_or(&r.wheel),
+                        region: None,
+                    }
+                })
+            });
+            let doc = pipwall::policy::diag::sarif_log(results);
+            println!("{}", serde_json::to_string_pretty(&doc)?);
+        }
+        AuditFormat::Text => {
             for r in &reports {
                 let verdict = match r.verdict {
                     Verdict::Pass => "pass",

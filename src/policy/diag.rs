@@ -38,35 +38,42 @@ impl fmt::Display for Diagnostic {
     }
 }
 
-/// The diagnostics as a SARIF 2.1.0 log (OASIS), so code-scanning tools can show policy
-/// problems inline on the policy file. Each diagnostic code is a rule; results point at
-/// `file:line:col`. Relative paths stay relative, to be read from where `policy check` ran.
-pub fn sarif(diags: &[Diagnostic]) -> serde_json::Value {
+/// One SARIF result: a rule (a stable code), how bad, what to say, and where.
+pub struct SarifResult<'a> {
+    pub rule: &'a str,
+    pub level: &'static str,
+    pub message: String,
+    /// A file path as the user gave it (relative stays relative).
+    pub file: &'a str,
+    /// Line and column, when the result points inside the file.
+    pub region: Option<(usize, usize)>,
+}
+
+/// A SARIF 2.1.0 log (OASIS) of `results`, so code-scanning tools can show them inline. Each
+/// distinct code is a rule.
+pub fn sarif_log<'a>(results: impl IntoIterator<Item = SarifResult<'a>>) -> serde_json::Value {
     use serde_json::json;
-    let mut rules: Vec<&'static str> = Vec::new();
-    for d in diags {
-        if !rules.contains(&d.code) {
-            rules.push(d.code);
-        }
-    }
-    let results: Vec<serde_json::Value> = diags
-        .iter()
-        .map(|d| {
-            let index = rules.iter().position(|r| *r == d.code).unwrap_or(0);
+    let mut rules: Vec<&str> = Vec::new();
+    let results: Vec<serde_json::Value> = results
+        .into_iter()
+        .map(|r| {
+            let index = match rules.iter().position(|x| *x == r.rule) {
+                Some(i) => i,
+                None => {
+                    rules.push(r.rule);
+                    rules.len() - 1
+                }
+            };
+            let mut location = json!({ "artifactLocation": { "uri": sarif_uri(r.file) } });
+            if let Some((line, col)) = r.region {
+                location["region"] = json!({ "startLine": line, "startColumn": col });
+            }
             json!({
-                "ruleId": d.code,
+                "ruleId": r.rule,
                 "ruleIndex": index,
-                "level": match d.severity {
-                    Severity::Error => "error",
-                    Severity::Warning => "warning",
-                },
-                "message": { "text": d.message },
-                "locations": [{
-                    "physicalLocation": {
-                        "artifactLocation": { "uri": sarif_uri(&d.file) },
-                        "region": { "startLine": d.line, "startColumn": d.col }
-                    }
-                }]
+                "level": r.level,
+                "message": { "text": r.message },
+                "locations": [{ "physicalLocation": location }]
             })
         })
         .collect();
@@ -85,8 +92,21 @@ pub fn sarif(diags: &[Diagnostic]) -> serde_json::Value {
     })
 }
 
-/// A path as a SARIF artifact URI: absolute paths become `file:` URLs, relative ones a
-/// relative reference with `/` separators.
+/// The diagnostics as a SARIF log, so code-scanning tools can show policy problems inline on
+/// the policy file; results point at `file:line:col`, read from where `policy check` ran.
+pub fn sarif(diags: &[Diagnostic]) -> serde_json::Value {
+    sarif_log(diags.iter().map(|d| SarifResult {
+        rule: d.code,
+        level: match d.severity {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        },
+        message: d.message.clone(),
+        file: &d.file,
+        region: Some((d.line, d.col)),
+    }))
+}
+
 fn sarif_uri(path: &str) -> String {
     let p = std::path::Path::new(path);
     if p.is_absolute()

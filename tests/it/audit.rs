@@ -269,6 +269,33 @@ fn the_command_prints_json_reports_and_exits_1_on_failure() {
             .ends_with("METADATA")
     );
 
+    // SARIF for code scanning: one result per finding, on the wheel file, at error level when
+    // the finding hides the wheel.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_pipwall"))
+        .args(["audit", "--format", "sarif"])
+        .arg(d.path().join(&bad.filename))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let sarif: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(sarif["version"], "2.1.0");
+    let results = sarif["runs"][0]["results"].as_array().unwrap();
+    assert!(!results.is_empty());
+    let first = &results[0];
+    assert_eq!(first["level"], "error", "{first}");
+    assert!(
+        first["ruleId"].as_str().unwrap().starts_with("metadata-"),
+        "{first}"
+    );
+    let uri = first["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]
+        .as_str()
+        .unwrap();
+    assert!(uri.ends_with(&bad.filename), "{uri}");
+    assert_eq!(
+        sarif["runs"][0]["tool"]["driver"]["rules"][0]["id"],
+        first["ruleId"]
+    );
+
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_pipwall"))
         .arg("audit")
         .arg(d.path().join(&good.filename))
