@@ -7,7 +7,7 @@
 //!
 //! Every version range of a project is mapped onto one sorted list of that project's boundary
 //! versions, so a query does a single binary search over versions and then only compares
-//! integers (see [`ProjectIndex`]).
+//! integers (see `ProjectIndex`).
 //!
 //! The files are third-party data and treated as hostile: sizes and entry counts are capped, a
 //! record that cannot be understood is skipped and reported rather than failing the load, and
