@@ -85,7 +85,7 @@ impl Explainer {
     ) -> Result<Explained, UpstreamError> {
         let upstreams = &self.upstreams;
         let now = jiff::Timestamp::now();
-        let view = match policy.gate(project, now) {
+        let mut view = match policy.gate(project, now) {
             Gate::Open(view) => view,
             Gate::Blocked { decision, .. } => {
                 return Ok(Explained {
@@ -117,6 +117,9 @@ impl Explainer {
             .get(fetched.source)
             .map(|s| s.describe())
             .unwrap_or_default();
+        if let Some(label) = upstreams.label(fetched.source) {
+            view.answered_by(label);
+        }
         let (served, mut decisions) = decide_page(project, fetched.page, &view);
         let wanted = version.map(|v| v.parse::<pep440_rs::Version>().map_err(|_| v.to_owned()));
         let keep = |d: &FileDecision| match &wanted {

@@ -306,13 +306,23 @@ impl App {
         self.scopes.iter().map(|s| &*s.name)
     }
 
-    /// Checks that every upstream a policy's `[[private]]` sections name is configured.
+    /// Checks that every upstream a policy names (`[[private]]`, `[cooldown] upstreams`) is
+    /// configured.
     pub fn check_policy(&self, policy: &crate::policy::Policy) -> Result<(), String> {
         for route in &policy.private {
             if self.upstreams.find(&route.upstream).is_none() {
                 return Err(format!(
                     "{}: [[private]] upstream `{}` is not one of the configured upstreams (name one with --upstream {}=URL)",
                     route.origin, route.upstream, route.upstream
+                ));
+            }
+        }
+        for (label, _, origin) in &policy.cooldown_rules.upstreams {
+            let known = (0..self.upstreams.sources().len())
+                .any(|i| self.upstreams.label(i) == Some(label.as_str()));
+            if !known {
+                return Err(format!(
+                    "{origin}: [cooldown] upstreams names `{label}`, which is not the label of a configured upstream (name one with --upstream {label}=URL)"
                 ));
             }
         }

@@ -234,6 +234,11 @@ impl Upstreams {
         &self.sources
     }
 
+    /// The label of source `i`: the `NAME=` it was given, else its position from 1.
+    pub fn label(&self, i: usize) -> Option<&str> {
+        self.labels.get(i).map(String::as_str)
+    }
+
     /// The source a policy names: by label, or by its URL or folder as shown in logs.
     pub fn find(&self, label_or_location: &str) -> Option<usize> {
         self.labels

@@ -382,6 +382,9 @@ pub struct Cooldown {
     pub as_of_origin: Option<Origin>,
     pub missing: Rule,
     pub projects: NameMap<jiff::SignedDuration>,
+    /// `upstreams = { internal = "0" }`: minimum ages by upstream label, for the projects no
+    /// `projects` entry names.
+    pub upstreams: Vec<(String, jiff::SignedDuration, Origin)>,
     /// `basis = "version"`: a file's age is its version's first upload on the page, so a wheel
     /// added later to an old release is not held back (and a new release is, whole).
     pub by_version: bool,
@@ -392,6 +395,7 @@ impl Cooldown {
         self.min_age.is_some_and(|d| !d.is_zero())
             || self.as_of.is_some()
             || !self.projects.is_empty()
+            || self.upstreams.iter().any(|(_, d, _)| !d.is_zero())
     }
 }
 
@@ -563,6 +567,7 @@ impl Policy {
                 as_of_origin: None,
                 missing: Rule::new(RuleAction::Hide),
                 projects: NameMap::default(),
+                upstreams: Vec::new(),
                 by_version: false,
             },
             lock: Rule::new(RuleAction::Hide),
@@ -724,6 +729,7 @@ struct Builder {
     as_of: Option<(jiff::Timestamp, Origin)>,
     missing_upload_time: Option<(RuleAction, Origin)>,
     cooldown_by_version: Option<bool>,
+    cooldown_upstreams: Vec<(String, jiff::SignedDuration, Origin)>,
     cooldown_projects: Vec<(NameEntry, jiff::SignedDuration, Spot)>,
     lock_files: Vec<(PathBuf, Spot)>,
     lock_outside: Option<(RuleAction, Origin)>,
@@ -1406,6 +1412,7 @@ impl Builder {
                 "missing-upload-time",
                 "projects",
                 "basis",
+                "upstreams",
             ],
             RuleId::Lock => &["files", "outside", "blocked"],
             RuleId::Advisories => &["sources", "max-age", "stale", "min-severity"],
@@ -1708,6 +1715,18 @@ impl Builder {
                 ),
                 None => {}
             },
+            (RuleId::Cooldown, "upstreams") => {
+                let Some(t) = w.table(v, what) else { return };
+                for (k, val) in t.iter() {
+                    let label: &str = k.get_ref();
+                    if let Some(d) = w.duration(val, &format!("{what}: {label}")) {
+                        // A later file's age for the same upstream replaces the earlier one.
+                        self.cooldown_upstreams.retain(|(l, _, _)| l != label);
+                        self.cooldown_upstreams
+                            .push((label.to_owned(), d, w.origin(&k.span())));
+                    }
+                }
+            }
             (RuleId::Cooldown, "projects") => {
                 let entries = w.name_table(v, what, |w, val| w.duration(val, what));
                 self.cooldown_projects.extend(entries);
@@ -2258,6 +2277,7 @@ impl Builder {
                 },
             ),
             projects: self.names(cooldown_projects),
+            upstreams: std::mem::take(&mut self.cooldown_upstreams),
             by_version: self.cooldown_by_version.unwrap_or(false),
         };
         if !self.lock_files.is_empty() {

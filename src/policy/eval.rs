@@ -41,6 +41,9 @@ pub struct View<'p> {
     required: Vec<&'p (NameEntry, VersionSpecifiers)>,
     denied: Vec<&'p (NameEntry, VersionSpecifiers)>,
     min_age: Option<(jiff::SignedDuration, Option<Origin>)>,
+    /// Whether `min_age` is the project's own (`[cooldown] projects`), which an upstream's
+    /// does not override.
+    min_age_own: bool,
     lock: Option<&'p LockedProject>,
     exceptions: Vec<&'p Exception>,
     advisories_stale: bool,
@@ -129,6 +132,7 @@ impl Policy {
                         .filter(|d| !d.is_zero())
                         .map(|d| (d, self.cooldown_rules.min_age_origin.clone()))
                 }),
+            min_age_own: self.cooldown_rules.projects.find(name).is_some(),
             lock: self.lock_set.as_ref().and_then(|l| l.project(name)),
             exceptions,
             advisories_stale: self.advisory_feed.as_ref().is_some_and(|f| f.is_stale(now)),
@@ -624,6 +628,23 @@ impl View<'_> {
 
     /// Decides one upstream file whose name parsed. The filename rules that are not policy
     /// (a valid name, a sha256) have already passed.
+    /// The upstream that answered for the project (its label): `[cooldown] upstreams` then
+    /// sets the minimum age, unless a `projects` entry names the project.
+    pub fn answered_by(&mut self, label: &str) {
+        if self.min_age_own {
+            return;
+        }
+        if let Some((_, d, origin)) = self
+            .policy
+            .cooldown_rules
+            .upstreams
+            .iter()
+            .find(|(l, _, _)| l == label)
+        {
+            self.min_age = (!d.is_zero()).then(|| (*d, Some(origin.clone())));
+        }
+    }
+
     /// Whether the cooldown ages files by their version's first upload (`basis = "version"`).
     pub fn cooldown_by_version(&self) -> bool {
         let p = self.policy;
@@ -1531,6 +1552,40 @@ mod tests {
             },
         );
         assert_eq!(d.code, Code::WheelShown, "demo's own cooldown is one hour");
+    }
+
+    #[test]
+    fn an_upstream_cooldown_applies_where_no_project_entry_does() {
+        let p = policy(
+            "[cooldown]\nmin-age = \"7d\"\nupstreams = { internal = \"0\", mirror = \"30d\" }\nprojects = { demo = \"1h\" }\n",
+        );
+        let day_old = |name: &str| FileEntry {
+            upload_time: Some("2026-11-24T12:00:00Z".into()),
+            ..file(name)
+        };
+        let judge = |project: &str, upstream: Option<&str>| {
+            let name = ProjectName::new(project).unwrap();
+            let Gate::Open(mut view) = p.gate(&name, now()) else {
+                panic!()
+            };
+            if let Some(u) = upstream {
+                view.answered_by(u);
+            }
+            let f = day_old(&format!("{project}-1.0-py3-none-any.whl"));
+            let mut cache = crate::dist::filename::VersionCache::default();
+            let parsed = crate::dist::filename::classify(&f.filename, &name, &mut cache).unwrap();
+            view.decide_file(&f, &parsed)
+        };
+        assert_eq!(judge("other", None).code, Code::CooldownTooNew);
+        assert_eq!(judge("other", Some("internal")).code, Code::WheelShown);
+        let d = judge("other", Some("mirror"));
+        assert_eq!(
+            (d.code, d.origin.map(|o| o.line)),
+            (Code::CooldownTooNew, Some(3))
+        );
+        assert_eq!(judge("other", Some("elsewhere")).code, Code::CooldownTooNew);
+        // The project's own entry wins over its upstream's.
+        assert_eq!(judge("demo", Some("mirror")).code, Code::WheelShown);
     }
 
     #[test]

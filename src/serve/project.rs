@@ -284,11 +284,14 @@ impl App {
             .get(fresh.source)
             .map(|s| s.describe())
             .unwrap_or_default();
-        let Gate::Open(view) = policy.gate(name, now_ts) else {
+        let Gate::Open(mut view) = policy.gate(name, now_ts) else {
             return Err(AppError::Internal(
                 "the policy's verdict on the project changed".into(),
             ));
         };
+        if let Some(label) = self.upstreams.label(fresh.source) {
+            view.answered_by(label);
+        }
         let (served, decisions) = decide_page(name, fresh.page, &view);
         let recheck_at = view.recheck_at();
         drop(view);

@@ -487,6 +487,67 @@ async fn serve_refuses_a_bad_policy_and_sighup_reloads_or_keeps_the_old_one() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_cooldown_per_upstream_lets_the_private_index_publish_at_once() {
+    // The same two versions on each index: 1.0 a month old, 1.1 two hours old.
+    let public = old_and_new(&hours_ago(2)).await;
+    let internal = FakeIndex::start().await;
+    internal.project_timed(
+        "acme-lib",
+        &[
+            (wheel("acme-lib", "1.0"), &hours_ago(24 * 30)),
+            (wheel("acme-lib", "1.1"), &hours_ago(2)),
+        ],
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let pw = Pipwall::start_with_policy(
+        &[
+            format!("internal={}", internal.url()),
+            format!("public={}", public.url()),
+        ],
+        dir.path(),
+        "[cooldown]\nmin-age = \"7d\"\nupstreams = { internal = \"0\" }\n",
+    )
+    .await;
+    every_installer_gets(&pw, "demo", Some("1.0")).await;
+    for installer in INSTALLERS {
+        let home = tempfile::tempdir().unwrap();
+        let target = home.path().join("t");
+        let run = clients()
+            .install(
+                installer,
+                &pw.index_url(),
+                home.path(),
+                &target,
+                &["acme-lib"],
+            )
+            .await;
+        assert!(run.ok, "{installer:?}: {}", run.output);
+        assert_eq!(
+            installed_version(&target, "acme_lib").as_deref(),
+            Some("1.1"),
+            "{installer:?}: {}",
+            run.output
+        );
+    }
+    // A label no upstream has is a mistake, named at start.
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "[cooldown]\nupstreams = { intenral = \"0\" }\n").unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_pipwall"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--upstream"])
+        .arg(format!("internal={}", internal.url()))
+        .arg("--policy")
+        .arg(&bad)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("bad.toml:2") && err.contains("`intenral`"),
+        "{err}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn private_names_are_only_looked_up_on_the_private_upstream() {
     let public = FakeIndex::start().await;
     let internal = FakeIndex::start().await;
