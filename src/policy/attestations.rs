@@ -35,37 +35,51 @@ impl Publisher {
     /// A GitHub Actions workflow of `repo` (`owner/name`): any workflow of the repository, or
     /// the one file `workflow` (e.g. `release.yml`).
     pub fn github(repo: &str, workflow: Option<&str>) -> Self {
-        let base = format!("https://github.com/{repo}");
-        let prefix = match workflow {
-            Some(w) => format!("{base}/.github/workflows/{w}@"),
-            None => format!("{base}/.github/workflows/"),
-        };
-        Self {
-            issuer: GITHUB_ISSUER.into(),
-            repository: Some(base),
-            identity: IdentityMatch::Prefix(prefix),
-            label: match workflow {
-                Some(w) => format!("github {repo} ({w})"),
-                None => format!("github {repo}"),
-            },
-        }
+        Self::hosted_ci(
+            "github",
+            GITHUB_ISSUER,
+            "https://github.com",
+            "/.github/workflows/",
+            repo,
+            workflow,
+        )
     }
 
     /// A GitLab CI pipeline of `project` (`group/name`), optionally defined in `workflow`
     /// (the CI file's path, e.g. `.gitlab-ci.yml`).
     pub fn gitlab(project: &str, workflow: Option<&str>) -> Self {
-        let base = format!("https://gitlab.com/{project}");
+        Self::hosted_ci(
+            "gitlab",
+            GITLAB_ISSUER,
+            "https://gitlab.com",
+            "//",
+            project,
+            workflow,
+        )
+    }
+
+    /// A hosted CI's workflow identity: the repository's URL, then `workflows` (the path the
+    /// CI puts between the repository and the workflow file), then the file and `@ref`.
+    fn hosted_ci(
+        kind: &str,
+        issuer: &str,
+        host: &str,
+        workflows: &str,
+        repo: &str,
+        workflow: Option<&str>,
+    ) -> Self {
+        let base = format!("{host}/{repo}");
         let prefix = match workflow {
-            Some(w) => format!("{base}//{w}@"),
-            None => format!("{base}//"),
+            Some(w) => format!("{base}{workflows}{w}@"),
+            None => format!("{base}{workflows}"),
         };
         Self {
-            issuer: GITLAB_ISSUER.into(),
+            issuer: issuer.into(),
             repository: Some(base),
             identity: IdentityMatch::Prefix(prefix),
             label: match workflow {
-                Some(w) => format!("gitlab {project} ({w})"),
-                None => format!("gitlab {project}"),
+                Some(w) => format!("{kind} {repo} ({w})"),
+                None => format!("{kind} {repo}"),
             },
         }
     }

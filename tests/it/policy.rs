@@ -14,6 +14,28 @@ async fn install(pw: &Pipwall, installer: Installer, spec: &str) -> (bool, Optio
     install_from(&pw.index_url(), installer, spec).await
 }
 
+/// pip installs `project` through `pw`, and `module` ends up at `version`.
+async fn pip_installs(pw: &Pipwall, project: &str, module: &str, version: &str) {
+    let home = tempfile::tempdir().unwrap();
+    let target = home.path().join("t");
+    let run = clients()
+        .install(
+            Installer::Pip,
+            &pw.index_url(),
+            home.path(),
+            &target,
+            &[project],
+        )
+        .await;
+    assert!(run.ok, "{}", run.output);
+    assert_eq!(
+        installed_version(&target, module).as_deref(),
+        Some(version),
+        "{}",
+        run.output
+    );
+}
+
 /// Installs `spec` from the index at `index` into a fresh folder: whether it worked, the demo
 /// version installed, and the installer's output.
 pub(crate) async fn install_from(
@@ -732,19 +754,7 @@ async fn an_upstream_quarantine_hides_the_project_and_archived_only_warns() {
     let json: serde_json::Value = serde_json::from_str(&page.text()).unwrap();
     assert_eq!(json["files"], serde_json::json!([]));
     assert_eq!(json["project-status"]["status"], "quarantined");
-    let home = tempfile::tempdir().unwrap();
-    let target = home.path().join("t");
-    let run = clients()
-        .install(
-            Installer::Pip,
-            &pw.index_url(),
-            home.path(),
-            &target,
-            &["oldie"],
-        )
-        .await;
-    assert!(run.ok, "{}", run.output);
-    assert_eq!(installed_version(&target, "oldie").as_deref(), Some("1.0"));
+    pip_installs(&pw, "oldie", "oldie", "1.0").await;
     let decisions = pw.decisions();
     let quarantined = decisions
         .iter()
@@ -1158,19 +1168,7 @@ async fn a_low_scorecard_score_with_hide_makes_the_project_uninstallable() {
         "{d}"
     );
     // The project whose repository scores above the minimum installs.
-    let home = tempfile::tempdir().unwrap();
-    let target = home.path().join("t");
-    let run = clients()
-        .install(
-            Installer::Pip,
-            &pw.index_url(),
-            home.path(),
-            &target,
-            &["other"],
-        )
-        .await;
-    assert!(run.ok, "{}", run.output);
-    assert_eq!(installed_version(&target, "other").as_deref(), Some("1.0"));
+    pip_installs(&pw, "other", "other", "1.0").await;
 }
 
 fn waive(dir: &std::path::Path, args: &[&str]) -> (i32, String, String) {
