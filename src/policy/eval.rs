@@ -143,7 +143,7 @@ impl Policy {
                     rule: &self.projects,
                     id: RuleId::Projects,
                     code: Code::ProjectDenied,
-                    detail: reason_detail(&e.pattern, e.reason.as_deref()),
+                    detail: reason_detail(e),
                     origin: Some(e.origin.clone()),
                     style: self.blocked,
                 });
@@ -311,10 +311,17 @@ fn feed_record_ids(p: &Policy, name: &str) -> Option<(String, Vec<String>)> {
     Some((rec.id.clone(), rec.aliases.clone()))
 }
 
-fn reason_detail(pattern: &str, reason: Option<&str>) -> String {
-    match reason {
-        Some(r) => format!("`{pattern}`: {r}"),
-        None => format!("`{pattern}`"),
+/// What a deny-list entry says about the project: the name or glob it was written as, or the
+/// regular expression it matched (a regex alone reads like a name otherwise), and its reason.
+fn reason_detail(e: &NameEntry) -> String {
+    let what = if e.regex {
+        format!("matches regex `{}`", e.pattern)
+    } else {
+        format!("`{}`", e.pattern)
+    };
+    match &e.reason {
+        Some(r) => format!("{what}: {r}"),
+        None => what,
     }
 }
 
@@ -1368,6 +1375,62 @@ mod tests {
             (Code::ProjectNotAllowed, Blocked::NotFound)
         );
         assert!(blocked(&p, "requests").is_none());
+    }
+
+    #[test]
+    fn regex_entries_deny_and_allow_by_normalized_name() {
+        let deny = "[projects]\ndeny = [\"evil\", { regex = \"^acme-(internal|corp)-\", reason = \"private names come from the private index\" }]\n";
+        let allow = "[projects]\nallow = [\"demo\", { regex = \"^acme-\", reason = \"ours\" }]\n";
+        let lifted = "[projects]\ndeny = [{ regex = \"-internal-\" }]\n[[exceptions]]\nrule = \"projects\"\nproject = \"acme-internal-ok\"\nreason = \"published on purpose\"\n";
+        // (policy, project, Some((code, text the detail holds)) when blocked)
+        type Case<'a> = (&'a str, &'a str, Option<(Code, &'a str)>);
+        let cases: &[Case<'_>] = &[
+            (
+                deny,
+                "acme-internal-tool",
+                Some((
+                    Code::ProjectDenied,
+                    "matches regex `^acme-(internal|corp)-`: private names come from the private index",
+                )),
+            ),
+            // Matched against the normalized name.
+            (
+                deny,
+                "Acme_Corp.Billing",
+                Some((Code::ProjectDenied, "private names")),
+            ),
+            (deny, "evil", Some((Code::ProjectDenied, "`evil`"))),
+            (deny, "acme-public", None),
+            // Anchored only as written: `^` keeps this one out.
+            (deny, "my-acme-internal-x", None),
+            (allow, "acme-anything", None),
+            (allow, "demo", None),
+            (allow, "numpy", Some((Code::ProjectNotAllowed, ""))),
+            (allow, "not-acme-x", Some((Code::ProjectNotAllowed, ""))),
+            (
+                lifted,
+                "acme-internal-tool",
+                Some((Code::ProjectDenied, "matches regex `-internal-`")),
+            ),
+            (lifted, "acme-internal-ok", None),
+        ];
+        for (text, project, want) in cases {
+            let p = policy(text);
+            let got = blocked(&p, project);
+            match (want, &got) {
+                (None, None) => {}
+                (Some((code, detail)), Some((d, style))) => {
+                    assert_eq!((d.code, *style), (*code, Blocked::Quarantine), "{project}");
+                    assert!(d.detail.contains(detail), "{project}: {}", d.detail);
+                    assert_eq!(d.origin.as_ref().map(|o| o.line), Some(2), "{project}");
+                }
+                _ => panic!("{project} under {text:?}: {:?}", got.map(|(d, _)| d)),
+            }
+        }
+        // Only the wheels of a project the gate lets through reach the file rules.
+        let p = policy(allow);
+        let d = decide(&p, "acme-x", vec![file("acme_x-1.0-py3-none-any.whl")]);
+        assert_eq!(d[0].decision.code, Code::WheelShown);
     }
 
     #[test]
