@@ -21,7 +21,7 @@ use toml::de::{DeTable, DeValue};
 
 use super::diag::{Diagnostic, LineIndex, Origin, Severity};
 use super::health::{CheckMinimum, HealthRules, ScorecardDb, ScorecardError};
-use super::licenses::LicenseRules;
+use super::licenses::{Clarification, LicenseRules};
 use super::lock::LockSet;
 use super::osv::{OsvDb, Severity as CvssSeverity};
 use super::typosquat::Protected;
@@ -698,6 +698,7 @@ impl Policy {
                 deny: Vec::new(),
                 deny_origin: None,
                 unknown: Rule::new(RuleAction::Warn),
+                clarify: NameMap::default(),
             },
             typosquat: Rule::new(RuleAction::Warn),
             typosquat_names: Protected::default(),
@@ -844,6 +845,7 @@ struct Builder {
     license_deny: Vec<&'static str>,
     license_deny_origin: Option<Origin>,
     license_unknown: Option<(RuleAction, Origin)>,
+    license_clarify: Vec<(NameEntry, Clarification, Spot)>,
     typosquat_protect: Vec<String>,
     namespace_actions: HashMap<&'static str, (RuleAction, Origin)>,
     namespaces_required: Vec<(String, Origin)>,
@@ -1438,6 +1440,128 @@ impl Walk<'_> {
         out
     }
 
+    /// `[licenses] clarify`: each item `{ project = "name or glob", versions = "…",
+    /// expression = "SPDX", reason = "…" }`. The reason is required for the same cause as an
+    /// exception's: a clarification overrides what the project itself declares.
+    fn clarify_list(&mut self, v: &Val<'_>, what: &str) -> Vec<(NameEntry, Clarification, Spot)> {
+        const KEYS: &[&str] = &["project", "versions", "expression", "reason"];
+        let mut out = Vec::new();
+        for item in self.array(v, what) {
+            let DeValue::Table(t) = item.get_ref() else {
+                self.error(
+                    &item.span(),
+                    "wrong-type",
+                    format!(
+                        "an entry of {what} must be a table: {{ project, expression, reason }}"
+                    ),
+                );
+                continue;
+            };
+            let mut project = None;
+            let mut versions = None;
+            let mut expression = None;
+            let mut reason: Option<String> = None;
+            let mut ok = true;
+            for (k, val, _) in self.keys(t, what, KEYS) {
+                let key_what = format!("{what} {k}");
+                match k {
+                    "project" => {
+                        project = self.name_pattern(val, &key_what);
+                        ok &= project.is_some();
+                    }
+                    "versions" => {
+                        versions = self.specifiers(val, &key_what);
+                        ok &= versions.is_some();
+                    }
+                    "expression" => {
+                        expression = self.spdx_expression(val, &key_what);
+                        ok &= expression.is_some();
+                    }
+                    _ => reason = self.str(val, &key_what).map(str::to_owned),
+                }
+            }
+            let span = item.span();
+            if ok && project.is_none() {
+                ok = false;
+                self.error(
+                    &span,
+                    "missing-key",
+                    format!("an entry of {what} needs `project`: the name or glob it clarifies"),
+                );
+            }
+            if ok && expression.is_none() {
+                ok = false;
+                self.error(
+                    &span,
+                    "missing-key",
+                    format!("an entry of {what} needs `expression`: the SPDX license that holds"),
+                );
+            }
+            if reason.as_deref().is_none_or(|r| r.trim().is_empty()) {
+                ok = false;
+                self.error(
+                    &span,
+                    "missing-reason",
+                    format!("an entry of {what} needs a `reason`: why the metadata is wrong"),
+                );
+            }
+            if !ok {
+                continue;
+            }
+            let (Some((pattern, spot)), Some(expression)) = (project, expression) else {
+                continue;
+            };
+            let origin = self.origin(&span);
+            out.push((
+                NameEntry {
+                    pattern,
+                    reason,
+                    origin,
+                    regex: false,
+                },
+                Clarification {
+                    versions,
+                    expression,
+                },
+                spot,
+            ));
+        }
+        out
+    }
+
+    /// An SPDX expression as a policy writes it: strict syntax and current SPDX ids only, as
+    /// for the `allow` and `deny` lists, since a lenient reading would guess at the very
+    /// license the policy is there to state.
+    fn spdx_expression(&mut self, v: &Val<'_>, what: &str) -> Option<spdx::Expression> {
+        let s = self.str(v, what)?;
+        match spdx::Expression::parse(s) {
+            Ok(e) => Some(e),
+            Err(e) => {
+                let term = s.get(e.span.clone()).unwrap_or_default();
+                let hint = spdx::imprecise_license_id(term)
+                    .map(|(l, _)| l)
+                    .or_else(|| spdx::license_id(term))
+                    .filter(|l| l.name != term)
+                    .map(|l| format!(" (did you mean `{}`?)", l.name))
+                    .unwrap_or_default();
+                let at = if term.is_empty() {
+                    String::new()
+                } else {
+                    format!(" at `{term}`")
+                };
+                self.error(
+                    &v.span(),
+                    "bad-license",
+                    format!(
+                        "{what}: `{s}` is not an SPDX expression{at}: {}{hint}",
+                        e.reason
+                    ),
+                );
+                None
+            }
+        }
+    }
+
     /// A table of project name or glob → value (`{ django = ">=4.2" }`), each value read by
     /// `value`; entries with a bad name or value are reported and left out.
     fn name_table<T>(
@@ -1583,7 +1707,7 @@ impl Builder {
             RuleId::Audit => &["codes"],
             RuleId::ProjectStatus => &["quarantined", "archived", "deprecated"],
             RuleId::Unmaintained => &["max-age"],
-            RuleId::Licenses => &["allow", "deny", "unknown"],
+            RuleId::Licenses => &["allow", "deny", "unknown", "clarify"],
             RuleId::Typosquat => &["protect"],
             RuleId::Namespaces => &["not-owned", "unverified", "require-owned"],
             RuleId::Attestations => &["require"],
@@ -1798,6 +1922,10 @@ impl Builder {
                 if let Some(a) = w.action(v, what) {
                     self.health_stale = Some((a, w.origin(kspan)));
                 }
+            }
+            (RuleId::Licenses, "clarify") => {
+                let list = w.clarify_list(v, what);
+                self.license_clarify.extend(list);
             }
             (RuleId::Licenses, "unknown") => {
                 if let Some(a) = w.action(v, what) {
@@ -2487,6 +2615,8 @@ impl Builder {
             p.license_rules.unknown.origin = Some(o);
         }
         p.license_rules.unknown.report_only = p.licenses.report_only;
+        let clarify = std::mem::take(&mut self.license_clarify);
+        p.license_rules.clarify = self.names(clarify);
         // Off, the table is not worth building.
         if !p.typosquat.is_off() {
             p.typosquat_names = Protected::new(self.typosquat_protect.iter().map(String::as_str));
@@ -2926,6 +3056,43 @@ mod tests {
         assert!(diags[0].message.contains("together"), "{}", diags[0]);
     }
 
+    #[test]
+    fn license_clarifications_load_and_later_files_extend_them() {
+        let p = load(&[
+            "[licenses]\nallow = [\"MIT\"]\nclarify = [{ project = \"Char_Det\", versions = \">=5\", expression = \"LGPL-2.1-or-later\", reason = \"METADATA says only 'LGPL'\" }]\n",
+            "[licenses]\nclarify = [{ project = \"acme-*\", expression = \"MIT OR Apache-2.0\", reason = \"ours\" }]\n",
+        ])
+        .unwrap();
+        let c = &p.license_rules.clarify;
+        assert_eq!(c.len(), 2);
+        let v = |s: &str| s.parse::<pep440_rs::Version>().unwrap();
+        let (e, got) = p
+            .license_rules
+            .clarification("char-det", Some(&v("5.2")))
+            .unwrap();
+        assert_eq!(got.expression.to_string(), "LGPL-2.1-or-later");
+        assert_eq!(e.origin.to_string(), "p0.toml:3");
+        assert_eq!(e.reason.as_deref(), Some("METADATA says only 'LGPL'"));
+        assert!(
+            p.license_rules
+                .clarification("char-det", Some(&v("4.0")))
+                .is_none()
+        );
+        assert!(p.license_rules.clarification("char-det", None).is_none());
+        let (e, _) = p.license_rules.clarification("acme-x", None).unwrap();
+        assert_eq!(e.origin.to_string(), "p1.toml:2");
+        // A lenient id is refused with the one meant.
+        let diags = load(&["[licenses]\nclarify = [{ project = \"a\", expression = \"Apache 2.0\", reason = \"r\" }]\n"])
+            .err()
+            .unwrap_or_default();
+        assert_eq!(diags.len(), 1, "{diags:?}");
+        assert!(
+            diags[0].message.contains("is not an SPDX expression"),
+            "{}",
+            diags[0]
+        );
+    }
+
     fn load(files: &[&str]) -> Result<Policy, Vec<Diagnostic>> {
         let sources: Vec<(String, String)> = files
             .iter()
@@ -3018,6 +3185,47 @@ mod tests {
                 (2, 17),
             ),
             ("[licenses]\nunknown = \"maybe\"\n", "bad-action", (2, 11)),
+            (
+                "[licenses]\nclarify = [{ project = \"a\", reason = \"r\" }]\n",
+                "missing-key",
+                (2, 12),
+            ),
+            (
+                "[licenses]\nclarify = [{ expression = \"MIT\", reason = \"r\" }]\n",
+                "missing-key",
+                (2, 12),
+            ),
+            (
+                "[licenses]\nclarify = [{ project = \"a\", expression = \"LGPL\", reason = \"r\" }]\n",
+                "bad-license",
+                (2, 42),
+            ),
+            (
+                "[licenses]\nclarify = [{ project = \"a\", expression = \"MIT\" }]\n",
+                "missing-reason",
+                (2, 12),
+            ),
+            (
+                "[licenses]\nclarify = [{ project = \"a\", expression = \"MIT\", reason = \" \" }]\n",
+                "missing-reason",
+                (2, 12),
+            ),
+            (
+                "[licenses]\nclarify = [{ project = \"a\", versions = \"=>5\", expression = \"MIT\", reason = \"r\" }]\n",
+                "bad-specifier",
+                (2, 40),
+            ),
+            (
+                "[licenses]\nclarify = [{ project = \"a b\", expression = \"MIT\", reason = \"r\" }]\n",
+                "bad-name",
+                (2, 24),
+            ),
+            (
+                "[licenses]\nclarify = [{ project = \"a\", expresion = \"MIT\", reason = \"r\" }]\n",
+                "unknown-key",
+                (2, 29),
+            ),
+            ("[licenses]\nclarify = [\"a\"]\n", "wrong-type", (2, 12)),
             ("[versions]\nmax-count = -1\n", "bad-value", (2, 13)),
             ("[versions]\nmax-count = \"3\"\n", "bad-value", (2, 13)),
             ("[typosquat]\nprotect = [\"acme-*\"]\n", "bad-name", (2, 12)),
