@@ -14,13 +14,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use globset::{Glob, GlobSet, GlobSetBuilder};
 use pep440_rs::VersionSpecifiers;
+use regex::{RegexSet, RegexSetBuilder};
 use serde::Serialize;
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
 use super::diag::{Diagnostic, LineIndex, Origin, Severity};
 use super::health::{CheckMinimum, HealthRules, ScorecardDb, ScorecardError};
-use super::licenses::LicenseRules;
+use super::licenses::{Clarification, LicenseRules};
 use super::lock::LockSet;
 use super::osv::{OsvDb, Severity as CvssSeverity};
 use super::typosquat::Protected;
@@ -223,23 +224,87 @@ pub fn in_namespace(project: &str, ns: &str) -> bool {
         .is_some_and(|rest| rest.is_empty() || rest.starts_with('-'))
 }
 
-/// A name or glob in a policy, with its reason and line.
+/// A name, glob or regular expression in a policy, with its reason and line.
 #[derive(Clone, Debug)]
 pub struct NameEntry {
     pub pattern: String,
     pub reason: Option<String>,
     pub origin: Origin,
+    /// `pattern` is a regular expression, written as the user wrote it (not normalized), so
+    /// that its anchors and classes mean what they say against normalized names.
+    pub regex: bool,
 }
 
-/// Project names and globs (normalized as PEP 503 says before matching), each with a payload.
-/// Exact names are a hash lookup and all globs are one `GlobSet`, so a thousand entries cost
-/// about what one does.
+/// How large one regular expression in a policy may compile. A pattern over project names
+/// such as `^acme-(internal|corp)-` needs a few KiB (a Unicode class like `\w` some 50 KiB a
+/// repetition); the cap keeps a hostile or careless policy (`\w{1000}`, nested counted
+/// repetitions) from claiming memory while it loads.
+pub const REGEX_SIZE_LIMIT: usize = 1 << 20;
+
+/// The same cap for all the regular expressions of one list compiled together, so a thousand
+/// entries each under [`REGEX_SIZE_LIMIT`] still cannot add up to a gigabyte.
+pub const REGEX_SET_SIZE_LIMIT: usize = 16 << 20;
+
+/// A regular expression from a policy, compiled under the size cap.
+fn compile_regex(pattern: &str) -> Result<regex::Regex, regex::Error> {
+    regex::RegexBuilder::new(pattern)
+        .size_limit(REGEX_SIZE_LIMIT)
+        .build()
+}
+
+/// The one line of a regex error worth showing in a `file:line:col` diagnostic: the syntax
+/// error's last line (its first lines repeat the pattern with a caret under it).
+fn regex_why(e: &regex::Error) -> String {
+    match e {
+        regex::Error::CompiledTooBig(limit) => {
+            format!("it compiles to more than the {limit} bytes a policy pattern may take")
+        }
+        other => {
+            let text = other.to_string();
+            let last = text.lines().rev().find(|l| !l.trim().is_empty());
+            last.map_or(text.clone(), |l| {
+                l.trim().trim_start_matches("error: ").to_owned()
+            })
+        }
+    }
+}
+
+/// Why a list of names could not be compiled, with the index of the entry to blame so the
+/// builder can point at the line it came from.
+#[derive(Debug, thiserror::Error)]
+enum PatternError {
+    #[error("{why}")]
+    Glob { index: usize, why: String },
+    #[error("{why}")]
+    Regex { index: usize, why: String },
+}
+
+impl PatternError {
+    fn index(&self) -> usize {
+        match self {
+            Self::Glob { index, .. } | Self::Regex { index, .. } => *index,
+        }
+    }
+
+    fn code(&self) -> &'static str {
+        match self {
+            Self::Glob { .. } => "bad-glob",
+            Self::Regex { .. } => "bad-regex",
+        }
+    }
+}
+
+/// Project names, globs and regular expressions (names normalized as PEP 503 says before
+/// matching), each with a payload. Exact names are a hash lookup, all globs one `GlobSet` and
+/// all regular expressions one `RegexSet`, so a thousand entries cost about what one does.
 #[derive(Debug)]
 pub struct NameMap<T> {
     entries: Vec<(NameEntry, T)>,
     exact: HashMap<String, Vec<usize>>,
     globs: GlobSet,
     glob_entries: Vec<usize>,
+    regexes: RegexSet,
+    regex_entries: Vec<usize>,
 }
 
 impl<T> Default for NameMap<T> {
@@ -249,30 +314,66 @@ impl<T> Default for NameMap<T> {
             exact: HashMap::new(),
             globs: GlobSet::empty(),
             glob_entries: Vec::new(),
+            regexes: RegexSet::empty(),
+            regex_entries: Vec::new(),
         }
     }
 }
 
 impl<T> NameMap<T> {
-    fn build(entries: Vec<(NameEntry, T)>) -> Result<Self, (usize, String)> {
+    fn build(entries: Vec<(NameEntry, T)>) -> Result<Self, PatternError> {
         let mut exact: HashMap<String, Vec<usize>> = HashMap::new();
         let mut builder = GlobSetBuilder::new();
         let mut glob_entries = Vec::new();
+        let mut regex_entries = Vec::new();
         for (i, (e, _)) in entries.iter().enumerate() {
-            if is_glob(&e.pattern) {
-                let g = Glob::new(&e.pattern).map_err(|err| (i, err.kind().to_string()))?;
+            if e.regex {
+                regex_entries.push(i);
+            } else if is_glob(&e.pattern) {
+                let g = Glob::new(&e.pattern).map_err(|err| PatternError::Glob {
+                    index: i,
+                    why: err.kind().to_string(),
+                })?;
                 builder.add(g);
                 glob_entries.push(i);
             } else {
                 exact.entry(e.pattern.clone()).or_default().push(i);
             }
         }
-        let globs = builder.build().map_err(|e| (0, e.to_string()))?;
+        let globs = builder.build().map_err(|e| PatternError::Glob {
+            index: glob_entries.first().copied().unwrap_or(0),
+            why: e.to_string(),
+        })?;
+        let regexes = if regex_entries.is_empty() {
+            RegexSet::empty()
+        } else {
+            let patterns = regex_entries
+                .iter()
+                .filter_map(|i| entries.get(*i))
+                .map(|(e, _)| e.pattern.as_str());
+            RegexSetBuilder::new(patterns)
+                .size_limit(REGEX_SET_SIZE_LIMIT)
+                .build()
+                .map_err(|e| PatternError::Regex {
+                    // Each pattern compiled alone when it was read, so the set as a whole is
+                    // too large: blame the last, which tipped it over.
+                    index: regex_entries.last().copied().unwrap_or(0),
+                    why: match e {
+                        regex::Error::CompiledTooBig(limit) => format!(
+                            "the {} regular expressions of this list together compile to more than {limit} bytes",
+                            regex_entries.len()
+                        ),
+                        other => regex_why(&other),
+                    },
+                })?
+        };
         Ok(Self {
             entries,
             exact,
             globs,
             glob_entries,
+            regexes,
+            regex_entries,
         })
     }
 
@@ -289,9 +390,9 @@ impl<T> NameMap<T> {
         self.entries.len()
     }
 
-    /// Every entry matching `name` (already normalized), in the order they were written.
-    pub fn find_all(&self, name: &str) -> Vec<&(NameEntry, T)> {
-        let mut idx: Vec<usize> = self.exact.get(name).cloned().unwrap_or_default();
+    /// Indices of the glob and regex entries matching `name`, in the order written.
+    fn pattern_matches(&self, name: &str) -> Vec<usize> {
+        let mut idx = Vec::new();
         if !self.glob_entries.is_empty() {
             idx.extend(
                 self.globs
@@ -300,6 +401,21 @@ impl<T> NameMap<T> {
                     .filter_map(|g| self.glob_entries.get(g).copied()),
             );
         }
+        if !self.regex_entries.is_empty() {
+            idx.extend(
+                self.regexes
+                    .matches(name)
+                    .into_iter()
+                    .filter_map(|r| self.regex_entries.get(r).copied()),
+            );
+        }
+        idx
+    }
+
+    /// Every entry matching `name` (already normalized), in the order they were written.
+    pub fn find_all(&self, name: &str) -> Vec<&(NameEntry, T)> {
+        let mut idx: Vec<usize> = self.exact.get(name).cloned().unwrap_or_default();
+        idx.extend(self.pattern_matches(name));
         idx.sort_unstable();
         idx.dedup();
         idx.into_iter()
@@ -307,18 +423,14 @@ impl<T> NameMap<T> {
             .collect()
     }
 
-    /// The first entry matching `name`: exact names before globs.
+    /// The first entry matching `name`: exact names before globs and regular expressions,
+    /// which count in the order written.
     pub fn find(&self, name: &str) -> Option<&(NameEntry, T)> {
         if let Some(i) = self.exact.get(name).and_then(|v| v.first()) {
             return self.entries.get(*i);
         }
-        if self.glob_entries.is_empty() {
-            return None;
-        }
-        let first = self.globs.matches(name).into_iter().min()?;
-        self.glob_entries
-            .get(first)
-            .and_then(|i| self.entries.get(*i))
+        let first = self.pattern_matches(name).into_iter().min()?;
+        self.entries.get(first)
     }
 }
 
@@ -595,6 +707,7 @@ impl Policy {
                 deny: Vec::new(),
                 deny_origin: None,
                 unknown: Rule::new(RuleAction::Warn),
+                clarify: NameMap::default(),
             },
             typosquat: Rule::new(RuleAction::Warn),
             typosquat_names: Protected::default(),
@@ -743,6 +856,7 @@ struct Builder {
     license_deny: Vec<&'static str>,
     license_deny_origin: Option<Origin>,
     license_unknown: Option<(RuleAction, Origin)>,
+    license_clarify: Vec<(NameEntry, Clarification, Spot)>,
     typosquat_protect: Vec<String>,
     namespace_actions: HashMap<&'static str, (RuleAction, Origin)>,
     namespaces_required: Vec<(String, Origin)>,
@@ -1090,29 +1204,60 @@ impl Walk<'_> {
         }
     }
 
-    /// A list of names: each item a string or `{ name = "…", reason = "…" }`.
-    fn name_list(&mut self, v: &Val<'_>, what: &str) -> Vec<(NameEntry, Spot)> {
+    /// A list of names: each item a string or `{ name = "…", reason = "…" }`, and with
+    /// `regex_ok` also `{ regex = "…", reason = "…" }`. Only lists that say so take a regex,
+    /// so the key is offered where it is documented and nowhere else.
+    fn name_list(&mut self, v: &Val<'_>, what: &str, regex_ok: bool) -> Vec<(NameEntry, Spot)> {
+        let keys: &[&str] = if regex_ok {
+            &["name", "regex", "reason"]
+        } else {
+            &["name", "reason"]
+        };
         let mut out = Vec::new();
         for item in self.array(v, what) {
             let (name_val, reason) = match item.get_ref() {
                 DeValue::Table(t) => {
                     let mut name = None;
+                    let mut regex = None;
                     let mut reason = None;
-                    for (k, val, _) in self.keys(t, what, &["name", "reason"]) {
+                    for (k, val, _) in self.keys(t, what, keys) {
                         match k {
                             "name" => name = Some(val),
+                            "regex" => regex = Some(val),
                             _ => reason = self.str(val, "reason").map(str::to_owned),
                         }
                     }
-                    let Some(name) = name else {
-                        self.error(
-                            &item.span(),
-                            "missing-key",
-                            format!("an entry of {what} needs `name`"),
-                        );
-                        continue;
-                    };
-                    (name, reason)
+                    match (name, regex) {
+                        (Some(name), None) => (name, reason),
+                        (None, Some(regex)) => {
+                            if let Some(entry) = self.regex_entry(regex, what, &item.span(), reason)
+                            {
+                                out.push(entry);
+                            }
+                            continue;
+                        }
+                        (Some(_), Some(_)) => {
+                            self.error(
+                                &item.span(),
+                                "bad-value",
+                                format!("an entry of {what} takes `name` or `regex`, not both"),
+                            );
+                            continue;
+                        }
+                        (None, None) => {
+                            let needs = if regex_ok {
+                                "`name` or `regex`"
+                            } else {
+                                "`name`"
+                            };
+                            self.error(
+                                &item.span(),
+                                "missing-key",
+                                format!("an entry of {what} needs {needs}"),
+                            );
+                            continue;
+                        }
+                    }
                 }
                 _ => (item, None),
             };
@@ -1123,12 +1268,48 @@ impl Walk<'_> {
                         pattern,
                         reason,
                         origin,
+                        regex: false,
                     },
                     spot,
                 ));
             }
         }
         out
+    }
+
+    /// `{ regex = "…" }`: compiled here, under the size cap, so a pattern that does not
+    /// compile is reported at its own position; the list's `RegexSet` is built after the walk.
+    fn regex_entry(
+        &mut self,
+        v: &Val<'_>,
+        what: &str,
+        item: &Range<usize>,
+        reason: Option<String>,
+    ) -> Option<(NameEntry, Spot)> {
+        let raw = self.str(v, &format!("{what} regex"))?;
+        if let Err(e) = compile_regex(raw) {
+            self.error(
+                &v.span(),
+                "bad-regex",
+                format!(
+                    "{what}: `{raw}` is not a valid regular expression: {}",
+                    regex_why(&e)
+                ),
+            );
+            return None;
+        }
+        let pattern = raw.to_owned();
+        let spot = self.spot(&v.span());
+        let origin = self.origin(item);
+        Some((
+            NameEntry {
+                pattern,
+                reason,
+                origin,
+                regex: true,
+            },
+            spot,
+        ))
     }
 
     /// `[attestations] require`: each item `{ project = "…", github = "owner/repo",
@@ -1260,6 +1441,7 @@ impl Walk<'_> {
                         pattern,
                         reason,
                         origin,
+                        regex: false,
                     },
                     publisher,
                     spot,
@@ -1267,6 +1449,128 @@ impl Walk<'_> {
             }
         }
         out
+    }
+
+    /// `[licenses] clarify`: each item `{ project = "name or glob", versions = "…",
+    /// expression = "SPDX", reason = "…" }`. The reason is required for the same cause as an
+    /// exception's: a clarification overrides what the project itself declares.
+    fn clarify_list(&mut self, v: &Val<'_>, what: &str) -> Vec<(NameEntry, Clarification, Spot)> {
+        const KEYS: &[&str] = &["project", "versions", "expression", "reason"];
+        let mut out = Vec::new();
+        for item in self.array(v, what) {
+            let DeValue::Table(t) = item.get_ref() else {
+                self.error(
+                    &item.span(),
+                    "wrong-type",
+                    format!(
+                        "an entry of {what} must be a table: {{ project, expression, reason }}"
+                    ),
+                );
+                continue;
+            };
+            let mut project = None;
+            let mut versions = None;
+            let mut expression = None;
+            let mut reason: Option<String> = None;
+            let mut ok = true;
+            for (k, val, _) in self.keys(t, what, KEYS) {
+                let key_what = format!("{what} {k}");
+                match k {
+                    "project" => {
+                        project = self.name_pattern(val, &key_what);
+                        ok &= project.is_some();
+                    }
+                    "versions" => {
+                        versions = self.specifiers(val, &key_what);
+                        ok &= versions.is_some();
+                    }
+                    "expression" => {
+                        expression = self.spdx_expression(val, &key_what);
+                        ok &= expression.is_some();
+                    }
+                    _ => reason = self.str(val, &key_what).map(str::to_owned),
+                }
+            }
+            let span = item.span();
+            if ok && project.is_none() {
+                ok = false;
+                self.error(
+                    &span,
+                    "missing-key",
+                    format!("an entry of {what} needs `project`: the name or glob it clarifies"),
+                );
+            }
+            if ok && expression.is_none() {
+                ok = false;
+                self.error(
+                    &span,
+                    "missing-key",
+                    format!("an entry of {what} needs `expression`: the SPDX license that holds"),
+                );
+            }
+            if reason.as_deref().is_none_or(|r| r.trim().is_empty()) {
+                ok = false;
+                self.error(
+                    &span,
+                    "missing-reason",
+                    format!("an entry of {what} needs a `reason`: why the metadata is wrong"),
+                );
+            }
+            if !ok {
+                continue;
+            }
+            let (Some((pattern, spot)), Some(expression)) = (project, expression) else {
+                continue;
+            };
+            let origin = self.origin(&span);
+            out.push((
+                NameEntry {
+                    pattern,
+                    reason,
+                    origin,
+                    regex: false,
+                },
+                Clarification {
+                    versions,
+                    expression,
+                },
+                spot,
+            ));
+        }
+        out
+    }
+
+    /// An SPDX expression as a policy writes it: strict syntax and current SPDX ids only, as
+    /// for the `allow` and `deny` lists, since a lenient reading would guess at the very
+    /// license the policy is there to state.
+    fn spdx_expression(&mut self, v: &Val<'_>, what: &str) -> Option<spdx::Expression> {
+        let s = self.str(v, what)?;
+        match spdx::Expression::parse(s) {
+            Ok(e) => Some(e),
+            Err(e) => {
+                let term = s.get(e.span.clone()).unwrap_or_default();
+                let hint = spdx::imprecise_license_id(term)
+                    .map(|(l, _)| l)
+                    .or_else(|| spdx::license_id(term))
+                    .filter(|l| l.name != term)
+                    .map(|l| format!(" (did you mean `{}`?)", l.name))
+                    .unwrap_or_default();
+                let at = if term.is_empty() {
+                    String::new()
+                } else {
+                    format!(" at `{term}`")
+                };
+                self.error(
+                    &v.span(),
+                    "bad-license",
+                    format!(
+                        "{what}: `{s}` is not an SPDX expression{at}: {}{hint}",
+                        e.reason
+                    ),
+                );
+                None
+            }
+        }
     }
 
     /// A table of project name or glob → value (`{ django = ">=4.2" }`), each value read by
@@ -1293,6 +1597,7 @@ impl Walk<'_> {
                 pattern,
                 reason: None,
                 origin: self.origin(&k.span()),
+                regex: false,
             };
             out.push((entry, parsed, spot));
         }
@@ -1420,7 +1725,7 @@ impl Builder {
             RuleId::Audit => &["codes"],
             RuleId::ProjectStatus => &["quarantined", "archived", "deprecated"],
             RuleId::Unmaintained => &["max-age"],
-            RuleId::Licenses => &["allow", "deny", "unknown"],
+            RuleId::Licenses => &["allow", "deny", "unknown", "clarify"],
             RuleId::Typosquat => &["protect"],
             RuleId::Namespaces => &["not-owned", "unverified", "require-owned"],
             RuleId::Attestations => &["require"],
@@ -1463,8 +1768,8 @@ impl Builder {
         what: &str,
     ) {
         match (id, key) {
-            (RuleId::Projects, "allow") => self.allow.extend(w.name_list(v, what)),
-            (RuleId::Projects, "deny") => self.deny.extend(w.name_list(v, what)),
+            (RuleId::Projects, "allow") => self.allow.extend(w.name_list(v, what, true)),
+            (RuleId::Projects, "deny") => self.deny.extend(w.name_list(v, what, true)),
             (RuleId::Projects, "blocked") | (RuleId::Lock, "blocked") => {
                 let b = match w.str(v, what) {
                     Some("quarantine") => Some(Blocked::Quarantine),
@@ -1635,6 +1940,10 @@ impl Builder {
                 if let Some(a) = w.action(v, what) {
                     self.health_stale = Some((a, w.origin(kspan)));
                 }
+            }
+            (RuleId::Licenses, "clarify") => {
+                let list = w.clarify_list(v, what);
+                self.license_clarify.extend(list);
             }
             (RuleId::Licenses, "unknown") => {
                 if let Some(a) = w.action(v, what) {
@@ -1821,7 +2130,7 @@ impl Builder {
         let mut upstream = None;
         for (key, v, _) in w.keys(t, "[[private]]", &["names", "upstream"]) {
             match key {
-                "names" => names = w.name_list(v, "[[private]] names"),
+                "names" => names = w.name_list(v, "[[private]] names", false),
                 _ => upstream = w.str(v, "[[private]] upstream").map(str::to_owned),
             }
         }
@@ -1898,6 +2207,7 @@ impl Builder {
                                 pattern,
                                 reason: None,
                                 origin,
+                                regex: false,
                             },
                             spot,
                         )
@@ -2020,9 +2330,9 @@ impl Builder {
         let entries: Vec<(NameEntry, T)> = entries.into_iter().map(|(e, t, _)| (e, t)).collect();
         match NameMap::build(entries) {
             Ok(m) => m,
-            Err((i, why)) => {
-                if let Some(s) = spots.get(i) {
-                    self.error_at(s, "bad-glob", why);
+            Err(e) => {
+                if let Some(s) = spots.get(e.index()) {
+                    self.error_at(s, e.code(), e.to_string());
                 }
                 NameMap::default()
             }
@@ -2347,6 +2657,8 @@ impl Builder {
             p.license_rules.unknown.origin = Some(o);
         }
         p.license_rules.unknown.report_only = p.licenses.report_only;
+        let clarify = std::mem::take(&mut self.license_clarify);
+        p.license_rules.clarify = self.names(clarify);
         // Off, the table is not worth building.
         if !p.typosquat.is_off() {
             p.typosquat_names = Protected::new(self.typosquat_protect.iter().map(String::as_str));
@@ -2703,6 +3015,7 @@ mod tests {
             pattern: p.into(),
             reason: None,
             origin: o.clone(),
+            regex: false,
         };
         let m =
             NameMap::build(vec![(e("acme-*"), 1), (e("requests"), 2), (e("*-dev"), 3)]).unwrap();
@@ -2710,6 +3023,116 @@ mod tests {
         assert_eq!(m.find("acme-dev").map(|x| x.1), Some(1));
         assert_eq!(m.find_all("acme-dev").len(), 2);
         assert!(m.find("numpy").is_none());
+    }
+
+    #[test]
+    fn name_maps_match_regexes_in_written_order_after_exact_names() {
+        let o = Origin {
+            file: "p.toml".into(),
+            line: 1,
+        };
+        let e = |p: &str, regex| NameEntry {
+            pattern: p.into(),
+            reason: None,
+            origin: o.clone(),
+            regex,
+        };
+        let m = NameMap::build(vec![
+            (e("^acme-(internal|corp)-", true), 1),
+            (e("acme-*", false), 2),
+            (e("acme-corp-billing", false), 3),
+            (e("dev", true), 4),
+        ])
+        .unwrap();
+        // (name, what find returns, how many entries match)
+        let cases: &[(&str, Option<i32>, usize)] = &[
+            ("acme-corp-billing", Some(3), 3),
+            ("acme-internal-dev", Some(1), 3),
+            ("acme-public", Some(2), 1),
+            // Unanchored as written: `dev` matches anywhere.
+            ("devtools", Some(4), 1),
+            ("my-acme-internal-x", None, 0),
+            ("numpy", None, 0),
+        ];
+        for (name, first, all) in cases {
+            assert_eq!(m.find(name).map(|x| x.1), *first, "{name}");
+            assert_eq!(m.find_all(name).len(), *all, "{name}");
+        }
+        let bad = NameMap::build(vec![(e("dev", true), ()), (e("(", true), ())]);
+        assert!(
+            matches!(&bad, Err(PatternError::Regex { index: 1, .. })),
+            "{bad:?}"
+        );
+    }
+
+    #[test]
+    fn a_regex_error_says_what_is_wrong_in_one_line() {
+        let diags = load(&["[projects]\ndeny = [{ regex = \"^acme-(\", reason = \"r\" }]\n"])
+            .err()
+            .unwrap_or_default();
+        assert_eq!(diags.len(), 1, "{diags:?}");
+        assert_eq!(
+            diags[0].message,
+            "[projects] deny: `^acme-(` is not a valid regular expression: unclosed group"
+        );
+        let diags = load(&["[projects]\ndeny = [{ regex = '\\w{1000}' }]\n"])
+            .err()
+            .unwrap_or_default();
+        assert!(
+            diags[0].message.contains("compiles to more than"),
+            "{}",
+            diags[0]
+        );
+        // Under the cap each (about 0.5 MiB), a list's regexes together are capped too
+        // (about 20 MiB here); the last is blamed.
+        let many: Vec<String> = (0..40)
+            .map(|i| format!("{{ regex = '^{i}\\w{{10}}' }}"))
+            .collect();
+        let text = format!("[projects]\ndeny = [\n{}\n]\n", many.join(",\n"));
+        let diags = load(&[&text]).err().unwrap_or_default();
+        assert_eq!(
+            diags.iter().map(|d| (d.code, d.line)).collect::<Vec<_>>(),
+            [("bad-regex", 42)],
+            "{diags:?}"
+        );
+        assert!(diags[0].message.contains("together"), "{}", diags[0]);
+    }
+
+    #[test]
+    fn license_clarifications_load_and_later_files_extend_them() {
+        let p = load(&[
+            "[licenses]\nallow = [\"MIT\"]\nclarify = [{ project = \"Char_Det\", versions = \">=5\", expression = \"LGPL-2.1-or-later\", reason = \"METADATA says only 'LGPL'\" }]\n",
+            "[licenses]\nclarify = [{ project = \"acme-*\", expression = \"MIT OR Apache-2.0\", reason = \"ours\" }]\n",
+        ])
+        .unwrap();
+        let c = &p.license_rules.clarify;
+        assert_eq!(c.len(), 2);
+        let v = |s: &str| s.parse::<pep440_rs::Version>().unwrap();
+        let (e, got) = p
+            .license_rules
+            .clarification("char-det", Some(&v("5.2")))
+            .unwrap();
+        assert_eq!(got.expression.to_string(), "LGPL-2.1-or-later");
+        assert_eq!(e.origin.to_string(), "p0.toml:3");
+        assert_eq!(e.reason.as_deref(), Some("METADATA says only 'LGPL'"));
+        assert!(
+            p.license_rules
+                .clarification("char-det", Some(&v("4.0")))
+                .is_none()
+        );
+        assert!(p.license_rules.clarification("char-det", None).is_none());
+        let (e, _) = p.license_rules.clarification("acme-x", None).unwrap();
+        assert_eq!(e.origin.to_string(), "p1.toml:2");
+        // A lenient id is refused with the one meant.
+        let diags = load(&["[licenses]\nclarify = [{ project = \"a\", expression = \"Apache 2.0\", reason = \"r\" }]\n"])
+            .err()
+            .unwrap_or_default();
+        assert_eq!(diags.len(), 1, "{diags:?}");
+        assert!(
+            diags[0].message.contains("is not an SPDX expression"),
+            "{}",
+            diags[0]
+        );
     }
 
     fn load(files: &[&str]) -> Result<Policy, Vec<Diagnostic>> {
@@ -2757,6 +3180,31 @@ mod tests {
             ("[projects]\ndeny = [\"a b\"]\n", "bad-name", (2, 9)),
             ("[projects]\nallow = [\"a[\"]\n", "bad-glob", (2, 10)),
             (
+                "[projects]\ndeny = [{ regex = \"^acme-(\", reason = \"r\" }]\n",
+                "bad-regex",
+                (2, 19),
+            ),
+            (
+                "[projects]\nallow = [\"demo\", { regex = '\\w{1000}' }]\n",
+                "bad-regex",
+                (2, 28),
+            ),
+            (
+                "[projects]\ndeny = [{ regex = 1 }]\n",
+                "wrong-type",
+                (2, 19),
+            ),
+            (
+                "[projects]\ndeny = [{ name = \"a\", regex = \"^a\" }]\n",
+                "bad-value",
+                (2, 9),
+            ),
+            (
+                "[[private]]\nnames = [{ regex = \"^acme-\" }]\nupstream = \"internal\"\n",
+                "unknown-key",
+                (2, 12),
+            ),
+            (
                 "[projects]\ndeny = [{ reason = \"r\" }]\n",
                 "missing-key",
                 (2, 9),
@@ -2780,6 +3228,47 @@ mod tests {
                 (2, 17),
             ),
             ("[licenses]\nunknown = \"maybe\"\n", "bad-action", (2, 11)),
+            (
+                "[licenses]\nclarify = [{ project = \"a\", reason = \"r\" }]\n",
+                "missing-key",
+                (2, 12),
+            ),
+            (
+                "[licenses]\nclarify = [{ expression = \"MIT\", reason = \"r\" }]\n",
+                "missing-key",
+                (2, 12),
+            ),
+            (
+                "[licenses]\nclarify = [{ project = \"a\", expression = \"LGPL\", reason = \"r\" }]\n",
+                "bad-license",
+                (2, 42),
+            ),
+            (
+                "[licenses]\nclarify = [{ project = \"a\", expression = \"MIT\" }]\n",
+                "missing-reason",
+                (2, 12),
+            ),
+            (
+                "[licenses]\nclarify = [{ project = \"a\", expression = \"MIT\", reason = \" \" }]\n",
+                "missing-reason",
+                (2, 12),
+            ),
+            (
+                "[licenses]\nclarify = [{ project = \"a\", versions = \"=>5\", expression = \"MIT\", reason = \"r\" }]\n",
+                "bad-specifier",
+                (2, 40),
+            ),
+            (
+                "[licenses]\nclarify = [{ project = \"a b\", expression = \"MIT\", reason = \"r\" }]\n",
+                "bad-name",
+                (2, 24),
+            ),
+            (
+                "[licenses]\nclarify = [{ project = \"a\", expresion = \"MIT\", reason = \"r\" }]\n",
+                "unknown-key",
+                (2, 29),
+            ),
+            ("[licenses]\nclarify = [\"a\"]\n", "wrong-type", (2, 12)),
             ("[versions]\nmax-count = -1\n", "bad-value", (2, 13)),
             ("[versions]\nmax-count = \"3\"\n", "bad-value", (2, 13)),
             ("[typosquat]\nprotect = [\"acme-*\"]\n", "bad-name", (2, 12)),

@@ -147,7 +147,7 @@ impl Policy {
                     rule: &self.projects,
                     id: RuleId::Projects,
                     code: Code::ProjectDenied,
-                    detail: reason_detail(&e.pattern, e.reason.as_deref()),
+                    detail: reason_detail(e),
                     origin: Some(e.origin.clone()),
                     style: self.blocked,
                 });
@@ -315,10 +315,17 @@ fn feed_record_ids(p: &Policy, name: &str) -> Option<(String, Vec<String>)> {
     Some((rec.id.clone(), rec.aliases.clone()))
 }
 
-fn reason_detail(pattern: &str, reason: Option<&str>) -> String {
-    match reason {
-        Some(r) => format!("`{pattern}`: {r}"),
-        None => format!("`{pattern}`"),
+/// What a deny-list entry says about the project: the name or glob it was written as, or the
+/// regular expression it matched (a regex alone reads like a name otherwise), and its reason.
+fn reason_detail(e: &NameEntry) -> String {
+    let what = if e.regex {
+        format!("matches regex `{}`", e.pattern)
+    } else {
+        format!("`{}`", e.pattern)
+    };
+    match &e.reason {
+        Some(r) => format!("{what}: {r}"),
+        None => what,
     }
 }
 
@@ -1184,7 +1191,8 @@ impl View<'_> {
         if p.licenses.is_off() || !lr.is_active() {
             return None;
         }
-        let (rule, code, detail, origin) = match lr.judge(facts) {
+        let clarified = lr.clarification(&self.project, version);
+        let (rule, code, detail, origin) = match lr.judge(facts, clarified) {
             LicenseVerdict::Ok => return None,
             LicenseVerdict::Denied(d) => {
                 (&p.licenses, Code::LicenseDenied, d, lr.deny_origin.clone())
@@ -1408,6 +1416,62 @@ mod tests {
             (Code::ProjectNotAllowed, Blocked::NotFound)
         );
         assert!(blocked(&p, "requests").is_none());
+    }
+
+    #[test]
+    fn regex_entries_deny_and_allow_by_normalized_name() {
+        let deny = "[projects]\ndeny = [\"evil\", { regex = \"^acme-(internal|corp)-\", reason = \"private names come from the private index\" }]\n";
+        let allow = "[projects]\nallow = [\"demo\", { regex = \"^acme-\", reason = \"ours\" }]\n";
+        let lifted = "[projects]\ndeny = [{ regex = \"-internal-\" }]\n[[exceptions]]\nrule = \"projects\"\nproject = \"acme-internal-ok\"\nreason = \"published on purpose\"\n";
+        // (policy, project, Some((code, text the detail holds)) when blocked)
+        type Case<'a> = (&'a str, &'a str, Option<(Code, &'a str)>);
+        let cases: &[Case<'_>] = &[
+            (
+                deny,
+                "acme-internal-tool",
+                Some((
+                    Code::ProjectDenied,
+                    "matches regex `^acme-(internal|corp)-`: private names come from the private index",
+                )),
+            ),
+            // Matched against the normalized name.
+            (
+                deny,
+                "Acme_Corp.Billing",
+                Some((Code::ProjectDenied, "private names")),
+            ),
+            (deny, "evil", Some((Code::ProjectDenied, "`evil`"))),
+            (deny, "acme-public", None),
+            // Anchored only as written: `^` keeps this one out.
+            (deny, "my-acme-internal-x", None),
+            (allow, "acme-anything", None),
+            (allow, "demo", None),
+            (allow, "numpy", Some((Code::ProjectNotAllowed, ""))),
+            (allow, "not-acme-x", Some((Code::ProjectNotAllowed, ""))),
+            (
+                lifted,
+                "acme-internal-tool",
+                Some((Code::ProjectDenied, "matches regex `-internal-`")),
+            ),
+            (lifted, "acme-internal-ok", None),
+        ];
+        for (text, project, want) in cases {
+            let p = policy(text);
+            let got = blocked(&p, project);
+            match (want, &got) {
+                (None, None) => {}
+                (Some((code, detail)), Some((d, style))) => {
+                    assert_eq!((d.code, *style), (*code, Blocked::Quarantine), "{project}");
+                    assert!(d.detail.contains(detail), "{project}: {}", d.detail);
+                    assert_eq!(d.origin.as_ref().map(|o| o.line), Some(2), "{project}");
+                }
+                _ => panic!("{project} under {text:?}: {:?}", got.map(|(d, _)| d)),
+            }
+        }
+        // Only the wheels of a project the gate lets through reach the file rules.
+        let p = policy(allow);
+        let d = decide(&p, "acme-x", vec![file("acme_x-1.0-py3-none-any.whl")]);
+        assert_eq!(d[0].decision.code, Code::WheelShown);
     }
 
     #[test]
@@ -2442,6 +2506,192 @@ mod tests {
         );
         assert_eq!(judge(&p, gpl()), (1, judge(&p, gpl()).1));
         assert_eq!(judge(&p, gpl()).1.code, Code::AllowedByException);
+    }
+
+    #[test]
+    fn license_clarifications_replace_what_the_metadata_says() {
+        use crate::audit::LicenseFacts;
+        let judge = |p: &Policy, facts: LicenseFacts| {
+            let r = Arc::new(
+                Report::new(WHEEL.into(), sha_of(WHEEL), 1, Vec::new()).with_license(facts),
+            );
+            let (out, all) = audited(p, r);
+            (out.files.len(), all[0].decision.clone())
+        };
+        let none = LicenseFacts::default;
+        let said = |e: &str| LicenseFacts {
+            expression: Some(e.into()),
+            ..LicenseFacts::default()
+        };
+        let vague = || LicenseFacts {
+            license: Some("see LICENSE.txt".into()),
+            classifiers: vec!["OSI Approved :: BSD License".into()],
+            ..LicenseFacts::default()
+        };
+        // Read leniently as LGPL-2.0-only, which is not what the project means.
+        let lgpl = || LicenseFacts {
+            license: Some("LGPL".into()),
+            ..LicenseFacts::default()
+        };
+        let allow_lgpl21 = "[licenses]\nallow = [\"LGPL-2.1-or-later\"]\nunknown = \"hide\"\n";
+        let allow_mit = "[licenses]\nallow = [\"MIT\"]\nunknown = \"hide\"\n";
+        let deny_gpl = "[licenses]\ndeny = [\"GPL-3.0-only\"]\nunknown = \"hide\"\n";
+        let clarify = |project: &str, versions: &str, expression: &str| {
+            let versions = if versions.is_empty() {
+                String::new()
+            } else {
+                format!("versions = \"{versions}\", ")
+            };
+            format!(
+                "clarify = [{{ project = \"{project}\", {versions}expression = \"{expression}\", reason = \"upstream confirmed\" }}]\n"
+            )
+        };
+        // (policy head, clarify line, the wheel's metadata, files served, code, detail holds)
+        let cases: Vec<(&str, String, LicenseFacts, usize, Code, &str)> = vec![
+            // No license in the metadata: unknown, unless clarified.
+            (
+                allow_mit,
+                String::new(),
+                none(),
+                0,
+                Code::LicenseUnknown,
+                "",
+            ),
+            (
+                allow_mit,
+                clarify("demo", "", "MIT"),
+                none(),
+                1,
+                Code::WheelShown,
+                "",
+            ),
+            (
+                allow_mit,
+                clarify("demo", "", "MIT"),
+                vague(),
+                1,
+                Code::WheelShown,
+                "",
+            ),
+            (
+                allow_mit,
+                clarify("demo", "", "LGPL-2.1-or-later"),
+                vague(),
+                0,
+                Code::LicenseNotAllowed,
+                "`LGPL-2.1-or-later` (clarified at t.toml:4: upstream confirmed; no SPDX license can be read from the metadata)",
+            ),
+            // A wrong license in the metadata: the clarification counts, both ways.
+            (
+                allow_lgpl21,
+                String::new(),
+                lgpl(),
+                0,
+                Code::LicenseNotAllowed,
+                "`LGPL` (from License)",
+            ),
+            (
+                allow_lgpl21,
+                clarify("demo", ">=1", "LGPL-2.1-or-later"),
+                lgpl(),
+                1,
+                Code::WheelShown,
+                "",
+            ),
+            (
+                allow_mit,
+                clarify("demo", "", "LGPL-2.1-or-later"),
+                lgpl(),
+                0,
+                Code::LicenseNotAllowed,
+                "the metadata's License says `LGPL`",
+            ),
+            (
+                deny_gpl,
+                String::new(),
+                said("GPL-3.0-only"),
+                0,
+                Code::LicenseDenied,
+                "from License-Expression",
+            ),
+            (
+                deny_gpl,
+                clarify("demo", "", "MIT"),
+                said("GPL-3.0-only"),
+                1,
+                Code::WheelShown,
+                "",
+            ),
+            (
+                deny_gpl,
+                clarify("de*", "", "GPL-3.0-only"),
+                said("MIT"),
+                0,
+                Code::LicenseDenied,
+                "the metadata's License-Expression says `MIT`",
+            ),
+            (
+                deny_gpl,
+                clarify("demo", "", "MIT AND GPL-3.0-only"),
+                none(),
+                0,
+                Code::LicenseDenied,
+                "the metadata names none",
+            ),
+            // Versions scope it: the wheel is demo 1.0.
+            (
+                deny_gpl,
+                clarify("demo", ">=1", "GPL-3.0-only"),
+                said("MIT"),
+                0,
+                Code::LicenseDenied,
+                "clarified at t.toml:4",
+            ),
+            (
+                deny_gpl,
+                clarify("demo", ">=2", "GPL-3.0-only"),
+                said("MIT"),
+                1,
+                Code::WheelShown,
+                "",
+            ),
+            (
+                allow_mit,
+                clarify("demo", "<1", "MIT"),
+                none(),
+                0,
+                Code::LicenseUnknown,
+                "",
+            ),
+            // Another project's clarification does not apply.
+            (
+                allow_mit,
+                clarify("other", "", "MIT"),
+                none(),
+                0,
+                Code::LicenseUnknown,
+                "",
+            ),
+        ];
+        for (head, line, facts, served, code, detail) in cases {
+            let p = policy(&format!("{head}{line}"));
+            let (n, d) = judge(&p, facts);
+            assert_eq!((n, d.code), (served, code), "{line}: {}", d.detail);
+            assert!(d.detail.contains(detail), "{line}: {}", d.detail);
+        }
+        // Of several that match, the last written counts: a later file corrects an earlier one.
+        let p = policy(&format!(
+            "{deny_gpl}{}",
+            "clarify = [\n  { project = \"demo\", expression = \"GPL-3.0-only\", reason = \"shipped\" },\n  { project = \"demo\", expression = \"MIT\", reason = \"corrected\" },\n]\n"
+        ));
+        assert_eq!(judge(&p, none()).1.code, Code::WheelShown);
+        // The deciding line stays the list's; the clarification's is in the detail.
+        let p = policy(&format!(
+            "{deny_gpl}{}",
+            clarify("demo", "", "GPL-3.0-only")
+        ));
+        let d = judge(&p, none()).1;
+        assert_eq!(d.origin.map(|o| o.line), Some(2));
     }
 
     /// A Scorecard result for `project` from `date`, scoring `score`, with `checks`.

@@ -3,10 +3,14 @@
 //!
 //! The expression is evaluated, not searched for names: `MIT OR GPL-3.0-only` passes a deny of
 //! `GPL-3.0-only` (the MIT choice is open), `MIT AND GPL-3.0-only` does not.
+//!
+//! Metadata is written by each project and is sometimes wrong or silent; `clarify` lets a
+//! policy state the license that holds instead, for a project and optionally some versions.
 
+use pep440_rs::{Version, VersionSpecifiers};
 use spdx::{Expression, LicenseReq, ParseMode};
 
-use super::config::Rule;
+use super::config::{NameEntry, NameMap, Rule};
 use super::diag::Origin;
 use crate::audit::LicenseFacts;
 
@@ -115,6 +119,17 @@ pub struct LicenseRules {
     pub deny_origin: Option<Origin>,
     /// What a wheel whose license cannot be read gets.
     pub unknown: Rule,
+    /// `clarify`: per project name or glob, the license its wheels are judged by instead of
+    /// their metadata's; the entry's reason and line are kept for the decision.
+    pub clarify: NameMap<Clarification>,
+}
+
+/// A `[licenses] clarify` entry's payload: the versions it covers and the license that holds.
+#[derive(Debug)]
+pub struct Clarification {
+    /// `None`: every version.
+    pub versions: Option<VersionSpecifiers>,
+    pub expression: Expression,
 }
 
 impl LicenseRules {
@@ -122,11 +137,57 @@ impl LicenseRules {
         !self.allow.is_empty() || !self.deny.is_empty()
     }
 
-    /// Judges one wheel's license facts.
-    pub fn judge(&self, facts: &LicenseFacts) -> LicenseVerdict {
-        let (expr, from) = match read(facts) {
-            Ok(x) => x,
-            Err(why) => return LicenseVerdict::Unknown(why),
+    /// The clarification that covers `project` (normalized) at `version`: the last one written
+    /// that matches, so a later policy file can correct a clarification an earlier one ships.
+    /// An entry scoped to versions never covers a file whose version is not known.
+    pub fn clarification(
+        &self,
+        project: &str,
+        version: Option<&Version>,
+    ) -> Option<&(NameEntry, Clarification)> {
+        self.clarify
+            .find_all(project)
+            .into_iter()
+            .rev()
+            .find(|(_, c)| match (&c.versions, version) {
+                (None, _) => true,
+                (Some(spec), Some(v)) => spec.contains(v),
+                (Some(_), None) => false,
+            })
+    }
+
+    /// Judges one wheel's license facts, or, when a clarification covers the wheel, the
+    /// clarified expression in their place. The verdict's text names the clarification's line
+    /// and what the metadata said, since that is what someone reading the decision will check.
+    pub fn judge(
+        &self,
+        facts: &LicenseFacts,
+        clarified: Option<&(NameEntry, Clarification)>,
+    ) -> LicenseVerdict {
+        let read_expr;
+        let (expr, from) = match clarified {
+            Some((entry, c)) => {
+                let said = match read(facts) {
+                    Ok((x, field)) => format!("the metadata's {field} says `{x}`"),
+                    Err(_) if facts.is_empty() => "the metadata names none".to_owned(),
+                    Err(_) => "no SPDX license can be read from the metadata".to_owned(),
+                };
+                let why = entry
+                    .reason
+                    .as_deref()
+                    .map_or(String::new(), |r| format!(": {r}"));
+                (
+                    &c.expression,
+                    format!("clarified at {}{why}; {said}", entry.origin),
+                )
+            }
+            None => match read(facts) {
+                Ok((x, field)) => {
+                    read_expr = x;
+                    (&read_expr, format!("from {field}"))
+                }
+                Err(why) => return LicenseVerdict::Unknown(why),
+            },
         };
         let denied = |r: &LicenseReq| {
             r.license
@@ -135,7 +196,7 @@ impl LicenseRules {
         };
         if !self.deny.is_empty() && !expr.evaluate(|r| !denied(r)) {
             return LicenseVerdict::Denied(format!(
-                "`{expr}` (from {from}) cannot be met without a denied license"
+                "`{expr}` ({from}) cannot be met without a denied license"
             ));
         }
         let allowed = |r: &LicenseReq| {
@@ -145,7 +206,7 @@ impl LicenseRules {
         };
         if !self.allow.is_empty() && !expr.evaluate(|r| allowed(r) && !denied(r)) {
             return LicenseVerdict::NotAllowed(format!(
-                "`{expr}` (from {from}) cannot be met with the allowed licenses"
+                "`{expr}` ({from}) cannot be met with the allowed licenses"
             ));
         }
         LicenseVerdict::Ok
@@ -208,6 +269,14 @@ mod tests {
                 report_only: false,
                 origin: None,
             },
+            clarify: NameMap::default(),
+        }
+    }
+
+    impl LicenseRules {
+        /// The judgement with no clarification in play: what the metadata alone decides.
+        fn judge_metadata(&self, facts: &LicenseFacts) -> LicenseVerdict {
+            self.judge(facts, None)
         }
     }
 
@@ -221,24 +290,27 @@ mod tests {
     #[test]
     fn expressions_are_evaluated_not_searched() {
         let deny = rules(&[], &["GPL-3.0-only"]);
-        assert_eq!(deny.judge(&expr("MIT OR GPL-3.0-only")), LicenseVerdict::Ok);
+        assert_eq!(
+            deny.judge_metadata(&expr("MIT OR GPL-3.0-only")),
+            LicenseVerdict::Ok
+        );
         assert!(matches!(
-            deny.judge(&expr("MIT AND GPL-3.0-only")),
+            deny.judge_metadata(&expr("MIT AND GPL-3.0-only")),
             LicenseVerdict::Denied(_)
         ));
         let allow = rules(&["MIT", "Apache-2.0"], &[]);
         assert_eq!(
-            allow.judge(&expr("(MIT OR GPL-2.0-only) AND Apache-2.0")),
+            allow.judge_metadata(&expr("(MIT OR GPL-2.0-only) AND Apache-2.0")),
             LicenseVerdict::Ok
         );
         assert!(matches!(
-            allow.judge(&expr("MIT AND LGPL-2.1-or-later")),
+            allow.judge_metadata(&expr("MIT AND LGPL-2.1-or-later")),
             LicenseVerdict::NotAllowed(_)
         ));
         // A license both allowed and denied counts as denied.
         let both = rules(&["MIT"], &["MIT"]);
         assert!(matches!(
-            both.judge(&expr("MIT")),
+            both.judge_metadata(&expr("MIT")),
             LicenseVerdict::Denied(_)
         ));
     }
@@ -252,7 +324,7 @@ mod tests {
             ..LicenseFacts::default()
         };
         assert_eq!(
-            allow.judge(&legacy),
+            allow.judge_metadata(&legacy),
             LicenseVerdict::Ok,
             "License before classifiers"
         );
@@ -264,8 +336,8 @@ mod tests {
             ],
             ..LicenseFacts::default()
         };
-        assert_eq!(allow.judge(&classifiers), LicenseVerdict::Ok);
-        let v = allow.judge(&LicenseFacts {
+        assert_eq!(allow.judge_metadata(&classifiers), LicenseVerdict::Ok);
+        let v = allow.judge_metadata(&LicenseFacts {
             expression: Some("GPL-3.0-only".into()),
             license: Some("MIT".into()),
             ..LicenseFacts::default()
@@ -275,7 +347,7 @@ mod tests {
             "{v:?}"
         );
         let lax = rules(&["Apache-2.0"], &[]);
-        let v = lax.judge(&LicenseFacts {
+        let v = lax.judge_metadata(&LicenseFacts {
             license: Some("Apache 2.0".into()),
             ..LicenseFacts::default()
         });
@@ -295,7 +367,7 @@ mod tests {
             expr("MIT OR"),
         ] {
             assert!(
-                matches!(allow.judge(&facts), LicenseVerdict::Unknown(_)),
+                matches!(allow.judge_metadata(&facts), LicenseVerdict::Unknown(_)),
                 "{facts:?}"
             );
         }

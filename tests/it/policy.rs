@@ -125,6 +125,51 @@ async fn a_deny_listed_project_is_not_found_and_upstream_is_not_asked() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn a_regex_deny_entry_blocks_matching_projects_and_no_other() {
+    let up = FakeIndex::start().await;
+    up.project("demo", PageFormat::Json, &[wheel("demo", "1.0")]);
+    up.project(
+        "acme-internal-tool",
+        PageFormat::Json,
+        &[wheel("acme-internal-tool", "1.0")],
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let pw = Pipwall::start_with_policy(
+        &[up.url()],
+        dir.path(),
+        "[projects]\ndeny = [{ regex = \"^acme-(internal|corp)-\", reason = \"internal names come from the private index\" }]\n",
+    )
+    .await;
+    every_installer_gets(&pw, "demo", Some("1.0")).await;
+    for installer in INSTALLERS {
+        // Written as people do; matched once normalized (`acme-internal-tool`).
+        let (ok, _, out) = install(&pw, installer, "Acme_Internal.Tool").await;
+        assert!(!ok, "{installer:?}: {out}");
+    }
+    assert!(
+        !up.was_requested("/simple/acme-internal-tool/"),
+        "{:?}",
+        up.requests()
+    );
+    let page = pw
+        .get(
+            "/simple/acme-internal-tool/",
+            Some("application/vnd.pypi.simple.v1+json"),
+        )
+        .await;
+    let json: serde_json::Value = serde_json::from_str(&page.text()).unwrap();
+    assert_eq!(json["files"], serde_json::json!([]));
+    let reason = json["project-status"]["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("project-denied")
+            && reason.contains("^acme-(internal|corp)-")
+            && reason.contains("internal names come from the private index")
+            && reason.contains("policy.toml:2"),
+        "{reason}"
+    );
+}
+
 /// demo 1.0 (the wheel a lock pins, returned) and 1.1, and `other`, which no lock names.
 async fn lock_upstream() -> (FakeIndex, crate::support::fixtures::Fixture) {
     let up = FakeIndex::start().await;
