@@ -1,7 +1,7 @@
 //! Policies end to end: real pip and uv through pipwall under a TOML policy.
 
 use crate::support::clients::{INSTALLERS, Installer, installed_version};
-use crate::support::served::{Served, listed_files};
+use crate::support::served::{Served, listed_files, serve_refuses};
 use crate::support::{FakeIndex, PageFormat, Pipwall, clients, wheel};
 
 /// An upload time `hours` ago, in PEP 700 form.
@@ -599,15 +599,13 @@ async fn a_cooldown_per_upstream_lets_the_private_index_publish_at_once() {
     // A label no upstream has is a mistake, named at start.
     let bad = dir.path().join("bad.toml");
     std::fs::write(&bad, "[cooldown]\nupstreams = { intenral = \"0\" }\n").unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_pipwall"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--upstream"])
-        .arg(format!("internal={}", internal.url()))
-        .arg("--policy")
-        .arg(&bad)
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
+    let upstream = format!("internal={}", internal.url());
+    let err = serve_refuses(&[
+        "--upstream".as_ref(),
+        upstream.as_ref(),
+        "--policy".as_ref(),
+        bad.as_os_str(),
+    ]);
     assert!(
         err.contains("bad.toml:2") && err.contains("`intenral`"),
         "{err}"
@@ -992,13 +990,11 @@ async fn an_attestation_requirement_installs_only_what_the_named_publisher_signe
     let dir = tempfile::tempdir().unwrap();
     let policy = dir.path().join("policy.toml");
     std::fs::write(&policy, circleci).unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_pipwall"))
-        .args(["serve", "--no-audit", "--listen", "127.0.0.1:0", "--policy"])
-        .arg(&policy)
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = serve_refuses(&[
+        "--no-audit".as_ref(),
+        "--policy".as_ref(),
+        policy.as_os_str(),
+    ]);
     assert!(
         err.contains("--no-audit cannot be used with") && err.contains("policy.toml:2"),
         "{err}"

@@ -8,7 +8,7 @@ use crate::policy::{hours_ago, install_from, old_and_new};
 use crate::support::Pipwall;
 use crate::support::clients::{INSTALLERS, Installer};
 use crate::support::pipwall::raw_get_with;
-use crate::support::served::{Served, listed_files};
+use crate::support::served::{Served, listed_files, serve_refuses};
 
 const BOTH: [&str; 2] = ["demo-1.0-py3-none-any.whl", "demo-1.1-py3-none-any.whl"];
 const OLD: [&str; 1] = ["demo-1.0-py3-none-any.whl"];
@@ -217,13 +217,15 @@ async fn serve_binds_a_listener_to_a_scope_and_reloads_every_scope_on_sighup() {
     let ci_arg = format!("ci={}", ci.display());
     let cache = dir.path().join("cache").display().to_string();
     let url = up.url();
-    let start = |extra: &[&str]| {
-        std::process::Command::new(env!("CARGO_BIN_EXE_pipwall"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--upstream", &url])
-            .args(["--cache-dir", &cache])
-            .args(extra)
-            .output()
-            .unwrap()
+    let refused = |extra: &[&str]| {
+        let mut args: Vec<&std::ffi::OsStr> = vec![
+            "--upstream".as_ref(),
+            url.as_ref(),
+            "--cache-dir".as_ref(),
+            cache.as_ref(),
+        ];
+        args.extend(extra.iter().map(std::ffi::OsStr::new));
+        serve_refuses(&args)
     };
     // Mistakes stop the start, each with a message that says what to do.
     for (extra, says) in [
@@ -235,18 +237,14 @@ async fn serve_binds_a_listener_to_a_scope_and_reloads_every_scope_on_sighup() {
             "no scope named `nope`",
         ),
     ] {
-        let out = start(&extra);
-        assert!(!out.status.success(), "{extra:?}");
-        let err = String::from_utf8_lossy(&out.stderr);
+        let err = refused(&extra);
         assert!(err.contains(says), "{extra:?}: {err}");
     }
     let users = dir.path().join("users");
     let (_, line) = pipwall::auth::new_token(Some("qa")).unwrap();
     pipwall::auth::append_line(&users, &line).unwrap();
     let users_arg = users.display().to_string();
-    let out = start(&["--scope", &ci_arg, "--auth-file", &users_arg]);
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = refused(&["--scope", &ci_arg, "--auth-file", &users_arg]);
     assert!(err.contains("scope `qa`, which is not served"), "{err}");
 
     let served = Served::start(&[

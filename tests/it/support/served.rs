@@ -92,6 +92,19 @@ impl Drop for Served {
     }
 }
 
+/// Runs `pipwall serve --listen 127.0.0.1:0` with `args`, which must refuse to start: its
+/// standard error.
+pub fn serve_refuses(args: &[&std::ffi::OsStr]) -> String {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_pipwall"))
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .args(args)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!out.status.success(), "serve started: {err}");
+    err
+}
+
 /// The filenames a project page lists (JSON), asked with the given request headers.
 pub async fn listed_files(
     addr: std::net::SocketAddr,
