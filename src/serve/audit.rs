@@ -262,7 +262,7 @@ impl Audits {
     }
 
     /// Adds what the file's provenance proves (when the index lists one) to its report, and says
-    /// whether that is settled: false when the provenance could not be fetched.
+    /// whether that is settled: false when fetching the provenance failed other than "not found".
     async fn with_provenance(
         &self,
         mut report: audit::Report,
@@ -287,10 +287,14 @@ impl Audits {
                 .fetch_small(&url, attest::MAX_PROVENANCE_BYTES)
                 .await
             {
-                Err(e) => (
-                    problem(format!("the provenance could not be fetched: {e}")),
-                    false,
-                ),
+                // "Not found" is an answer; anything else may pass, so it is asked again later.
+                Err(e) => {
+                    let settled = matches!(e, crate::upstream::UpstreamError::NotFound { .. });
+                    (
+                        problem(format!("the provenance could not be fetched: {e}")),
+                        settled,
+                    )
+                }
                 Ok(bytes) => {
                     let verified = TrustRoot::public_good().and_then(|root| {
                         attest::verify_provenance(&bytes, &file.filename, sha256, root)
