@@ -281,11 +281,6 @@ impl App {
         }
     }
 
-    /// The policy in force now at `/simple/`.
-    pub fn policy(&self) -> Arc<crate::policy::Policy> {
-        self.policy_of(0)
-    }
-
     /// The policy in force now in a scope (the default one for an id out of range).
     pub fn policy_of(&self, scope: ScopeId) -> Arc<crate::policy::Policy> {
         self.scopes.get(scope).unwrap_or(&self.scopes[0]).policy()
@@ -355,15 +350,6 @@ impl App {
             report_unused(&scope.name, &old);
         }
         Ok(())
-    }
-
-    /// Puts a new policy in force at `/simple/`; the other scopes keep theirs.
-    pub fn set_policy(&self, policy: Arc<crate::policy::Policy>) -> Result<(), String> {
-        let mut all: Vec<_> = self.scopes.iter().map(Scope::policy).collect();
-        if let Some(first) = all.first_mut() {
-            *first = policy;
-        }
-        self.set_policies(all)
     }
 
     /// Logs the exceptions of the policies in force that have lifted nothing so far.
