@@ -61,12 +61,17 @@ impl PolicyArgs {
         if self.policies.is_empty() {
             return Ok(pipwall::policy::Policy::builtin());
         }
-        let (policy, warnings) = pipwall::policy::load_files(&self.policies)?;
-        for w in warnings {
-            eprintln!("{w}");
-        }
-        Ok(policy)
+        load_policy_files(&self.policies)
     }
+}
+
+/// Loads policy files merged in order, warnings to stderr, errors with every problem listed.
+fn load_policy_files(files: &[PathBuf]) -> Result<pipwall::policy::Policy> {
+    let (policy, warnings) = pipwall::policy::load_files(files)?;
+    for w in warnings {
+        eprintln!("{w}");
+    }
+    Ok(policy)
 }
 
 #[derive(Subcommand)]
@@ -454,12 +459,9 @@ async fn run(cli: Cli) -> Result<Exit> {
             let scope_files = scope_files(&scopes)?;
             let mut scoped = Vec::with_capacity(scope_files.len());
             for (name, files) in &scope_files {
-                let (p, warnings) = pipwall::policy::load_files(files).with_context(|| {
+                let p = load_policy_files(files).with_context(|| {
                     format!("pipwall will not start with an invalid policy for scope {name}")
                 })?;
-                for w in warnings {
-                    eprintln!("{w}");
-                }
                 scoped.push((name.clone(), Arc::new(p)));
             }
             if no_audit {
@@ -492,11 +494,7 @@ async fn run(cli: Cli) -> Result<Exit> {
                     let policy_list = if policy_files.is_empty() {
                         "the built-in default policy".to_owned()
                     } else {
-                        policy_files
-                            .iter()
-                            .map(|p| p.display().to_string())
-                            .collect::<Vec<_>>()
-                            .join(", ")
+                        show_paths(&policy_files)
                     };
                     let from = format!("upstream {} under {policy_list}", upstream_list.join(", "));
                     Some(Arc::new(
@@ -1123,11 +1121,7 @@ fn load_scope_policies(
             out.push(None);
             continue;
         }
-        let (p, warnings) = pipwall::policy::load_files(files)?;
-        for w in warnings {
-            eprintln!("{w}");
-        }
-        out.push(Some(Arc::new(p)));
+        out.push(Some(Arc::new(load_policy_files(files)?)));
     }
     Ok(out)
 }
