@@ -115,16 +115,14 @@ impl Policy {
             .iter()
             .filter(|e| e.covers_project(name))
             .collect();
+        let own_cooldown = self.cooldown_rules.projects.find(name);
         let mut view = View {
             policy: self,
             project: name.to_owned(),
             now,
             required: self.require_versions.find_all(name),
             denied: self.deny_versions.find_all(name),
-            min_age: self
-                .cooldown_rules
-                .projects
-                .find(name)
+            min_age: own_cooldown
                 .map(|(e, d)| (*d, Some(e.origin.clone())))
                 .or_else(|| {
                     self.cooldown_rules
@@ -132,7 +130,7 @@ impl Policy {
                         .filter(|d| !d.is_zero())
                         .map(|d| (d, self.cooldown_rules.min_age_origin.clone()))
                 }),
-            min_age_own: self.cooldown_rules.projects.find(name).is_some(),
+            min_age_own: own_cooldown.is_some(),
             lock: self.lock_set.as_ref().and_then(|l| l.project(name)),
             exceptions,
             advisories_stale: self.advisory_feed.as_ref().is_some_and(|f| f.is_stale(now)),
