@@ -11,44 +11,41 @@ pub(crate) fn hours_ago(hours: i64) -> String {
 }
 
 async fn install(pw: &Pipwall, installer: Installer, spec: &str) -> (bool, Option<String>, String) {
-    install_from(&pw.index_url(), installer, spec).await
+    install_from(&pw.index_url(), installer, spec, "demo").await
 }
 
-/// pip installs `project` through `pw`, and `module` ends up at `version`.
-async fn pip_installs(pw: &Pipwall, project: &str, module: &str, version: &str) {
-    let home = tempfile::tempdir().unwrap();
-    let target = home.path().join("t");
-    let run = clients()
-        .install(
-            Installer::Pip,
-            &pw.index_url(),
-            home.path(),
-            &target,
-            &[project],
-        )
-        .await;
-    assert!(run.ok, "{}", run.output);
-    assert_eq!(
-        installed_version(&target, module).as_deref(),
-        Some(version),
-        "{}",
-        run.output
-    );
-}
-
-/// Installs `spec` from the index at `index` into a fresh folder: whether it worked, the demo
-/// version installed, and the installer's output.
+/// Installs `spec` from the index at `index` into a fresh folder: whether it worked, the
+/// version of `module` installed, and the installer's output.
 pub(crate) async fn install_from(
     index: &str,
     installer: Installer,
     spec: &str,
+    module: &str,
 ) -> (bool, Option<String>, String) {
     let home = tempfile::tempdir().unwrap();
     let target = home.path().join("t");
     let run = clients()
         .install(installer, index, home.path(), &target, &[spec])
         .await;
-    (run.ok, installed_version(&target, "demo"), run.output)
+    (run.ok, installed_version(&target, module), run.output)
+}
+
+/// `installer` installs `spec` from `index` and `module` ends up at `version`.
+pub(crate) async fn installs(
+    index: &str,
+    installer: Installer,
+    spec: &str,
+    module: &str,
+    version: &str,
+) {
+    let (ok, got, out) = install_from(index, installer, spec, module).await;
+    assert!(ok, "{installer:?} {spec}: {out}");
+    assert_eq!(got.as_deref(), Some(version), "{installer:?} {spec}: {out}");
+}
+
+/// pip installs `project` through `pw`, and `module` ends up at `version`.
+async fn pip_installs(pw: &Pipwall, project: &str, module: &str, version: &str) {
+    installs(&pw.index_url(), Installer::Pip, project, module, version).await;
 }
 
 /// pip and uv each install `spec` through `pw`: `Some(version)` of demo installed, or `None`:
@@ -577,24 +574,7 @@ async fn a_cooldown_per_upstream_lets_the_private_index_publish_at_once() {
     .await;
     every_installer_gets(&pw, "demo", Some("1.0")).await;
     for installer in INSTALLERS {
-        let home = tempfile::tempdir().unwrap();
-        let target = home.path().join("t");
-        let run = clients()
-            .install(
-                installer,
-                &pw.index_url(),
-                home.path(),
-                &target,
-                &["acme-lib"],
-            )
-            .await;
-        assert!(run.ok, "{installer:?}: {}", run.output);
-        assert_eq!(
-            installed_version(&target, "acme_lib").as_deref(),
-            Some("1.1"),
-            "{installer:?}: {}",
-            run.output
-        );
+        installs(&pw.index_url(), installer, "acme-lib", "acme_lib", "1.1").await;
     }
     // A label no upstream has is a mistake, named at start.
     let bad = dir.path().join("bad.toml");

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use crate::policy::{hours_ago, install_from, old_and_new};
+use crate::policy::{hours_ago, installs, old_and_new};
 use crate::support::Pipwall;
 use crate::support::clients::{INSTALLERS, Installer};
 use crate::support::pipwall::raw_get_with;
@@ -51,13 +51,7 @@ async fn a_scope_serves_its_own_policy_beside_the_default() {
     for installer in INSTALLERS {
         for (index, want) in [("simple", "1.1"), ("ci/simple", "1.0")] {
             let url = format!("http://{}/{index}/", pw.addr);
-            let (ok, version, out) = install_from(&url, installer, "demo").await;
-            assert!(ok, "{installer:?} {index}: {out}");
-            assert_eq!(
-                version.as_deref(),
-                Some(want),
-                "{installer:?} {index}: {out}"
-            );
+            installs(&url, installer, "demo", "demo", want).await;
         }
     }
     // One file, two verdicts: fetched through the default scope, refused through `ci` with the
@@ -186,9 +180,7 @@ async fn a_token_bound_to_a_scope_gets_its_policy_everywhere_and_no_other() {
 
     // pip with the bound token as its password, at the plain index URL, gets the older version.
     let url = format!("http://__token__:{ci_token}@{}/simple/", pw.addr);
-    let (ok, version, out) = install_from(&url, Installer::Pip, "demo").await;
-    assert!(ok, "{out}");
-    assert_eq!(version.as_deref(), Some("1.0"));
+    installs(&url, Installer::Pip, "demo", "demo", "1.0").await;
 }
 
 /// The download path of demo 1.1 as the default page lists it (relative to the root),
