@@ -911,9 +911,10 @@ impl View<'_> {
         }
         // Attestations are checked by the audit, and only wheels are audited: any other file of
         // a project that must be attested cannot be shown.
-        if !super::is_audited(&file.filename)
-            && let Some((entry, _)) = p.attestation_publishers.find_all(&self.project).first()
-            && !p.attestations.is_off()
+        if !p.attestations.is_off()
+            && !p.attestation_publishers.is_empty()
+            && !super::is_audited(&file.filename)
+            && let Some((entry, _)) = p.attestation_publishers.find(&self.project)
         {
             check!(
                 self.hit(

@@ -16,7 +16,7 @@ async fn install(pw: &Pipwall, installer: Installer, spec: &str) -> (bool, Optio
 
 /// Installs `spec` from the index at `index` into a fresh folder: whether it worked, the
 /// version of `module` installed, and the installer's output.
-pub(crate) async fn install_from(
+async fn install_from(
     index: &str,
     installer: Installer,
     spec: &str,
