@@ -11,12 +11,28 @@ use crate::policy::{Action, Code, FileDecision};
 
 /// The request a decision is made for: set around request handling, read when a decision is
 /// logged, so each line says who asked and which request's log lines go with it.
+/// Cheap to make for every request (shared strings, an address): most requests log nothing.
 #[derive(Clone, Debug)]
 pub struct Requester {
-    pub request_id: String,
-    /// The authenticated user (a token as `token:` and the first hex digits of its digest),
-    /// else the client's address.
-    pub client: String,
+    pub request_id: std::sync::Arc<str>,
+    pub client: Client,
+}
+
+/// The authenticated user (a token as `token:` and the first hex digits of its digest), else
+/// the client's address.
+#[derive(Clone, Debug)]
+pub enum Client {
+    User(std::sync::Arc<str>),
+    Address(std::net::IpAddr),
+}
+
+impl std::fmt::Display for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::User(u) => f.write_str(u),
+            Self::Address(a) => a.fmt(f),
+        }
+    }
 }
 
 tokio::task_local! {
@@ -97,6 +113,7 @@ impl DecisionLog {
     pub fn record(&self, scope: &str, project: &str, upstream: &str, decisions: &[FileDecision]) {
         let time = jiff::Timestamp::now().to_string();
         let requester = REQUESTER.try_with(Clone::clone).ok();
+        let client = requester.as_ref().map(|r| r.client.to_string());
         let mut buf = Vec::with_capacity(decisions.len() * 320);
         for d in decisions {
             let ev = Event {
@@ -114,8 +131,8 @@ impl DecisionLog {
                 reason: d.decision.sentence(),
                 policy: d.decision.origin.as_ref().map(ToString::to_string),
                 upstream,
-                request_id: requester.as_ref().map(|r| r.request_id.as_str()),
-                client: requester.as_ref().map(|r| r.client.as_str()),
+                request_id: requester.as_ref().map(|r| &*r.request_id),
+                client: client.as_deref(),
             };
             // Serializing these plain structs cannot fail; a failure would only drop one line.
             if serde_json::to_writer(&mut buf, &ev).is_ok() {
@@ -171,7 +188,7 @@ mod tests {
         };
         let who = Requester {
             request_id: "r-1".into(),
-            client: "alice".into(),
+            client: Client::User("alice".into()),
         };
         let rt = tokio::runtime::Builder::new_current_thread()
             .build()

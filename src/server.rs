@@ -50,7 +50,7 @@ pub async fn handle(
     bound: Option<ScopeId>,
 ) -> Response<Body> {
     use tracing::Instrument as _;
-    let id = request_id(&req);
+    let id: std::sync::Arc<str> = request_id(&req).into();
     let span = tracing::info_span!("request", id = %id);
     let mut resp = match app
         .settings
@@ -76,7 +76,7 @@ async fn handle_inner(
     app: &App,
     req: Request<Incoming>,
     bound: Option<ScopeId>,
-    id: &str,
+    id: &std::sync::Arc<str>,
     peer: SocketAddr,
 ) -> Response<Body> {
     let started = std::time::Instant::now();
@@ -117,10 +117,12 @@ async fn handle_inner(
         granted.as_ref().and_then(|g| g.scope.as_deref()),
     );
     let requester = crate::decision_log::Requester {
-        request_id: id.to_owned(),
+        request_id: id.clone(),
         client: granted
             .as_ref()
-            .map_or_else(|| peer.ip().to_string(), |g| g.user.to_string()),
+            .map_or(crate::decision_log::Client::Address(peer.ip()), |g| {
+                crate::decision_log::Client::User(g.user.clone())
+            }),
     };
     let dispatched = match scoped {
         Ok(scope) => {
