@@ -21,11 +21,13 @@ pub mod archive;
 pub mod contents;
 pub mod finding;
 mod linux_policy;
+pub mod loader;
 pub mod native;
 pub mod platform;
 pub mod rules;
 mod stable_abi;
 pub mod wheel;
+mod windows_dlls;
 
 pub use abi3::{Ifdef, ImportVerdict, StableItem, SymbolKind, TargetOs, check_import, lookup};
 pub use archive::Limits;
@@ -34,4 +36,4 @@ pub use wheel::{audit_file, hash_file};
 
 /// Names the rules a report was made with. Bump the suffix whenever a rule or its data changes,
 /// so stored reports made by older rules are audited again.
-pub const AUDITOR: &str = concat!("pipwall-audit/", env!("CARGO_PKG_VERSION"), "+rules.4");
+pub const AUDITOR: &str = concat!("pipwall-audit/", env!("CARGO_PKG_VERSION"), "+rules.5");

@@ -14,7 +14,7 @@ use pep440_rs::Version;
 
 use super::archive::check_member_path;
 use super::finding::{Code, Finding, LicenseFacts};
-use crate::dist::{ProjectName, WheelFilename};
+use crate::dist::{ProjectName, WheelFilename, WheelTags};
 
 /// The `.dist-info` directory of the wheel, found among its members.
 pub fn find_dist_info(
@@ -101,6 +101,21 @@ fn first<'a>(headers: &'a [(&str, String)], key: &str) -> Option<&'a str> {
         .map(|(_, v)| v.as_str())
 }
 
+fn expand_tag_line(line: &str) -> Vec<String> {
+    let mut parts = line.splitn(3, '-');
+    let parsed = match (parts.next(), parts.next(), parts.next()) {
+        (Some(py), Some(abi), Some(plat)) => WheelTags::parse(py, abi, plat).ok(),
+        _ => None,
+    };
+    match parsed {
+        Some(tags) => tags
+            .triples()
+            .map(|(py, abi, plat)| format!("{py}-{abi}-{plat}"))
+            .collect(),
+        None => vec![line.to_owned()],
+    }
+}
+
 pub struct WheelInfo {
     pub root_is_purelib: bool,
 }
@@ -132,10 +147,14 @@ pub fn check_wheel_file(
             false
         }
     };
+    // A `Tag` line may itself be compressed (maturin up to 1.7 wrote
+    // `cp310-cp310-manylinux_2_17_x86_64.manylinux2014_x86_64`); installers read the line as
+    // the tag set it stands for, so it is expanded before the comparison. A line that is not
+    // three well-formed sets is kept as written, and so differs from every expected tag.
     let declared: BTreeSet<String> = headers
         .iter()
         .filter(|(k, _)| k.eq_ignore_ascii_case("Tag"))
-        .map(|(_, v)| v.clone())
+        .flat_map(|(_, v)| expand_tag_line(v))
         .collect();
     let expected: BTreeSet<String> = wheel
         .tags
@@ -450,6 +469,27 @@ mod tests {
 
     fn wheel(name: &str) -> WheelFilename {
         WheelFilename::parse_any(name).unwrap()
+    }
+
+    #[test]
+    fn a_compressed_tag_line_stands_for_its_expansion() {
+        // maturin <= 1.7 wrote the filename's compressed platform set on one Tag line.
+        let w = WheelFilename::parse_any(
+            "x-1.0-cp310-cp310-manylinux_2_17_x86_64.manylinux2014_x86_64.whl",
+        )
+        .unwrap();
+        let text = "Wheel-Version: 1.0\nRoot-Is-Purelib: false\nTag: cp310-cp310-manylinux_2_17_x86_64.manylinux2014_x86_64\n";
+        let mut f = vec![];
+        check_wheel_file("x-1.0.dist-info/WHEEL", text.as_bytes(), &w, &mut f);
+        assert!(f.is_empty(), "{f:?}");
+        // Expanded, it must still be the filename's set: a line adding a platform is a mismatch.
+        let text = "Wheel-Version: 1.0\nRoot-Is-Purelib: false\nTag: cp310-cp310-manylinux_2_17_x86_64.win_amd64\n";
+        let mut f = vec![];
+        check_wheel_file("x-1.0.dist-info/WHEEL", text.as_bytes(), &w, &mut f);
+        assert_eq!(f.len(), 1);
+        assert_eq!(f[0].code, Code::WheelTagsMismatch);
+        assert!(f[0].detail.contains("win_amd64"), "{}", f[0].detail);
+        assert_eq!(expand_tag_line("not a tag"), ["not a tag"]);
     }
 
     #[test]

@@ -58,6 +58,7 @@ pub enum Code {
     MacosVersionTooNew,
     MacosExternalLibrary,
     PeMachineMismatch,
+    WindowsExternalLibrary,
 }
 
 impl Code {
@@ -110,6 +111,7 @@ impl Code {
             Self::MacosVersionTooNew => "macos-version-too-new",
             Self::MacosExternalLibrary => "macos-external-library",
             Self::PeMachineMismatch => "pe-machine-mismatch",
+            Self::WindowsExternalLibrary => "windows-external-library",
         }
     }
 
@@ -168,6 +170,7 @@ impl Code {
         Self::MacosVersionTooNew,
         Self::MacosExternalLibrary,
         Self::PeMachineMismatch,
+        Self::WindowsExternalLibrary,
     ];
 }
 

@@ -76,6 +76,8 @@ pub struct ElfFacts {
 pub struct MachOSlice {
     pub cputype: u32,
     pub cpusubtype: u32,
+    /// `MH_EXECUTE`, `MH_DYLIB`, `MH_BUNDLE`, …
+    pub filetype: u32,
     /// Minimum macOS version as (major, minor), from LC_BUILD_VERSION or LC_VERSION_MIN_MACOSX.
     pub min_macos: Option<(u16, u16)>,
     pub dylibs: Vec<String>,
@@ -95,10 +97,25 @@ pub enum Format {
     Pe(PeFacts),
 }
 
+/// Whether a binary is code a process loads (what Python imports, or a library that code links)
+/// or a program of its own. The difference matters because installers treat them differently:
+/// a Windows launcher `.exe` in a pure wheel (pip, setuptools, distlib ship them) is copied into
+/// `Scripts/` and run as a separate process; it never enters the interpreter that installed it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// ELF `ET_DYN` without a program interpreter, Mach-O `MH_DYLIB`/`MH_BUNDLE`, PE with
+    /// `IMAGE_FILE_DLL`.
+    Loadable,
+    /// ELF `ET_EXEC` (or a PIE: `ET_DYN` with `PT_INTERP`), Mach-O `MH_EXECUTE`, PE without
+    /// `IMAGE_FILE_DLL`.
+    Program,
+}
+
 /// What the rules need to know about one native member.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Binary {
     pub format: Format,
+    pub kind: Kind,
     /// Undefined symbols, without Mach-O's leading `_`. For a fat Mach-O, the union of slices.
     pub imports: Vec<Import>,
     /// Symbols the binary defines and exports.
@@ -172,6 +189,20 @@ fn parse_elf(bytes: &[u8]) -> Result<Binary, ParseError> {
     let endian = header.endianness()?;
     let little_endian = endian == goblin::container::Endian::Little;
     let ctx = Ctx::new(header.container()?, endian);
+    let kind = elf_kind(header.e_type, || {
+        goblin::elf::ProgramHeader::parse(
+            bytes,
+            usize::try_from(header.e_phoff).unwrap_or(usize::MAX),
+            usize::from(header.e_phnum),
+            ctx,
+        )
+        .map(|phdrs| {
+            phdrs
+                .iter()
+                .any(|p| p.p_type == goblin::elf::program_header::PT_INTERP)
+        })
+        .unwrap_or(false)
+    });
     let shdrs = SectionHeader::parse(
         bytes,
         header.e_shoff as usize,
@@ -300,9 +331,23 @@ fn parse_elf(bytes: &[u8]) -> Result<Binary, ParseError> {
     };
     Ok(Binary {
         format: Format::Elf(facts),
+        kind,
         imports,
         exports,
     })
+}
+
+const ET_DYN: u16 = 3;
+
+/// A shared object is loadable unless it names a program interpreter: a position-independent
+/// executable is `ET_DYN` too, and only programs ask the kernel for `PT_INTERP`. The check is
+/// a closure because the section-header path does not read program headers otherwise.
+fn elf_kind(e_type: u16, has_interpreter: impl FnOnce() -> bool) -> Kind {
+    if e_type == ET_DYN && !has_interpreter() {
+        Kind::Loadable
+    } else {
+        Kind::Program
+    }
 }
 
 /// Sorts one dynamic symbol: an undefined global or weak one is an import; a defined one that
@@ -431,6 +476,7 @@ fn parse_elf_full(bytes: &[u8]) -> Result<Binary, ParseError> {
             .collect::<Vec<_>>()
     };
     let x86_isa_level = x86_isa_needed(&elf, bytes);
+    let kind = elf_kind(elf.header.e_type, || elf.interpreter.is_some());
     let facts = ElfFacts {
         machine: elf.header.e_machine,
         is_64: elf.is_64,
@@ -444,6 +490,7 @@ fn parse_elf_full(bytes: &[u8]) -> Result<Binary, ParseError> {
     };
     Ok(Binary {
         format: Format::Elf(facts),
+        kind,
         imports,
         exports,
     })
@@ -474,6 +521,8 @@ const N_UNDF: u8 = 0x00;
 const N_SECT: u8 = 0x0e;
 const LC_BUILD_VERSION: u32 = 0x32;
 const PLATFORM_MACOS: u32 = 1;
+
+const MH_EXECUTE: u32 = 2;
 
 fn parse_mach(bytes: &[u8]) -> Result<Binary, ParseError> {
     let mut slices = Vec::new();
@@ -506,8 +555,14 @@ fn parse_mach(bytes: &[u8]) -> Result<Binary, ParseError> {
     imports.dedup_by(|a, b| a.name == b.name);
     exports.sort();
     exports.dedup();
+    let kind = if !slices.is_empty() && slices.iter().all(|s| s.filetype == MH_EXECUTE) {
+        Kind::Program
+    } else {
+        Kind::Loadable
+    };
     Ok(Binary {
         format: Format::MachO(slices),
+        kind,
         imports,
         exports,
     })
@@ -557,6 +612,7 @@ fn mach_slice(
     Ok(MachOSlice {
         cputype: macho.header.cputype,
         cpusubtype: macho.header.cpusubtype,
+        filetype: macho.header.filetype,
         min_macos,
         // The first entry is the binary's own id ("self"), not a dependency.
         dylibs: macho.libs.iter().skip(1).map(|s| (*s).to_owned()).collect(),
@@ -568,6 +624,8 @@ fn mach_slice(
 fn nibble_version(v: u32) -> (u16, u16) {
     ((v >> 16) as u16, ((v >> 8) & 0xff) as u16)
 }
+
+const IMAGE_FILE_DLL: u16 = 0x2000;
 
 fn parse_pe(bytes: &[u8]) -> Result<Binary, ParseError> {
     let pe = PE::parse(bytes)?;
@@ -592,7 +650,13 @@ fn parse_pe(bytes: &[u8]) -> Result<Binary, ParseError> {
         .iter()
         .filter_map(|e| e.name.map(str::to_owned))
         .collect();
+    let kind = if pe.header.coff_header.characteristics & IMAGE_FILE_DLL != 0 {
+        Kind::Loadable
+    } else {
+        Kind::Program
+    };
     Ok(Binary {
+        kind,
         format: Format::Pe(PeFacts {
             machine: pe.header.coff_header.machine,
             libraries,
@@ -748,6 +812,7 @@ mod tests {
     fn extension_by_init_symbol() {
         let b = Binary {
             format: Format::Pe(PeFacts::default()),
+            kind: Kind::Loadable,
             imports: vec![],
             exports: vec!["PyInit__rust".into()],
         };

@@ -260,8 +260,10 @@ impl LinuxPolicy {
 
     /// Whether a wheel may need `soname` without shipping it. The libc's own dynamic loader always
     /// may (auditwheel exempts `ld-linux*` and `ld64.so.1`/`.2`; the musl loader is the same file
-    /// as musl's libc). musl's libc is whitelisted as `libc.so` in the data; auditwheel replaces it
-    /// by the soname Alpine-style systems install, so the bare `libc.so` is not allowed.
+    /// as musl's libc). musl's loader answers every `lib{c,pthread,rt,m,dl,util,xnet}.*` name
+    /// with itself before looking at any file (`ldso/dynlink.c`, `load_library`), so Rust and
+    /// zig builds that need the bare `libc.so` load as well as Alpine's
+    /// `libc.musl-x86_64.so.1`; auditwheel reads the data's `libc.so` literally and rejects them.
     pub fn library_allowed(&self, soname: &str) -> bool {
         let libc = self.base.libc;
         if is_dynamic_loader(libc, soname) {
@@ -270,8 +272,7 @@ impl LinuxPolicy {
         match libc {
             Libc::Glibc => contains(self.base.whitelist, soname),
             Libc::Musl => {
-                musl_libc_soname(self.arch.arch) == Some(soname)
-                    || (soname != MUSL_LIBC_PLACEHOLDER && contains(self.base.whitelist, soname))
+                super::loader::musl_serves_itself(soname) || contains(self.base.whitelist, soname)
             }
         }
     }
@@ -309,25 +310,6 @@ fn compare_numeric(version: &str, reference: (u16, u16)) -> Option<Ordering> {
         ordering = ordering.then(0.cmp(r));
     }
     Some(ordering)
-}
-
-/// How musl's libc appears in the musllinux whitelist before auditwheel substitutes the real soname.
-const MUSL_LIBC_PLACEHOLDER: &str = "libc.so";
-
-/// The soname of musl's libc on an architecture, as auditwheel's `_fixup_musl_libc_soname` maps it
-/// (musl's own names: `x86` for i686, `armv7` for armv7l).
-pub fn musl_libc_soname(arch: &str) -> Option<&'static str> {
-    Some(match arch {
-        "x86_64" => "libc.musl-x86_64.so.1",
-        "i686" => "libc.musl-x86.so.1",
-        "aarch64" => "libc.musl-aarch64.so.1",
-        "s390x" => "libc.musl-s390x.so.1",
-        "ppc64le" => "libc.musl-ppc64le.so.1",
-        "armv7l" => "libc.musl-armv7.so.1",
-        "riscv64" => "libc.musl-riscv64.so.1",
-        "loongarch64" => "libc.musl-loongarch64.so.1",
-        _ => return None,
-    })
 }
 
 /// Whether `soname` names the dynamic loader of `libc`. auditwheel ignores the versions needed
@@ -698,18 +680,22 @@ mod tests {
     }
 
     #[test]
-    fn musllinux_libc_is_renamed_per_arch() {
+    fn musllinux_libc_is_whatever_musl_serves_itself() {
         let p = known("musllinux_1_2_x86_64");
         assert_eq!(p.libc(), Libc::Musl);
-        assert!(p.library_allowed("libc.musl-x86_64.so.1"));
+        // musl's loader answers every libc.* (and libm., libpthread., ...) name with itself.
+        for own in [
+            "libc.musl-x86_64.so.1",
+            "libc.so",
+            "libm.so.6",
+            "libpthread.so.0",
+        ] {
+            assert!(p.library_allowed(own), "{own}");
+        }
         assert!(p.library_allowed("libz.so.1"));
-        assert!(!p.library_allowed("libc.so"));
-        assert!(!p.library_allowed("libc.so.6"));
-        assert!(!p.library_allowed("libc.musl-aarch64.so.1"));
         assert!(!p.library_allowed("libstdc++.so.6"));
-        assert!(known("musllinux_1_1_i686").library_allowed("libc.musl-x86.so.1"));
-        assert!(known("musllinux_1_2_armv7l").library_allowed("libc.musl-armv7.so.1"));
-        assert!(known("musllinux_1_2_loongarch64").library_allowed("libc.musl-loongarch64.so.1"));
+        assert!(!p.library_allowed("libgcc_s.so.1"));
+        assert!(!p.library_allowed("libcrypt.so.1"));
         // No symbol versions in musl: nothing is constrained.
         assert_eq!(p.version_allowed("GLIBC_2.17"), Unconstrained);
         assert_eq!(p.name(), "musllinux_1_2_x86_64");
@@ -903,9 +889,9 @@ mod tests {
                     assert!(sorted_unique(versions), "{} {} {prefix}", p.name, a.arch);
                 }
                 if p.libc == Libc::Musl {
-                    assert!(musl_libc_soname(a.arch).is_some(), "{}", a.arch);
                     assert!(a.prefixes.is_empty(), "{} {}", p.name, a.arch);
-                    assert!(contains(p.whitelist, MUSL_LIBC_PLACEHOLDER), "{}", p.name);
+                    // musl's libc, as auditwheel's data names it.
+                    assert!(contains(p.whitelist, "libc.so"), "{}", p.name);
                 }
                 // Every (policy, arch) is reachable by its canonical tag and by each alias.
                 let canonical = format!("{}_{}", p.name, a.arch);

@@ -7,8 +7,10 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 use super::abi3::{ImportVerdict, TargetOs, check_import};
 use super::contents::installed_path;
 use super::finding::{Code, Finding};
-use super::native::{Binary, Format};
+use super::loader::{self, Resolution, Unresolved, dir_of, normalize};
+use super::native::{Binary, Format, Kind};
 use super::platform::{self, Libc, PolicyLookup, VersionCheck};
+use super::windows_dlls;
 use crate::dist::WheelFilename;
 
 /// A native member of the wheel with its parsed facts.
@@ -30,11 +32,13 @@ pub fn check_all(view: &WheelView<'_>, members: &[Member], findings: &mut Vec<Fi
         return;
     }
     if view.wheel.tags.platform.iter().all(|p| p == "any") {
-        for m in members {
+        // Programs are run, not loaded: pip's and setuptools' launcher `.exe` files are copied
+        // into `Scripts/` and never enter the interpreter (see `native::Kind`).
+        for m in members.iter().filter(|m| m.binary.kind == Kind::Loadable) {
             findings.push(Finding::new(
                 Code::NativeInPureWheel,
                 m.path.as_str(),
-                "native binary in a wheel tagged for any platform",
+                "native library in a wheel tagged for any platform",
             ));
         }
     }
@@ -206,50 +210,47 @@ fn abi3(view: &WheelView<'_>, members: &[Member], findings: &mut Vec<Finding>) {
     }
 }
 
-/// Normalizes `a/b/../c` without ever climbing above the root (a path that would is not in
-/// the wheel).
-fn normalize(path: &str) -> Option<String> {
-    let mut parts: Vec<&str> = Vec::new();
-    for seg in path.split('/') {
-        match seg {
-            "" | "." => {}
-            ".." => {
-                parts.pop()?;
-            }
-            s => parts.push(s),
-        }
+/// The sonames glibc installs: a symbol version needed from one of these is a need for glibc.
+/// A `GLIBC_*` version needed from any other file is that file's own business: aarch64's
+/// libgcc_s defines a `GLIBC_2.0` version of its own, so a musllinux binary that ships and
+/// links it "needs" `GLIBC_2.0` without needing glibc.
+fn is_glibc_library(soname: &str) -> bool {
+    const GLIBC: [&str; 16] = [
+        "libc.so.6",
+        "libm.so.6",
+        "libpthread.so.0",
+        "libdl.so.2",
+        "librt.so.1",
+        "libutil.so.1",
+        "libresolv.so.2",
+        "libanl.so.1",
+        "libnsl.so.1",
+        "libcrypt.so.1",
+        "libBrokenLocale.so.1",
+        "libmvec.so.1",
+        "libthread_db.so.1",
+        "libc_malloc_debug.so.0",
+        "libmemusage.so",
+        "libpcprofile.so",
+    ];
+    GLIBC.contains(&soname)
+        || soname.starts_with("libnss_")
+        || platform::is_dynamic_loader(Libc::Glibc, soname)
+}
+
+/// Says where the loader looked for a library it did not find in the wheel, in words a user
+/// can act on.
+fn unresolved_text(u: &Unresolved, members: &[Member]) -> String {
+    let mut s = u.lib.clone();
+    if u.root != u.needed_by {
+        s.push_str(&format!(" (when {} is loaded)", members[u.root].path));
     }
-    Some(parts.join("/"))
-}
-
-fn dir_of(path: &str) -> &str {
-    path.rsplit_once('/').map_or("", |(d, _)| d)
-}
-
-/// Whether `lib` is shipped in the wheel where `member`'s RUNPATH (or RPATH, when it has no
-/// RUNPATH) points with `$ORIGIN`. Absolute search paths are the host's and never count.
-fn elf_resolves_in_wheel(
-    member: &str,
-    lib: &str,
-    rpath: &[String],
-    runpath: &[String],
-    installed: &HashSet<String>,
-) -> bool {
-    let origin = dir_of(installed_path(member).unwrap_or(member));
-    let search = if runpath.is_empty() { rpath } else { runpath };
-    search.iter().any(|entry| {
-        let Some(rest) = entry
-            .strip_prefix("$ORIGIN")
-            .or_else(|| entry.strip_prefix("${ORIGIN}"))
-        else {
-            return false;
-        };
-        normalize(&format!("{origin}/{rest}/{lib}")).is_some_and(|p| installed.contains(&p))
-    })
-}
-
-fn is_glibc_loader(file: &str) -> bool {
-    file.starts_with("ld-linux") || file.starts_with("ld64.so")
+    if u.searched.is_empty() {
+        s.push_str(": no RPATH or RUNPATH of the loading chain points into the wheel");
+    } else {
+        s.push_str(&format!(": not in {}", u.searched.join(", then ")));
+    }
+    s
 }
 
 fn linux(view: &WheelView<'_>, members: &[Member], findings: &mut Vec<Finding>) {
@@ -267,25 +268,48 @@ fn linux(view: &WheelView<'_>, members: &[Member], findings: &mut Vec<Finding>) 
             )),
         }
     }
-    for m in members {
+    if policies.is_empty()
+        || !members
+            .iter()
+            .any(|m| matches!(m.binary.format, Format::Elf(_)))
+    {
+        return;
+    }
+    // One replay of the loader per libc the tags name: lookup does not depend on the policy.
+    let mut resolutions: Vec<(Libc, Resolution)> = Vec::new();
+    for (tag, _) in &policies {
+        if !resolutions.iter().any(|(l, _)| *l == tag.libc) {
+            let r = loader::resolve(members, view.installed, tag.libc);
+            if r.gave_up {
+                findings.push(Finding::new(
+                    Code::ManylinuxExternalLibrary,
+                    "",
+                    "too many libraries to follow; where the loader finds them cannot be checked",
+                ));
+            }
+            resolutions.push((tag.libc, r));
+        }
+    }
+    for (i, m) in members.iter().enumerate() {
         let Format::Elf(elf) = &m.binary.format else {
             continue;
         };
         let path = m.path.as_str();
         let arch = platform::linux_arch_of(elf.machine, elf.is_64, elf.little_endian);
         let needs_glibc = elf.needed.iter().any(|n| n == "libc.so.6")
-            || elf
-                .version_needs
-                .iter()
-                .any(|(_, v)| v.iter().any(|n| n.starts_with("GLIBC_")));
+            || elf.version_needs.iter().any(|(file, v)| {
+                is_glibc_library(file) && v.iter().any(|n| n.starts_with("GLIBC_"))
+            });
         let needs_musl = elf
             .needed
             .iter()
             .any(|n| n.starts_with("libc.musl-") || n == "libc.so");
-        let bundled =
-            |lib: &str| elf_resolves_in_wheel(path, lib, &elf.rpath, &elf.runpath, view.installed);
         for (tag, policy) in &policies {
             let name = policy.name();
+            let Some((_, resolution)) = resolutions.iter().find(|(l, _)| *l == tag.libc) else {
+                continue;
+            };
+            let bundled = |lib: &str| resolution.in_wheel[i].contains(lib);
             if arch != Some(tag.arch) {
                 findings.push(Finding::new(
                     Code::ElfArchMismatch,
@@ -322,7 +346,7 @@ fn linux(view: &WheelView<'_>, members: &[Member], findings: &mut Vec<Finding>) 
             }
             let mut too_new = BTreeSet::new();
             for (file, versions) in &elf.version_needs {
-                if is_glibc_loader(file) || bundled(file) {
+                if platform::is_dynamic_loader(Libc::Glibc, file) || bundled(file) {
                     continue;
                 }
                 for v in versions {
@@ -341,25 +365,28 @@ fn linux(view: &WheelView<'_>, members: &[Member], findings: &mut Vec<Finding>) 
                     ),
                 ));
             }
-            let mut external = BTreeSet::new();
             let mut blacklisted = BTreeSet::new();
             for lib in &elf.needed {
-                if policy.library_allowed(lib) {
+                if policy.library_allowed(lib) && !bundled(lib) {
                     for import in m.binary.imports.iter().filter(|i| !i.weak) {
                         if policy.blacklisted(lib, &import.name) {
                             blacklisted.insert(format!("{} ({lib})", import.name));
                         }
                     }
-                } else if !bundled(lib) {
-                    external.insert(lib.clone());
                 }
             }
+            let external: Vec<String> = resolution
+                .unresolved
+                .iter()
+                .filter(|u| u.needed_by == i && !policy.library_allowed(&u.lib))
+                .map(|u| unresolved_text(u, members))
+                .collect();
             if !external.is_empty() {
                 findings.push(Finding::new(
                     Code::ManylinuxExternalLibrary,
                     path,
                     format!(
-                        "needs libraries that {name} does not allow and the wheel does not ship: {}",
+                        "needs libraries that {name} does not allow and the loader does not find in the wheel: {}",
                         list(external)
                     ),
                 ));
@@ -413,6 +440,19 @@ fn parse_macos_tag(tag: &str) -> Option<((u16, u16), &str)> {
     Some(((major, minor), parts.next()?))
 }
 
+/// Whether a binary's minimum macOS is above what its tag promises. From macOS 11 on, platform
+/// tags carry the major version only: packaging's `mac_platforms` gives a macOS 12.3 machine
+/// `macosx_12_0` (never `macosx_12_3`), and delocate compares majors alone from 11 on. So a
+/// minimum of 12.3 keeps the promise of `macosx_12_0`, while before 11 the minor counts
+/// (10.13 code under `macosx_10_9` does not).
+fn macos_too_new(min: (u16, u16), floor: (u16, u16)) -> bool {
+    if floor.0 >= 11 {
+        min.0 > floor.0
+    } else {
+        min > floor
+    }
+}
+
 fn macos(view: &WheelView<'_>, members: &[Member], findings: &mut Vec<Finding>) {
     let tags: Vec<_> = view
         .wheel
@@ -450,7 +490,7 @@ fn macos(view: &WheelView<'_>, members: &[Member], findings: &mut Vec<Finding>) 
                     *version
                 };
                 if let Some(min) = slice.min_macos
-                    && min > floor
+                    && macos_too_new(min, floor)
                 {
                     findings.push(Finding::new(
                         Code::MacosVersionTooNew,
@@ -528,6 +568,14 @@ fn windows(view: &WheelView<'_>, members: &[Member], findings: &mut Vec<Finding>
             Some((t.as_str(), machine))
         })
         .collect();
+    if tags.is_empty() {
+        return;
+    }
+    let shipped: HashSet<String> = view
+        .installed
+        .iter()
+        .map(|p| p.rsplit('/').next().unwrap_or(p).to_ascii_lowercase())
+        .collect();
     for m in members {
         let Format::Pe(pe) = &m.binary.format else {
             continue;
@@ -542,14 +590,98 @@ fn windows(view: &WheelView<'_>, members: &[Member], findings: &mut Vec<Finding>
                         pe.machine
                     ),
                 ));
+                continue;
+            }
+            let missing: BTreeSet<String> = pe
+                .libraries
+                .iter()
+                .filter(|dll| {
+                    let lower = dll.to_ascii_lowercase();
+                    !shipped.contains(&lower) && !windows_provides(&lower, *machine)
+                })
+                .cloned()
+                .collect();
+            if !missing.is_empty() {
+                findings.push(Finding::new(
+                    Code::WindowsExternalLibrary,
+                    m.path.as_str(),
+                    format!(
+                        "imports DLLs that are neither part of Windows or CPython on `{tag}` nor shipped in the wheel: {}",
+                        list(missing)
+                    ),
+                ));
             }
         }
     }
 }
 
+/// Whether Windows or the CPython installation provides a DLL (lowercase) to a module loaded by
+/// the interpreter on `machine`. The sources, as delvewheel (the Windows repair tool) lists them
+/// in `_dll_list.py`: the interpreter's own DLL (`python3*.dll`, PyPy's `libpypy*-c.dll`);
+/// API sets (`api-ms-win-*`, `ext-ms-*`), which the loader maps to system DLLs; the VC runtime
+/// CPython ships beside `python.exe` (`vcruntime140.dll` since 3.5, `vcruntime140_1.dll` on
+/// 64-bit builds since 3.8); and every DLL of `System32`/`SysWOW64` common to the Windows
+/// releases CPython supports (generated table, `windows_dlls.rs`). A shipped DLL is not checked
+/// for its directory: packages add their own DLL folders at import (`os.add_dll_directory`, as
+/// delvewheel's patch does), which no static reading can follow.
+fn windows_provides(dll: &str, machine: u16) -> bool {
+    let bit = match machine {
+        IMAGE_FILE_MACHINE_I386 => windows_dlls::X86,
+        IMAGE_FILE_MACHINE_AMD64 => windows_dlls::AMD64,
+        IMAGE_FILE_MACHINE_ARM64 => windows_dlls::ARM64,
+        _ => return false,
+    };
+    let interpreter = dll == "python3.dll"
+        || versioned_python_dll(dll)
+        || (dll.starts_with("libpypy") && dll.ends_with("-c.dll"));
+    let api_set = dll.starts_with("api-ms-win-") || dll.starts_with("ext-ms-");
+    let vc_runtime = dll == "vcruntime140.dll"
+        || (dll == "vcruntime140_1.dll" && machine != IMAGE_FILE_MACHINE_I386);
+    interpreter
+        || api_set
+        || vc_runtime
+        || windows_dlls::SYSTEM_DLLS
+            .binary_search_by(|(name, _)| (*name).cmp(dll))
+            .is_ok_and(|i| windows_dlls::SYSTEM_DLLS[i].1 & bit != 0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn windows_provides_system_runtime_and_interpreter_dlls_only() {
+        const X64: u16 = IMAGE_FILE_MACHINE_AMD64;
+        for dll in [
+            "kernel32.dll",
+            "ucrtbase.dll",
+            "api-ms-win-crt-runtime-l1-1-0.dll",
+            "python3.dll",
+            "python311.dll",
+            "vcruntime140.dll",
+            "vcruntime140_1.dll",
+            "ws2_32.dll",
+        ] {
+            assert!(windows_provides(dll, X64), "{dll}");
+        }
+        // numba's tbbpool module needs Intel TBB, which neither Windows nor CPython ships.
+        for dll in [
+            "tbb12.dll",
+            "msvcp140.dll",
+            "libopenblas.dll",
+            "vendored.dll",
+        ] {
+            assert!(!windows_provides(dll, X64), "{dll}");
+        }
+        assert!(!windows_provides(
+            "vcruntime140_1.dll",
+            IMAGE_FILE_MACHINE_I386
+        ));
+        let sorted = windows_dlls::SYSTEM_DLLS
+            .windows(2)
+            .all(|w| w[0].0 < w[1].0);
+        assert!(sorted);
+    }
 
     #[test]
     fn python_dlls() {
@@ -572,53 +704,13 @@ mod tests {
     }
 
     #[test]
-    fn origin_resolution_stays_in_the_wheel() {
-        let installed: HashSet<String> =
-            ["pkg.libs/libz.so.1".to_owned(), "pkg/_ext.so".to_owned()].into();
-        let rp = |s: &str| vec![s.to_owned()];
-        assert!(elf_resolves_in_wheel(
-            "pkg/_ext.so",
-            "libz.so.1",
-            &[],
-            &rp("$ORIGIN/../pkg.libs"),
-            &installed
-        ));
-        assert!(elf_resolves_in_wheel(
-            "x-1.data/platlib/pkg/_ext.so",
-            "libz.so.1",
-            &rp("${ORIGIN}/../pkg.libs"),
-            &[],
-            &installed
-        ));
-        // RUNPATH wins over RPATH, host paths never count, and `..` cannot leave the wheel.
-        assert!(!elf_resolves_in_wheel(
-            "pkg/_ext.so",
-            "libz.so.1",
-            &rp("$ORIGIN/../pkg.libs"),
-            &rp("/usr/lib"),
-            &installed
-        ));
-        assert!(!elf_resolves_in_wheel(
-            "pkg/_ext.so",
-            "libz.so.1",
-            &[],
-            &rp("/usr/lib"),
-            &installed
-        ));
-        assert!(!elf_resolves_in_wheel(
-            "pkg/_ext.so",
-            "libz.so.1",
-            &[],
-            &rp("$ORIGIN/../../../pkg.libs"),
-            &installed
-        ));
-        assert!(!elf_resolves_in_wheel(
-            "pkg/_ext.so",
-            "libz.so.1",
-            &[],
-            &[],
-            &installed
-        ));
+    fn macos_minimums_compare_by_major_from_11_on() {
+        assert!(!macos_too_new((12, 3), (12, 0)));
+        assert!(!macos_too_new((11, 3), (11, 0)));
+        assert!(macos_too_new((13, 0), (12, 0)));
+        assert!(macos_too_new((10, 13), (10, 9)));
+        assert!(macos_too_new((11, 0), (10, 15)));
+        assert!(!macos_too_new((10, 9), (10, 9)));
     }
 
     #[test]

@@ -452,13 +452,6 @@ fn scan_member(
     }
     match role {
         Role::Native(magic, keep) => {
-            if contents::in_purelib(name, ctx.root_is_purelib) {
-                findings.push(Finding::new(
-                    Code::NativeInPurelib,
-                    name,
-                    "native binary installed as pure-Python code (purelib)",
-                ));
-            }
             let parsed = match keep {
                 Keep::Memory(bytes) => native::parse(magic, &bytes),
                 Keep::Spill(file) => {
@@ -469,10 +462,23 @@ fn scan_member(
                 }
             };
             match parsed {
-                Ok(binary) => out.members.push(Member {
-                    path: name.to_owned(),
-                    binary,
-                }),
+                Ok(binary) => {
+                    // Only code a process loads breaks the promise of pure-Python files: a
+                    // launcher `.exe` is run as a program of its own (see `native::Kind`).
+                    if binary.kind == native::Kind::Loadable
+                        && contents::in_purelib(name, ctx.root_is_purelib)
+                    {
+                        out.findings.push(Finding::new(
+                            Code::NativeInPurelib,
+                            name,
+                            "native library installed as pure-Python code (purelib)",
+                        ));
+                    }
+                    out.members.push(Member {
+                        path: name.to_owned(),
+                        binary,
+                    });
+                }
                 Err(e) => out.findings.push(Finding::new(
                     Code::NativeUnparseable,
                     name,

@@ -347,3 +347,202 @@ fn code_for_newer_x86_64_levels_breaks_a_plain_x86_64_tag() {
         .contains(&Code::ElfIsaLevel)
     );
 }
+
+// Issue 14: verdicts that follow what the loaders do on real wheels. Each fixture reproduces the
+// shape of a real wheel that pipwall used to refuse (or let through).
+
+/// Writes the wheel's files to a folder as an installer would, and asks the host's real glibc
+/// loader to list what `module` loads, so a fixture's verdict is checked against the loader
+/// rather than against our own reading.
+fn glibc_loader_list(files: &[(&str, &str)], module: &str) -> String {
+    let root = tempfile::tempdir().unwrap();
+    for (path, fixture) in files {
+        let p = root.path().join(path);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(&p, binary(fixture)).unwrap();
+    }
+    let loader = "/lib64/ld-linux-x86-64.so.2";
+    assert!(
+        std::path::Path::new(loader).exists(),
+        "the glibc loader {loader} is part of every x86_64 glibc system"
+    );
+    let out = std::process::Command::new(loader)
+        .arg("--list")
+        .arg(root.path().join(module))
+        .env_remove("LD_LIBRARY_PATH")
+        .output()
+        .unwrap();
+    // What it loaded on stdout; a library it cannot find stops the load, named on stderr.
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+#[test]
+fn a_bundled_library_found_through_the_loading_modules_rpath_is_shipped() {
+    // numpy 1.24's shape: the extension's DT_RPATH finds libchain, whose own need (libchaindep)
+    // glibc finds through the extension's RPATH too, since libchain has no search path.
+    let files = [
+        (
+            "demo/rpathchain.cpython-311-x86_64-linux-gnu.so",
+            "rpathchain.cpython-311-x86_64-linux-gnu.so",
+        ),
+        ("pkg.libs/libchain.so.1", "libchain.so.1"),
+        ("pkg.libs/libchaindep.so.1", "libchaindep.so.1"),
+    ];
+    let listed = glibc_loader_list(&files, files[0].0);
+    assert!(listed.contains("pkg.libs/libchaindep.so.1"), "{listed}");
+    assert!(!listed.contains("cannot open"), "{listed}");
+    let mut spec = WheelSpec::new("demo", "1.0", "cp311-cp311-manylinux_2_17_x86_64");
+    for (path, fixture) in files {
+        spec = spec.file(path, binary(fixture));
+    }
+    assert_pass(&audit(&spec.build()));
+}
+
+#[test]
+fn a_runpath_serves_only_its_own_object_and_the_finding_says_where_the_loader_looked() {
+    let files = [
+        (
+            "demo/runpathchain.cpython-311-x86_64-linux-gnu.so",
+            "runpathchain.cpython-311-x86_64-linux-gnu.so",
+        ),
+        ("pkg.libs/libchain.so.1", "libchain.so.1"),
+        ("pkg.libs/libchaindep.so.1", "libchaindep.so.1"),
+    ];
+    // The real loader cannot load it: libchaindep is not found for libchain.
+    let listed = glibc_loader_list(&files, files[0].0);
+    assert!(
+        listed.contains("libchaindep.so.1: cannot open shared object file"),
+        "{listed}"
+    );
+    let mut spec = WheelSpec::new("demo", "1.0", "cp311-cp311-manylinux_2_17_x86_64");
+    for (path, fixture) in files {
+        spec = spec.file(path, binary(fixture));
+    }
+    let r = audit(&spec.build());
+    let f = finding(&r, Code::ManylinuxExternalLibrary);
+    assert_eq!(f.file, "pkg.libs/libchain.so.1");
+    for part in [
+        "libchaindep.so.1",
+        "when demo/runpathchain.cpython-311-x86_64-linux-gnu.so is loaded",
+        "no RPATH or RUNPATH",
+    ] {
+        assert!(f.detail.contains(part), "{part}: {}", f.detail);
+    }
+    assert_eq!(r.verdict, Verdict::Fail);
+}
+
+#[test]
+fn a_glibc_version_needed_from_a_shipped_libgcc_s_is_not_a_need_for_glibc() {
+    // musllinux aarch64 wheels ship libgcc_s, which defines GLIBC_2.0 itself.
+    let ext = "muslarm.cpython-311-aarch64-linux-musl.so";
+    let spec = WheelSpec::new("demo", "1.0", "cp311-cp311-musllinux_1_2_aarch64")
+        .file("demo/__init__.py", "")
+        .file(&format!("demo/{ext}"), binary(ext))
+        .file(
+            "pkg.libs/libgcc_s-b5472b99.so.1",
+            binary("libgcc_s-b5472b99.so.1"),
+        );
+    assert_pass(&audit(&spec.build()));
+    // Without the library, the module needs what musllinux does not allow, but still not glibc.
+    let r = audit(&wheel_with("cp311-cp311-musllinux_1_2_aarch64", ext, ext));
+    assert_eq!(codes(&r), [Code::ManylinuxExternalLibrary]);
+    assert!(
+        finding(&r, Code::ManylinuxExternalLibrary)
+            .detail
+            .contains("libgcc_s-b5472b99.so.1")
+    );
+    // A real glibc need still fails a musllinux tag.
+    let r = audit(&wheel_with(
+        "cp311-cp311-musllinux_1_2_x86_64",
+        "glibcold.cpython-311-x86_64-linux-gnu.so",
+        "glibcold.cpython-311-x86_64-linux-gnu.so",
+    ));
+    assert!(codes(&r).contains(&Code::MusllinuxNeedsGlibc));
+}
+
+#[test]
+fn musl_serves_a_bare_libc_so_need_itself() {
+    // Rust and zig musl builds (pydantic-core, orjson, ...) record DT_NEEDED `libc.so`.
+    let ext = "musl.cpython-311-x86_64-linux-musl.so";
+    assert_pass(&audit(&wheel_with(
+        "cp311-cp311-musllinux_1_2_x86_64",
+        ext,
+        ext,
+    )));
+    // It is still a musl binary: a manylinux tag is a lie.
+    let r = audit(&wheel_with("cp311-cp311-manylinux_2_17_x86_64", ext, ext));
+    assert!(
+        codes(&r).contains(&Code::ManylinuxNeedsMusl),
+        "{:#?}",
+        r.findings
+    );
+}
+
+#[test]
+fn launcher_programs_in_a_pure_wheel_are_not_native_code_python_loads() {
+    // setuptools, pip and distlib ship console launchers in their pure wheels.
+    let spec = WheelSpec::new("demo", "1.0", "py3-none-any")
+        .file("demo/__init__.py", "")
+        .file("demo/cli-64.exe", binary("cli-64.exe"))
+        .file("demo/t64.exe", binary("cli-64.exe"));
+    assert_pass(&audit(&spec.build()));
+    // A library in a pure wheel is still one.
+    let r = audit(&wheel_with("py3-none-any", "win_amd64.pyd", "w.pyd"));
+    assert!(codes(&r).contains(&Code::NativeInPureWheel));
+    assert!(codes(&r).contains(&Code::NativeInPurelib));
+}
+
+#[test]
+fn a_macos_minimum_within_the_tags_major_version_keeps_its_promise() {
+    // 12.3 code under macosx_12_0: tags from macOS 11 on carry the major only.
+    assert_pass(&audit(&wheel_with(
+        "cp36-abi3-macosx_12_0_x86_64",
+        "mac_twelve.abi3.so",
+        "m.abi3.so",
+    )));
+    let r = audit(&wheel_with(
+        "cp36-abi3-macosx_11_0_x86_64",
+        "mac_twelve.abi3.so",
+        "m.abi3.so",
+    ));
+    assert!(
+        finding(&r, Code::MacosVersionTooNew)
+            .detail
+            .contains("12.3")
+    );
+}
+
+#[test]
+fn windows_dlls_must_be_part_of_windows_or_shipped() {
+    // numba's tbbpool module imports tbb12.dll, which neither Windows nor CPython provides.
+    let r = audit(&wheel_with("cp311-cp311-win_amd64", "win_tbb.pyd", "w.pyd"));
+    assert_eq!(codes(&r), [Code::WindowsExternalLibrary]);
+    assert!(
+        finding(&r, Code::WindowsExternalLibrary)
+            .detail
+            .contains("tbb12.dll")
+    );
+    let r = audit(&wheel_with(
+        "cp311-cp311-win_amd64",
+        "win_vendored.pyd",
+        "w.pyd",
+    ));
+    assert_eq!(codes(&r), [Code::WindowsExternalLibrary]);
+    // Shipped in the wheel (delvewheel puts it in <name>.libs and adds that folder at import).
+    let shipped = WheelSpec::new("demo", "1.0", "cp311-cp311-win_amd64")
+        .file("demo/__init__.py", "")
+        .file("demo/w.pyd", binary("win_vendored.pyd"))
+        .file("demo.libs/Vendored.dll", binary("vendored.dll"))
+        .build();
+    assert_pass(&audit(&shipped));
+    // System DLLs need not be shipped.
+    assert_pass(&audit(&wheel_with(
+        "cp311-cp311-win_amd64",
+        "win_system.pyd",
+        "w.pyd",
+    )));
+}

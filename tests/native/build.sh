@@ -127,10 +127,34 @@ elf pylinked pylinked.abi3.so -DUSE_LONG "$work/libpython3.11.so.1.0"
 # plain x86_64 tag promises.
 elf isav3 isav3.abi3.so -DUSE_LONG -Wl,-z,x86-64-v3
 
+# Libraries found only through the RPATH of the module that loads them, as older auditwheel
+# left numpy and scipy: the grafted libraries carry no search path of their own, and glibc
+# finds libchaindep.so.1 (needed by libchain.so.1) through the extension's DT_RPATH. The same
+# chain under a DT_RUNPATH fails to load: RUNPATH serves only the object that has it.
+"$GCC" "${gcc_flags[@]}" -Wl,-soname,libchaindep.so.1 -o "$out/libchaindep.so.1" "$src/vendored.c"
+"$GCC" "${gcc_flags[@]}" -Wl,-soname,libchain.so.1 -o "$out/libchain.so.1" "$src/vendored.c" \
+  "$out/libchaindep.so.1"
+elf rpathchain rpathchain.cpython-311-x86_64-linux-gnu.so -DUSE_VENDORED -DUSE_LONG \
+  -Wl,--disable-new-dtags -Wl,-rpath,'$ORIGIN/../pkg.libs' -Wl,-rpath-link,"$out" "$out/libchain.so.1"
+elf runpathchain runpathchain.cpython-311-x86_64-linux-gnu.so -DUSE_VENDORED -DUSE_LONG \
+  -Wl,--enable-new-dtags -Wl,-rpath,'$ORIGIN/../pkg.libs' -Wl,-rpath-link,"$out" "$out/libchain.so.1"
+
 # ---------------------------------------------------------------- ELF aarch64
 "$CLANG" --target=aarch64-linux-gnu "${cross_flags[@]}" -fPIC -DMODNAME=arm -DUSE_LONG \
   -c -o "$work/arm.o" "$src/ext.c"
 "$LD_LLD" -shared -o "$out/arm.abi3.so" "$work/arm.o"
+
+# A musllinux aarch64 module the way real ones are: it ships libgcc_s (renamed by the repair
+# tool), which defines its own GLIBC_2.0 version, so the module needs GLIBC_2.0 from it.
+"$CLANG" --target=aarch64-linux-musl "${cross_flags[@]}" -fPIC -c -o "$work/gcc_s.o" "$src/vendored.c"
+"$LD_LLD" -shared -soname libgcc_s-b5472b99.so.1 --version-script "$src/gcc_s.map" \
+  -o "$out/libgcc_s-b5472b99.so.1" "$work/gcc_s.o"
+"$CLANG" --target=aarch64-linux-musl -c -o "$work/empty.aarch64.o" -x c /dev/null
+"$LD_LLD" -shared -soname libc.musl-aarch64.so.1 -o "$work/libc.musl-aarch64.so.1" "$work/empty.aarch64.o"
+"$CLANG" --target=aarch64-linux-musl "${cross_flags[@]}" -fPIC -DMODNAME=muslarm -DUSE_VENDORED \
+  -DUSE_LONG -c -o "$work/muslarm.o" "$src/ext.c"
+"$LD_LLD" -shared -rpath '$ORIGIN/../pkg.libs' -o "$out/muslarm.cpython-311-aarch64-linux-musl.so" \
+  "$work/muslarm.o" "$out/libgcc_s-b5472b99.so.1" "$work/libc.musl-aarch64.so.1"
 
 # ---------------------------------------------------------------- ELF musl
 [[ -n $MUSL_GCC ]] || die "missing tool 'musl-gcc' (run tests/native/install-toolchains.sh)"
@@ -151,6 +175,8 @@ macho x86_64 x86_64-apple-macos10.12 10.12 mac_x86_64 -DUSE_LONG
 macho arm64 arm64-apple-macos11 11.0 mac_arm64 -DUSE_LONG
 macho x86_64 x86_64-apple-macos13 13.0 mac_new -DUSE_LONG
 macho x86_64 x86_64-apple-macos10.12 10.12 mac_outside -DUSE_UNICODE_NEW -DUSE_LONG
+# From macOS 11 on a tag names the major only: 12.3 code keeps the promise of macosx_12_0.
+macho x86_64 x86_64-apple-macos12.3 12.3 mac_twelve -DUSE_LONG
 
 # Both slices must export PyInit_mac_universal2, so they are built for that
 # name rather than reusing the single-arch objects.
@@ -189,5 +215,16 @@ pe x64 win_delay win_delay.pyd -DUSE_UNICODE_NEW -- \
   -out:"$out/vendored.dll" -implib:"$work/vendored.lib" "$work/vendored.obj"
 pe x64 win_vendored win_vendored.pyd -DUSE_VENDORED -DUSE_LONG -- \
   "$work/python3-x64.lib" "$work/vendored.lib"
+
+# A DLL dependency that is not part of Windows (numba's tbb12.dll), and one that is.
+"$DLLTOOL" -m i386:x86-64 -d "$src/tbb12.def" -l "$work/tbb12.lib"
+"$DLLTOOL" -m i386:x86-64 -d "$src/kernel32.def" -l "$work/kernel32.lib"
+pe x64 win_tbb win_tbb.pyd -DUSE_VENDORED -DUSE_LONG -- "$work/python3-x64.lib" "$work/tbb12.lib"
+pe x64 win_system win_system.pyd -DUSE_VENDORED -DUSE_LONG -- "$work/python3-x64.lib" "$work/kernel32.lib"
+
+# A console launcher: a program (no IMAGE_FILE_DLL), as pure wheels ship them.
+"$CLANG" --target=x86_64-pc-windows-msvc "${cross_flags[@]}" -c -o "$work/launcher.obj" "$src/launcher.c"
+"$LLD_LINK" -nologo -entry:launcher_main -subsystem:console -nodefaultlib -Brepro -machine:x64 \
+  -out:"$out/cli-64.exe" "$work/launcher.obj"
 
 echo "build.sh: fixtures in $out"

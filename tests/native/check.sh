@@ -74,7 +74,19 @@ elf $f "$x86" "PyLong_FromLong" "PyInit_usesvendored" "libvendored.so.1 libc.so.
 expect $f runpath "$(elf_dyn $f RUNPATH)" '$ORIGIN/../pkg.libs'
 expect $f rpath "$(elf_dyn $f RPATH)" ""
 elf pylinked.abi3.so "$x86" "PyLong_FromLong" "PyInit_pylinked" "libpython3.11.so.1.0 libc.so.6" "GLIBC_2.2.5"
+elf libchain.so.1 "$x86" "" "" "libchaindep.so.1 libc.so.6" GLIBC_2.2.5
+expect libchain.so.1 rpath "$(elf_dyn libchain.so.1 RPATH)$(elf_dyn libchain.so.1 RUNPATH)" ""
+f=rpathchain.cpython-311-x86_64-linux-gnu.so
+elf $f "$x86" "PyLong_FromLong" "PyInit_rpathchain" "libchain.so.1 libc.so.6" "GLIBC_2.2.5"
+expect $f rpath "$(elf_dyn $f RPATH)" '$ORIGIN/../pkg.libs'
+expect $f runpath "$(elf_dyn $f RUNPATH)" ""
+f=runpathchain.cpython-311-x86_64-linux-gnu.so
+expect $f runpath "$(elf_dyn $f RUNPATH)" '$ORIGIN/../pkg.libs'
+expect $f rpath "$(elf_dyn $f RPATH)" ""
 elf arm.abi3.so AArch64 "PyLong_FromLong" "PyInit_arm" "" ""
+f=muslarm.cpython-311-aarch64-linux-musl.so
+elf $f AArch64 "PyLong_FromLong" "PyInit_muslarm" "libgcc_s-b5472b99.so.1 libc.musl-aarch64.so.1" GLIBC_2.0
+expect $f verneed-file "$("$READELF" -V -W $f | sed -n 's/.*File: \([^ ]*\).*/\1/p' | words)" libgcc_s-b5472b99.so.1
 elf musl.cpython-311-x86_64-linux-musl.so "$x86" "PyLong_FromLong" "PyInit_musl" "libc.so" ""
 elf muslalpine.cpython-311-x86_64-linux-musl.so "$x86" "PyLong_FromLong" "PyInit_muslalpine" "libc.musl-x86_64.so.1" ""
 
@@ -100,6 +112,7 @@ sys=/usr/lib/libSystem.B.dylib
 macho mac_x86_64.abi3.so x86_64 "LC_VERSION_MIN_MACOSX 10.12" _PyLong_FromLong _PyInit_mac_x86_64 $sys
 macho mac_arm64.abi3.so arm64 "LC_BUILD_VERSION 11.0" _PyLong_FromLong _PyInit_mac_arm64 $sys
 macho mac_new.abi3.so x86_64 "LC_BUILD_VERSION 13.0" _PyLong_FromLong _PyInit_mac_new $sys
+macho mac_twelve.abi3.so x86_64 "LC_BUILD_VERSION 12.3" _PyLong_FromLong _PyInit_mac_twelve $sys
 macho mac_outside.abi3.so x86_64 "LC_VERSION_MIN_MACOSX 10.12" "_PyLong_FromLong _PyUnicode_New" _PyInit_mac_outside $sys
 expect mac_universal2.abi3.so archs "$("$LIPO" -archs mac_universal2.abi3.so | xargs)" "x86_64 arm64"
 macho mac_universal2.abi3.so x86_64 "LC_VERSION_MIN_MACOSX 10.12" _PyLong_FromLong _PyInit_mac_universal2 $sys
@@ -131,6 +144,9 @@ pe win_py311.pyd 0x8664 "import:python311.dll:PyLong_FromLong" PyInit_win_py311
 pe win_delay.pyd 0x8664 "delay:python3.dll:PyUnicode_New" PyInit_win_delay
 pe win_vendored.pyd 0x8664 "import:python3.dll:PyLong_FromLong import:vendored.dll:vendored_add" PyInit_win_vendored
 pe vendored.dll 0x8664 "" vendored_add
+pe win_tbb.pyd 0x8664 "import:python3.dll:PyLong_FromLong import:tbb12.dll:vendored_add" PyInit_win_tbb
+pe win_system.pyd 0x8664 "import:kernel32.dll:vendored_add import:python3.dll:PyLong_FromLong" PyInit_win_system
+expect cli-64.exe characteristics "$("$READOBJ" --file-headers cli-64.exe | grep -c IMAGE_FILE_DLL)" 0
 
 if ((failures > 0)); then
   echo "check.sh: $failures fact(s) wrong" >&2
