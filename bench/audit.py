@@ -270,6 +270,7 @@ class Run:
     time_elapsed: str
     stdout: str = field(repr=False, default="")
     stderr: str = field(repr=False, default="")
+    cpu_s: float = 0.0
 
 
 def parse_time_v(text: str) -> tuple[int, str]:
@@ -291,8 +292,10 @@ def run_once(cmd: list[str], timeout: float) -> Run:
             code = p.wait()
             wall = time.perf_counter() - t0
             killer.cancel()
-        rss, elapsed = parse_time_v(tf.read_text(errors="replace") if tf.exists() else "")
-        return Run(wall, rss, code, elapsed, out.read_text(errors="replace"), err.read_text(errors="replace"))
+        tv = tf.read_text(errors="replace") if tf.exists() else ""
+        rss, elapsed = parse_time_v(tv)
+        cpu = sum(float(m) for m in re.findall(r"(?:User|System) time \(seconds\): ([\d.]+)", tv))
+        return Run(wall, rss, code, elapsed, out.read_text(errors="replace"), err.read_text(errors="replace"), cpu)
 
 
 def bench(cmd: list[str], runs: int, timeout: float) -> dict:
