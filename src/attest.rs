@@ -453,7 +453,7 @@ fn check_statement(bytes: &[u8], filename: &str, sha256: &str) -> Result<(), Att
     if !subject.name.eq_ignore_ascii_case(filename) {
         return Err(AttestError::Statement(format!(
             "is about `{}`, not `{filename}`",
-            crate::server::sanitize(&subject.name)
+            crate::sanitize::escape(&subject.name)
         )));
     }
     match subject.digest.get("sha256") {
@@ -568,8 +568,8 @@ fn check_entry(
     if entry.kind_version.kind != "dsse" || entry.kind_version.version != "0.0.1" {
         return Err(AttestError::Log(format!(
             "is of kind {} {}, which pipwall does not verify yet",
-            crate::server::sanitize(&entry.kind_version.kind),
-            crate::server::sanitize(&entry.kind_version.version)
+            crate::sanitize::escape(&entry.kind_version.kind),
+            crate::sanitize::escape(&entry.kind_version.version)
         )));
     }
     let promise = entry.inclusion_promise.as_ref().ok_or_else(|| {

@@ -20,6 +20,7 @@ pub mod abi3;
 pub mod archive;
 pub mod contents;
 pub mod finding;
+pub mod libc;
 mod linux_policy;
 pub mod loader;
 pub mod native;

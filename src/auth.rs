@@ -145,7 +145,7 @@ impl Users {
             let mut scope = None;
             for word in words {
                 match word.strip_prefix("scope=") {
-                    Some(name) if crate::serve::valid_scope_name(name) && scope.is_none() => {
+                    Some(name) if crate::scope::valid_name(name) && scope.is_none() => {
                         scope = Some(Scope::from(name));
                     }
                     Some(_) => return Err(bad("a `scope=` needs one lowercase scope name")),
@@ -287,7 +287,7 @@ fn constant_time_eq(a: &[u8; 32], b: &[u8; 32]) -> bool {
 fn scope_suffix(scope: Option<&str>) -> Result<String, AuthError> {
     match scope {
         None => Ok(String::new()),
-        Some(s) if crate::serve::valid_scope_name(s) => Ok(format!(" scope={s}")),
+        Some(s) if crate::scope::valid_name(s) => Ok(format!(" scope={s}")),
         Some(s) => Err(AuthError::Invalid(format!(
             "`{s}` is not a scope name (lowercase letters, digits, `-` and `_`)"
         ))),

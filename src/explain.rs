@@ -196,9 +196,9 @@ impl Explained {
             let _ = writeln!(
                 out,
                 "  {verdict}  {}  [{}] {}",
-                crate::server::sanitize(&f.filename),
+                crate::sanitize::escape(&f.filename),
                 f.code,
-                crate::server::sanitize(&f.reason)
+                crate::sanitize::escape(&f.reason)
             );
         }
         // The next step for a person who disagrees: a reviewed exception, not a switch.

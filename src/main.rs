@@ -365,23 +365,9 @@ enum Exit {
     Failure = 2,
 }
 
-/// `1234`, `512M`, `10G`, `1T` (powers of 1024).
+/// `1234`, `512M`, `10GB`, `1T`: [`pipwall::size::parse`], as in a policy.
 fn parse_size(text: &str) -> Result<u64, String> {
-    let t = text.trim();
-    let (digits, shift) = match t.chars().last() {
-        Some('k' | 'K') => (&t[..t.len() - 1], 10),
-        Some('m' | 'M') => (&t[..t.len() - 1], 20),
-        Some('g' | 'G') => (&t[..t.len() - 1], 30),
-        Some('t' | 'T') => (&t[..t.len() - 1], 40),
-        _ => (t, 0),
-    };
-    let n: u64 = digits
-        .trim()
-        .parse()
-        .map_err(|_| format!("`{text}` is not a size like 500M or 10G"))?;
-    n.checked_shl(shift)
-        .filter(|v| v >> shift == n)
-        .ok_or_else(|| format!("`{text}` is too large"))
+    pipwall::size::parse(text).map_err(|e| e.to_string())
 }
 
 fn example_wheelhouse() -> PathBuf {
@@ -526,7 +512,7 @@ async fn run(cli: Cli) -> Result<Exit> {
                 };
                 if let Some(scope) = scope {
                     anyhow::ensure!(
-                        scope == pipwall::serve::DEFAULT_SCOPE
+                        scope == pipwall::scope::DEFAULT
                             || scope_files.iter().any(|(n, _)| n == scope),
                         "--listen {spec}: no scope named `{scope}` (define it with --scope {scope}=FILE)"
                     );
@@ -1014,7 +1000,7 @@ fn scope_files(flags: &[String]) -> Result<Vec<(String, Vec<PathBuf>)>> {
             .split_once('=')
             .with_context(|| format!("--scope {flag}: expected NAME=FILE"))?;
         anyhow::ensure!(
-            pipwall::serve::valid_scope_name(name) && name != pipwall::serve::DEFAULT_SCOPE,
+            pipwall::scope::valid_name(name) && name != pipwall::scope::DEFAULT,
             "--scope {flag}: `{name}` is not a scope name (lowercase letters, digits, `-` and `_`; \
              not `default`, `simple`, `files`, `healthz`, `readyz` or `metrics`)"
         );

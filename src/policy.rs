@@ -16,14 +16,17 @@ pub mod health;
 pub mod learn;
 pub mod licenses;
 pub mod lock;
+pub mod names;
 pub mod osv;
 pub mod popular;
+pub mod rule;
 pub mod rules;
 pub mod typosquat;
 pub mod waive;
 
-pub use config::{Blocked, Policy, PolicyError, RuleAction, RuleId, load_files};
+pub use config::{Blocked, Policy, PolicyError, load_files};
 pub use decision::{Action, Code, Decision};
 pub use diag::{Diagnostic, Origin, Severity};
 pub use eval::{Gate, View};
+pub use rule::{RuleAction, RuleId};
 pub use rules::{AuditState, FileDecision, apply_audits, decide_page, is_audited};

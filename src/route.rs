@@ -49,9 +49,7 @@ pub fn split_scope(path: &str) -> (Option<&str>, &str) {
         return (None, path);
     };
     match rest.find('/') {
-        Some(end) if crate::serve::valid_scope_name(&rest[..end]) => {
-            (Some(&rest[..end]), &rest[end..])
-        }
+        Some(end) if crate::scope::valid_name(&rest[..end]) => (Some(&rest[..end]), &rest[end..]),
         _ => (None, path),
     }
 }

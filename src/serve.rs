@@ -138,9 +138,6 @@ type PageSlot = Arc<tokio::sync::Mutex<Option<Arc<project::CachedPage>>>>;
 /// Which of the served indexes a request is for: 0 is the default one at `/simple/`.
 pub type ScopeId = usize;
 
-/// The name the default index answers to in users files, `--listen` and `/default/simple/`.
-pub const DEFAULT_SCOPE: &str = "default";
-
 /// One index pipwall serves under its own policy. What a page shows depends on the policy, so
 /// each scope has its own shown-file table: a file shown in one scope cannot be fetched through
 /// another that hides it.
@@ -167,18 +164,6 @@ impl Scope {
             Err(poisoned) => poisoned.into_inner().clone(),
         }
     }
-}
-
-/// Whether `name` may name a scope: a short lowercase word that is not one of pipwall's own
-/// top-level paths, so `/NAME/simple/` can never shadow them.
-pub fn valid_scope_name(name: &str) -> bool {
-    let b = name.as_bytes();
-    !b.is_empty()
-        && b.len() <= 64
-        && b[0].is_ascii_alphanumeric()
-        && b.iter()
-            .all(|&c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, b'-' | b'_'))
-        && !matches!(name, "simple" | "files" | "healthz" | "readyz" | "metrics")
 }
 
 pub struct App {
@@ -229,7 +214,7 @@ impl App {
             metrics.clone(),
             files.clone(),
         );
-        let scopes = std::iter::once(Scope::new(DEFAULT_SCOPE, settings.policy.clone()))
+        let scopes = std::iter::once(Scope::new(crate::scope::DEFAULT, settings.policy.clone()))
             .chain(
                 settings
                     .scopes
@@ -293,7 +278,9 @@ impl App {
 
     /// The scope's name, for logs and messages.
     pub fn scope_name(&self, scope: ScopeId) -> &str {
-        self.scopes.get(scope).map_or(DEFAULT_SCOPE, |s| &s.name)
+        self.scopes
+            .get(scope)
+            .map_or(crate::scope::DEFAULT, |s| &s.name)
     }
 
     /// The names of every scope, the default one first.
@@ -425,7 +412,7 @@ impl AppError {
     /// `X-Pipwall-Reason` and in the status line's reason phrase, so pip's error message says why.
     pub fn into_response(self) -> Response<Body> {
         let status = self.status();
-        let text = format!("{}\n", crate::upstream::http::error_chain(&self));
+        let text = format!("{}\n", crate::error::chain(&self));
         let mut resp = Response::new(full(text));
         *resp.status_mut() = status;
         let h = resp.headers_mut();
@@ -469,7 +456,7 @@ impl AppError {
             "status": self.status().as_u16(),
             "code": code,
             "rule": rule,
-            "reason": crate::upstream::http::error_chain(&self),
+            "reason": crate::error::chain(&self),
             "request_id": request_id,
         });
         let mut resp = self.into_response();

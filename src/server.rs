@@ -103,7 +103,7 @@ async fn handle_inner(
         ) {
             Ok(grant) => granted = Some(grant),
             Err(_) => {
-                tracing::info!(%method, path = %sanitize(path), status = 401, "request");
+                tracing::info!(%method, path = %crate::sanitize::escape(path), status = 401, "request");
                 app.metrics
                     .request(label, 401, started.elapsed().as_secs_f64());
                 return unauthorized();
@@ -139,7 +139,7 @@ async fn handle_inner(
                 app.metrics.upstream_error();
             }
             if e.status().is_server_error() {
-                tracing::warn!(%method, path = %sanitize(path), error = %e, "request failed");
+                tracing::warn!(%method, path = %crate::sanitize::escape(path), error = %e, "request failed");
             }
             let wants_json = req
                 .headers()
@@ -158,7 +158,7 @@ async fn handle_inner(
         resp.status().as_u16(),
         started.elapsed().as_secs_f64(),
     );
-    tracing::info!(%method, path = %sanitize(path), status = resp.status().as_u16(), ms = started.elapsed().as_millis() as u64, "request");
+    tracing::info!(%method, path = %crate::sanitize::escape(path), status = resp.status().as_u16(), ms = started.elapsed().as_millis() as u64, "request");
     resp
 }
 
@@ -326,22 +326,6 @@ fn text(s: impl Into<bytes::Bytes>) -> Response<Body> {
         http::HeaderValue::from_static("text/plain; charset=utf-8"),
     );
     r
-}
-
-/// Untrusted text made safe for a log line or a terminal: control and bidirectional-override
-/// characters escaped, length capped.
-pub fn sanitize(s: &str) -> String {
-    let mut out = String::with_capacity(s.len().min(1200));
-    for c in s.chars().take(1000) {
-        // Bidirectional overrides can make a terminal show text other than what is logged.
-        let bidi = matches!(c, '\u{200e}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
-        if c.is_control() || bidi {
-            out.extend(c.escape_default());
-        } else {
-            out.push(c);
-        }
-    }
-    out
 }
 
 /// Serves `app` on `listener` until `shutdown` resolves, then lets open connections finish

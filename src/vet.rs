@@ -85,7 +85,7 @@ async fn vet_one(
     let explained = match explainer.explain(&project, None, policy).await {
         Ok(e) => e,
         Err(e) => {
-            out.error = Some(crate::upstream::http::error_chain(&e));
+            out.error = Some(crate::error::chain(&e));
             return out;
         }
     };
@@ -130,16 +130,16 @@ impl Vetted {
                 p.pinned_at
             );
             if let Some(e) = &p.error {
-                let _ = writeln!(out, "  error   {}", crate::server::sanitize(e));
+                let _ = writeln!(out, "  error   {}", crate::sanitize::escape(e));
             }
             for f in &p.files {
                 let what = if f.action.shows() { "shown " } else { "hidden" };
                 let _ = writeln!(
                     out,
                     "  {what}  {}  [{}] {}",
-                    crate::server::sanitize(&f.filename),
+                    crate::sanitize::escape(&f.filename),
                     f.code,
-                    crate::server::sanitize(&f.reason)
+                    crate::sanitize::escape(&f.reason)
                 );
             }
             for m in &p.missing {

@@ -236,12 +236,7 @@ pub fn license_facts(bytes: &[u8]) -> LicenseFacts {
     let headers = headers(&text);
     let clean = |v: &str| -> String {
         let line = v.lines().next().unwrap_or_default();
-        line.chars()
-            .filter(|c| !c.is_control())
-            .take(LicenseFacts::MAX_LEN)
-            .collect::<String>()
-            .trim()
-            .to_owned()
+        crate::sanitize::one_line(line, LicenseFacts::MAX_LEN)
     };
     let field = |key: &str| first(&headers, key).map(clean).filter(|v| !v.is_empty());
     let classifiers = headers

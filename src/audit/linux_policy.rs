@@ -6,7 +6,7 @@
 // 16 manylinux, 2 musllinux policies; the `linux` catch-all (priority 0) is left out. The generator checked
 // auditwheel's load-time invariant: each policy allows all that every older one allows.
 
-use super::platform::Libc;
+use super::libc::Libc;
 
 /// One policy, for every architecture it covers.
 #[derive(Debug)]

@@ -25,9 +25,9 @@
 use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 
 use super::contents::installed_path;
+use super::libc::{Libc, musl_serves_itself};
+use super::native::Member;
 use super::native::{ElfFacts, Format, Kind};
-use super::platform::Libc;
-use super::rules::Member;
 
 /// Lookups followed per wheel and libc before giving up: far above real wheels (scipy's
 /// hundred modules need a few libraries each), low enough that a hostile wheel of thousands of
@@ -66,13 +66,6 @@ struct Object {
     path: String,
     /// The object whose need loaded this one (`l_loader` in glibc, `needed_by` in musl).
     loader: Option<usize>,
-}
-
-/// Whether musl's loader answers this name with itself, without looking at any file.
-pub fn musl_serves_itself(name: &str) -> bool {
-    const RESERVED: [&str; 7] = ["c.", "pthread.", "rt.", "m.", "dl.", "util.", "xnet."];
-    name.strip_prefix("lib")
-        .is_some_and(|rest| RESERVED.iter().any(|r| rest.starts_with(r)))
 }
 
 /// Replays `libc`'s loader on the wheel's ELF members. `installed` holds the install path of

@@ -111,6 +111,12 @@ pub enum Kind {
     Program,
 }
 
+/// A native member of the wheel with its parsed facts.
+pub struct Member {
+    pub path: String,
+    pub binary: Binary,
+}
+
 /// What the rules need to know about one native member.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Binary {

@@ -22,22 +22,8 @@
 use std::cmp::Ordering;
 use std::fmt;
 
+pub use super::libc::{Libc, is_dynamic_loader};
 use super::linux_policy::{ArchVersions, POLICIES, Policy};
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Libc {
-    Glibc,
-    Musl,
-}
-
-impl Libc {
-    fn family(self) -> &'static str {
-        match self {
-            Self::Glibc => "manylinux",
-            Self::Musl => "musllinux",
-        }
-    }
-}
 
 /// A parsed Linux platform tag; `arch` borrows from the tag.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -272,7 +258,7 @@ impl LinuxPolicy {
         match libc {
             Libc::Glibc => contains(self.base.whitelist, soname),
             Libc::Musl => {
-                super::loader::musl_serves_itself(soname) || contains(self.base.whitelist, soname)
+                super::libc::musl_serves_itself(soname) || contains(self.base.whitelist, soname)
             }
         }
     }
@@ -310,21 +296,6 @@ fn compare_numeric(version: &str, reference: (u16, u16)) -> Option<Ordering> {
         ordering = ordering.then(0.cmp(r));
     }
     Some(ordering)
-}
-
-/// Whether `soname` names the dynamic loader of `libc`. auditwheel ignores the versions needed
-/// from glibc's loader and never counts it as an external library; its names are `ld-linux*`
-/// (most arches), `ld64.so.1` (ppc64, s390x's old name) and `ld64.so.2` (ppc64le). musl's is
-/// `ld-musl-<musl arch>.so.1` (`ld-musl-armhf.so.1` for armv7l): matched by shape, since the
-/// ELF machine check already ties the binary to one architecture. Each libc's loader counts only
-/// for that libc: a musllinux binary needing `ld-linux-x86-64.so.2` needs glibc.
-pub fn is_dynamic_loader(libc: Libc, soname: &str) -> bool {
-    match libc {
-        Libc::Glibc => {
-            soname.starts_with("ld-linux") || soname == "ld64.so.1" || soname == "ld64.so.2"
-        }
-        Libc::Musl => soname.starts_with("ld-musl-") && soname.ends_with(".so.1"),
-    }
 }
 
 const EM_386: u16 = 3;

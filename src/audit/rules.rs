@@ -8,16 +8,10 @@ use super::abi3::{ImportVerdict, TargetOs, check_import};
 use super::contents::installed_path;
 use super::finding::{Code, Finding};
 use super::loader::{self, Resolution, Unresolved, dir_of, normalize};
-use super::native::{Binary, Format, Kind};
+use super::native::{Binary, Format, Kind, Member};
 use super::platform::{self, Libc, PolicyLookup, VersionCheck};
 use super::windows_dlls;
 use crate::dist::WheelFilename;
-
-/// A native member of the wheel with its parsed facts.
-pub struct Member {
-    pub path: String,
-    pub binary: Binary,
-}
 
 /// What every rule may consult about the wheel as a whole.
 pub struct WheelView<'a> {

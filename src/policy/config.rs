@@ -14,7 +14,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use globset::{Glob, GlobSet, GlobSetBuilder};
 use pep440_rs::VersionSpecifiers;
-use regex::{RegexSet, RegexSetBuilder};
 use serde::Serialize;
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
@@ -23,7 +22,10 @@ use super::diag::{Diagnostic, LineIndex, Origin, Severity};
 use super::health::{CheckMinimum, HealthRules, ScorecardDb, ScorecardError};
 use super::licenses::{Clarification, LicenseRules};
 use super::lock::LockSet;
+use super::names::{NameEntry, NameMap, NameSet, in_namespace};
+use super::names::{compile_regex, is_glob, normalize_pattern, regex_why};
 use super::osv::{OsvDb, Severity as CvssSeverity};
+use super::rule::{Rule, RuleAction, RuleId};
 use super::typosquat::Protected;
 
 /// The policy `serve` uses when given none: shipped in `policies/default.toml`.
@@ -32,134 +34,6 @@ pub const DEFAULT_POLICY: &str = include_str!("../../policies/default.toml");
 /// `[health] min-score` when the section gives data and no minimum: the middle of Scorecard's
 /// scale. `0` turns the aggregate minimum off.
 pub const DEFAULT_MIN_SCORE: f64 = 5.0;
-
-/// What a rule does to a file it matches.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum RuleAction {
-    /// Not listed: the resolver falls back to another file or version.
-    Hide,
-    /// Listed, and the decision is logged as a warning.
-    Warn,
-    /// Listed but marked yanked (PEP 592) with the rule's code and sentence as the reason:
-    /// resolvers pass over it unless it is pinned with `==`, and print why when it is. A soft
-    /// block people can see from pip itself.
-    Yank,
-    /// The rule is off.
-    Allow,
-}
-
-impl RuleAction {
-    fn parse(s: &str) -> Option<Self> {
-        match s {
-            "hide" => Some(Self::Hide),
-            "warn" => Some(Self::Warn),
-            "yank" => Some(Self::Yank),
-            "allow" => Some(Self::Allow),
-            _ => None,
-        }
-    }
-}
-
-/// One rule's switch: its action, whether it only reports, and the line that set them.
-#[derive(Clone, Debug)]
-pub struct Rule {
-    pub action: RuleAction,
-    pub report_only: bool,
-    pub origin: Option<Origin>,
-}
-
-impl Rule {
-    const fn new(action: RuleAction) -> Self {
-        Self {
-            action,
-            report_only: false,
-            origin: None,
-        }
-    }
-
-    pub fn is_off(&self) -> bool {
-        self.action == RuleAction::Allow
-    }
-}
-
-/// The rules, by the name their section has in a policy file. Exceptions name the rule they
-/// lift with these names.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum RuleId {
-    Projects,
-    Sdists,
-    Versions,
-    Tags,
-    Prereleases,
-    Yanked,
-    Size,
-    Cooldown,
-    Lock,
-    Advisories,
-    Malware,
-    Audit,
-    ProjectStatus,
-    Unmaintained,
-    Licenses,
-    Typosquat,
-    Namespaces,
-    Attestations,
-    Health,
-}
-
-impl RuleId {
-    pub const ALL: &[RuleId] = &[
-        RuleId::Projects,
-        RuleId::Sdists,
-        RuleId::Versions,
-        RuleId::Tags,
-        RuleId::Prereleases,
-        RuleId::Yanked,
-        RuleId::Size,
-        RuleId::Cooldown,
-        RuleId::Lock,
-        RuleId::Advisories,
-        RuleId::Malware,
-        RuleId::Audit,
-        RuleId::ProjectStatus,
-        RuleId::Unmaintained,
-        RuleId::Licenses,
-        RuleId::Typosquat,
-        RuleId::Namespaces,
-        RuleId::Attestations,
-        RuleId::Health,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RuleId::Projects => "projects",
-            RuleId::Sdists => "sdists",
-            RuleId::Versions => "versions",
-            RuleId::Tags => "tags",
-            RuleId::Prereleases => "prereleases",
-            RuleId::Yanked => "yanked",
-            RuleId::Size => "size",
-            RuleId::Cooldown => "cooldown",
-            RuleId::Lock => "lock",
-            RuleId::Advisories => "advisories",
-            RuleId::Malware => "malware",
-            RuleId::Audit => "audit",
-            RuleId::ProjectStatus => "project-status",
-            RuleId::Unmaintained => "unmaintained",
-            RuleId::Licenses => "licenses",
-            RuleId::Typosquat => "typosquat",
-            RuleId::Namespaces => "namespaces",
-            RuleId::Attestations => "attestations",
-            RuleId::Health => "health",
-        }
-    }
-
-    fn parse(s: &str) -> Option<Self> {
-        Self::ALL.iter().copied().find(|r| r.as_str() == s)
-    }
-}
 
 /// How a project hidden whole is answered.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -214,252 +88,6 @@ impl NamespaceRules {
             .filter(|(ns, _)| in_namespace(project, ns))
             .max_by_key(|(ns, _)| ns.len())
     }
-}
-
-/// PEP 752: a grant over `ns` covers the project `ns` and every `ns-*` project (both
-/// normalized).
-pub fn in_namespace(project: &str, ns: &str) -> bool {
-    project
-        .strip_prefix(ns)
-        .is_some_and(|rest| rest.is_empty() || rest.starts_with('-'))
-}
-
-/// A name, glob or regular expression in a policy, with its reason and line.
-#[derive(Clone, Debug)]
-pub struct NameEntry {
-    pub pattern: String,
-    pub reason: Option<String>,
-    pub origin: Origin,
-    /// `pattern` is a regular expression, written as the user wrote it (not normalized), so
-    /// that its anchors and classes mean what they say against normalized names.
-    pub regex: bool,
-}
-
-/// How large one regular expression in a policy may compile. A pattern over project names
-/// such as `^acme-(internal|corp)-` needs a few KiB (a Unicode class like `\w` some 50 KiB a
-/// repetition); the cap keeps a hostile or careless policy (`\w{1000}`, nested counted
-/// repetitions) from claiming memory while it loads.
-pub const REGEX_SIZE_LIMIT: usize = 1 << 20;
-
-/// The same cap for all the regular expressions of one list compiled together, so a thousand
-/// entries each under [`REGEX_SIZE_LIMIT`] still cannot add up to a gigabyte.
-pub const REGEX_SET_SIZE_LIMIT: usize = 16 << 20;
-
-/// A regular expression from a policy, compiled under the size cap.
-fn compile_regex(pattern: &str) -> Result<regex::Regex, regex::Error> {
-    regex::RegexBuilder::new(pattern)
-        .size_limit(REGEX_SIZE_LIMIT)
-        .build()
-}
-
-/// The one line of a regex error worth showing in a `file:line:col` diagnostic: the syntax
-/// error's last line (its first lines repeat the pattern with a caret under it).
-fn regex_why(e: &regex::Error) -> String {
-    match e {
-        regex::Error::CompiledTooBig(limit) => {
-            format!("it compiles to more than the {limit} bytes a policy pattern may take")
-        }
-        other => {
-            let text = other.to_string();
-            let last = text.lines().rev().find(|l| !l.trim().is_empty());
-            last.map_or(text.clone(), |l| {
-                l.trim().trim_start_matches("error: ").to_owned()
-            })
-        }
-    }
-}
-
-/// Why a list of names could not be compiled, with the index of the entry to blame so the
-/// builder can point at the line it came from.
-#[derive(Debug, thiserror::Error)]
-enum PatternError {
-    #[error("{why}")]
-    Glob { index: usize, why: String },
-    #[error("{why}")]
-    Regex { index: usize, why: String },
-}
-
-impl PatternError {
-    fn index(&self) -> usize {
-        match self {
-            Self::Glob { index, .. } | Self::Regex { index, .. } => *index,
-        }
-    }
-
-    fn code(&self) -> &'static str {
-        match self {
-            Self::Glob { .. } => "bad-glob",
-            Self::Regex { .. } => "bad-regex",
-        }
-    }
-}
-
-/// Project names, globs and regular expressions (names normalized as PEP 503 says before
-/// matching), each with a payload. Exact names are a hash lookup, all globs one `GlobSet` and
-/// all regular expressions one `RegexSet`, so a thousand entries cost about what one does.
-#[derive(Debug)]
-pub struct NameMap<T> {
-    entries: Vec<(NameEntry, T)>,
-    exact: HashMap<String, Vec<usize>>,
-    globs: GlobSet,
-    glob_entries: Vec<usize>,
-    regexes: RegexSet,
-    regex_entries: Vec<usize>,
-}
-
-impl<T> Default for NameMap<T> {
-    fn default() -> Self {
-        Self {
-            entries: Vec::new(),
-            exact: HashMap::new(),
-            globs: GlobSet::empty(),
-            glob_entries: Vec::new(),
-            regexes: RegexSet::empty(),
-            regex_entries: Vec::new(),
-        }
-    }
-}
-
-impl<T> NameMap<T> {
-    fn build(entries: Vec<(NameEntry, T)>) -> Result<Self, PatternError> {
-        let mut exact: HashMap<String, Vec<usize>> = HashMap::new();
-        let mut builder = GlobSetBuilder::new();
-        let mut glob_entries = Vec::new();
-        let mut regex_entries = Vec::new();
-        for (i, (e, _)) in entries.iter().enumerate() {
-            if e.regex {
-                regex_entries.push(i);
-            } else if is_glob(&e.pattern) {
-                let g = Glob::new(&e.pattern).map_err(|err| PatternError::Glob {
-                    index: i,
-                    why: err.kind().to_string(),
-                })?;
-                builder.add(g);
-                glob_entries.push(i);
-            } else {
-                exact.entry(e.pattern.clone()).or_default().push(i);
-            }
-        }
-        let globs = builder.build().map_err(|e| PatternError::Glob {
-            index: glob_entries.first().copied().unwrap_or(0),
-            why: e.to_string(),
-        })?;
-        let regexes = if regex_entries.is_empty() {
-            RegexSet::empty()
-        } else {
-            let patterns = regex_entries
-                .iter()
-                .filter_map(|i| entries.get(*i))
-                .map(|(e, _)| e.pattern.as_str());
-            RegexSetBuilder::new(patterns)
-                .size_limit(REGEX_SET_SIZE_LIMIT)
-                .build()
-                .map_err(|e| PatternError::Regex {
-                    // Each pattern compiled alone when it was read, so the set as a whole is
-                    // too large: blame the last, which tipped it over.
-                    index: regex_entries.last().copied().unwrap_or(0),
-                    why: match e {
-                        regex::Error::CompiledTooBig(limit) => format!(
-                            "the {} regular expressions of this list together compile to more than {limit} bytes",
-                            regex_entries.len()
-                        ),
-                        other => regex_why(&other),
-                    },
-                })?
-        };
-        Ok(Self {
-            entries,
-            exact,
-            globs,
-            glob_entries,
-            regexes,
-            regex_entries,
-        })
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
-    }
-
-    /// The line of the first entry: where a rule made of the whole list points.
-    pub fn first_origin(&self) -> Option<Origin> {
-        self.entries.first().map(|(e, _)| e.origin.clone())
-    }
-
-    pub fn len(&self) -> usize {
-        self.entries.len()
-    }
-
-    /// Indices of the glob and regex entries matching `name`, in the order written.
-    fn pattern_matches(&self, name: &str) -> Vec<usize> {
-        let mut idx = Vec::new();
-        if !self.glob_entries.is_empty() {
-            idx.extend(
-                self.globs
-                    .matches(name)
-                    .into_iter()
-                    .filter_map(|g| self.glob_entries.get(g).copied()),
-            );
-        }
-        if !self.regex_entries.is_empty() {
-            idx.extend(
-                self.regexes
-                    .matches(name)
-                    .into_iter()
-                    .filter_map(|r| self.regex_entries.get(r).copied()),
-            );
-        }
-        idx
-    }
-
-    /// Every entry matching `name` (already normalized), in the order they were written.
-    pub fn find_all(&self, name: &str) -> Vec<&(NameEntry, T)> {
-        let mut idx: Vec<usize> = self.exact.get(name).cloned().unwrap_or_default();
-        idx.extend(self.pattern_matches(name));
-        idx.sort_unstable();
-        idx.dedup();
-        idx.into_iter()
-            .filter_map(|i| self.entries.get(i))
-            .collect()
-    }
-
-    /// The first entry matching `name`: exact names before globs and regular expressions,
-    /// which count in the order written.
-    pub fn find(&self, name: &str) -> Option<&(NameEntry, T)> {
-        if let Some(i) = self.exact.get(name).and_then(|v| v.first()) {
-            return self.entries.get(*i);
-        }
-        let first = self.pattern_matches(name).into_iter().min()?;
-        self.entries.get(first)
-    }
-}
-
-pub type NameSet = NameMap<()>;
-
-fn is_glob(p: &str) -> bool {
-    p.contains(['*', '?', '[', '{'])
-}
-
-/// PEP 503 normalization of a pattern: the glob characters stay, the rest is lowercased and
-/// runs of `-`, `_`, `.` become one `-`.
-fn normalize_pattern(p: &str) -> String {
-    let mut out = String::with_capacity(p.len());
-    let mut sep = false;
-    for c in p.chars() {
-        if matches!(c, '-' | '_' | '.') {
-            sep = true;
-            continue;
-        }
-        if sep && !out.is_empty() {
-            out.push('-');
-        }
-        sep = false;
-        out.extend(c.to_lowercase());
-    }
-    if sep {
-        out.push('-');
-    }
-    out
 }
 
 #[derive(Debug, Default)]
@@ -1976,7 +1604,7 @@ impl Builder {
             (RuleId::Size, "max") => {
                 let size = match v.get_ref() {
                     DeValue::Integer(i) => i.as_str().parse::<u64>().ok(),
-                    DeValue::String(s) => parse_size(s),
+                    DeValue::String(s) => crate::size::parse(s).ok(),
                     _ => None,
                 };
                 match size {
@@ -2934,25 +2562,6 @@ fn parse_iso_duration(body: &str) -> Option<jiff::SignedDuration> {
     Some(jiff::SignedDuration::from_secs(total))
 }
 
-/// `500MiB`, `2GB`, `100kB`, `1024`: binary and decimal units.
-pub fn parse_size(s: &str) -> Option<u64> {
-    let s = s.trim();
-    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-    let (n, unit) = s.split_at(split);
-    let n: u64 = n.parse().ok()?;
-    let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "b" => 1,
-        "kb" => 1_000,
-        "kib" | "k" => 1 << 10,
-        "mb" => 1_000_000,
-        "mib" | "m" => 1 << 20,
-        "gb" => 1_000_000_000,
-        "gib" | "g" => 1 << 30,
-        _ => return None,
-    };
-    n.checked_mul(mult)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -2989,80 +2598,6 @@ mod tests {
         assert_eq!(expand_env("${LOCK:-req.txt}", get).unwrap(), "req.txt");
         assert_eq!(expand_env("${LOCK}", get), Err("LOCK".to_owned()));
         assert_eq!(expand_env("a$", get).unwrap(), "a$");
-    }
-
-    #[test]
-    fn sizes() {
-        assert_eq!(parse_size("500MiB"), Some(500 << 20));
-        assert_eq!(parse_size("2GB"), Some(2_000_000_000));
-        assert_eq!(parse_size("1024"), Some(1024));
-        assert_eq!(parse_size("12 parsecs"), None);
-    }
-
-    #[test]
-    fn patterns_normalize_like_names() {
-        assert_eq!(normalize_pattern("Acme_Corp.*"), "acme-corp-*");
-        assert_eq!(normalize_pattern("foo--bar"), "foo-bar");
-    }
-
-    #[test]
-    fn name_maps_match_exact_and_globs() {
-        let o = Origin {
-            file: "p.toml".into(),
-            line: 1,
-        };
-        let e = |p: &str| NameEntry {
-            pattern: p.into(),
-            reason: None,
-            origin: o.clone(),
-            regex: false,
-        };
-        let m =
-            NameMap::build(vec![(e("acme-*"), 1), (e("requests"), 2), (e("*-dev"), 3)]).unwrap();
-        assert_eq!(m.find("requests").map(|x| x.1), Some(2));
-        assert_eq!(m.find("acme-dev").map(|x| x.1), Some(1));
-        assert_eq!(m.find_all("acme-dev").len(), 2);
-        assert!(m.find("numpy").is_none());
-    }
-
-    #[test]
-    fn name_maps_match_regexes_in_written_order_after_exact_names() {
-        let o = Origin {
-            file: "p.toml".into(),
-            line: 1,
-        };
-        let e = |p: &str, regex| NameEntry {
-            pattern: p.into(),
-            reason: None,
-            origin: o.clone(),
-            regex,
-        };
-        let m = NameMap::build(vec![
-            (e("^acme-(internal|corp)-", true), 1),
-            (e("acme-*", false), 2),
-            (e("acme-corp-billing", false), 3),
-            (e("dev", true), 4),
-        ])
-        .unwrap();
-        // (name, what find returns, how many entries match)
-        let cases: &[(&str, Option<i32>, usize)] = &[
-            ("acme-corp-billing", Some(3), 3),
-            ("acme-internal-dev", Some(1), 3),
-            ("acme-public", Some(2), 1),
-            // Unanchored as written: `dev` matches anywhere.
-            ("devtools", Some(4), 1),
-            ("my-acme-internal-x", None, 0),
-            ("numpy", None, 0),
-        ];
-        for (name, first, all) in cases {
-            assert_eq!(m.find(name).map(|x| x.1), *first, "{name}");
-            assert_eq!(m.find_all(name).len(), *all, "{name}");
-        }
-        let bad = NameMap::build(vec![(e("dev", true), ()), (e("(", true), ())]);
-        assert!(
-            matches!(&bad, Err(PatternError::Regex { index: 1, .. })),
-            "{bad:?}"
-        );
     }
 
     #[test]

@@ -355,8 +355,8 @@ impl Decision {
 impl Code {
     /// The policy rule whose decisions carry this code; `None` for the built-in filename and
     /// integrity rules, which no exception lifts.
-    pub fn rule(self) -> Option<super::config::RuleId> {
-        use super::config::RuleId;
+    pub fn rule(self) -> Option<super::rule::RuleId> {
+        use super::rule::RuleId;
         Some(match self {
             Code::SdistHidden => RuleId::Sdists,
             Code::AuditFailed | Code::AuditPending | Code::AuditError => RuleId::Audit,

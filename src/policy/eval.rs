@@ -12,12 +12,14 @@ use std::cell::Cell;
 use jiff::Timestamp;
 use pep440_rs::{Version, VersionSpecifiers};
 
-use super::config::{Blocked, Exception, NameEntry, Policy, Rule, RuleAction, RuleId};
+use super::config::{Blocked, Exception, Policy};
 use super::decision::{Action, Code, Decision};
 use super::diag::Origin;
 use super::health::HealthFinding;
 use super::lock::LockedProject;
+use super::names::NameEntry;
 use super::osv::RecordKind;
+use super::rule::{Rule, RuleAction, RuleId};
 use crate::audit::Report;
 use crate::dist::ProjectName;
 use crate::dist::filename::DistRef;
@@ -500,7 +502,7 @@ impl View<'_> {
             let detail = st
                 .reason
                 .as_deref()
-                .map(|r| format!("upstream says: {}", printable(r, 200)))
+                .map(|r| format!("upstream says: {}", crate::sanitize::one_line(r, 200)))
                 .unwrap_or_default();
             let hit = Hit {
                 id: RuleId::ProjectStatus,
@@ -552,7 +554,7 @@ impl View<'_> {
         {
             let covering: Vec<&Namespace> = grants
                 .iter()
-                .filter(|g| super::config::in_namespace(&self.project, &g.name))
+                .filter(|g| super::names::in_namespace(&self.project, &g.name))
                 .collect();
             if !covering.iter().any(|g| g.owned) {
                 let detail = match covering.first() {
@@ -1097,11 +1099,6 @@ fn newest_upload(files: &[FileEntry]) -> Option<Timestamp> {
         .and_then(|t| t.parse().ok())
 }
 
-/// Text from upstream made safe to log: control characters dropped, at most `max` characters.
-fn printable(s: &str, max: usize) -> String {
-    s.chars().filter(|c| !c.is_control()).take(max).collect()
-}
-
 impl View<'_> {
     /// `[licenses]` on one audited wheel: its METADATA license against the allow and deny
     /// lists. Returns the decision when it hides; warnings and yanks go into `v`.
@@ -1131,7 +1128,7 @@ impl View<'_> {
                     .problems
                     .iter()
                     .take(3)
-                    .map(|s| printable(s, 300))
+                    .map(|s| crate::sanitize::one_line(s, 300))
                     .collect();
                 if problems.is_empty() {
                     problems.push("no attestation".into());
@@ -1149,7 +1146,7 @@ impl View<'_> {
                     .verified
                     .iter()
                     .take(3)
-                    .map(|id| printable(&describe(id), 300))
+                    .map(|id| crate::sanitize::one_line(&describe(id), 300))
                     .collect();
                 let wanted: Vec<&str> = accepted.iter().map(|(_, pb)| pb.label.as_str()).collect();
                 (
@@ -2070,10 +2067,10 @@ mod tests {
 
     #[test]
     fn namespace_grants_upstream_lists_are_weighed() {
-        assert!(super::super::config::in_namespace("acme", "acme"));
-        assert!(super::super::config::in_namespace("acme-tools", "acme"));
-        assert!(!super::super::config::in_namespace("acmetools", "acme"));
-        assert!(!super::super::config::in_namespace("acm", "acme"));
+        assert!(super::super::names::in_namespace("acme", "acme"));
+        assert!(super::super::names::in_namespace("acme-tools", "acme"));
+        assert!(!super::super::names::in_namespace("acmetools", "acme"));
+        assert!(!super::super::names::in_namespace("acm", "acme"));
         // By default an unowned grant only warns, and owned or absent grants say nothing.
         let default = Policy::builtin();
         let (n, d) = shown_and_first(&default, with_grants(&[("demo", false)]));

@@ -22,8 +22,8 @@ use std::path::{Path, PathBuf};
 use jiff::Timestamp;
 use serde::Deserialize;
 
-use super::config::Rule;
 use super::diag::Origin;
+use super::rule::Rule;
 use crate::dist::ProjectName;
 
 /// A Scorecard result with its check details is a few KiB; a quarter of a GiB is room for every

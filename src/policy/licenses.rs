@@ -10,8 +10,9 @@
 use pep440_rs::{Version, VersionSpecifiers};
 use spdx::{Expression, LicenseReq, ParseMode};
 
-use super::config::{NameEntry, NameMap, Rule};
 use super::diag::Origin;
+use super::names::{NameEntry, NameMap};
+use super::rule::Rule;
 use crate::audit::LicenseFacts;
 
 /// Trove license classifiers (after `License :: `) whose license is one SPDX id. Classifiers
@@ -256,7 +257,7 @@ fn read(facts: &LicenseFacts) -> Result<(Expression, &'static str), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::policy::config::RuleAction;
+    use crate::policy::rule::RuleAction;
 
     fn rules(allow: &[&'static str], deny: &[&'static str]) -> LicenseRules {
         LicenseRules {

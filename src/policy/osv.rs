@@ -24,6 +24,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use jiff::Timestamp;
 use pep440_rs::Version;
 use serde::Deserialize;
+
+use crate::sanitize::one_line;
 use serde::de::IgnoredAny;
 use serde_json::Value;
 
@@ -597,7 +599,7 @@ fn walk(
 }
 
 fn read_file_job(job: &FileJob, budget: &AtomicU64) -> Result<Outcome, OsvError> {
-    let source = clean_text(&job.path.to_string_lossy(), 1024);
+    let source = one_line(&job.path.to_string_lossy(), 1024);
     let mut notes = Notes::default();
     let file = match fs::File::open(&job.path) {
         Ok(file) => file,
@@ -653,7 +655,7 @@ fn load_zip(path: &Path) -> Result<Vec<Outcome>, OsvError> {
         path: path.to_path_buf(),
         source,
     };
-    let display = clean_text(&path.to_string_lossy(), 1024);
+    let display = one_line(&path.to_string_lossy(), 1024);
     let size = fs::metadata(path).map_err(io_err)?.len();
     if size > MAX_SOURCE_BYTES {
         return Err(OsvError::TooLarge {
@@ -726,7 +728,7 @@ fn read_zip_member(
         };
         (name, format, entry.size())
     };
-    let source = format!("{zip_display}:{}", clean_text(&name, 1024));
+    let source = format!("{zip_display}:{}", one_line(&name, 1024));
     if declared > MAX_RECORD_BYTES {
         return Err(OsvError::TooLarge {
             what: format!("advisory record {source}"),
@@ -931,7 +933,7 @@ fn parse_record(
             let first_line = e.lines().next().unwrap_or_default();
             notes.push(format!(
                 "{source}: not an OSV record: {}",
-                clean_text(first_line, 300)
+                one_line(first_line, 300)
             ));
             return None;
         }
@@ -955,12 +957,12 @@ fn parse_record(
     let summary = raw
         .summary
         .as_deref()
-        .map(|s| clean_text(s, MAX_SUMMARY_CHARS))
+        .map(|s| one_line(s, MAX_SUMMARY_CHARS))
         .filter(|s| !s.is_empty())
         .or_else(|| {
             raw.details
                 .as_deref()
-                .map(|d| clean_text(d, MAX_SUMMARY_CHARS))
+                .map(|d| one_line(d, MAX_SUMMARY_CHARS))
         })
         .unwrap_or_default();
     let modified = raw
@@ -996,7 +998,7 @@ fn parse_record(
             Err(e) => {
                 notes.push(format!(
                     "{source}: {id}: package name {:?}: {e}",
-                    clean_text(raw_name, 100)
+                    one_line(raw_name, 100)
                 ));
                 continue;
             }
@@ -1120,7 +1122,7 @@ fn walk_events(
                 Some(v) => parsed.push((kind, Some(v))),
                 None => note(format!(
                     "event version {:?} is not a PEP 440 version; event skipped",
-                    clean_text(raw, 60)
+                    one_line(raw, 60)
                 )),
             }
         }
@@ -1183,7 +1185,7 @@ fn collect_file_hashes(
             Some(digest) => project.files.push(digest),
             None => note(format!(
                 "package_integrity sha256 {:?} is not 64 hex digits",
-                clean_text(sha, 80)
+                one_line(sha, 80)
             )),
         }
     }
@@ -1245,51 +1247,6 @@ fn clean_id(raw: &str) -> Option<String> {
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':' | b'/'));
     ok.then(|| raw.to_owned())
-}
-
-/// One line of at most `max_chars` characters: whitespace runs become one space and control
-/// and bidirectional-formatting characters go, so third-party text cannot forge log lines or
-/// reorder what a terminal shows.
-fn clean_text(raw: &str, max_chars: usize) -> String {
-    let mut out = String::with_capacity(raw.len().min(max_chars * 4));
-    let mut count = 0usize;
-    let mut space = false;
-    let mut truncated = false;
-    for c in raw.chars() {
-        if is_invisible(c) {
-            continue;
-        }
-        if c.is_whitespace() || c.is_control() {
-            space = count > 0;
-            continue;
-        }
-        let needed = if space { 2 } else { 1 };
-        if count + needed > max_chars {
-            truncated = true;
-            break;
-        }
-        if space {
-            out.push(' ');
-            count += 1;
-            space = false;
-        }
-        out.push(c);
-        count += 1;
-    }
-    if truncated && max_chars > 0 {
-        if count >= max_chars {
-            out.pop();
-        }
-        out.push('…');
-    }
-    out
-}
-
-fn is_invisible(c: char) -> bool {
-    matches!(
-        c,
-        '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{FEFF}'
-    )
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1938,8 +1895,8 @@ severity:
 
     #[test]
     fn text_is_cleaned_and_bounded() {
-        assert_eq!(clean_text("a\n\tb\u{202E}c\u{1b}", 50), "a bc");
-        let long = clean_text(&"x".repeat(500), MAX_SUMMARY_CHARS);
+        assert_eq!(one_line("a\n\tb\u{202E}c\u{1b}", 50), "a bc");
+        let long = one_line(&"x".repeat(500), MAX_SUMMARY_CHARS);
         assert_eq!(long.chars().count(), MAX_SUMMARY_CHARS);
         assert!(long.ends_with('…'));
         assert_eq!(

@@ -6,9 +6,10 @@
 
 use std::path::{Path, PathBuf};
 
-use super::config::{PolicyError, RuleId, load_sources};
+use super::config::{PolicyError, load_sources};
 use super::decision::Code;
 use super::diag::{Diagnostic, Severity};
+use super::rule::RuleId;
 
 /// What to lift, for what, and why.
 #[derive(Clone, Debug, Default)]

@@ -327,7 +327,7 @@ impl Audits {
             .upstreams
             .open_file(&url)
             .await
-            .map_err(|e| crate::upstream::http::error_chain(&e))?;
+            .map_err(|e| crate::error::chain(&e))?;
         let dir = dest.parent().ok_or("cache path has no folder")?;
         tokio::fs::create_dir_all(dir)
             .await

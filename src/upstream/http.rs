@@ -116,7 +116,7 @@ impl Client {
                 .await
                 .map_err(|e| UpstreamError::Connect {
                     url: redact(&current),
-                    detail: error_chain(&e),
+                    detail: crate::error::chain(&e),
                 })?;
             if !resp.status().is_redirection() || resp.status() == StatusCode::NOT_MODIFIED {
                 return Ok((current, resp));
@@ -151,7 +151,7 @@ impl Client {
         while let Some(frame) = stream.next().await {
             let frame = frame.map_err(|e| UpstreamError::Body {
                 url: redact(url),
-                detail: error_chain(&e),
+                detail: crate::error::chain(&e),
             })?;
             if let Ok(data) = frame.into_data() {
                 if (buf.len() + data.len()) as u64 > cap {
@@ -266,7 +266,7 @@ impl Client {
                     Ok(None) => return,
                     Ok(Some(Err(e))) => Err(UpstreamError::Body {
                         url: shown.clone(),
-                        detail: error_chain(&e),
+                        detail: crate::error::chain(&e),
                     }),
                     Ok(Some(Ok(frame))) => match frame.into_data() {
                         Err(_) => continue,
@@ -298,19 +298,6 @@ impl Client {
             content_type,
         ))
     }
-}
-
-/// Every cause of an error in one line: hyper's top-level messages alone ("client error
-/// (Connect)") do not say what went wrong.
-pub fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        cur = c.source();
-    }
-    s
 }
 
 /// One HTTP(S) simple index.
