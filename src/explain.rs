@@ -6,12 +6,12 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 
+use crate::cache::ShownFile;
+use crate::cache::audits::Audits;
 use crate::dist::ProjectName;
 use crate::policy::{
     Action, AuditState, Code, FileDecision, Gate, Policy, apply_audits, decide_page, is_audited,
 };
-use crate::serve::ShownFile;
-use crate::serve::audit::Audits;
 use crate::upstream::{PageFetch, UpstreamError, Upstreams};
 
 #[derive(Serialize)]
@@ -67,7 +67,7 @@ impl Explainer {
                 upstreams.clone(),
                 jobs,
                 Arc::new(crate::metrics::Metrics::new()),
-                Arc::new(crate::serve::store::FileCache::open_logged(
+                Arc::new(crate::cache::files::FileCache::open_logged(
                     cache.join("files"),
                     u64::MAX,
                 )),

@@ -19,7 +19,7 @@
 //! | parse_page | [`index::json::parse`], [`index::html::parse`] | one model; a bad entry hides that file, only an unusable page fails |
 //! | gate | [`policy::Policy::gate`] | the policy on the project alone (deny/allow lists, lock files, malware): a blocked project is answered without asking upstream |
 //! | decide | [`policy::decide_page`] | each file by its name (PEP 427/425/625), then by the policy's rules; shown or hidden with a stable [`policy::Code`] and the policy line that decided |
-//! | audit | [`serve::audit::Audits`], [`audit::audit_file`] | download each shown wheel once (hash-checked, cached), audit it, verify its PEP 740 provenance when the index lists one ([`attest`]), keep the report; a page waits up to a deadline, then lists what passed ([`policy::apply_audits`]) |
+//! | audit | [`cache::audits::Audits`], [`audit::audit_file`] | download each shown wheel once (hash-checked, cached), audit it, verify its PEP 740 provenance when the index lists one ([`attest`]), keep the report; a page waits up to a deadline, then lists what passed ([`policy::apply_audits`]) |
 //! | record | [`decision_log::DecisionLog::record`] | one JSON line per decided file |
 //! | render | [`index::render`] | pipwall's own page in the negotiated format ([`index::negotiate`]) |
 //!
@@ -41,6 +41,7 @@
 pub mod attest;
 pub mod audit;
 pub mod auth;
+pub mod cache;
 pub mod decision_log;
 pub mod dist;
 pub mod error;

@@ -2,12 +2,10 @@
 //! (phases fetch_page → parse_page → decide → record → render) and `file` answers downloads.
 //! Errors become responses in one place, [`AppError::into_response`].
 
-pub mod audit;
 pub mod client;
 pub mod file;
 pub mod project;
 pub mod root;
-pub mod store;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -18,9 +16,10 @@ use bytes::Bytes;
 use http::{HeaderValue, Response, StatusCode, header};
 use http_body_util::{BodyExt, Full, combinators::BoxBody};
 
+pub use crate::cache::ShownFile;
 use crate::decision_log::DecisionLog;
 use crate::dist::ProjectName;
-use crate::index::{CoreMetadata, Format};
+use crate::index::Format;
 use crate::policy::Code;
 use crate::upstream::{UpstreamError, Upstreams};
 
@@ -30,29 +29,6 @@ pub fn full(bytes: impl Into<Bytes>) -> Body {
     Full::new(bytes.into())
         .map_err(|never| match never {})
         .boxed()
-}
-
-/// A file pipwall decided to show: what a download (and its audit) needs.
-#[derive(Clone, Debug)]
-pub struct ShownFile {
-    pub filename: String,
-    pub url: crate::index::FileUrl,
-    pub size: Option<u64>,
-    pub core_metadata: CoreMetadata,
-    /// The PEP 740 provenance link, relative to the page like `url`.
-    pub provenance: Option<Box<str>>,
-}
-
-impl ShownFile {
-    pub fn of(f: &crate::index::FileEntry) -> Self {
-        Self {
-            filename: f.filename.clone(),
-            url: f.url.clone(),
-            size: f.size,
-            core_metadata: f.core_metadata.clone(),
-            provenance: f.provenance.clone(),
-        }
-    }
 }
 
 pub struct Settings {
@@ -168,9 +144,9 @@ impl Scope {
 
 pub struct App {
     pub upstreams: Arc<Upstreams>,
-    pub files: Arc<store::FileCache>,
+    pub files: Arc<crate::cache::files::FileCache>,
     pub metrics: Arc<crate::metrics::Metrics>,
-    pub audits: Arc<audit::Audits>,
+    pub audits: Arc<crate::cache::audits::Audits>,
     pub settings: Settings,
     pub log: DecisionLog,
     pages: Mutex<HashMap<(ScopeId, ProjectName), PageSlot>>,
@@ -191,7 +167,7 @@ impl App {
         let upstreams = Arc::new(upstreams);
         let upstream_permits = settings.server.max_upstream_requests.max(1);
         let metrics = Arc::new(crate::metrics::Metrics::new());
-        let files = Arc::new(store::FileCache::open_logged(
+        let files = Arc::new(crate::cache::files::FileCache::open_logged(
             settings.cache_dir.join("files"),
             settings.cache_max_bytes,
         ));
@@ -207,7 +183,7 @@ impl App {
                 }
             });
         }
-        let audits = audit::Audits::new(
+        let audits = crate::cache::audits::Audits::new(
             &settings.cache_dir,
             upstreams.clone(),
             settings.audit_jobs,

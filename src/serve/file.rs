@@ -10,13 +10,13 @@ use futures_util::StreamExt;
 use http::{HeaderValue, Response, header};
 use http_body_util::{BodyExt, StreamBody};
 use hyper::body::Frame;
-use sha2::{Digest, Sha256};
-use tokio::io::AsyncWriteExt;
 
 use super::{App, AppError, Body, ScopeId, ShownFile, full};
+use crate::cache::download::{Transfer, deadline_for};
 use crate::dist::project_of;
 use crate::index::CoreMetadata;
 use crate::policy::Code;
+use sha2::{Digest, Sha256};
 
 /// Largest `.metadata` sidecar accepted (real ones are a few kB).
 const MAX_METADATA_BYTES: u64 = 16 << 20;
@@ -108,7 +108,8 @@ impl App {
             return Ok(file_response(body, len));
         }
         if head {
-            return Ok(file_response(full(Bytes::new()), shown.size));
+            // Not in the store: its length is not known until its bytes are.
+            return Ok(file_response(full(Bytes::new()), None));
         }
         let permit = self
             .download_permits
@@ -117,14 +118,17 @@ impl App {
             .await
             .map_err(|_| AppError::Internal("download permits closed".into()))?;
         let upstream = self.upstreams.open_file(&resolve(&shown)?).await?;
-        let len = upstream.len.or(shown.size);
-        let body = verified(
-            upstream.stream,
-            sha256.to_owned(),
-            path,
-            self.files.clone(),
-            permit,
-        );
+        // Only a length upstream itself framed the body with: the page's `size` is a claim, and
+        // a client told to expect that many bytes would take a wrong file of that length as
+        // complete before the digest is known.
+        let len = upstream.len;
+        let transfer = Transfer {
+            expected: sha256.to_owned(),
+            files: self.files.clone(),
+            deadline: deadline_for(upstream.len.or(shown.size)),
+            store_required: false,
+        };
+        let body = verified(upstream.stream, transfer, permit);
         Ok(file_response(body, len))
     }
 
@@ -219,93 +223,24 @@ fn file_response(body: Body, len: Option<u64>) -> Response<Body> {
     resp
 }
 
-/// Streams `upstream` to the client while hashing it and writing it to a temporary file beside
-/// the cache path. Each chunk goes out only once the next has arrived; the last one only after
-/// the digest matched, so a mismatch ends the response early with an error, which makes the
-/// server abort the connection.
+/// Streams `upstream` to the client through the store's one hash-checked path
+/// ([`Transfer`]): each chunk goes out only once the next has arrived, the last only after the
+/// digest matched, so a mismatch ends the response early with an error, which makes the server
+/// abort the connection.
 fn verified(
-    mut upstream: crate::upstream::ByteStream,
-    expected: String,
-    dest: PathBuf,
-    files: std::sync::Arc<super::store::FileCache>,
+    upstream: crate::upstream::ByteStream,
+    transfer: Transfer,
     permit: tokio::sync::OwnedSemaphorePermit,
 ) -> Body {
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<Frame<Bytes>, std::io::Error>>(4);
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(4);
     tokio::spawn(async move {
         // Held until the download ends, however it ends.
         let _permit = permit;
-        let mut hasher = Sha256::new();
-        let mut tmp = temp_file(&dest).await;
-        let mut held: Option<Bytes> = None;
-        loop {
-            match upstream.next().await {
-                Some(Ok(chunk)) => {
-                    hasher.update(&chunk);
-                    if let Some((f, _)) = tmp.as_mut()
-                        && f.write_all(&chunk).await.is_err()
-                    {
-                        tmp = None;
-                    }
-                    if let Some(prev) = held.replace(chunk)
-                        && tx.send(Ok(Frame::data(prev))).await.is_err()
-                    {
-                        return;
-                    }
-                }
-                Some(Err(e)) => {
-                    tracing::warn!(error = %e, "download from upstream failed");
-                    discard(tmp).await;
-                    let _ = tx.send(Err(std::io::Error::other(e.to_string()))).await;
-                    return;
-                }
-                None => break,
-            }
-        }
-        let got = hex::encode(hasher.finalize());
-        if got != expected {
-            tracing::error!(expected = %expected, got = %got, "upstream bytes do not match the index's sha256; download aborted");
-            discard(tmp).await;
-            let _ = tx
-                .send(Err(std::io::Error::other(
-                    "sha256 mismatch: upstream served other bytes than the index promised",
-                )))
-                .await;
-            return;
-        }
-        if let Some((f, tmp_path)) = tmp
-            && f.sync_all().await.is_ok()
-        {
-            drop(f);
-            if tokio::fs::rename(&tmp_path, &dest).await.is_ok()
-                && let Ok(meta) = tokio::fs::metadata(&dest).await
-            {
-                files.added(&expected, meta.len());
-            }
-        }
-        if let Some(last) = held {
-            let _ = tx.send(Ok(Frame::data(last))).await;
+        if let Err(e) = transfer.run(upstream, Some(tx)).await {
+            tracing::warn!(error = %e, "download through pipwall failed");
         }
     });
-    let stream = futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx));
+    let stream =
+        futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx)).map(|r| r.map(Frame::data));
     BodyExt::boxed(StreamBody::new(stream))
-}
-
-async fn discard(tmp: Option<(tokio::fs::File, PathBuf)>) {
-    if let Some((f, path)) = tmp {
-        drop(f);
-        let _ = tokio::fs::remove_file(path).await;
-    }
-}
-
-/// A fresh temporary file next to `dest` (same filesystem, so the final rename is atomic).
-/// Caching is best effort: without a writable cache the download is still served and checked.
-async fn temp_file(dest: &std::path::Path) -> Option<(tokio::fs::File, PathBuf)> {
-    let dir = dest.parent()?;
-    tokio::fs::create_dir_all(dir).await.ok()?;
-    let tmp = tempfile::Builder::new()
-        .prefix(".part-")
-        .tempfile_in(dir)
-        .ok()?;
-    let (file, path) = tmp.keep().ok()?;
-    Some((tokio::fs::File::from_std(file), path))
 }

@@ -10,8 +10,8 @@ use tokio::time::Instant;
 use bytes::Bytes;
 use http::Response;
 
-use super::audit::Status;
 use super::{App, AppError, Body, ScopeId, ShownFile, page_response};
+use crate::cache::audits::Status;
 use crate::dist::{ProjectName, WheelFilename};
 use crate::index::render::ServedPage;
 use crate::index::{Format, render};

@@ -13,12 +13,11 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, Once};
 use std::time::{Duration, Instant};
 
-use futures_util::StreamExt;
-use sha2::{Digest, Sha256};
-use tokio::io::AsyncWriteExt;
 use tokio::sync::{Notify, watch};
 
 use super::ShownFile;
+use super::download::{Transfer, deadline_for};
+use super::files::FileCache;
 use crate::audit::{self, Report};
 use crate::upstream::Upstreams;
 
@@ -49,7 +48,7 @@ struct Job {
 
 pub struct Audits {
     reports_dir: PathBuf,
-    files: Arc<super::store::FileCache>,
+    files: Arc<FileCache>,
     upstreams: Arc<Upstreams>,
     metrics: Arc<crate::metrics::Metrics>,
     jobs: usize,
@@ -68,7 +67,7 @@ impl Audits {
         upstreams: Arc<Upstreams>,
         jobs: usize,
         metrics: Arc<crate::metrics::Metrics>,
-        files: Arc<super::store::FileCache>,
+        files: Arc<FileCache>,
     ) -> Arc<Self> {
         let slug: String = audit::AUDITOR
             .chars()
@@ -226,7 +225,7 @@ impl Audits {
         let started = Instant::now();
         let path = self.file_path(sha256);
         if tokio::fs::metadata(&path).await.is_err() {
-            self.download(sha256, file, &path).await.map_err(|e| {
+            self.download(sha256, file).await.map_err(|e| {
                 tracing::warn!(file = %file.filename, error = %e, "could not fetch a wheel to audit");
                 Arc::<str>::from(e)
             })?;
@@ -316,52 +315,27 @@ impl Audits {
         (report, settled)
     }
 
-    /// Fetches the file into the cache, hashing it on the way; only bytes that match the
-    /// index's digest are renamed into place.
-    async fn download(&self, sha256: &str, file: &ShownFile, dest: &Path) -> Result<(), String> {
+    /// Fetches the file into the store through the one hash-checked path.
+    async fn download(&self, sha256: &str, file: &ShownFile) -> Result<(), String> {
         let url = file
             .url
             .resolve()
             .map_err(|e| format!("the index's link is not a valid URL: {e}"))?;
-        let mut body = self
+        let body = self
             .upstreams
             .open_file(&url)
             .await
             .map_err(|e| crate::error::chain(&e))?;
-        let dir = dest.parent().ok_or("cache path has no folder")?;
-        tokio::fs::create_dir_all(dir)
-            .await
-            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-        let tmp = tempfile::Builder::new()
-            .prefix(".part-")
-            .tempfile_in(dir)
-            .map_err(|e| format!("cannot create a file in {}: {e}", dir.display()))?;
-        let (std_file, tmp_path) = tmp.into_parts();
-        let mut out = tokio::fs::File::from_std(std_file);
-        let mut hasher = Sha256::new();
-        while let Some(chunk) = body.stream.next().await {
-            let chunk = chunk.map_err(|e| format!("download broke off: {e}"))?;
-            hasher.update(&chunk);
-            out.write_all(&chunk)
-                .await
-                .map_err(|e| format!("cannot write the cache: {e}"))?;
+        Transfer {
+            expected: sha256.to_owned(),
+            files: self.files.clone(),
+            deadline: deadline_for(body.len.or(file.size)),
+            store_required: true,
         }
-        let got = hex::encode(hasher.finalize());
-        if got != sha256 {
-            return Err(format!(
-                "upstream served bytes with sha256 {got}, not the {sha256} the index promised"
-            ));
-        }
-        out.sync_all()
-            .await
-            .map_err(|e| format!("cannot write the cache: {e}"))?;
-        drop(out);
-        tmp_path
-            .persist(dest)
-            .map_err(|e| format!("cannot move the download into the cache: {e}"))?;
-        let size = std::fs::metadata(dest).map(|m| m.len()).unwrap_or(0);
-        self.files.added(sha256, size);
-        Ok(())
+        .run(body.stream, None)
+        .await
+        .map(|_| ())
+        .map_err(|e| e.to_string())
     }
 
     async fn store(&self, report: &Report) -> std::io::Result<()> {
@@ -379,31 +353,4 @@ impl Audits {
         .await
         .map_err(std::io::Error::other)?
     }
-}
-
-/// The hiding findings of a failed report, for a decision's detail and a refusal's body.
-pub fn summary(report: &Report) -> String {
-    const MAX: usize = 8;
-    let hiding: Vec<String> = report
-        .findings
-        .iter()
-        .filter(|f| f.hides)
-        .map(|f| {
-            if f.file.is_empty() {
-                format!("{} ({})", f.code, f.detail)
-            } else {
-                format!("{} in {} ({})", f.code, f.file, f.detail)
-            }
-        })
-        .collect();
-    let mut s = hiding
-        .iter()
-        .take(MAX)
-        .cloned()
-        .collect::<Vec<_>>()
-        .join("; ");
-    if hiding.len() > MAX {
-        s.push_str(&format!("; and {} more", hiding.len() - MAX));
-    }
-    s
 }
