@@ -2,16 +2,14 @@
 
 use serde::Serialize;
 
-use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 
 use crate::cache::ShownFile;
 use crate::cache::audits::Audits;
 use crate::dist::ProjectName;
-use crate::policy::{
-    Action, AuditState, Code, FileDecision, Gate, Policy, apply_audits, decide_page, is_audited,
-};
+use crate::pipeline::{self, FetchError};
+use crate::policy::{Action, AuditState, Code, FileDecision, Gate, Policy, apply_audits};
 use crate::upstream::{PageFetch, UpstreamError, Upstreams};
 
 #[derive(Serialize)]
@@ -46,7 +44,7 @@ pub async fn explain(
     version: Option<&str>,
     audit_cache: Option<&Path>,
     policy: &Policy,
-) -> Result<Explained, UpstreamError> {
+) -> Result<Explained, FetchError> {
     Explainer::new(upstreams, audit_cache, 2)
         .explain(project, version, policy)
         .await
@@ -82,10 +80,10 @@ impl Explainer {
         project: &ProjectName,
         version: Option<&str>,
         policy: &Policy,
-    ) -> Result<Explained, UpstreamError> {
+    ) -> Result<Explained, FetchError> {
         let upstreams = &self.upstreams;
         let now = jiff::Timestamp::now();
-        let mut view = match policy.gate(project, now) {
+        let mut view = match pipeline::gate(policy, project, now) {
             Gate::Open(view) => view,
             Gate::Blocked { decision, .. } => {
                 return Ok(Explained {
@@ -103,24 +101,21 @@ impl Explainer {
                 });
             }
         };
-        let only = policy
-            .private_upstream(project.as_str())
-            .and_then(|r| upstreams.find(&r.upstream));
-        let fetched = upstreams.project_page_from(project, None, only).await?;
-        let PageFetch::Fresh(fetched) = fetched else {
+        let PageFetch::Fresh(fetched) =
+            pipeline::fetch_page(upstreams, policy, project, None).await?
+        else {
             return Err(UpstreamError::NotFound {
                 url: project.to_string(),
-            });
+            }
+            .into());
         };
-        let upstream = upstreams
-            .sources()
-            .get(fetched.source)
-            .map(|s| s.describe())
-            .unwrap_or_default();
-        if let Some(label) = upstreams.label(fetched.source) {
-            view.answered_by(label);
-        }
-        let (served, mut decisions) = decide_page(project, fetched.page, &view);
+        let fetched = *fetched;
+        let pipeline::Decided {
+            served,
+            mut decisions,
+            upstream,
+            ..
+        } = pipeline::decide(upstreams, &mut view, project, fetched.source, fetched.page);
         let wanted = version.map(|v| v.parse::<pep440_rs::Version>().map_err(|_| v.to_owned()));
         let keep = |d: &FileDecision| match &wanted {
             None => true,
@@ -132,21 +127,21 @@ impl Explainer {
             Some(Err(raw)) => d.version.as_deref() == Some(raw.as_str()),
         };
         if let Some(audits) = &self.audits {
-            let mut states: HashMap<String, AuditState> = HashMap::new();
-            for f in served.files.iter().filter(|f| {
-                is_audited(&f.filename)
-                    && decisions
-                        .iter()
-                        .any(|d| d.filename == f.filename && keep(d))
-            }) {
-                let Some(sha) = f.sha256() else { continue };
-                let shown = ShownFile::of(f);
-                let state = match audits.wait(sha, &shown).await {
-                    Ok(r) => AuditState::Done(r),
-                    Err(why) => AuditState::Error(why.to_string()),
-                };
-                states.insert(sha.to_owned(), state);
-            }
+            let wanted_files: std::collections::HashSet<&str> = decisions
+                .iter()
+                .filter(|d| keep(d))
+                .map(|d| d.filename.as_str())
+                .collect();
+            let candidates: Vec<(String, ShownFile)> = pipeline::candidates(&served)
+                .into_iter()
+                .filter(|(_, f)| wanted_files.contains(f.filename.as_str()))
+                .collect();
+            let states = pipeline::audit(
+                audits,
+                candidates.iter().map(|(sha, f)| (sha.as_str(), f)),
+                None,
+            )
+            .await;
             let (_, all) = apply_audits(&served, &decisions, &view, |sha| {
                 states.get(sha).cloned().unwrap_or(AuditState::Pending)
             });

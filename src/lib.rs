@@ -10,26 +10,33 @@
 //! pip / uv ──GET /files/<sha256>/<filename>──▶ only files pipwall showed; bytes hash-checked
 //! ```
 //!
-//! A project request runs these phases, each a function you can find by name:
+//! A project request runs these phases, each a function in [`pipeline`] that `serve`,
+//! `explain` and `vet` all call (one orchestration, no copies):
 //!
 //! | phase | where | what |
 //! |---|---|---|
 //! | route | [`route::route`] | validate and normalize the name (PEP 503); redirect non-normalized names |
-//! | fetch_page | [`upstream::Upstreams::project_page`] | JSON preferred, HTML accepted; bounded in size, time and redirects; conditional requests; unchanged bytes are not parsed again |
+//! | gate | [`pipeline::gate`] | the policy on the project alone (deny/allow lists, lock files, malware): a blocked project is answered without asking upstream |
+//! | fetch_page | [`pipeline::fetch_page`] | JSON preferred, HTML accepted; bounded in size, time and redirects; conditional requests; `[[private]]` routing |
 //! | parse_page | [`index::json::parse`], [`index::html::parse`] | one model; a bad entry hides that file, only an unusable page fails |
-//! | gate | [`policy::Policy::gate`] | the policy on the project alone (deny/allow lists, lock files, malware): a blocked project is answered without asking upstream |
-//! | decide | [`policy::decide_page`] | each file by its name (PEP 427/425/625), then by the policy's rules; shown or hidden with a stable [`policy::Code`] and the policy line that decided |
-//! | audit | [`cache::audits::Audits`], [`audit::audit_file`] | download each shown wheel once (hash-checked, cached), audit it, verify its PEP 740 provenance when the index lists one ([`attest`]), keep the report; a page waits up to a deadline, then lists what passed ([`policy::apply_audits`]) |
-//! | record | [`decision_log::DecisionLog::record`] | one JSON line per decided file |
-//! | render | [`index::render`] | pipwall's own page in the negotiated format ([`index::negotiate`]) |
+//! | classify, decide | [`pipeline::decide`] | each file by its name (PEP 427/425/625), then by the policy's rules; shown or hidden with a stable [`policy::Code`] and the policy line that decided |
+//! | audit | [`pipeline::candidates`], [`pipeline::audit`] | each shown wheel downloaded once through [`cache::download`] (hash-checked, stored), audited ([`audit::audit_file`]), its PEP 740 provenance verified when listed ([`attest`]), the report kept ([`cache::audits`]) |
+//! | apply_audits | [`policy::apply_audits`] | the policy on the audit findings |
+//! | record | [`pipeline::record`] | one JSON line per decided file ([`decision_log`]), counted by code |
+//! | render | [`pipeline::render`] | pipwall's own page in the negotiated format ([`index::negotiate`]) |
 //!
-//! [`serve::App::project_page`] ties the phases together and keeps both renderings of each
-//! decided page, so a page whose upstream bytes did not change is served without being parsed,
-//! decided or rendered again. Downloads ([`serve::App::handle_file`]) are served only for shown
-//! files, streamed and hashed, with the last chunk held back until the digest matches.
-//! Everything a policy decides (pages, the shown-file table, reloads) is kept per scope: the
-//! default index at `/simple/` and each `serve --scope NAME` at `/NAME/simple/`, with
-//! [`server`] choosing the scope from the path, the listener or the credential.
+//! `serve` ([`serve::App::project_page`]) keeps both renderings of each decided page, so a
+//! page whose upstream bytes did not change is served without being parsed, decided or
+//! rendered again, and waits for audits only until a deadline. Downloads
+//! ([`serve::App::handle_file`]) are served only for shown files, through the same
+//! hash-checked path as audits, with the last chunk held back until the digest matches.
+//! Everything a policy decides (pages, the shown-file table, reloads) is kept per scope
+//! ([`scope`]): the default index at `/simple/` and each `serve --scope NAME` at
+//! `/NAME/simple/`, with [`server`] choosing the scope from the path, the listener or the
+//! credential.
+//!
+//! Leaves below everything else: [`sanitize`] (the one place untrusted text is made safe to
+//! print), [`scope`], [`size`], [`error`].
 //!
 //! Decisions are data, not errors: a hidden file is a [`policy::Decision`]. An error means
 //! pipwall could not do its job, and [`serve::AppError::into_response`] is the one place that
@@ -48,6 +55,7 @@ pub mod error;
 pub mod explain;
 pub mod index;
 pub mod metrics;
+pub mod pipeline;
 pub mod policy;
 pub mod ratelimit;
 pub mod route;

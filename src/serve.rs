@@ -339,6 +339,15 @@ fn report_unused(scope: &str, policy: &crate::policy::Policy) {
     }
 }
 
+impl From<crate::pipeline::FetchError> for AppError {
+    fn from(e: crate::pipeline::FetchError) -> Self {
+        match e {
+            crate::pipeline::FetchError::Upstream(u) => Self::Upstream(u),
+            other => Self::Internal(other.to_string()),
+        }
+    }
+}
+
 /// Why pipwall could not do its job for a request (not why a file is hidden: that is a
 /// decision).
 #[derive(Debug, thiserror::Error)]

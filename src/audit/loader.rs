@@ -56,7 +56,7 @@ pub struct Resolution {
     pub unresolved: Vec<Unresolved>,
     /// Per member: the needed names it found inside the wheel in some load.
     pub in_wheel: Vec<BTreeSet<String>>,
-    /// The wheel has more to follow than [`MAX_STEPS`]: the result is incomplete.
+    /// The wheel has more lookups to follow than the audit takes on: the result is incomplete.
     pub gave_up: bool,
 }
 

@@ -2,7 +2,7 @@
 //! A decided page is kept with both renderings; while upstream's bytes stay the same (same
 //! source, same content digest, or a 304), nothing is parsed or rendered again.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::{Arc, OnceLock};
 // tokio's clock, so tests on a paused clock can step past the page TTL.
 use tokio::time::Instant;
@@ -11,13 +11,12 @@ use bytes::Bytes;
 use http::Response;
 
 use super::{App, AppError, Body, ScopeId, ShownFile, page_response};
-use crate::cache::audits::Status;
 use crate::dist::{ProjectName, WheelFilename};
 use crate::index::render::ServedPage;
 use crate::index::{Format, render};
+use crate::pipeline;
 use crate::policy::{
-    Action, AuditState, Blocked, Decision, FileDecision, Gate, Policy, apply_audits, decide_page,
-    is_audited,
+    AuditState, Blocked, Decision, FileDecision, Gate, Policy, apply_audits, is_audited,
 };
 use crate::upstream::{PageFetch, Validators};
 
@@ -199,14 +198,20 @@ impl App {
         // Blocked projects are decided before any upstream is asked.
         if let Gate::Blocked { decision, style } = policy.gate(name, now_ts) {
             self.forget_shown(scope, cached.take());
-            self.metrics.decision(decision.code.as_str());
             let hidden = [FileDecision {
                 filename: format!("{name} (every file)"),
                 sha256: None,
                 version: None,
                 decision: decision.clone(),
             }];
-            self.log.record(scope_name, name.as_str(), "", &hidden);
+            pipeline::record(
+                &self.log,
+                &self.metrics,
+                scope_name,
+                name.as_str(),
+                "",
+                &hidden,
+            );
             if style == Blocked::NotFound {
                 return Err(AppError::Blocked {
                     code: decision.code,
@@ -217,15 +222,6 @@ impl App {
             *cached = Some(page.clone());
             return Ok((page, false));
         }
-        let only = match policy.private_upstream(name.as_str()) {
-            Some(route) => Some(self.upstreams.find(&route.upstream).ok_or_else(|| {
-                AppError::Internal(format!(
-                    "{}: the private upstream `{}` is not configured",
-                    route.origin, route.upstream
-                ))
-            })?),
-            None => None,
-        };
         // A page decided under another policy (or whose cooldown ran out) is decided again,
         // so its upstream bytes are needed even if they did not change.
         let reusable = cached
@@ -238,7 +234,7 @@ impl App {
                 .acquire()
                 .await
                 .map_err(|_| AppError::Internal("upstream permits closed".into()))?;
-            self.upstreams.project_page_from(name, previous, only).await
+            pipeline::fetch_page(&self.upstreams, &policy, name, previous).await
         };
         let now = Instant::now();
         let fresh = match fetched {
@@ -253,7 +249,9 @@ impl App {
                 ));
             }
             Ok(PageFetch::Fresh(f)) => f,
-            Err(e @ crate::upstream::UpstreamError::NotFound { .. }) => {
+            Err(pipeline::FetchError::Upstream(
+                e @ crate::upstream::UpstreamError::NotFound { .. },
+            )) => {
                 // A project that disappeared upstream takes its shown files with it.
                 self.forget_shown(scope, cached.take());
                 return Err(e.into());
@@ -278,42 +276,37 @@ impl App {
             *cached = Some(p.clone());
             return Ok((p, false));
         }
-        let upstream = self
-            .upstreams
-            .sources()
-            .get(fresh.source)
-            .map(|s| s.describe())
-            .unwrap_or_default();
-        let Gate::Open(mut view) = policy.gate(name, now_ts) else {
+        let Gate::Open(mut view) = pipeline::gate(&policy, name, now_ts) else {
             return Err(AppError::Internal(
                 "the policy's verdict on the project changed".into(),
             ));
         };
-        if let Some(label) = self.upstreams.label(fresh.source) {
-            view.answered_by(label);
-        }
-        let (served, decisions) = decide_page(name, fresh.page, &view);
-        let recheck_at = view.recheck_at();
+        let fresh = *fresh;
+        let pipeline::Decided {
+            served,
+            decisions,
+            upstream,
+            recheck_at,
+        } = pipeline::decide(&self.upstreams, &mut view, name, fresh.source, fresh.page);
         drop(view);
-        for d in decisions
-            .iter()
-            .filter(|d| d.decision.action == Action::Hide)
-        {
-            self.metrics.decision(d.decision.code.as_str());
-        }
-        if self.settings.audit {
-            // Wheels the policy showed are logged once their audit decides them.
-            let hidden: Vec<FileDecision> = decisions
+        // With audits on, the wheels the policy showed are logged once their audit decides them.
+        let logged: Vec<FileDecision> = if self.settings.audit {
+            decisions
                 .iter()
                 .filter(|d| !d.decision.action.shows() || !is_audited(&d.filename))
                 .cloned()
-                .collect();
-            self.log
-                .record(scope_name, name.as_str(), &upstream, &hidden);
+                .collect()
         } else {
-            self.log
-                .record(scope_name, name.as_str(), &upstream, &decisions);
-        }
+            decisions.clone()
+        };
+        pipeline::record(
+            &self.log,
+            &self.metrics,
+            scope_name,
+            name.as_str(),
+            &upstream,
+            &logged,
+        );
         let shown_shas: HashSet<String> = served
             .files
             .iter()
@@ -336,7 +329,10 @@ impl App {
         let (html, json) = if self.settings.audit {
             (Bytes::new(), Bytes::new())
         } else {
-            (render::html(&served).into(), render::json(&served).into())
+            (
+                pipeline::render(&served, Format::Html),
+                pipeline::render(&served, Format::Json),
+            )
         };
         let page = Arc::new(CachedPage {
             checked_at: now,
@@ -350,7 +346,7 @@ impl App {
             json,
             decisions: Arc::new(decisions),
             shown_shas: Arc::new(shown_shas),
-            candidates: Arc::new(candidates(&served)),
+            candidates: Arc::new(pipeline::candidates(&served)),
             served: Arc::new(served),
             audited: Arc::new(OnceLock::new()),
             upstream: upstream.into(),
@@ -490,44 +486,23 @@ impl App {
             .filter(|&i| installable(&page.candidates[i].1))
             .chain((0..page.candidates.len()).filter(|&i| !installable(&page.candidates[i].1)))
             .collect();
-        let mut statuses: Vec<Option<Status>> = (0..page.candidates.len()).map(|_| None).collect();
-        for i in order {
-            if let (Some((sha, file)), Some(slot)) = (page.candidates.get(i), statuses.get_mut(i)) {
-                *slot = Some(self.audits.status(sha, file));
-            }
-        }
-        let mut statuses: Vec<Status> = statuses.into_iter().flatten().collect();
-        for status in &mut statuses {
-            if let Status::Running(rx) = status {
-                let _ = tokio::time::timeout_at(deadline, rx.wait_for(Option::is_some)).await;
-            }
-        }
-        let mut states: HashMap<&str, AuditState> = HashMap::with_capacity(statuses.len());
-        for ((sha, _), status) in page.candidates.iter().zip(statuses) {
-            let outcome = match status {
-                Status::Done(r) => Some(Ok(r)),
-                Status::Error(why) => Some(Err(why)),
-                Status::Running(rx) => rx.borrow().clone(),
-            };
-            let state = match outcome {
-                None => AuditState::Pending,
-                Some(Ok(r)) => AuditState::Done(r),
-                Some(Err(why)) => AuditState::Error(why.to_string()),
-            };
-            states.insert(sha.as_str(), state);
-        }
-        let Gate::Open(view) = page.policy.gate(name, jiff::Timestamp::now()) else {
+        let states = pipeline::audit(
+            &self.audits,
+            order.iter().filter_map(|&i| {
+                let (sha, file) = page.candidates.get(i)?;
+                Some((sha.as_str(), file))
+            }),
+            Some(deadline),
+        )
+        .await;
+        let Gate::Open(view) = pipeline::gate(&page.policy, name, jiff::Timestamp::now()) else {
             // The verdict on the project changed since the page was decided (an exception
             // expired): nothing is listed, and the next request decides the page again.
             let empty = ServedPage {
                 name: page.served.name.clone(),
                 ..ServedPage::default()
             };
-            let body: Bytes = if format.is_json() {
-                render::json(&empty).into()
-            } else {
-                render::html(&empty).into()
-            };
+            let body = pipeline::render(&empty, format);
             return Ok((page_response(format, body, "no-store"), false));
         };
         let (served, all) = apply_audits(&page.served, &page.decisions, &view, |sha| {
@@ -538,11 +513,7 @@ impl App {
             .values()
             .any(|s| matches!(s, AuditState::Pending | AuditState::Error(_)));
         if !complete {
-            let body: Bytes = if format.is_json() {
-                render::json(&served).into()
-            } else {
-                render::html(&served).into()
-            };
+            let body = pipeline::render(&served, format);
             let mut resp = page_response(format, body, "no-store");
             let pending = all
                 .iter()
@@ -564,23 +535,22 @@ impl App {
             })
             .collect();
         let done = AuditedPage {
-            html: render::html(&served).into(),
-            json: render::json(&served).into(),
+            html: pipeline::render(&served, Format::Html),
+            json: pipeline::render(&served, Format::Json),
             decisions,
             listed: !served.files.is_empty(),
         };
         if page.audited.set(done).is_ok()
             && let Some(done) = page.audited.get()
         {
-            self.log.record(
+            pipeline::record(
+                &self.log,
+                &self.metrics,
                 self.scope_name(page.scope),
                 name.as_str(),
                 &page.upstream,
                 &done.decisions,
             );
-            for d in &done.decisions {
-                self.metrics.decision(d.decision.code.as_str());
-            }
         }
         let (body, listed) = page
             .audited
@@ -599,23 +569,4 @@ impl AuditedPage {
             self.html.clone()
         }
     }
-}
-
-/// The shown wheels, newest version first: resolvers almost always take the newest compatible
-/// one, so those audits should finish first.
-fn candidates(served: &ServedPage) -> Vec<(String, ShownFile)> {
-    let mut out: Vec<(Option<pep440_rs::Version>, String, ShownFile)> = served
-        .files
-        .iter()
-        .filter(|f| is_audited(&f.filename))
-        .filter_map(|f| {
-            let sha = f.sha256()?.to_owned();
-            let version = WheelFilename::parse_any(&f.filename)
-                .ok()
-                .map(|w| w.version);
-            Some((version, sha, ShownFile::of(f)))
-        })
-        .collect();
-    out.sort_by(|a, b| b.0.cmp(&a.0));
-    out.into_iter().map(|(_, sha, f)| (sha, f)).collect()
 }
