@@ -10,6 +10,8 @@
 //!
 //! Run: `cargo bench --bench policy` (add `-- --warm-up-time 1 --measurement-time 3` for a quick
 //! run).
+// A harness: a panic is the failure report, so unwrapping is how it says "cannot happen here".
+#![allow(clippy::unwrap_used)]
 
 use std::fmt::Write as _;
 use std::hint::black_box;

@@ -49,6 +49,7 @@ pub mod attest;
 pub mod audit;
 pub mod auth;
 pub mod cache;
+pub mod cli;
 pub mod decision_log;
 pub mod dist;
 pub mod error;

@@ -248,26 +248,10 @@ impl Archive {
                     "another member has the same name up to case; on Windows and macOS one overwrites the other",
                 ));
             }
-            if let Some(mode) = file.unix_mode() {
-                match mode & S_IFMT {
-                    0 | S_IFREG | S_IFDIR => {}
-                    S_IFLNK => {
-                        findings.push(Finding::new(
-                            Code::ZipSymlink,
-                            name.as_str(),
-                            "symbolic link entry: no wheel standard allows links, and installers treat them differently",
-                        ));
-                        readable = false;
-                    }
-                    other => {
-                        findings.push(Finding::new(
-                            Code::ZipSpecialFile,
-                            name.as_str(),
-                            format!("entry has file type {other:o} (device, fifo or socket)"),
-                        ));
-                        readable = false;
-                    }
-                }
+            if let Some(mode) = file.unix_mode()
+                && !file_type_ok(mode, &name, findings)
+            {
+                readable = false;
             }
             let method = file.compression();
             let method_ok = matches!(
@@ -290,25 +274,7 @@ impl Archive {
             let deflated = method == zip::CompressionMethod::Deflated;
             drop(file);
 
-            if size > limits.max_member_size {
-                findings.push(Finding::new(
-                    Code::ZipBomb,
-                    name.as_str(),
-                    format!(
-                        "declares {size} bytes, more than the limit of {}",
-                        limits.max_member_size
-                    ),
-                ));
-                readable = false;
-            } else if size > limits.bomb_min_size && size / compressed.max(1) > limits.bomb_ratio {
-                findings.push(Finding::new(
-                    Code::ZipBomb,
-                    name.as_str(),
-                    format!(
-                        "inflates {compressed} bytes to {size} (over {}×)",
-                        limits.bomb_ratio
-                    ),
-                ));
+            if !size_is_sane(&name, size, compressed, limits, findings) {
                 readable = false;
             }
             total = total.saturating_add(size);
@@ -355,8 +321,14 @@ impl Archive {
                 e.readable = false;
             }
         }
-        // Entries must not share bytes: two central records pointing into one local entry, or a
-        // member's data running into the next header, is how one archive shows two contents.
+        self.check_overlaps(spans, findings);
+        self.entries.sort_by_key(|e| e.header_start);
+        Ok(())
+    }
+
+    /// Entries must not share bytes: two central records pointing into one local entry, or a
+    /// member's data running into the next header, is how one archive shows two contents.
+    fn check_overlaps(&self, mut spans: Vec<(u64, u64, usize)>, findings: &mut Vec<Finding>) {
         spans.sort_unstable();
         let cd_start = self.zip.central_directory_start();
         for pair in spans.windows(2) {
@@ -391,8 +363,6 @@ impl Archive {
                 "entry runs into the central directory",
             ));
         }
-        self.entries.sort_by_key(|e| e.header_start);
-        Ok(())
     }
 
     /// Reads a whole member into memory, if it is no larger than `cap`.
@@ -547,6 +517,63 @@ impl Archive {
         }
         Ok(())
     }
+}
+
+/// Only regular files and folders belong in a wheel: a link or a device is a finding, and the
+/// member is not read.
+fn file_type_ok(mode: u32, name: &str, findings: &mut Vec<Finding>) -> bool {
+    match mode & S_IFMT {
+        0 | S_IFREG | S_IFDIR => true,
+        S_IFLNK => {
+            findings.push(Finding::new(
+                Code::ZipSymlink,
+                name,
+                "symbolic link entry: no wheel standard allows links, and installers treat them differently",
+            ));
+            false
+        }
+        other => {
+            findings.push(Finding::new(
+                Code::ZipSpecialFile,
+                name,
+                format!("entry has file type {other:o} (device, fifo or socket)"),
+            ));
+            false
+        }
+    }
+}
+
+/// A member's declared size against the limits: too large, or inflating too far from its
+/// compressed size (a zip bomb), is a finding and the member is not read.
+fn size_is_sane(
+    name: &str,
+    size: u64,
+    compressed: u64,
+    limits: &Limits,
+    findings: &mut Vec<Finding>,
+) -> bool {
+    if size > limits.max_member_size {
+        findings.push(Finding::new(
+            Code::ZipBomb,
+            name,
+            format!(
+                "declares {size} bytes, more than the limit of {}",
+                limits.max_member_size
+            ),
+        ));
+        return false;
+    } else if size > limits.bomb_min_size && size / compressed.max(1) > limits.bomb_ratio {
+        findings.push(Finding::new(
+            Code::ZipBomb,
+            name,
+            format!(
+                "inflates {compressed} bytes to {size} (over {}×)",
+                limits.bomb_ratio
+            ),
+        ));
+        return false;
+    }
+    true
 }
 
 /// Reads the local header at `start` and compares it with the central record. Returns where the

@@ -195,20 +195,7 @@ fn parse_elf(bytes: &[u8]) -> Result<Binary, ParseError> {
     let endian = header.endianness()?;
     let little_endian = endian == goblin::container::Endian::Little;
     let ctx = Ctx::new(header.container()?, endian);
-    let kind = elf_kind(header.e_type, || {
-        goblin::elf::ProgramHeader::parse(
-            bytes,
-            usize::try_from(header.e_phoff).unwrap_or(usize::MAX),
-            usize::from(header.e_phnum),
-            ctx,
-        )
-        .map(|phdrs| {
-            phdrs
-                .iter()
-                .any(|p| p.p_type == goblin::elf::program_header::PT_INTERP)
-        })
-        .unwrap_or(false)
-    });
+    let kind = elf_kind(header.e_type, || has_interpreter(bytes, &header, ctx));
     let shdrs = SectionHeader::parse(
         bytes,
         header.e_shoff as usize,
@@ -248,45 +235,16 @@ fn parse_elf(bytes: &[u8]) -> Result<Binary, ParseError> {
             }
         }
     }
-    let mut needed = Vec::new();
-    let mut soname = None;
-    let mut rpath = Vec::new();
-    let mut runpath = Vec::new();
-    if let Some(sh) = dynamic {
-        let strtab = linked(sh)?;
-        let data = section(sh)?;
-        let word = if is_64 { 8 } else { 4 };
-        let read = |off: usize| -> Option<u64> {
-            let b = data.get(off..off + word)?;
-            Some(match (is_64, little_endian) {
-                (true, true) => u64::from_le_bytes(b.try_into().ok()?),
-                (true, false) => u64::from_be_bytes(b.try_into().ok()?),
-                (false, true) => u64::from(u32::from_le_bytes(b.try_into().ok()?)),
-                (false, false) => u64::from(u32::from_be_bytes(b.try_into().ok()?)),
-            })
-        };
-        for i in 0..MAX_DYNAMIC_ENTRIES {
-            let (Some(tag), Some(val)) = (read(i * 2 * word), read(i * 2 * word + word)) else {
-                break;
-            };
-            if tag == DT_NULL {
-                break;
-            }
-            let text = || {
-                usize::try_from(val)
-                    .ok()
-                    .and_then(|v| c_str(strtab, v))
-                    .map(|s| s.into_owned())
-            };
-            match tag {
-                DT_NEEDED => needed.extend(text()),
-                DT_SONAME => soname = text(),
-                DT_RPATH => rpath.extend(text()),
-                DT_RUNPATH => runpath.extend(text()),
-                _ => {}
-            }
-        }
-    }
+    let dynamic_entries = match dynamic {
+        Some(sh) => read_dynamic(section(sh)?, linked(sh)?, is_64, little_endian),
+        None => DynamicEntries::default(),
+    };
+    let DynamicEntries {
+        needed,
+        soname,
+        rpath,
+        runpath,
+    } = dynamic_entries;
     let split_paths = |v: Vec<String>| {
         v.iter()
             .flat_map(|s| s.split(':'))
@@ -345,6 +303,25 @@ fn parse_elf(bytes: &[u8]) -> Result<Binary, ParseError> {
 
 const ET_DYN: u16 = 3;
 
+/// Whether the program headers name a `PT_INTERP` (unreadable headers: no).
+fn has_interpreter(
+    bytes: &[u8],
+    header: &goblin::elf::Header,
+    ctx: goblin::container::Ctx,
+) -> bool {
+    goblin::elf::ProgramHeader::parse(
+        bytes,
+        usize::try_from(header.e_phoff).unwrap_or(usize::MAX),
+        usize::from(header.e_phnum),
+        ctx,
+    )
+    .is_ok_and(|phdrs| {
+        phdrs
+            .iter()
+            .any(|p| p.p_type == goblin::elf::program_header::PT_INTERP)
+    })
+}
+
 /// A shared object is loadable unless it names a program interpreter: a position-independent
 /// executable is `ET_DYN` too, and only programs ask the kernel for `PT_INTERP`. The check is
 /// a closure because the section-header path does not read program headers otherwise.
@@ -354,6 +331,51 @@ fn elf_kind(e_type: u16, has_interpreter: impl FnOnce() -> bool) -> Kind {
     } else {
         Kind::Program
     }
+}
+
+/// The `.dynamic` entries the rules read, strings looked up in its linked string table.
+#[derive(Default)]
+struct DynamicEntries {
+    needed: Vec<String>,
+    soname: Option<String>,
+    rpath: Vec<String>,
+    runpath: Vec<String>,
+}
+
+fn read_dynamic(data: &[u8], strtab: &[u8], is_64: bool, little_endian: bool) -> DynamicEntries {
+    let mut out = DynamicEntries::default();
+    let word = if is_64 { 8 } else { 4 };
+    let read = |off: usize| -> Option<u64> {
+        let b = data.get(off..off + word)?;
+        Some(match (is_64, little_endian) {
+            (true, true) => u64::from_le_bytes(b.try_into().ok()?),
+            (true, false) => u64::from_be_bytes(b.try_into().ok()?),
+            (false, true) => u64::from(u32::from_le_bytes(b.try_into().ok()?)),
+            (false, false) => u64::from(u32::from_be_bytes(b.try_into().ok()?)),
+        })
+    };
+    for i in 0..MAX_DYNAMIC_ENTRIES {
+        let (Some(tag), Some(val)) = (read(i * 2 * word), read(i * 2 * word + word)) else {
+            break;
+        };
+        if tag == DT_NULL {
+            break;
+        }
+        let text = || {
+            usize::try_from(val)
+                .ok()
+                .and_then(|v| c_str(strtab, v))
+                .map(|s| s.into_owned())
+        };
+        match tag {
+            DT_NEEDED => out.needed.extend(text()),
+            DT_SONAME => out.soname = text(),
+            DT_RPATH => out.rpath.extend(text()),
+            DT_RUNPATH => out.runpath.extend(text()),
+            _ => {}
+        }
+    }
+    out
 }
 
 /// Sorts one dynamic symbol: an undefined global or weak one is an import; a defined one that

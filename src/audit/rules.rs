@@ -8,7 +8,7 @@ use super::abi3::{ImportVerdict, TargetOs, check_import};
 use super::contents::installed_path;
 use super::finding::{Code, Finding};
 use super::loader::{self, Resolution, Unresolved, dir_of, normalize};
-use super::native::{Binary, Format, Kind, Member};
+use super::native::{Binary, ElfFacts, Format, Kind, Member};
 use super::platform::{self, Libc, PolicyLookup, VersionCheck};
 use super::windows_dlls;
 use crate::dist::WheelFilename;
@@ -247,7 +247,11 @@ fn unresolved_text(u: &Unresolved, members: &[Member]) -> String {
     s
 }
 
-fn linux(view: &WheelView<'_>, members: &[Member], findings: &mut Vec<Finding>) {
+/// The Linux policies the wheel's platform tags name; a tag with none is a finding.
+fn linux_policies<'t>(
+    view: &'t WheelView<'_>,
+    findings: &mut Vec<Finding>,
+) -> Vec<(platform::LinuxTag<'t>, platform::LinuxPolicy)> {
     let mut policies = Vec::new();
     for tag in &view.wheel.tags.platform {
         let Some(parsed) = platform::parse_linux_tag(tag) else {
@@ -262,6 +266,11 @@ fn linux(view: &WheelView<'_>, members: &[Member], findings: &mut Vec<Finding>) 
             )),
         }
     }
+    policies
+}
+
+fn linux(view: &WheelView<'_>, members: &[Member], findings: &mut Vec<Finding>) {
+    let policies = linux_policies(view, findings);
     if policies.is_empty()
         || !members
             .iter()
@@ -284,114 +293,170 @@ fn linux(view: &WheelView<'_>, members: &[Member], findings: &mut Vec<Finding>) 
             resolutions.push((tag.libc, r));
         }
     }
-    for (i, m) in members.iter().enumerate() {
-        let Format::Elf(elf) = &m.binary.format else {
+    for (index, member) in members.iter().enumerate() {
+        let Format::Elf(elf) = &member.binary.format else {
             continue;
         };
-        let path = m.path.as_str();
+        let elf_member = ElfMember {
+            index,
+            member,
+            elf,
+            members,
+        };
+        for (tag, policy) in &policies {
+            if let Some((_, resolution)) = resolutions.iter().find(|(l, _)| *l == tag.libc) {
+                elf_member.check(tag, policy, resolution, findings);
+            }
+        }
+    }
+}
+
+/// One ELF member of a wheel, judged against each Linux policy its tags name.
+struct ElfMember<'a> {
+    index: usize,
+    member: &'a Member,
+    elf: &'a ElfFacts,
+    members: &'a [Member],
+}
+
+impl ElfMember<'_> {
+    fn check(
+        &self,
+        tag: &platform::LinuxTag<'_>,
+        policy: &platform::LinuxPolicy,
+        resolution: &Resolution,
+        findings: &mut Vec<Finding>,
+    ) {
+        let (elf, path) = (self.elf, self.member.path.as_str());
+        let name = policy.name();
         let arch = platform::linux_arch_of(elf.machine, elf.is_64, elf.little_endian);
-        let needs_glibc = elf.needed.iter().any(|n| n == "libc.so.6")
-            || elf.version_needs.iter().any(|(file, v)| {
+        if arch != Some(tag.arch) {
+            findings.push(Finding::new(
+                Code::ElfArchMismatch,
+                path,
+                format!(
+                    "ELF machine {} ({}) does not run on {name}",
+                    elf.machine,
+                    arch.unwrap_or("unknown")
+                ),
+            ));
+            return;
+        }
+        if let Some(level) = elf.x86_isa_level {
+            findings.push(Finding::new(
+                Code::ElfIsaLevel,
+                path,
+                format!(
+                    "needs x86-64-v{level} instructions; {name} promises only baseline x86-64 CPUs"
+                ),
+            ));
+        }
+        match tag.libc {
+            Libc::Musl if self.needs_glibc() => findings.push(Finding::new(
+                Code::MusllinuxNeedsGlibc,
+                path,
+                format!("needs glibc, but {name} promises musl"),
+            )),
+            Libc::Glibc if self.needs_musl() => findings.push(Finding::new(
+                Code::ManylinuxNeedsMusl,
+                path,
+                format!("needs musl, but {name} promises glibc"),
+            )),
+            _ => {}
+        }
+        let bundled = |lib: &str| resolution.in_wheel[self.index].contains(lib);
+        self.symbol_versions(policy, &bundled, findings);
+        self.libraries(policy, resolution, &bundled, findings);
+    }
+
+    fn needs_glibc(&self) -> bool {
+        self.elf.needed.iter().any(|n| n == "libc.so.6")
+            || self.elf.version_needs.iter().any(|(file, v)| {
                 is_glibc_library(file) && v.iter().any(|n| n.starts_with("GLIBC_"))
-            });
-        let needs_musl = elf
+            })
+    }
+
+    fn needs_musl(&self) -> bool {
+        self.elf
             .needed
             .iter()
-            .any(|n| n.starts_with("libc.musl-") || n == "libc.so");
-        for (tag, policy) in &policies {
-            let name = policy.name();
-            let Some((_, resolution)) = resolutions.iter().find(|(l, _)| *l == tag.libc) else {
-                continue;
-            };
-            let bundled = |lib: &str| resolution.in_wheel[i].contains(lib);
-            if arch != Some(tag.arch) {
-                findings.push(Finding::new(
-                    Code::ElfArchMismatch,
-                    path,
-                    format!(
-                        "ELF machine {} ({}) does not run on {name}",
-                        elf.machine,
-                        arch.unwrap_or("unknown")
-                    ),
-                ));
+            .any(|n| n.starts_with("libc.musl-") || n == "libc.so")
+    }
+
+    /// Symbol versions needed from libraries the wheel does not ship must be ones the policy's
+    /// system libraries provide.
+    fn symbol_versions(
+        &self,
+        policy: &platform::LinuxPolicy,
+        bundled: &dyn Fn(&str) -> bool,
+        findings: &mut Vec<Finding>,
+    ) {
+        let mut too_new = BTreeSet::new();
+        for (file, versions) in &self.elf.version_needs {
+            if platform::is_dynamic_loader(Libc::Glibc, file) || bundled(file) {
                 continue;
             }
-            if let Some(level) = elf.x86_isa_level {
-                findings.push(Finding::new(
-                    Code::ElfIsaLevel,
-                    path,
-                    format!(
-                        "needs x86-64-v{level} instructions; {name} promises only baseline x86-64 CPUs"
-                    ),
-                ));
-            }
-            match tag.libc {
-                Libc::Musl if needs_glibc => findings.push(Finding::new(
-                    Code::MusllinuxNeedsGlibc,
-                    path,
-                    format!("needs glibc, but {name} promises musl"),
-                )),
-                Libc::Glibc if needs_musl => findings.push(Finding::new(
-                    Code::ManylinuxNeedsMusl,
-                    path,
-                    format!("needs musl, but {name} promises glibc"),
-                )),
-                _ => {}
-            }
-            let mut too_new = BTreeSet::new();
-            for (file, versions) in &elf.version_needs {
-                if platform::is_dynamic_loader(Libc::Glibc, file) || bundled(file) {
-                    continue;
+            for v in versions {
+                if policy.version_allowed(v) == VersionCheck::NotAllowed {
+                    too_new.insert(format!("{v} ({file})"));
                 }
-                for v in versions {
-                    if policy.version_allowed(v) == VersionCheck::NotAllowed {
-                        too_new.insert(format!("{v} ({file})"));
+            }
+        }
+        if !too_new.is_empty() {
+            findings.push(Finding::new(
+                Code::ManylinuxSymbolVersion,
+                self.member.path.as_str(),
+                format!(
+                    "needs symbol versions {} does not provide: {}",
+                    policy.name(),
+                    list(too_new)
+                ),
+            ));
+        }
+    }
+
+    /// Libraries the loader does not find in the wheel must be ones the policy allows, and no
+    /// symbol the policy forbids may be imported from an allowed one.
+    fn libraries(
+        &self,
+        policy: &platform::LinuxPolicy,
+        resolution: &Resolution,
+        bundled: &dyn Fn(&str) -> bool,
+        findings: &mut Vec<Finding>,
+    ) {
+        let (path, name) = (self.member.path.as_str(), policy.name());
+        let mut blacklisted = BTreeSet::new();
+        for lib in &self.elf.needed {
+            if policy.library_allowed(lib) && !bundled(lib) {
+                for import in self.member.binary.imports.iter().filter(|i| !i.weak) {
+                    if policy.blacklisted(lib, &import.name) {
+                        blacklisted.insert(format!("{} ({lib})", import.name));
                     }
                 }
             }
-            if !too_new.is_empty() {
-                findings.push(Finding::new(
-                    Code::ManylinuxSymbolVersion,
-                    path,
-                    format!(
-                        "needs symbol versions {name} does not provide: {}",
-                        list(too_new)
-                    ),
-                ));
-            }
-            let mut blacklisted = BTreeSet::new();
-            for lib in &elf.needed {
-                if policy.library_allowed(lib) && !bundled(lib) {
-                    for import in m.binary.imports.iter().filter(|i| !i.weak) {
-                        if policy.blacklisted(lib, &import.name) {
-                            blacklisted.insert(format!("{} ({lib})", import.name));
-                        }
-                    }
-                }
-            }
-            let external: Vec<String> = resolution
-                .unresolved
-                .iter()
-                .filter(|u| u.needed_by == i && !policy.library_allowed(&u.lib))
-                .map(|u| unresolved_text(u, members))
-                .collect();
-            if !external.is_empty() {
-                findings.push(Finding::new(
-                    Code::ManylinuxExternalLibrary,
-                    path,
-                    format!(
-                        "needs libraries that {name} does not allow and the loader does not find in the wheel: {}",
-                        list(external)
-                    ),
-                ));
-            }
-            if !blacklisted.is_empty() {
-                findings.push(Finding::new(
-                    Code::ManylinuxBlacklistedSymbol,
-                    path,
-                    format!("imports symbols {name} forbids: {}", list(blacklisted)),
-                ));
-            }
+        }
+        let external: Vec<String> = resolution
+            .unresolved
+            .iter()
+            .filter(|u| u.needed_by == self.index && !policy.library_allowed(&u.lib))
+            .map(|u| unresolved_text(u, self.members))
+            .collect();
+        if !external.is_empty() {
+            findings.push(Finding::new(
+                Code::ManylinuxExternalLibrary,
+                path,
+                format!(
+                    "needs libraries that {name} does not allow and the loader does not find in the wheel: {}",
+                    list(external)
+                ),
+            ));
+        }
+        if !blacklisted.is_empty() {
+            findings.push(Finding::new(
+                Code::ManylinuxBlacklistedSymbol,
+                path,
+                format!("imports symbols {name} forbids: {}", list(blacklisted)),
+            ));
         }
     }
 }

@@ -110,6 +110,10 @@ impl Policy {
     /// Decides whether `project` may be looked up at all: deny-list, allow-list, lock files,
     /// whole-project malware reports, typosquats and Scorecard health; everything here needs
     /// only the name, so a project hidden whole costs no upstream request.
+    #[expect(
+        clippy::too_many_lines,
+        reason = "issue 13: the policy is still organised by stage; this splits with it, by rule"
+    )]
     pub fn gate(&self, project: &ProjectName, now: Timestamp) -> Gate<'_> {
         let name = project.as_str();
         let exceptions: Vec<&Exception> = self
@@ -664,6 +668,10 @@ impl View<'_> {
 
     /// [`Self::decide_file`], with the cooldown counting from `uploaded` (the version's first
     /// upload under `basis = "version"`) rather than the file's own upload time.
+    #[expect(
+        clippy::too_many_lines,
+        reason = "issue 13: the policy is still organised by stage; this splits with it, by rule"
+    )]
     pub fn decide_file_aged(
         &self,
         file: &FileEntry,
@@ -2505,6 +2513,10 @@ mod tests {
     }
 
     #[test]
+    #[expect(
+        clippy::too_many_lines,
+        reason = "a table test: one case per row reads better whole"
+    )]
     fn license_clarifications_replace_what_the_metadata_says() {
         use crate::audit::LicenseFacts;
         let judge = |p: &Policy, facts: LicenseFacts| {

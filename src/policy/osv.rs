@@ -916,6 +916,10 @@ enum Hi {
     Incl(Version),
 }
 
+#[expect(
+    clippy::too_many_lines,
+    reason = "issue 13: the policy is still organised by stage; this splits with it, by rule"
+)]
 fn parse_record(
     bytes: &[u8],
     format: Format,

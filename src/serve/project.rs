@@ -185,7 +185,6 @@ impl App {
         };
         let mut cached = slot.lock().await;
         let policy = self.policy_of(scope);
-        let scope_name = self.scope_name(scope);
         let now_ts = jiff::Timestamp::now();
         if let Some(p) = cached.as_ref()
             && p.checked_at.elapsed() < self.settings.page_ttl
@@ -196,29 +195,9 @@ impl App {
             return Ok((p.clone(), false));
         }
         // Blocked projects are decided before any upstream is asked.
-        if let Gate::Blocked { decision, style } = policy.gate(name, now_ts) {
+        if let Gate::Blocked { decision, style } = pipeline::gate(&policy, name, now_ts) {
             self.forget_shown(scope, cached.take());
-            let hidden = [FileDecision {
-                filename: format!("{name} (every file)"),
-                sha256: None,
-                version: None,
-                decision: decision.clone(),
-            }];
-            pipeline::record(
-                &self.log,
-                &self.metrics,
-                scope_name,
-                name.as_str(),
-                "",
-                &hidden,
-            );
-            if style == Blocked::NotFound {
-                return Err(AppError::Blocked {
-                    code: decision.code,
-                    sentence: decision.sentence(),
-                });
-            }
-            let page = Arc::new(CachedPage::blocked(name, decision, scope, policy.clone()));
+            let page = self.blocked_page(scope, name, policy.clone(), decision, style)?;
             *cached = Some(page.clone());
             return Ok((page, false));
         }
@@ -276,12 +255,65 @@ impl App {
             *cached = Some(p.clone());
             return Ok((p, false));
         }
-        let Gate::Open(mut view) = pipeline::gate(&policy, name, now_ts) else {
+        let page = self.decide_fresh(scope, name, policy, *fresh, cached.as_deref(), now)?;
+        self.touch_page(&page);
+        *cached = Some(page.clone());
+        drop(cached);
+        self.evict_pages(scope, name);
+        Ok((page, false))
+    }
+
+    /// A project the policy hides whole, decided and logged: answered as a page with no files
+    /// (PEP 792 `quarantined`), or refused when the policy says to answer 404.
+    fn blocked_page(
+        &self,
+        scope: ScopeId,
+        name: &ProjectName,
+        policy: Arc<Policy>,
+        decision: Decision,
+        style: Blocked,
+    ) -> Result<Arc<CachedPage>, AppError> {
+        let hidden = [FileDecision {
+            filename: format!("{name} (every file)"),
+            sha256: None,
+            version: None,
+            decision: decision.clone(),
+        }];
+        pipeline::record(
+            &self.log,
+            &self.metrics,
+            self.scope_name(scope),
+            name.as_str(),
+            "",
+            &hidden,
+        );
+        if style == Blocked::NotFound {
+            return Err(AppError::Blocked {
+                code: decision.code,
+                sentence: decision.sentence(),
+            });
+        }
+        Ok(Arc::new(CachedPage::blocked(name, decision, scope, policy)))
+    }
+
+    /// A page upstream changed (or that was decided under another policy): decided, logged,
+    /// its files made downloadable in the scope (and those of `old` it no longer lists
+    /// withdrawn), and rendered when audits are off.
+    fn decide_fresh(
+        &self,
+        scope: ScopeId,
+        name: &ProjectName,
+        policy: Arc<Policy>,
+        fresh: crate::upstream::FetchedPage,
+        old: Option<&CachedPage>,
+        now: Instant,
+    ) -> Result<Arc<CachedPage>, AppError> {
+        let scope_name = self.scope_name(scope);
+        let Gate::Open(mut view) = pipeline::gate(&policy, name, jiff::Timestamp::now()) else {
             return Err(AppError::Internal(
                 "the policy's verdict on the project changed".into(),
             ));
         };
-        let fresh = *fresh;
         let pipeline::Decided {
             served,
             decisions,
@@ -313,7 +345,7 @@ impl App {
             .filter_map(|f| f.sha256().map(str::to_owned))
             .collect();
         if let Some(Ok(mut shown)) = self.scopes.get(scope).map(|s| s.shown.write()) {
-            if let Some(old) = cached.as_ref() {
+            if let Some(old) = old {
                 for sha in old.shown_shas.difference(&shown_shas) {
                     shown.remove(sha);
                 }
@@ -356,11 +388,7 @@ impl App {
             blocked: None,
             last_used: Arc::default(),
         });
-        self.touch_page(&page);
-        *cached = Some(page.clone());
-        drop(cached);
-        self.evict_pages(scope, name);
-        Ok((page, false))
+        Ok(page)
     }
 
     fn touch_page(&self, page: &CachedPage) {
