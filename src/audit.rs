@@ -33,7 +33,7 @@ mod windows_dlls;
 pub use abi3::{Ifdef, ImportVerdict, StableItem, SymbolKind, TargetOs, check_import, lookup};
 pub use archive::Limits;
 pub use finding::{Code, Finding, LicenseFacts, Report, Verdict};
-pub use wheel::{audit_file, hash_file};
+pub use wheel::{audit_file, hash_file, hash_reader};
 
 /// Names the rules a report was made with. Bump the suffix whenever a rule or its data changes,
 /// so stored reports made by older rules are audited again.

@@ -114,6 +114,9 @@ type PageSlot = Arc<tokio::sync::Mutex<Option<Arc<project::CachedPage>>>>;
 /// Which of the served indexes a request is for: 0 is the default one at `/simple/`.
 pub type ScopeId = usize;
 
+/// A shown file's key: its sha256 and its filename.
+pub type ShownKey = (String, String);
+
 /// One index pipwall serves under its own policy. What a page shows depends on the policy, so
 /// each scope has its own shown-file table: a file shown in one scope cannot be fetched through
 /// another that hides it.
@@ -121,8 +124,10 @@ struct Scope {
     name: Arc<str>,
     /// Swapped whole on reload; a page decided under another policy is decided again.
     policy: RwLock<Arc<crate::policy::Policy>>,
-    /// sha256 → the file shown under it. A download is served only from here.
-    shown: RwLock<HashMap<String, ShownFile>>,
+    /// (sha256, filename) → the file a page shows under that name. A download is served only
+    /// from here. Keyed by both: the same bytes may be listed by several pages under several
+    /// names, and one listing must never displace another (issue 16).
+    shown: RwLock<HashMap<ShownKey, ShownFile>>,
 }
 
 impl Scope {
@@ -322,13 +327,13 @@ impl App {
         }
     }
 
-    fn shown_file(&self, scope: ScopeId, sha256: &str) -> Option<ShownFile> {
+    fn shown_file(&self, scope: ScopeId, sha256: &str, filename: &str) -> Option<ShownFile> {
         self.scopes
             .get(scope)?
             .shown
             .read()
             .ok()?
-            .get(sha256)
+            .get(&(sha256.to_owned(), filename.to_owned()))
             .cloned()
     }
 }

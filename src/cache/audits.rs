@@ -1,6 +1,10 @@
-//! Audits in the proxy: each candidate wheel is downloaded once (hash-checked, into the
-//! content-addressed file cache), audited off the async threads, and its report stored under the
-//! cache folder keyed by the wheel's sha256 and the auditor's version. The download is also the
+//! Audits: each candidate wheel is downloaded once (hash-checked, into the content-addressed
+//! file store), audited off the async threads, and its report stored under the cache folder.
+//! A verdict depends on the bytes *and* on the filename (name and version are checked against
+//! `.dist-info`, tags against the binaries), so a report is keyed by both, and by the
+//! auditor's version: the same bytes listed under another name are audited as that name.
+//! Stored reports are sealed with a key kept in the cache folder (HMAC-SHA256): a report
+//! edited on disk no longer verifies and is made again rather than trusted. The download is also the
 //! prefetch: when pip asks for the wheel a moment later it is served from the cache.
 //!
 //! One audit per digest runs at a time however many requests want it (single-flight), and at
@@ -13,6 +17,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, Once};
 use std::time::{Duration, Instant};
 
+use sha2::{Digest, Sha256};
 use tokio::sync::{Notify, watch};
 
 use super::ShownFile;
@@ -39,9 +44,25 @@ enum Slot {
     Error { at: Instant, why: Arc<str> },
 }
 
+/// What a verdict is about: the bytes and the name they are listed under.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+struct Key {
+    sha256: String,
+    filename: String,
+}
+
+impl Key {
+    fn of(sha256: &str, file: &ShownFile) -> Self {
+        Self {
+            sha256: sha256.to_owned(),
+            filename: file.filename.clone(),
+        }
+    }
+}
+
 /// An audit waiting for a worker.
 struct Job {
-    sha256: String,
+    key: Key,
     file: ShownFile,
     done: watch::Sender<Option<Outcome>>,
 }
@@ -53,7 +74,10 @@ pub struct Audits {
     metrics: Arc<crate::metrics::Metrics>,
     jobs: usize,
     limits: audit::Limits,
-    slots: Mutex<HashMap<String, Slot>>,
+    slots: Mutex<HashMap<Key, Slot>>,
+    /// Read or made on first use, so a cache that never stored a report holds no key.
+    seal: std::sync::OnceLock<ring::hmac::Key>,
+    audits_dir: PathBuf,
     /// Jobs in the order they were asked for: callers ask for the wheels that matter most
     /// first, and a plain queue keeps that order (tasks racing for a semaphore would not).
     queue: Mutex<VecDeque<Job>>,
@@ -81,6 +105,8 @@ impl Audits {
             .collect();
         Arc::new(Self {
             reports_dir: cache_dir.join("audits").join(slug),
+            seal: std::sync::OnceLock::new(),
+            audits_dir: cache_dir.join("audits"),
             files,
             upstreams,
             metrics,
@@ -97,37 +123,46 @@ impl Audits {
         self.files.path(sha256)
     }
 
-    fn report_path(&self, sha256: &str) -> PathBuf {
-        self.reports_dir
-            .join(&sha256[..2])
-            .join(format!("{sha256}.json"))
+    fn seal(&self) -> &ring::hmac::Key {
+        self.seal.get_or_init(|| seal_key(&self.audits_dir))
     }
 
-    /// What is known of `sha256`'s audit, starting it if nothing is. Callers list wheels
-    /// newest first, and the job queue is fair, so the newest start first.
+    /// `<sha[..2]>/<sha>/<digest of the filename>.json`: the filename is hostile text, so only
+    /// its digest names a file.
+    fn report_path(&self, key: &Key) -> PathBuf {
+        let name = hex::encode(&Sha256::digest(key.filename.as_bytes())[..16]);
+        self.reports_dir
+            .join(&key.sha256[..2])
+            .join(&key.sha256)
+            .join(format!("{name}.json"))
+    }
+
+    /// What is known of the audit of `sha256` listed as `file`, starting it if nothing is.
+    /// Callers list wheels newest first, and the job queue is fair, so the newest start first.
     pub fn status(self: &Arc<Self>, sha256: &str, file: &ShownFile) -> Status {
-        if let Some(known) = self.known(sha256) {
+        let key = Key::of(sha256, file);
+        if let Some(known) = self.known(&key) {
             return known;
         }
         // A stored report is read from disk with the table unlocked: other pages' lookups
         // must not wait for this one's file system.
-        let stored = self.load(sha256);
+        let stored = self.load(&key);
         let Ok(mut slots) = self.slots.lock() else {
             return Status::Error("audit table poisoned".into());
         };
-        if let Some(known) = Self::known_in(&slots, sha256) {
+        if let Some(known) = Self::known_in(&slots, &key) {
             return known;
         }
         if let Some(report) = stored {
-            slots.insert(sha256.to_owned(), Slot::Done(report.clone()));
+            slots.insert(key, Slot::Done(report.clone()));
             return Status::Done(report);
         }
         let (tx, rx) = watch::channel(None);
-        slots.insert(sha256.to_owned(), Slot::Running(rx.clone()));
+        slots.insert(key.clone(), Slot::Running(rx.clone()));
         drop(slots);
         if let Ok(mut queue) = self.queue.lock() {
             queue.push_back(Job {
-                sha256: sha256.to_owned(),
+                key,
                 file: file.clone(),
                 done: tx,
             });
@@ -155,7 +190,7 @@ impl Audits {
                 ready.await;
                 continue;
             };
-            let outcome = self.attempt(&job.sha256, &job.file).await;
+            let outcome = self.attempt(&job.key.sha256, &job.file).await;
             if let Ok(mut slots) = self.slots.lock() {
                 let slot = match &outcome {
                     Ok(r) => Slot::Done(r.clone()),
@@ -164,22 +199,22 @@ impl Audits {
                         why: why.clone(),
                     },
                 };
-                slots.insert(job.sha256.clone(), slot);
+                slots.insert(job.key.clone(), slot);
             }
             let _ = job.done.send(Some(outcome));
         }
     }
 
-    fn known(&self, sha256: &str) -> Option<Status> {
+    fn known(&self, key: &Key) -> Option<Status> {
         match self.slots.lock() {
-            Ok(slots) => Self::known_in(&slots, sha256),
+            Ok(slots) => Self::known_in(&slots, key),
             Err(_) => Some(Status::Error("audit table poisoned".into())),
         }
     }
 
     /// What the table already says: a report, an audit under way, or a recent failure.
-    fn known_in(slots: &HashMap<String, Slot>, sha256: &str) -> Option<Status> {
-        match slots.get(sha256) {
+    fn known_in(slots: &HashMap<Key, Slot>, key: &Key) -> Option<Status> {
+        match slots.get(key) {
             Some(Slot::Done(r)) => Some(Status::Done(r.clone())),
             Some(Slot::Running(rx)) => Some(Status::Running(rx.clone())),
             Some(Slot::Error { at, why }) if at.elapsed() < RETRY_AFTER => {
@@ -203,11 +238,20 @@ impl Audits {
         }
     }
 
-    /// A stored report, if one was made for these bytes by these rules.
-    fn load(&self, sha256: &str) -> Option<Arc<Report>> {
-        let bytes = std::fs::read(self.report_path(sha256)).ok()?;
-        let report: Report = serde_json::from_slice(&bytes).ok()?;
-        (report.sha256 == sha256 && report.auditor == audit::AUDITOR).then(|| Arc::new(report))
+    /// A stored report, if one was made for these bytes under this name by these rules, and
+    /// its seal verifies.
+    fn load(&self, key: &Key) -> Option<Arc<Report>> {
+        let path = self.report_path(key);
+        let sealed = std::fs::read(&path).ok()?;
+        let Some(bytes) = unseal(self.seal(), &sealed) else {
+            tracing::warn!(path = %path.display(), "a stored audit report does not verify; the wheel is audited again");
+            return None;
+        };
+        let report: Report = serde_json::from_slice(bytes).ok()?;
+        (report.sha256 == key.sha256
+            && report.wheel == key.filename
+            && report.auditor == audit::AUDITOR)
+            .then(|| Arc::new(report))
     }
 
     async fn attempt(self: &Arc<Self>, sha256: &str, file: &ShownFile) -> Outcome {
@@ -232,14 +276,24 @@ impl Audits {
         }
         let limits = self.limits.clone();
         let filename = file.filename.clone();
-        let sha = sha256.to_owned();
         let audit_path = path.clone();
+        // The digest is computed again while the members are read (on a second thread, so at
+        // no cost in time): a stored file damaged since it was stored is not audited as if it
+        // were the promised bytes.
         let report = tokio::task::spawn_blocking(move || {
-            audit::audit_file(&audit_path, &filename, Some(&sha), &limits)
+            audit::audit_file(&audit_path, &filename, None, &limits)
         })
         .await
         .map_err(|e| Arc::<str>::from(format!("audit task failed: {e}")))?
         .map_err(|e| Arc::<str>::from(format!("cannot read the cached wheel: {e}")))?;
+        if report.sha256 != sha256 {
+            self.files.remove(sha256);
+            return Err(Arc::from(format!(
+                "the stored copy's sha256 is {}, not {sha256}; removed, and fetched again next time",
+                report.sha256
+            )));
+        }
+        self.files.mark_verified(sha256);
         tracing::info!(
             file = %file.filename,
             verdict = ?report.verdict,
@@ -339,18 +393,123 @@ impl Audits {
     }
 
     async fn store(&self, report: &Report) -> std::io::Result<()> {
-        let path = self.report_path(&report.sha256);
+        let path = self.report_path(&Key {
+            sha256: report.sha256.clone(),
+            filename: report.wheel.clone(),
+        });
         let json = serde_json::to_vec(report).map_err(std::io::Error::other)?;
+        let sealed = seal(self.seal(), &json);
         tokio::task::spawn_blocking(move || {
             let dir = path.parent().unwrap_or(Path::new("."));
             std::fs::create_dir_all(dir)?;
             let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
-            std::io::Write::write_all(&mut tmp, &json)?;
+            std::io::Write::write_all(&mut tmp, &sealed)?;
             tmp.as_file().sync_all()?;
             tmp.persist(&path).map_err(|e| e.error)?;
             Ok(())
         })
         .await
         .map_err(std::io::Error::other)?
+    }
+}
+
+/// What starts a sealed report: the format, then the HMAC of the JSON that follows.
+const SEAL_PREFIX: &[u8] = b"pipwall-report-v1 hmac-sha256=";
+
+fn seal(key: &ring::hmac::Key, json: &[u8]) -> Vec<u8> {
+    let tag = ring::hmac::sign(key, json);
+    let mut out = Vec::with_capacity(SEAL_PREFIX.len() + 65 + json.len());
+    out.extend_from_slice(SEAL_PREFIX);
+    out.extend_from_slice(hex::encode(tag.as_ref()).as_bytes());
+    out.push(b'\n');
+    out.extend_from_slice(json);
+    out
+}
+
+/// The report's JSON when its seal verifies.
+fn unseal<'a>(key: &ring::hmac::Key, sealed: &'a [u8]) -> Option<&'a [u8]> {
+    let rest = sealed.strip_prefix(SEAL_PREFIX)?;
+    let newline = rest.iter().position(|&b| b == b'\n')?;
+    let tag = hex::decode(&rest[..newline]).ok()?;
+    let json = &rest[newline + 1..];
+    ring::hmac::verify(key, json, &tag).ok()?;
+    Some(json)
+}
+
+/// The key that seals reports: read from `dir/seal.key`, made (32 random bytes, owner-only)
+/// when missing. Without a readable key the process seals with one of its own, so what it
+/// stores is trusted only by itself and audited again after a restart.
+fn seal_key(dir: &Path) -> ring::hmac::Key {
+    let path = dir.join("seal.key");
+    let bytes = std::fs::read(&path)
+        .ok()
+        .filter(|b| b.len() == 32)
+        .or_else(|| {
+            let mut fresh = [0u8; 32];
+            getrandom::fill(&mut fresh).ok()?;
+            std::fs::create_dir_all(dir).ok()?;
+            write_owner_only(&path, &fresh).ok()?;
+            Some(fresh.to_vec())
+        })
+        .unwrap_or_else(|| {
+            tracing::warn!(path = %path.display(), "cannot keep a report seal key; stored reports will not be trusted after a restart");
+            let mut fresh = [0u8; 32];
+            let _ = getrandom::fill(&mut fresh);
+            fresh.to_vec()
+        });
+    ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &bytes)
+}
+
+/// Writes a new file readable by its owner only, failing if it exists (two processes that
+/// start at once keep the first key).
+fn write_owner_only(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut f = options.open(path)?;
+    std::io::Write::write_all(&mut f, bytes)?;
+    f.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sealed_report_verifies_and_an_edited_one_does_not() {
+        let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &[7; 32]);
+        let json = br#"{"verdict":"fail"}"#;
+        let sealed = seal(&key, json);
+        assert_eq!(unseal(&key, &sealed), Some(&json[..]));
+        let edited = String::from_utf8(sealed.clone())
+            .unwrap()
+            .replace("fail", "pass");
+        assert_eq!(unseal(&key, edited.as_bytes()), None);
+        let other = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &[8; 32]);
+        assert_eq!(unseal(&other, &sealed), None);
+        assert_eq!(
+            unseal(&key, json),
+            None,
+            "an unsealed report is not trusted"
+        );
+    }
+
+    #[test]
+    fn the_seal_key_is_kept_and_reused() {
+        let d = tempfile::tempdir().unwrap();
+        let a = seal_key(d.path());
+        let b = seal_key(d.path());
+        let tag = ring::hmac::sign(&a, b"x");
+        assert!(ring::hmac::verify(&b, b"x", tag.as_ref()).is_ok());
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(d.path().join("seal.key"))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
     }
 }

@@ -131,7 +131,10 @@ impl Transfer {
             }
             .await;
             match stored {
-                Ok(()) => self.files.added(&self.expected, size),
+                Ok(()) => {
+                    self.files.added(&self.expected, size);
+                    self.files.mark_verified(&self.expected);
+                }
                 Err(e) if self.store_required => return Err(DownloadError::Cache(e)),
                 Err(e) => tracing::warn!(error = %e, "a verified download could not be stored"),
             }

@@ -3,6 +3,11 @@
 //! temporary file that is renamed into place once its digest matched, so a crash leaves at most
 //! a `.part-*` file, which the start-up scan removes; a file whose bytes no longer match its
 //! name (disk damage, tampering) is removed by the background check and fetched again.
+//!
+//! Serving does not wait for that check: a file is served only once this process knows it
+//! matches its digest ([`FileCache::open_verified`]), because this process stored it or hashed
+//! it, and its length and modification time have not changed since. Stored files are made
+//! read-only, so a change needs a deliberate `chmod` as well.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -25,6 +30,15 @@ pub struct FileCache {
     dir: PathBuf,
     max_bytes: u64,
     index: Mutex<Index>,
+    /// Files this process knows match their digest, with the (length, modification time) they
+    /// had then.
+    verified: Mutex<HashMap<String, Stamp>>,
+}
+
+type Stamp = (u64, std::time::SystemTime);
+
+fn stamp(meta: &std::fs::Metadata) -> Option<Stamp> {
+    Some((meta.len(), meta.modified().ok()?))
 }
 
 /// What the start-up scan found.
@@ -94,6 +108,7 @@ impl FileCache {
             dir,
             max_bytes,
             index: Mutex::new(index),
+            verified: Mutex::default(),
         };
         cache.evict(None);
         Ok((cache, scan))
@@ -120,6 +135,7 @@ impl FileCache {
                     dir,
                     max_bytes,
                     index: Mutex::new(Index::default()),
+                    verified: Mutex::default(),
                 }
             }
         }
@@ -181,6 +197,75 @@ impl FileCache {
         }
     }
 
+    /// Records that the stored file matched its digest as it is now (the download path calls
+    /// this once the bytes it renamed into place verified), and makes it read-only.
+    pub fn mark_verified(&self, sha256: &str) {
+        let path = self.path(sha256);
+        if let Ok(meta) = std::fs::metadata(&path) {
+            let mut perms = meta.permissions();
+            perms.set_readonly(true);
+            let _ = std::fs::set_permissions(&path, perms);
+        }
+        if let Some(st) = std::fs::metadata(&path).ok().as_ref().and_then(stamp)
+            && let Ok(mut v) = self.verified.lock()
+        {
+            v.insert(sha256.to_owned(), st);
+        }
+    }
+
+    /// Opens a stored file for serving, positioned at its start, only if it matches its digest:
+    /// known to this process and unchanged since, or hashed now through the same open file. A
+    /// file that no longer matches is removed (and so fetched again); `None` then, as for a
+    /// file that is not stored.
+    pub async fn open_verified(&self, sha256: &str) -> Option<std::fs::File> {
+        let path = self.path(sha256);
+        let known = self.verified.lock().ok()?.get(sha256).copied();
+        let name = sha256.to_owned();
+        let checked = tokio::task::spawn_blocking(move || -> std::io::Result<_> {
+            use std::io::{Seek, SeekFrom};
+            let mut file = std::fs::File::open(&path)?;
+            let now = stamp(&file.metadata()?);
+            if now.is_some() && now == known {
+                return Ok(Some((file, None)));
+            }
+            let digest = crate::audit::hash_reader(&mut file)?;
+            if digest != name {
+                return Ok(None);
+            }
+            file.seek(SeekFrom::Start(0))?;
+            Ok(Some((file, now)))
+        })
+        .await
+        .ok()?;
+        match checked {
+            Ok(Some((file, fresh))) => {
+                if let (Some(st), Ok(mut v)) = (fresh, self.verified.lock()) {
+                    v.insert(sha256.to_owned(), st);
+                }
+                Some(file)
+            }
+            Ok(None) => {
+                tracing::error!(sha256 = %sha256, "a stored file does not match its digest; removed, and fetched again");
+                self.remove(sha256);
+                None
+            }
+            Err(_) => None,
+        }
+    }
+
+    /// Forgets a stored file and deletes it.
+    pub fn remove(&self, sha256: &str) {
+        let _ = std::fs::remove_file(self.path(sha256));
+        if let Ok(mut v) = self.verified.lock() {
+            v.remove(sha256);
+        }
+        if let Ok(mut index) = self.index.lock()
+            && let Some(e) = index.entries.remove(sha256)
+        {
+            index.total -= e.size;
+        }
+    }
+
     pub fn total_bytes(&self) -> u64 {
         self.index.lock().map_or(0, |i| i.total)
     }
@@ -201,12 +286,7 @@ impl FileCache {
             };
             if digest != name {
                 tracing::warn!(sha256 = %name, "cached file does not match its digest; removed");
-                let _ = std::fs::remove_file(&path);
-                if let Ok(mut index) = self.index.lock()
-                    && let Some(e) = index.entries.remove(&name)
-                {
-                    index.total -= e.size;
-                }
+                self.remove(&name);
                 removed += 1;
             }
         }

@@ -3,8 +3,6 @@
 //! digest is known: on a mismatch the stream fails, the connection is aborted, and the client
 //! never sees a complete file. Verified files are kept in a content-addressed cache.
 
-use std::path::PathBuf;
-
 use bytes::Bytes;
 use futures_util::StreamExt;
 use http::{HeaderValue, Response, header};
@@ -22,10 +20,6 @@ use sha2::{Digest, Sha256};
 const MAX_METADATA_BYTES: u64 = 16 << 20;
 
 impl App {
-    fn cached_path(&self, sha256: &str) -> PathBuf {
-        self.files.path(sha256)
-    }
-
     /// Finds the shown file for a download. A file not known (pipwall restarted, or the page was
     /// never asked for) gets its project's page decided first; a hidden one is refused with
     /// the reason it was hidden.
@@ -35,10 +29,7 @@ impl App {
         sha256: &str,
         filename: &str,
     ) -> Result<ShownFile, AppError> {
-        if let Some(f) = self
-            .shown_file(scope, sha256)
-            .filter(|f| f.filename == filename)
-        {
+        if let Some(f) = self.shown_file(scope, sha256, filename) {
             return Ok(f);
         }
         let Some(project) = project_of(filename) else {
@@ -51,10 +42,7 @@ impl App {
         if let Some(d) = &page.blocked {
             return Err(refuse(d.code, &d.sentence()));
         }
-        if let Some(f) = self
-            .shown_file(scope, sha256)
-            .filter(|f| f.filename == filename)
-        {
+        if let Some(f) = self.shown_file(scope, sha256, filename) {
             return Ok(f);
         }
         let decided = page
@@ -93,8 +81,8 @@ impl App {
         if !head && let Some(learn) = &self.settings.learn {
             learn.download(filename);
         }
-        let path = self.cached_path(sha256);
-        if let Ok(file) = tokio::fs::File::open(&path).await {
+        if let Some(file) = self.files.open_verified(sha256).await {
+            let file = tokio::fs::File::from_std(file);
             self.metrics.cache_hit("file");
             self.files.touch(sha256);
             let len = file.metadata().await.map(|m| m.len()).ok();

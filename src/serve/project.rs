@@ -10,7 +10,7 @@ use tokio::time::Instant;
 use bytes::Bytes;
 use http::Response;
 
-use super::{App, AppError, Body, ScopeId, ShownFile, page_response};
+use super::{App, AppError, Body, ScopeId, ShownFile, ShownKey, page_response};
 use crate::dist::{ProjectName, WheelFilename};
 use crate::index::render::ServedPage;
 use crate::index::{Format, render};
@@ -28,7 +28,8 @@ pub struct CachedPage {
     pub html: Bytes,
     pub json: Bytes,
     pub decisions: Arc<Vec<FileDecision>>,
-    shown_shas: Arc<HashSet<String>>,
+    /// (sha256, filename) of every file the page shows: the keys of its shown-file entries.
+    shown_shas: Arc<HashSet<ShownKey>>,
     /// The page as the filename rules left it, before audits.
     served: Arc<ServedPage>,
     /// The wheels the filename rules showed, newest version first: the order they are audited.
@@ -339,20 +340,20 @@ impl App {
             &upstream,
             &logged,
         );
-        let shown_shas: HashSet<String> = served
+        let shown_shas: HashSet<ShownKey> = served
             .files
             .iter()
-            .filter_map(|f| f.sha256().map(str::to_owned))
+            .filter_map(|f| Some((f.sha256()?.to_owned(), f.filename.clone())))
             .collect();
         if let Some(Ok(mut shown)) = self.scopes.get(scope).map(|s| s.shown.write()) {
             if let Some(old) = old {
-                for sha in old.shown_shas.difference(&shown_shas) {
-                    shown.remove(sha);
+                for key in old.shown_shas.difference(&shown_shas) {
+                    shown.remove(key);
                 }
             }
             for f in &served.files {
                 if let Some(sha) = f.sha256() {
-                    shown.insert(sha.to_owned(), ShownFile::of(f));
+                    shown.insert((sha.to_owned(), f.filename.clone()), ShownFile::of(f));
                 }
             }
         }
@@ -440,8 +441,8 @@ impl App {
         if let Some(old) = old
             && let Some(Ok(mut shown)) = self.scopes.get(scope).map(|s| s.shown.write())
         {
-            for sha in old.shown_shas.iter() {
-                shown.remove(sha);
+            for key in old.shown_shas.iter() {
+                shown.remove(key);
             }
         }
     }
@@ -557,9 +558,9 @@ impl App {
             .into_iter()
             .filter(|d| {
                 is_audited(&d.filename)
-                    && page
-                        .shown_shas
-                        .contains(d.sha256.as_deref().unwrap_or_default())
+                    && d.sha256.as_ref().is_some_and(|sha| {
+                        page.shown_shas.contains(&(sha.clone(), d.filename.clone()))
+                    })
             })
             .collect();
         let done = AuditedPage {

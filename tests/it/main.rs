@@ -9,6 +9,7 @@ mod audit;
 mod audit_native;
 mod e2e;
 mod examples;
+mod integrity;
 mod policy;
 mod proxy;
 mod proxy_audit;

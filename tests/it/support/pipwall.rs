@@ -148,6 +148,10 @@ pub struct RawResponse {
     pub status_line: String,
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
+    /// Whether the response ended as HTTP says a whole one ends: its announced length met,
+    /// or a chunked body's last (empty) chunk received. A client takes only such a response
+    /// as a file.
+    pub complete: bool,
 }
 
 impl RawResponse {
@@ -197,10 +201,21 @@ pub async fn raw_get_with(addr: SocketAddr, path: &str, headers: &[(&str, &str)]
         .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
         .collect();
     let mut body = buf[split + 4..].to_vec();
-    if headers
-        .iter()
-        .any(|(k, v)| k.eq_ignore_ascii_case("transfer-encoding") && v.contains("chunked"))
-    {
+    let header = |name: &str| {
+        headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    };
+    let chunked = header("transfer-encoding").is_some_and(|v| v.contains("chunked"));
+    let complete = if chunked {
+        body.ends_with(b"0\r\n\r\n")
+    } else {
+        header("content-length")
+            .and_then(|v| v.parse::<usize>().ok())
+            .is_none_or(|n| n == body.len())
+    };
+    if chunked {
         body = dechunk(&body);
     }
     RawResponse {
@@ -208,6 +223,7 @@ pub async fn raw_get_with(addr: SocketAddr, path: &str, headers: &[(&str, &str)]
         status_line,
         headers,
         body,
+        complete,
     }
 }
 

@@ -24,6 +24,8 @@ pub struct Reply {
     /// Send only this many bytes of the body, then reset the connection (the headers still
     /// promise the whole length).
     pub cut_after: Option<usize>,
+    /// Send the body in several chunks with no `Content-Length` (HTTP/1.1 chunked).
+    pub chunked: bool,
 }
 
 impl Reply {
@@ -36,6 +38,7 @@ impl Reply {
             headers: Vec::new(),
             delay: std::time::Duration::ZERO,
             cut_after: None,
+            chunked: false,
         }
     }
 }
@@ -125,6 +128,23 @@ impl FakeIndex {
                             let full_len = reply.body.len();
                             let body: http_body_util::combinators::BoxBody<Bytes, std::io::Error> =
                                 match reply.cut_after {
+                                    None if reply.chunked => {
+                                        let step = full_len.div_ceil(4).max(1);
+                                        let frames: Vec<
+                                            Result<hyper::body::Frame<Bytes>, std::io::Error>,
+                                        > = (0..full_len)
+                                            .step_by(step)
+                                            .map(|i| {
+                                                Ok(hyper::body::Frame::data(
+                                                    reply.body.slice(i..(i + step).min(full_len)),
+                                                ))
+                                            })
+                                            .collect();
+                                        http_body_util::StreamBody::new(futures_util::stream::iter(
+                                            frames,
+                                        ))
+                                        .boxed()
+                                    }
                                     None => Full::new(reply.body)
                                         .map_err(|never| match never {})
                                         .boxed(),

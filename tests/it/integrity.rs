@@ -1,0 +1,174 @@
+//! Issue 16: a hostile upstream, or damage on disk, must never make pipwall deliver bytes other
+//! than the ones promised and audited. Each test reproduces one finding of the probe and failed
+//! before its fix.
+
+use pipwall::upstream::Limits;
+
+use crate::support::fixtures::Fixture;
+use crate::support::{FakeIndex, PageFormat, Pipwall, wheel};
+
+const JSON: Option<&str> = Some("application/vnd.pypi.simple.v1+json");
+
+fn file_path(f: &Fixture) -> String {
+    format!("/files/{}/{}", f.sha256(), f.filename)
+}
+
+/// Every file under `dir`, recursively.
+fn files_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(files_under(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_same_bytes_under_another_name_are_judged_as_that_name_and_displace_nothing() {
+    let up = FakeIndex::start().await;
+    let good = wheel("good", "1.0");
+    // Finding 2: good's bytes listed again as version 9.9 of another project. The verdict on
+    // good-1.0 (pass) says nothing about them under this name: its .dist-info does not match.
+    let alias = Fixture {
+        filename: "swapv-9.9-py3-none-any.whl".into(),
+        bytes: good.bytes.clone(),
+    };
+    up.project("good", PageFormat::Json, std::slice::from_ref(&good));
+    up.project("swapv", PageFormat::Json, std::slice::from_ref(&alias));
+    let pw = Pipwall::start(&[up.url()]).await;
+    assert!(
+        pw.get("/simple/good/", JSON)
+            .await
+            .text()
+            .contains(&good.filename)
+    );
+    let page = pw.get("/simple/swapv/", JSON).await;
+    assert!(!page.text().contains(&alias.filename), "{}", page.text());
+    let refused = pw.get(&file_path(&alias), None).await;
+    assert_eq!(refused.status, 403, "{}", refused.text());
+    assert_eq!(refused.header("x-pipwall-reason"), Some("audit-failed"));
+    // Finding 3: the second listing of the digest did not take good's place.
+    let r = pw.get(&file_path(&good), None).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.body, good.bytes);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_report_edited_into_a_pass_is_not_trusted_after_a_restart() {
+    let up = FakeIndex::start().await;
+    let good = wheel("edit", "1.0");
+    // A wheel with a member that climbs out of site-packages fails its audit.
+    let bad = crate::support::fixtures::WheelSpec::new("edit", "1.1", "py3-none-any")
+        .file("edit/__init__.py", "")
+        .file("../escape.py", "print('out')\n")
+        .build();
+    up.project("edit", PageFormat::Json, &[good.clone(), bad.clone()]);
+    let pw = Pipwall::start(&[up.url()]).await;
+    let page = pw.get("/simple/edit/", JSON).await.text();
+    assert!(
+        page.contains(&good.filename) && !page.contains(&bad.filename),
+        "{page}"
+    );
+    let cache = pw.stop();
+    // Finding 7: every stored report rewritten to say "pass".
+    let mut edited = 0;
+    for p in files_under(&cache.path().join("audits")) {
+        let Ok(text) = std::fs::read_to_string(&p) else {
+            continue;
+        };
+        if text.contains("\"verdict\":\"fail\"") {
+            std::fs::write(
+                &p,
+                text.replace("\"verdict\":\"fail\"", "\"verdict\":\"pass\"")
+                    .replace("\"hides\":true", "\"hides\":false"),
+            )
+            .unwrap();
+            edited += 1;
+        }
+    }
+    assert_eq!(edited, 1, "the failing wheel's report is stored");
+    let pw = Pipwall::start_in(cache, &[up.url()], Limits::default(), None, |_| {}).await;
+    let page = pw.get("/simple/edit/", JSON).await.text();
+    assert!(!page.contains(&bad.filename), "{page}");
+    assert_eq!(pw.get(&file_path(&bad), None).await.status, 403);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stored_file_damaged_on_disk_is_never_served() {
+    let up = FakeIndex::start().await;
+    let w = wheel("damage", "1.0");
+    up.project("damage", PageFormat::Json, std::slice::from_ref(&w));
+    let pw = Pipwall::start(&[up.url()]).await;
+    assert_eq!(pw.get(&file_path(&w), None).await.body, w.bytes);
+    let sha = w.sha256();
+    let stored = pw.cache.path().join("files").join(&sha[..2]).join(&sha);
+    assert!(stored.exists());
+    // Finding 6, while running: the stored copy changed behind pipwall's back.
+    let damage = |path: &std::path::Path| {
+        let mut perms = std::fs::metadata(path).unwrap().permissions();
+        #[allow(clippy::permissions_set_readonly_false)]
+        perms.set_readonly(false);
+        std::fs::set_permissions(path, perms).unwrap();
+        let mut bytes = std::fs::read(path).unwrap();
+        let last = bytes.len() - 1;
+        bytes[last] ^= 0xff;
+        std::fs::write(path, bytes).unwrap();
+    };
+    damage(&stored);
+    let r = pw.get(&file_path(&w), None).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body, w.bytes, "served the promised bytes, fetched again");
+    // And after a restart, before any background check could reach it.
+    let cache = pw.stop();
+    damage(&cache.path().join("files").join(&sha[..2]).join(&sha));
+    let pw = Pipwall::start_in(cache, &[up.url()], Limits::default(), None, |_| {}).await;
+    let r = pw.get(&file_path(&w), None).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body, w.bytes);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_streamed_download_of_the_wrong_bytes_is_never_a_complete_response() {
+    use crate::support::upstream::Reply;
+    let up = FakeIndex::start().await;
+    let w = wheel("chunky", "1.0");
+    up.project("chunky", PageFormat::Json, std::slice::from_ref(&w));
+    // Finding 1: upstream answers chunked (no length of its own) with other bytes, more of them
+    // than the page's `size` promises, so the first chunks alone already fill that length.
+    let mut wrong = w.bytes.clone();
+    wrong.reverse();
+    wrong.extend_from_slice(&w.bytes);
+    up.set_reply(
+        &format!("/files/{}", w.filename),
+        Reply {
+            chunked: true,
+            ..Reply::ok("application/octet-stream", wrong.clone())
+        },
+    );
+    // Streamed (not audited first), as files are with audits off or once evicted.
+    let pw = Pipwall::start_in(
+        tempfile::tempdir().unwrap(),
+        &[up.url()],
+        Limits::default(),
+        None,
+        |s| s.audit = false,
+    )
+    .await;
+    assert!(
+        pw.get("/simple/chunky/", JSON)
+            .await
+            .text()
+            .contains(&w.filename)
+    );
+    let r = pw.get(&file_path(&w), None).await;
+    assert!(
+        !r.complete || r.body == w.bytes,
+        "a complete response of {} bytes that are not the promised ones",
+        r.body.len()
+    );
+    assert!(!r.complete, "upstream never sent the promised bytes");
+}
