@@ -34,6 +34,15 @@ use sha2::{Digest, Sha256};
 const REMEMBER: Duration = Duration::from_secs(300);
 /// Most verified credentials remembered; past it, the memory is cleared.
 const REMEMBER_MAX: usize = 10_000;
+/// Wrong credentials an address may send in [`FAILURE_WINDOW`] before it is throttled.
+const FAILURES_ALLOWED: u32 = 10;
+/// How long failures are counted, and how long a throttled address waits.
+const FAILURE_WINDOW: Duration = Duration::from_secs(60);
+/// Most addresses whose failures are tracked; past it, the oldest count is forgotten.
+const FAILURES_MAX: usize = 100_000;
+/// argon2 verifications running at once (each takes tens of milliseconds of one core).
+const HASHING_AT_ONCE: usize = 2;
+
 /// The user name under which a token is accepted as a basic-auth password.
 pub const TOKEN_USER: &str = "__token__";
 
@@ -68,6 +77,10 @@ pub struct Users {
     data: std::sync::RwLock<std::sync::Arc<Data>>,
     /// sha256 of an `Authorization` value → when it was verified, and its scope.
     verified: Mutex<HashMap<[u8; 32], Verified>>,
+    /// Wrong credentials per client address: how many, since when.
+    failures: Mutex<HashMap<std::net::IpAddr, (u32, Instant)>>,
+    /// argon2 runs at once; the rest wait, so guessing cannot take every core.
+    hashing: tokio::sync::Semaphore,
 }
 
 struct Data {
@@ -95,6 +108,9 @@ type Verified = (Instant, Grant);
 pub enum Denied {
     Missing,
     Wrong,
+    /// Too many wrong credentials from this address lately: refused without checking, for
+    /// this many seconds.
+    Throttled(u64),
 }
 
 impl Users {
@@ -103,6 +119,8 @@ impl Users {
             path: path.to_owned(),
             data: std::sync::RwLock::new(std::sync::Arc::new(Self::read(path)?)),
             verified: Mutex::new(HashMap::new()),
+            failures: Mutex::new(HashMap::new()),
+            hashing: tokio::sync::Semaphore::new(HASHING_AT_ONCE),
         })
     }
 
@@ -182,6 +200,67 @@ impl Users {
             Ok(d) => d.clone(),
             Err(poisoned) => poisoned.into_inner().clone(),
         }
+    }
+
+    /// [`Self::check`] for a request from `ip`, off the async threads: a remembered credential
+    /// is answered at once; otherwise an address that sent too many wrong credentials lately is
+    /// refused without running argon2, and the rest wait their turn for one of a few argon2
+    /// slots on a blocking thread. 64 guessing clients made every valid request wait seconds
+    /// when argon2 ran on the threads that serve requests (issue 16).
+    pub async fn check_from(
+        self: &std::sync::Arc<Self>,
+        authorization: Option<&[u8]>,
+        ip: std::net::IpAddr,
+    ) -> Result<Grant, Denied> {
+        let value = authorization.ok_or(Denied::Missing)?;
+        if let Some(grant) = self.remembered(value) {
+            return Ok(grant);
+        }
+        if let Some(wait) = self.throttled(ip) {
+            return Err(Denied::Throttled(wait));
+        }
+        let _slot = self.hashing.acquire().await.map_err(|_| Denied::Wrong)?;
+        let me = self.clone();
+        let owned = value.to_vec();
+        let result = tokio::task::spawn_blocking(move || me.check(Some(&owned)))
+            .await
+            .unwrap_or(Err(Denied::Wrong));
+        if matches!(result, Err(Denied::Wrong)) {
+            self.failed(ip);
+        }
+        result
+    }
+
+    fn remembered(&self, value: &[u8]) -> Option<Grant> {
+        let key: [u8; 32] = Sha256::digest(value).into();
+        let seen = self.verified.lock().ok()?;
+        let (at, grant) = seen.get(&key)?;
+        (at.elapsed() < REMEMBER).then(|| grant.clone())
+    }
+
+    /// Seconds an address must still wait, when it is throttled.
+    fn throttled(&self, ip: std::net::IpAddr) -> Option<u64> {
+        let failures = self.failures.lock().ok()?;
+        let (count, since) = failures.get(&ip)?;
+        let left = FAILURE_WINDOW.checked_sub(since.elapsed())?;
+        (*count >= FAILURES_ALLOWED).then(|| left.as_secs().max(1))
+    }
+
+    fn failed(&self, ip: std::net::IpAddr) {
+        let Ok(mut failures) = self.failures.lock() else {
+            return;
+        };
+        if failures.len() >= FAILURES_MAX {
+            failures.retain(|_, (_, since)| since.elapsed() < FAILURE_WINDOW);
+            if failures.len() >= FAILURES_MAX {
+                failures.clear();
+            }
+        }
+        let entry = failures.entry(ip).or_insert((0, Instant::now()));
+        if entry.1.elapsed() >= FAILURE_WINDOW {
+            *entry = (0, Instant::now());
+        }
+        entry.0 += 1;
     }
 
     /// Checks an `Authorization` header value; a valid one yields who it is.
@@ -360,6 +439,43 @@ mod tests {
             base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pw}"))
         )
         .into_bytes()
+    }
+
+    #[tokio::test]
+    async fn an_address_that_keeps_guessing_is_throttled_and_others_are_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("users");
+        append_line(&file, &user_line("alice", "right", None).unwrap()).unwrap();
+        let users = std::sync::Arc::new(Users::load(&file).unwrap());
+        let basic = |pw: &str| {
+            format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD.encode(format!("alice:{pw}"))
+            )
+        };
+        let guesser: std::net::IpAddr = "192.0.2.1".parse().unwrap();
+        let other: std::net::IpAddr = "192.0.2.2".parse().unwrap();
+        for _ in 0..FAILURES_ALLOWED {
+            let r = users
+                .check_from(Some(basic("wrong").as_bytes()), guesser)
+                .await;
+            assert!(matches!(r, Err(Denied::Wrong)));
+        }
+        // Throttled now, even with the right password: argon2 is not run for it.
+        let r = users
+            .check_from(Some(basic("right").as_bytes()), guesser)
+            .await;
+        assert!(matches!(r, Err(Denied::Throttled(s)) if s >= 1), "{r:?}");
+        // Another address is not.
+        let r = users
+            .check_from(Some(basic("right").as_bytes()), other)
+            .await;
+        assert!(r.is_ok());
+        // And a credential verified before is answered from memory, throttled or not.
+        let r = users
+            .check_from(Some(basic("right").as_bytes()), guesser)
+            .await;
+        assert!(r.is_ok());
     }
 
     #[test]

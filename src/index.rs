@@ -63,6 +63,17 @@ static HEX_CLASS: [u8; 256] = {
     t
 };
 
+/// A `requires-python` value must be text a version specifier can be: printable ASCII. One with
+/// control characters (an escape sequence, a line break) is no specifier and would reach
+/// clients, logs and terminals raw; its file is hidden with this reason instead.
+pub(crate) fn check_requires_python(value: &str) -> Result<(), String> {
+    if value.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+        Ok(())
+    } else {
+        Err("`requires-python` holds characters no version specifier has".into())
+    }
+}
+
 pub(crate) fn check_hash(alg: &str, hex: &str) -> Option<Result<(&'static str, String), String>> {
     // Nearly every digest on a page is sha256, spelled so.
     let (name, len) = if alg == "sha256" {

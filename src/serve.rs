@@ -63,6 +63,10 @@ pub struct Settings {
 pub struct ServerLimits {
     /// Connections served at once; past it, new ones wait to be accepted.
     pub max_connections: usize,
+    /// Connections one client address may hold at once; past it, its new ones are closed at
+    /// once, so one address cannot take every connection (issue 16: 4,096 idle connections
+    /// from one host locked everyone out, health probes included).
+    pub max_connections_per_address: usize,
     /// Time for a client to send a request's headers, also the longest a kept-alive HTTP/1.1
     /// connection may sit idle before its next request (slowloris).
     pub header_timeout: Duration,
@@ -79,6 +83,7 @@ impl Default for ServerLimits {
     fn default() -> Self {
         Self {
             max_connections: 4096,
+            max_connections_per_address: 256,
             header_timeout: Duration::from_secs(30),
             max_header_bytes: 64 << 10,
             rate_limit: None,
@@ -113,6 +118,9 @@ type PageSlot = Arc<tokio::sync::Mutex<Option<Arc<project::CachedPage>>>>;
 
 /// Which of the served indexes a request is for: 0 is the default one at `/simple/`.
 pub type ScopeId = usize;
+
+/// Bytes `/readyz` writes (and removes) to see that the cache can still take data.
+const READY_PROBE_BYTES: usize = 64 << 10;
 
 /// A shown file's key: its sha256 and its filename.
 pub type ShownKey = (String, String);
@@ -224,16 +232,22 @@ impl App {
     pub async fn ready(&self) -> Result<(), Vec<String>> {
         let mut problems = Vec::new();
         let dir = self.settings.cache_dir.clone();
+        // Bytes written and flushed, not an empty file: a full disk still makes empty files,
+        // and a pipwall that cannot store a wheel cannot audit one (issue 16).
         let writable = tokio::task::spawn_blocking(move || {
             std::fs::create_dir_all(&dir)?;
-            tempfile::NamedTempFile::new_in(&dir).map(drop)
+            let mut probe = tempfile::NamedTempFile::new_in(&dir)?;
+            std::io::Write::write_all(&mut probe, &[0u8; READY_PROBE_BYTES])?;
+            probe.as_file().sync_data()
         })
         .await;
-        if !matches!(writable, Ok(Ok(()))) {
-            problems.push(format!(
-                "cache folder {} is not writable",
+        match writable {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => problems.push(format!(
+                "cache folder {} cannot take data: {e}",
                 self.settings.cache_dir.display()
-            ));
+            )),
+            Err(e) => problems.push(format!("cache check failed: {e}")),
         }
         for source in self.upstreams.sources() {
             if let Err(why) = source.probe().await {

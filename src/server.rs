@@ -1,6 +1,13 @@
 //! The HTTP server: accept loop, HTTP/1.1 and HTTP/2 (hyper-util's auto builder), bounded
-//! connections and header sizes, graceful shutdown.
+//! connections (in all and per client address, with a short header deadline under pressure)
+//! and header sizes, graceful shutdown.
+//!
+//! A request in absolute form (`GET http://other.example/simple/x/ HTTP/1.1`) is answered from
+//! its path, like any other: RFC 9112 §3.2.2 says a server must accept that form, and pipwall
+//! serves one index whatever the host is called, so the authority changes nothing. pipwall is
+//! never a forward proxy: no request makes it fetch the URL a client names.
 
+use std::collections::HashMap;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -96,12 +103,22 @@ async fn handle_inner(
         && path != "/healthz"
         && path != "/readyz"
     {
-        match users.check(
-            req.headers()
-                .get(header::AUTHORIZATION)
-                .map(|v| v.as_bytes()),
-        ) {
+        match users
+            .check_from(
+                req.headers()
+                    .get(header::AUTHORIZATION)
+                    .map(|v| v.as_bytes()),
+                peer.ip(),
+            )
+            .await
+        {
             Ok(grant) => granted = Some(grant),
+            Err(crate::auth::Denied::Throttled(wait)) => {
+                tracing::info!(%method, path = %crate::sanitize::escape(path), status = 429, "request");
+                app.metrics
+                    .request(label, 429, started.elapsed().as_secs_f64());
+                return too_many(wait);
+            }
             Err(_) => {
                 tracing::info!(%method, path = %crate::sanitize::escape(path), status = 401, "request");
                 app.metrics
@@ -339,6 +356,56 @@ pub async fn serve(
     serve_with(app, listener, None, shutdown, grace).await
 }
 
+/// The request-header time a connection gets while the server is near its connection limit.
+const PRESSURE_HEADER_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Connections held per client address.
+struct PerAddress {
+    limit: usize,
+    held: Arc<std::sync::Mutex<HashMap<std::net::IpAddr, usize>>>,
+}
+
+/// One connection's place in its address's count, given back when it is dropped.
+struct AddressSlot {
+    ip: std::net::IpAddr,
+    held: Arc<std::sync::Mutex<HashMap<std::net::IpAddr, usize>>>,
+}
+
+impl PerAddress {
+    fn new(limit: usize) -> Self {
+        Self {
+            limit,
+            held: Arc::default(),
+        }
+    }
+
+    fn enter(&self, ip: std::net::IpAddr) -> Option<AddressSlot> {
+        let mut held = self.held.lock().ok()?;
+        let n = held.entry(ip).or_insert(0);
+        if *n >= self.limit {
+            return None;
+        }
+        *n += 1;
+        Some(AddressSlot {
+            ip,
+            held: self.held.clone(),
+        })
+    }
+}
+
+impl Drop for AddressSlot {
+    fn drop(&mut self) {
+        if let Ok(mut held) = self.held.lock()
+            && let Some(n) = held.get_mut(&self.ip)
+        {
+            *n -= 1;
+            if *n == 0 {
+                held.remove(&self.ip);
+            }
+        }
+    }
+}
+
 /// How long a client may take to finish the TLS handshake.
 const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -376,10 +443,19 @@ pub async fn serve_listeners(
         .max_header_list_size(
             u32::try_from(app.settings.server.max_header_bytes).unwrap_or(u32::MAX),
         );
+    // Under pressure (a quarter of the connections left), a new connection gets a short time
+    // to send its request: idle connections cannot hold the rest of the pool for long.
+    let mut pressed = builder.clone();
+    pressed.http1().header_read_timeout(
+        app.settings
+            .server
+            .header_timeout
+            .min(PRESSURE_HEADER_TIMEOUT),
+    );
     let graceful = GracefulShutdown::new();
-    let permits = Arc::new(tokio::sync::Semaphore::new(
-        app.settings.server.max_connections.max(1),
-    ));
+    let max_connections = app.settings.server.max_connections.max(1);
+    let permits = Arc::new(tokio::sync::Semaphore::new(max_connections));
+    let per_address = PerAddress::new(app.settings.server.max_connections_per_address.max(1));
     tokio::pin!(shutdown);
     loop {
         let permit = tokio::select! {
@@ -400,13 +476,22 @@ pub async fn serve_listeners(
             },
             () = &mut shutdown => break,
         };
+        let Some(slot) = per_address.enter(peer.ip()) else {
+            tracing::debug!(%peer, "connection closed: its address holds too many already");
+            drop(stream);
+            continue;
+        };
         let _ = stream.set_nodelay(true);
         let app = app.clone();
         let svc = service_fn(move |req| {
             let app = app.clone();
             async move { Ok::<_, Infallible>(handle(&app, req, peer, bound).await) }
         });
-        let builder = builder.clone();
+        let builder = if permits.available_permits() < max_connections / 4 {
+            pressed.clone()
+        } else {
+            builder.clone()
+        };
         let watcher = graceful.watcher();
         let acceptor = acceptor.clone();
         tokio::spawn(async move {
@@ -436,6 +521,7 @@ pub async fn serve_listeners(
             if let Err(e) = result {
                 tracing::debug!(%peer, error = %e, "connection ended with an error");
             }
+            drop(slot);
             drop(permit);
         });
     }

@@ -1,6 +1,7 @@
 //! Serving HTTPS: the server's certificate and key, and `pipwall certs init`, which makes a
 //! local CA and a server certificate signed by it so clients can trust pipwall with one file
-//! (`pip --cert ca.pem`, `SSL_CERT_FILE=ca.pem uv …`).
+//! (`SSL_CERT_FILE=ca.pem pip …`, `SSL_CERT_FILE=ca.pem uv …`: pip 26 verifies with the system store
+//! through truststore, which does not take `--cert`).
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -123,6 +124,41 @@ pub struct Generated {
 /// Names a local server answers to when none are given.
 pub const DEFAULT_NAMES: &[&str] = &["localhost", "127.0.0.1", "::1"];
 
+/// Days the local CA made by `certs init` is valid.
+const CA_DAYS: i64 = 3650;
+/// Days its server certificate is valid.
+const SERVER_DAYS: i64 = 397;
+
+/// The proleptic Gregorian (year, month, day) of a count of days since 1970-01-01 (Howard
+/// Hinnant's `civil_from_days`).
+fn civil_from_days(days: i64) -> (i32, u8, u8) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (
+        i32::try_from(y).unwrap_or(9999),
+        u8::try_from(m).unwrap_or(1),
+        u8::try_from(d).unwrap_or(1),
+    )
+}
+
+/// Valid from yesterday (clocks disagree) to `days` from today, at midnight UTC.
+fn set_validity(params: &mut rcgen::CertificateParams, days: i64) {
+    let today = jiff::Timestamp::now().as_second().div_euclid(86_400);
+    let day = |offset: i64| {
+        let (y, m, d) = civil_from_days(today + offset);
+        rcgen::date_time_ymd(y, m, d)
+    };
+    params.not_before = day(-1);
+    params.not_after = day(days);
+}
+
 /// Writes `ca.pem`, `ca-key.pem`, `server.pem` and `server-key.pem` into `dir`: a CA made for
 /// this one pipwall, and a server certificate for `names` (DNS names or IP addresses) signed by
 /// it. Keys are written readable by the owner only. Existing files are kept unless `force`.
@@ -152,6 +188,9 @@ pub fn init(dir: &Path, names: &[String], force: bool) -> Result<Generated, TlsE
     let mut dn = DistinguishedName::new();
     dn.push(DnType::CommonName, "pipwall local CA");
     ca_params.distinguished_name = dn;
+    // Bounded lifetimes (rcgen's default runs to the year 4096): the CA ten years, the server
+    // certificate 397 days, the longest clients that follow the CA/Browser Forum accept.
+    set_validity(&mut ca_params, CA_DAYS);
     let ca_cert = ca_params.self_signed(&ca_key)?;
     let ca_key_pem = ca_key.serialize_pem();
     let issuer = rcgen::Issuer::new(ca_params, ca_key);
@@ -164,6 +203,7 @@ pub fn init(dir: &Path, names: &[String], force: bool) -> Result<Generated, TlsE
         names.first().map_or("pipwall", String::as_str),
     );
     params.distinguished_name = dn;
+    set_validity(&mut params, SERVER_DAYS);
     params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
     params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
     // OpenSSL's strict mode (urllib3, so pip and requests, turn it on) refuses a leaf without
@@ -213,6 +253,31 @@ fn write_file(path: &Path, bytes: &[u8], secret: bool) -> Result<(), TlsError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn civil_dates_from_day_counts() {
+        assert_eq!(civil_from_days(0), (1970, 1, 1));
+        assert_eq!(civil_from_days(19_723), (2024, 1, 1));
+        assert_eq!(civil_from_days(19_782), (2024, 2, 29));
+        assert_eq!(civil_from_days(-1), (1969, 12, 31));
+    }
+
+    #[test]
+    fn certificates_expire_within_their_bounds() {
+        let dir = tempfile::tempdir().unwrap();
+        init(dir.path(), &["localhost".to_owned()], false).unwrap();
+        let now = jiff::Timestamp::now().as_second();
+        for (file, days) in [("server.pem", SERVER_DAYS), ("ca.pem", CA_DAYS)] {
+            let pem = std::fs::read(dir.path().join(file)).unwrap();
+            let (_, pem) = x509_parser::pem::parse_x509_pem(&pem).unwrap();
+            let cert = pem.parse_x509().unwrap();
+            let v = cert.validity();
+            let after = v.not_after.timestamp();
+            assert!(after <= now + (days + 1) * 86_400, "{file}: {after}");
+            assert!(after >= now + (days - 1) * 86_400, "{file}: {after}");
+            assert!(v.not_before.timestamp() <= now, "{file}");
+        }
+    }
 
     #[test]
     fn init_makes_a_usable_identity_and_keeps_existing_files() {

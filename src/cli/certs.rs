@@ -48,7 +48,7 @@ pub fn run(command: CertsCommand) -> Result<Exit> {
                 dir.join("server-key.pem").display()
             );
             println!(
-                "trust:  pip install --cert {0} …   or   SSL_CERT_FILE={0} uv pip install …",
+                "trust:  SSL_CERT_FILE={0} pip install …   or   SSL_CERT_FILE={0} uv pip install …",
                 made.ca.display()
             );
             Ok(Exit::Ok)

@@ -73,6 +73,10 @@ pub struct ServeArgs {
     /// Connections served at once; more wait to be accepted.
     #[arg(long, default_value_t = 4096, value_name = "N")]
     pub max_connections: usize,
+    /// Connections one client address may hold at once; more from it are closed at once.
+    /// A gateway behind a NAT that many clients share may need more.
+    #[arg(long, default_value_t = 256, value_name = "N")]
+    pub max_connections_per_address: usize,
     /// Seconds a client has to send a request's headers (and the longest a kept-alive
     /// connection may idle).
     #[arg(long, default_value_t = 30, value_name = "SECONDS")]
@@ -219,6 +223,7 @@ impl ServeArgs {
         s.learn = learner;
         s.server = crate::serve::ServerLimits {
             max_connections: self.max_connections,
+            max_connections_per_address: self.max_connections_per_address,
             header_timeout: Duration::from_secs(self.header_timeout.max(1)),
             max_header_bytes: usize::try_from(self.max_header_size).unwrap_or(usize::MAX),
             rate_limit: self

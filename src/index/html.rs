@@ -13,7 +13,7 @@ use url::Url;
 
 use super::model::{CoreMetadata, FileEntry, Hashes, InvalidEntry, ProjectPage, ProjectStatus};
 use super::model::{FileUrl, href_filename, href_scheme, provenance_href, valid_upload_time};
-use super::{MAX_FILES, PageError, check_hash};
+use super::{MAX_FILES, PageError, check_hash, check_requires_python};
 
 /// One tag's attributes as the tokenizer gives them: names already lowercased, a repeated
 /// attribute already dropped (the first one counts, as in a browser). Kept as they come, with
@@ -163,6 +163,9 @@ fn anchor(attrs: &Attrs, base: &std::sync::Arc<Url>) -> Result<Option<FileEntry>
         .get("data-core-metadata")
         .or_else(|| attrs.get("data-dist-info-metadata"))
         .map_or(CoreMetadata::Absent, metadata_attr);
+    if let Some(rp) = attrs.get("data-requires-python") {
+        check_requires_python(rp).map_err(|reason| invalid(&filename, reason))?;
+    }
     Ok(Some(FileEntry {
         filename,
         url,

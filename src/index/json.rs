@@ -14,7 +14,7 @@ use super::model::{
     CoreMetadata, FileEntry, Hashes, InvalidEntry, Namespace, ProjectPage, ProjectStatus,
 };
 use super::model::{FileUrl, href_filename, href_scheme, provenance_href, valid_upload_time};
-use super::{MAX_FILES, PageError, check_hash};
+use super::{MAX_FILES, PageError, check_hash, check_requires_python};
 
 #[derive(Deserialize)]
 struct RawPage<'a> {
@@ -419,6 +419,9 @@ fn convert(raw: RawFile<'_>, page_url: &Arc<Url>) -> Result<FileEntry, InvalidEn
             }
         }
     };
+    if let Some(rp) = &raw.requires_python {
+        check_requires_python(&rp.0).map_err(invalid)?;
+    }
     Ok(FileEntry {
         filename,
         url,
@@ -633,6 +636,24 @@ mod tests {
                 status: "archived".into(),
                 reason: Some("old".into())
             })
+        );
+    }
+
+    #[test]
+    fn a_requires_python_with_control_characters_hides_its_file() {
+        let page = parse(
+            r#"{"meta":{"api-version":"1.1"},"name":"x","files":[
+              {"filename":"x-1.0-py3-none-any.whl","url":"x-1.0-py3-none-any.whl","hashes":{},"requires-python":">=3.8\u001b[31m\n"},
+              {"filename":"x-1.1-py3-none-any.whl","url":"x-1.1-py3-none-any.whl","hashes":{},"requires-python":">=3.8"}]}"#,
+            &base(),
+        )
+        .unwrap();
+        assert_eq!(page.files.len(), 1);
+        assert_eq!(page.invalid.len(), 1);
+        assert!(
+            page.invalid[0].reason.contains("requires-python"),
+            "{:?}",
+            page.invalid
         );
     }
 

@@ -172,3 +172,52 @@ async fn a_streamed_download_of_the_wrong_bytes_is_never_a_complete_response() {
     );
     assert!(!r.complete, "upstream never sent the promised bytes");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn idle_connections_from_one_address_do_not_lock_out_another() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let up = FakeIndex::start().await;
+    let pw = Pipwall::start_in(
+        tempfile::tempdir().unwrap(),
+        &[up.url()],
+        Limits::default(),
+        None,
+        |s| {
+            s.server.max_connections = 32;
+            s.server.max_connections_per_address = 8;
+        },
+    )
+    .await;
+    // Finding 4: more idle connections than the server serves at once, from one address.
+    let mut flood = Vec::new();
+    for _ in 0..40 {
+        if let Ok(c) = tokio::net::TcpStream::connect(pw.addr).await {
+            flood.push(c);
+        }
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    // A health probe from another address (all of 127.0.0.0/8 is this host).
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.2:0".parse().unwrap()).unwrap();
+    let mut probe = socket.connect(pw.addr).await.unwrap();
+    probe
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        probe.read_to_end(&mut answer),
+    )
+    .await;
+    assert!(
+        read.is_ok(),
+        "the health probe got no answer while one address flooded"
+    );
+    assert!(
+        String::from_utf8_lossy(&answer).starts_with("HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&answer)
+    );
+    drop(flood);
+}
