@@ -64,6 +64,7 @@ impl Explainer {
                 cache,
                 upstreams.clone(),
                 jobs,
+                jobs.saturating_mul(4),
                 Arc::new(crate::metrics::Metrics::new()),
                 Arc::new(crate::cache::files::FileCache::open_logged(
                     cache.join("files"),

@@ -42,6 +42,9 @@ pub struct Settings {
     pub audit_deadline: Duration,
     /// Audits running at once (each downloads one wheel and parses it on a blocking thread).
     pub audit_jobs: usize,
+    /// Wheels downloaded for audits at once: network-bound, so more than the audits that can
+    /// run on the CPUs (`audit_jobs`).
+    pub audit_downloads: usize,
     /// Clients must authenticate (basic or bearer) when set; `/healthz` stays open.
     pub auth: Option<Arc<crate::auth::Users>>,
     /// The file cache is kept under this size; least recently used files go first.
@@ -102,6 +105,7 @@ impl Settings {
             audit: true,
             audit_deadline: Duration::from_secs(10),
             audit_jobs: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            audit_downloads: 8,
             auth: None,
             cache_max_bytes: 10 << 30,
             page_cache_bytes: 1 << 30,
@@ -200,6 +204,7 @@ impl App {
             &settings.cache_dir,
             upstreams.clone(),
             settings.audit_jobs,
+            settings.audit_downloads,
             metrics.clone(),
             files.clone(),
         );

@@ -7,8 +7,11 @@
 //! edited on disk no longer verifies and is made again rather than trusted. The download is also the
 //! prefetch: when pip asks for the wheel a moment later it is served from the cache.
 //!
-//! One audit per digest runs at a time however many requests want it (single-flight), and at
-//! most `jobs` run at once, taken from a queue in the order they were asked for. A failed attempt (upstream down, bytes not as promised) is not a
+//! One audit per digest and name runs at a time however many requests want it (single-flight).
+//! Jobs wait in one queue per project, served in turn, so a project with thousands of wheels
+//! queued never holds back another's few; within a project they keep the order they were asked
+//! for (newest first). Downloads (network-bound) and audits (CPU-bound) have separate limits:
+//! `downloads` wheels are fetched at once, and of those `jobs` are parsed at once. A failed attempt (upstream down, bytes not as promised) is not a
 //! report: it is remembered briefly, so a page request does not hammer a broken upstream, and
 //! then tried again.
 
@@ -67,20 +70,54 @@ struct Job {
     done: watch::Sender<Option<Outcome>>,
 }
 
+/// Jobs per project, served in turn: a project with thousands of wheels queued never holds
+/// back another's few (issue 15). Within a project, jobs keep the order they were asked for.
+#[derive(Default)]
+struct FairQueue {
+    by_project: HashMap<String, VecDeque<Job>>,
+    /// Projects with jobs waiting, in the order they get their next turn.
+    turn: VecDeque<String>,
+}
+
+impl FairQueue {
+    fn push(&mut self, project: String, job: Job) {
+        let queue = self.by_project.entry(project.clone()).or_default();
+        if queue.is_empty() {
+            self.turn.push_back(project);
+        }
+        queue.push_back(job);
+    }
+
+    fn pop(&mut self) -> Option<Job> {
+        let project = self.turn.pop_front()?;
+        let queue = self.by_project.get_mut(&project)?;
+        let job = queue.pop_front();
+        if queue.is_empty() {
+            self.by_project.remove(&project);
+        } else {
+            self.turn.push_back(project);
+        }
+        job
+    }
+}
+
 pub struct Audits {
     reports_dir: PathBuf,
     files: Arc<FileCache>,
     upstreams: Arc<Upstreams>,
     metrics: Arc<crate::metrics::Metrics>,
-    jobs: usize,
+    /// Wheels fetched at once (one worker each).
+    downloads: usize,
+    /// Audits parsed at once, on blocking threads.
+    cpu: tokio::sync::Semaphore,
     limits: audit::Limits,
     slots: Mutex<HashMap<Key, Slot>>,
     /// Read or made on first use, so a cache that never stored a report holds no key.
     seal: std::sync::OnceLock<ring::hmac::Key>,
     audits_dir: PathBuf,
-    /// Jobs in the order they were asked for: callers ask for the wheels that matter most
-    /// first, and a plain queue keeps that order (tasks racing for a semaphore would not).
-    queue: Mutex<VecDeque<Job>>,
+    /// Jobs per project, served in turn; in the order they were asked for within a project
+    /// (tasks racing for a semaphore would not keep it).
+    queue: Mutex<FairQueue>,
     ready: Notify,
     workers: Once,
 }
@@ -90,6 +127,7 @@ impl Audits {
         cache_dir: &Path,
         upstreams: Arc<Upstreams>,
         jobs: usize,
+        downloads: usize,
         metrics: Arc<crate::metrics::Metrics>,
         files: Arc<FileCache>,
     ) -> Arc<Self> {
@@ -110,10 +148,11 @@ impl Audits {
             files,
             upstreams,
             metrics,
-            jobs: jobs.max(1),
+            downloads: downloads.max(jobs).max(1),
+            cpu: tokio::sync::Semaphore::new(jobs.max(1)),
             limits: audit::Limits::default(),
             slots: Mutex::new(HashMap::new()),
-            queue: Mutex::new(VecDeque::new()),
+            queue: Mutex::new(FairQueue::default()),
             ready: Notify::new(),
             workers: Once::new(),
         })
@@ -161,11 +200,17 @@ impl Audits {
         slots.insert(key.clone(), Slot::Running(rx.clone()));
         drop(slots);
         if let Ok(mut queue) = self.queue.lock() {
-            queue.push_back(Job {
-                key,
-                file: file.clone(),
-                done: tx,
-            });
+            let project = crate::dist::project_of(&file.filename)
+                .map(|p| p.to_string())
+                .unwrap_or_default();
+            queue.push(
+                project,
+                Job {
+                    key,
+                    file: file.clone(),
+                    done: tx,
+                },
+            );
         }
         self.start_workers();
         self.ready.notify_one();
@@ -175,7 +220,7 @@ impl Audits {
     /// Starts the worker tasks on first use (inside the runtime that serves requests).
     fn start_workers(self: &Arc<Self>) {
         self.workers.call_once(|| {
-            for _ in 0..self.jobs {
+            for _ in 0..self.downloads {
                 let me = self.clone();
                 tokio::spawn(async move { me.work().await });
             }
@@ -185,7 +230,7 @@ impl Audits {
     async fn work(self: Arc<Self>) {
         loop {
             let ready = self.ready.notified();
-            let job = self.queue.lock().ok().and_then(|mut q| q.pop_front());
+            let job = self.queue.lock().ok().and_then(|mut q| q.pop());
             let Some(job) = job else {
                 ready.await;
                 continue;
@@ -256,7 +301,12 @@ impl Audits {
 
     async fn attempt(self: &Arc<Self>, sha256: &str, file: &ShownFile) -> Outcome {
         let _running = self.metrics.audit_started();
+        // Fetched now, audited when a CPU slot frees: kept in the store until then, whatever
+        // else is fetched meanwhile; the store's cap is enforced again once it is done.
+        let pin = self.files.pin(sha256);
         let outcome = self.attempt_inner(sha256, file).await;
+        drop(pin);
+        self.files.trim();
         self.metrics.audit_finished(match &outcome {
             Ok(r) if r.verdict == audit::Verdict::Pass => "pass",
             Ok(_) => "fail",
@@ -280,12 +330,18 @@ impl Audits {
         // The digest is computed again while the members are read (on a second thread, so at
         // no cost in time): a stored file damaged since it was stored is not audited as if it
         // were the promised bytes.
+        let cpu = self
+            .cpu
+            .acquire()
+            .await
+            .map_err(|_| Arc::<str>::from("audit slots closed"))?;
         let report = tokio::task::spawn_blocking(move || {
             audit::audit_file(&audit_path, &filename, None, &limits)
         })
         .await
         .map_err(|e| Arc::<str>::from(format!("audit task failed: {e}")))?
         .map_err(|e| Arc::<str>::from(format!("cannot read the cached wheel: {e}")))?;
+        drop(cpu);
         if report.sha256 != sha256 {
             self.files.remove(sha256);
             return Err(Arc::from(format!(
@@ -475,6 +531,39 @@ fn write_owner_only(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn projects_take_turns_and_keep_their_own_order() {
+        let job = |name: &str| Job {
+            key: Key {
+                sha256: String::new(),
+                filename: name.to_owned(),
+            },
+            file: ShownFile {
+                filename: name.to_owned(),
+                url: crate::index::FileUrl::Resolved(Box::new(
+                    url::Url::parse("https://example.invalid/x").unwrap(),
+                )),
+                size: None,
+                core_metadata: crate::index::CoreMetadata::Absent,
+                provenance: None,
+            },
+            done: watch::channel(None).0,
+        };
+        let mut q = FairQueue::default();
+        for i in 0..4 {
+            q.push("big".into(), job(&format!("big-{i}")));
+        }
+        q.push("small".into(), job("small-0"));
+        q.push("other".into(), job("other-0"));
+        let order: Vec<String> = std::iter::from_fn(|| q.pop())
+            .map(|j| j.key.filename)
+            .collect();
+        assert_eq!(
+            order,
+            ["big-0", "small-0", "other-0", "big-1", "big-2", "big-3"]
+        );
+    }
 
     #[test]
     fn a_sealed_report_verifies_and_an_edited_one_does_not() {

@@ -11,7 +11,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 struct Entry {
     size: u64,
@@ -33,6 +33,27 @@ pub struct FileCache {
     /// Files this process knows match their digest, with the (length, modification time) they
     /// had then.
     verified: Mutex<HashMap<String, Stamp>>,
+    /// Files in use (fetched and waiting for their audit, or being audited): never evicted.
+    pins: Arc<Mutex<HashMap<String, usize>>>,
+}
+
+/// Keeps a stored file from eviction while it lives.
+pub struct Pin {
+    sha256: String,
+    pins: Arc<Mutex<HashMap<String, usize>>>,
+}
+
+impl Drop for Pin {
+    fn drop(&mut self) {
+        if let Ok(mut pins) = self.pins.lock()
+            && let Some(n) = pins.get_mut(&self.sha256)
+        {
+            *n -= 1;
+            if *n == 0 {
+                pins.remove(&self.sha256);
+            }
+        }
+    }
 }
 
 type Stamp = (u64, std::time::SystemTime);
@@ -109,6 +130,7 @@ impl FileCache {
             max_bytes,
             index: Mutex::new(index),
             verified: Mutex::default(),
+            pins: Arc::default(),
         };
         cache.evict(None);
         Ok((cache, scan))
@@ -136,6 +158,7 @@ impl FileCache {
                     max_bytes,
                     index: Mutex::new(Index::default()),
                     verified: Mutex::default(),
+                    pins: Arc::default(),
                 }
             }
         }
@@ -177,7 +200,28 @@ impl FileCache {
         self.evict(Some(sha256));
     }
 
+    /// Keeps `sha256` from eviction until the pin is dropped (the file may not be stored yet).
+    pub fn pin(&self, sha256: &str) -> Pin {
+        if let Ok(mut pins) = self.pins.lock() {
+            *pins.entry(sha256.to_owned()).or_default() += 1;
+        }
+        Pin {
+            sha256: sha256.to_owned(),
+            pins: self.pins.clone(),
+        }
+    }
+
+    /// Evicts down to the cap again (after files in use were released).
+    pub fn trim(&self) {
+        self.evict(None);
+    }
+
     fn evict(&self, keep: Option<&str>) {
+        let pinned: std::collections::HashSet<String> = self
+            .pins
+            .lock()
+            .map(|p| p.keys().cloned().collect())
+            .unwrap_or_default();
         let Ok(mut index) = self.index.lock() else {
             return;
         };
@@ -185,7 +229,7 @@ impl FileCache {
             let victim = index
                 .entries
                 .iter()
-                .filter(|(k, _)| Some(k.as_str()) != keep)
+                .filter(|(k, _)| Some(k.as_str()) != keep && !pinned.contains(k.as_str()))
                 .min_by_key(|(_, e)| e.used)
                 .map(|(k, _)| k.clone());
             let Some(victim) = victim else { break };

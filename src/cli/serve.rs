@@ -51,6 +51,10 @@ pub struct ServeArgs {
     /// Wheel audits running at once (default: one per CPU).
     #[arg(long, value_name = "N")]
     pub audit_jobs: Option<usize>,
+    /// Wheels downloaded for audits at once (network-bound: more than --audit-jobs, so two
+    /// cores do not cap how many are fetched).
+    #[arg(long, default_value_t = 8, value_name = "N")]
+    pub audit_downloads: usize,
     /// Show wheels on their filename alone, without opening them. Unsafe: for measuring,
     /// or behind an upstream that is itself vetted.
     #[arg(long)]
@@ -215,6 +219,7 @@ impl ServeArgs {
         if let Some(j) = self.audit_jobs {
             s.audit_jobs = j.max(1);
         }
+        s.audit_downloads = self.audit_downloads.max(1);
         s.auth = auth;
         s.cache_max_bytes = self.cache_max_size;
         s.page_cache_bytes = self.page_cache_size;

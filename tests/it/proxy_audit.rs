@@ -264,3 +264,51 @@ async fn learning_mode_learns_a_project_only_once_a_wheel_passes_its_audit() {
         "{text}"
     );
 }
+
+/// Issue 15: the audit queue is fair across projects. A project with a large backlog of slow
+/// wheels does not keep a small project's one wheel from its page.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_small_project_is_answered_while_a_big_ones_backlog_runs() {
+    let up = FakeIndex::start().await;
+    let big: Vec<_> = (0..30).map(|i| wheel("big", &format!("1.{i}"))).collect();
+    up.project("big", PageFormat::Json, &big);
+    for f in &big {
+        slow_download(&up, f, Duration::from_millis(1000));
+    }
+    let small = wheel("small", "1.0");
+    up.project("small", PageFormat::Json, std::slice::from_ref(&small));
+    let pw = std::sync::Arc::new(
+        Pipwall::start_in(
+            tempfile::tempdir().unwrap(),
+            &[up.url()],
+            Limits::default(),
+            None,
+            |s| {
+                s.audit_jobs = 1;
+                s.audit_downloads = 2;
+                s.audit_deadline = Duration::from_secs(5);
+            },
+        )
+        .await,
+    );
+    // The big project's page queues its 30 audits (and waits for them until its deadline).
+    let waiting = {
+        let pw = pw.clone();
+        tokio::spawn(async move { pw.get("/simple/big/", JSON).await })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Served in turn, the small project's one wheel is audited next, not after 30 seconds of
+    // the big one's downloads.
+    let page = pw.get("/simple/small/", JSON).await;
+    assert!(listed(&page.text(), &small.filename), "{}", page.text());
+    assert!(page.header("x-pipwall-audits-pending").is_none());
+    let big_page = waiting.await.unwrap();
+    let pending: usize = big_page
+        .header("x-pipwall-audits-pending")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    assert!(
+        pending > 10,
+        "the big backlog was still running: {pending} pending"
+    );
+}
