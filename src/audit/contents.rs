@@ -101,6 +101,23 @@ fn first<'a>(headers: &'a [(&str, String)], key: &str) -> Option<&'a str> {
         .map(|(_, v)| v.as_str())
 }
 
+/// `py-abi-manylinux2014_x86_64` as `py-abi-manylinux_2_17_x86_64` (PEP 600's aliases for the
+/// PEP 513/571/599 names); any other tag as it is.
+fn pep600_name(tag: &str) -> String {
+    for (legacy, pep600) in [
+        ("manylinux1_", "manylinux_2_5_"),
+        ("manylinux2010_", "manylinux_2_12_"),
+        ("manylinux2014_", "manylinux_2_17_"),
+    ] {
+        if let Some((head, arch)) = tag.rsplit_once('-')
+            && let Some(arch) = arch.strip_prefix(legacy)
+        {
+            return format!("{head}-{pep600}{arch}");
+        }
+    }
+    tag.to_owned()
+}
+
 fn expand_tag_line(line: &str) -> Vec<String> {
     let mut parts = line.splitn(3, '-');
     let parsed = match (parts.next(), parts.next(), parts.next()) {
@@ -161,6 +178,10 @@ pub fn check_wheel_file(
         .triples()
         .map(|(py, abi, plat)| format!("{py}-{abi}-{plat}"))
         .collect();
+    // A legacy manylinux name and its PEP 600 name are one claim (torch lists both in WHEEL
+    // under a `manylinux2014` filename).
+    let declared: BTreeSet<String> = declared.iter().map(|t| pep600_name(t)).collect();
+    let expected: BTreeSet<String> = expected.iter().map(|t| pep600_name(t)).collect();
     if declared != expected {
         let only_file: Vec<_> = expected.difference(&declared).cloned().collect();
         let only_wheel: Vec<_> = declared.difference(&expected).cloned().collect();
@@ -485,6 +506,12 @@ mod tests {
         assert_eq!(f[0].code, Code::WheelTagsMismatch);
         assert!(f[0].detail.contains("win_amd64"), "{}", f[0].detail);
         assert_eq!(expand_tag_line("not a tag"), ["not a tag"]);
+        // torch's shape: a manylinux2014 filename, WHEEL naming the tag and its PEP 600 alias.
+        let w = WheelFilename::parse_any("x-1.0-cp312-cp312-manylinux2014_aarch64.whl").unwrap();
+        let text = "Wheel-Version: 1.0\nRoot-Is-Purelib: false\nTag: cp312-cp312-manylinux2014_aarch64\nTag: cp312-cp312-manylinux_2_17_aarch64\n";
+        let mut f = vec![];
+        check_wheel_file("x-1.0.dist-info/WHEEL", text.as_bytes(), &w, &mut f);
+        assert!(f.is_empty(), "{f:?}");
     }
 
     #[test]

@@ -116,10 +116,12 @@ impl Code {
     }
 
     /// Whether a finding of this kind hides the wheel until a policy says otherwise. Everything
-    /// hides (fail closed) except `.pth` lines that run code: common in benign packages
-    /// (setuptools' `distutils-precedence.pth`), so reported for a person to judge.
+    /// hides (fail closed) except what real, working wheels do and a person should judge:
+    /// `.pth` lines that run code (setuptools' `distutils-precedence.pth`), and a native library
+    /// installed through purelib (nvidia's CUDA wheels and xgboost say `Root-Is-Purelib: true`
+    /// in platform wheels; installers put purelib on `sys.path` beside platlib, so they load).
     pub fn hides_by_default(self) -> bool {
-        !matches!(self, Self::PthExecutesCode)
+        !matches!(self, Self::PthExecutesCode | Self::NativeInPurelib)
     }
 
     pub const ALL: &'static [Code] = &[

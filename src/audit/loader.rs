@@ -44,6 +44,11 @@ pub struct Unresolved {
     /// Index of the module whose loading reached the need (the needing file itself when it was
     /// opened directly).
     pub root: usize,
+    /// Whether that root is code something runs by itself: an extension module Python imports
+    /// (or any file exporting a module init function) or a program. `false` for a library no
+    /// file of the wheel loads, which only code that opens it by path (ctypes, a plugin host)
+    /// would load: its failed lookups are reported, not held against the wheel.
+    pub from_module: bool,
     /// Where the loader looked inside the wheel, in its order: `$ORIGIN/../x.libs (RPATH of
     /// pkg/_ext.so)`. Empty when no search path of the chain points into the wheel.
     pub searched: Vec<String>,
@@ -116,10 +121,29 @@ pub fn resolve(members: &[Member], installed: &HashSet<String>, libc: Libc) -> R
             return out;
         }
     }
-    let rest: Vec<usize> = elf_members()
+    // What no module loads is opened as `ctypes` would open it, tops of the need graph first:
+    // a library another file of the wheel needs is looked up the way that file loads it, not
+    // on its own (pyzmq's PyPy wheels: libzmq needs libsodium, found through the module).
+    let needed_names: std::collections::HashSet<&str> = elf_members()
+        .filter_map(|(_, m)| match &m.binary.format {
+            Format::Elf(e) => Some(e.needed.iter().map(String::as_str)),
+            _ => None,
+        })
+        .flatten()
+        .collect();
+    let is_needed = |m: &Member| {
+        let file = m.path.rsplit('/').next().unwrap_or(&m.path);
+        let soname = match &m.binary.format {
+            Format::Elf(e) => e.soname.as_deref(),
+            _ => None,
+        };
+        needed_names.contains(file) || soname.is_some_and(|s| needed_names.contains(s))
+    };
+    let mut rest: Vec<usize> = elf_members()
         .filter(|(i, _)| !reached[*i])
         .map(|(i, _)| i)
         .collect();
+    rest.sort_by_key(|&i| is_needed(&members[i]));
     for root in rest {
         if reached[root] {
             continue;
@@ -226,6 +250,7 @@ impl Load<'_> {
                                 needed_by: member,
                                 lib: lib.clone(),
                                 root,
+                                from_module: self.is_module(root),
                                 searched,
                             });
                         }
@@ -299,6 +324,17 @@ impl Load<'_> {
             }
         }
         (None, searched)
+    }
+
+    fn is_module(&self, member: usize) -> bool {
+        self.members.get(member).is_some_and(|m| {
+            m.binary.kind == Kind::Program
+                || m.binary.exports.iter().any(|e| {
+                    e.starts_with("PyInit_")
+                        || e.starts_with("PyModExport_")
+                        || e.starts_with("_cffi_pypyinit_")
+                })
+        })
     }
 
     fn facts(&self, object: &Object) -> Option<&ElfFacts> {
@@ -545,6 +581,56 @@ mod tests {
         m.push(elf("pkg.libs/libx.so", None, &["liby.so"], &[], &[], false));
         let r = resolve(&m, &installed(&m), Libc::Glibc);
         assert!(missing(&r, &m).contains(&("pkg.libs/libx.so".to_owned(), "liby.so".to_owned())));
+    }
+
+    #[test]
+    fn a_library_is_looked_up_the_way_the_file_that_needs_it_loads_it() {
+        // pyzmq's PyPy shape: the CFFI module (no PyInit_) needs libzmq through its RUNPATH;
+        // libzmq needs libsodium and has no search path of its own, and it comes first in the
+        // archive. Opened on its own it would miss libsodium; loaded by the module (RPATH chain)
+        // it does not.
+        let mut module = elf(
+            "zmq/backend/_cffi.so",
+            None,
+            &["libzmq.so.5"],
+            &["$ORIGIN/../../pyzmq.libs"],
+            &[],
+            false,
+        );
+        module.binary.exports = vec!["_cffi_pypyinit__cffi".into()];
+        let m = vec![
+            elf(
+                "pyzmq.libs/libzmq.so.5",
+                Some("libzmq.so.5"),
+                &["libsodium.so.26"],
+                &[],
+                &[],
+                false,
+            ),
+            elf(
+                "pyzmq.libs/libsodium.so.26",
+                Some("libsodium.so.26"),
+                &[],
+                &[],
+                &[],
+                false,
+            ),
+            module,
+        ];
+        let r = resolve(&m, &installed(&m), Libc::Glibc);
+        assert!(r.unresolved.is_empty(), "{:?}", r.unresolved);
+        // A library nothing loads is still checked, as a root of its own, but not as a module.
+        let plugin = vec![elf(
+            "triton/plugins/libplugin.so",
+            None,
+            &["libtriton.so"],
+            &[],
+            &["$ORIGIN/../lib"],
+            false,
+        )];
+        let r = resolve(&plugin, &installed(&plugin), Libc::Glibc);
+        assert_eq!(r.unresolved.len(), 1);
+        assert!(!r.unresolved[0].from_module);
     }
 
     #[test]

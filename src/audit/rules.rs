@@ -369,8 +369,15 @@ impl ElfMember<'_> {
         self.libraries(policy, resolution, &bundled, findings);
     }
 
+    /// A need only glibc can meet: a `GLIBC_*` symbol version from one of glibc's libraries, or
+    /// glibc's dynamic loader. Needing `libc.so.6` by name is not one: musl's loader answers every
+    /// `libc.*` (and `libm.*`, `libpthread.*`, …) name with itself (ddtrace's musllinux
+    /// `libddwaf.so` needs `libc.so.6` and loads).
     fn needs_glibc(&self) -> bool {
-        self.elf.needed.iter().any(|n| n == "libc.so.6")
+        self.elf
+            .needed
+            .iter()
+            .any(|n| platform::is_dynamic_loader(Libc::Glibc, n))
             || self.elf.version_needs.iter().any(|(file, v)| {
                 is_glibc_library(file) && v.iter().any(|n| n.starts_with("GLIBC_"))
             })
@@ -435,21 +442,35 @@ impl ElfMember<'_> {
                 }
             }
         }
-        let external: Vec<String> = resolution
+        let (external, unloaded): (Vec<&Unresolved>, Vec<&Unresolved>) = resolution
             .unresolved
             .iter()
             .filter(|u| u.needed_by == self.index && !policy.library_allowed(&u.lib))
-            .map(|u| unresolved_text(u, self.members))
-            .collect();
+            .partition(|u| u.from_module);
         if !external.is_empty() {
             findings.push(Finding::new(
                 Code::ManylinuxExternalLibrary,
                 path,
                 format!(
                     "needs libraries that {name} does not allow and the loader does not find in the wheel: {}",
-                    list(external)
+                    list(external.iter().map(|u| unresolved_text(u, self.members)))
                 ),
             ));
+        }
+        if !unloaded.is_empty() {
+            // Reported, not hidden: no module of the wheel loads this file, so whether these
+            // are found depends on the code that opens it (triton's plugins, a library copied
+            // twice), which no static reading can follow.
+            let mut f = Finding::new(
+                Code::ManylinuxExternalLibrary,
+                path,
+                format!(
+                    "no module of the wheel loads this file; if code opens it by path, the loader will not find what {name} does not allow: {}",
+                    list(unloaded.iter().map(|u| unresolved_text(u, self.members)))
+                ),
+            );
+            f.hides = false;
+            findings.push(f);
         }
         if !blacklisted.is_empty() {
             findings.push(Finding::new(
@@ -523,6 +544,17 @@ fn macos(view: &WheelView<'_>, members: &[Member], findings: &mut Vec<Finding>) 
     if tags.is_empty() {
         return;
     }
+    // The file names other Mach-O files of the wheel load: a dylib none of them names, and that
+    // is no module, is loaded only by code that opens it by path.
+    let loaded_names: HashSet<&str> = members
+        .iter()
+        .filter_map(|m| match &m.binary.format {
+            Format::MachO(slices) => Some(slices.iter().flat_map(|s| &s.dylibs)),
+            _ => None,
+        })
+        .flatten()
+        .map(|d| d.rsplit('/').next().unwrap_or(d))
+        .collect();
     for m in members {
         let Format::MachO(slices) = &m.binary.format else {
             continue;
@@ -571,14 +603,28 @@ fn macos(view: &WheelView<'_>, members: &[Member], findings: &mut Vec<Finding>) 
             }
         }
         if !external.is_empty() {
-            findings.push(Finding::new(
+            let loaded = m.binary.kind == Kind::Program
+                || m.binary.is_extension(path)
+                || loaded_names.contains(path.rsplit('/').next().unwrap_or(path));
+            let mut f = Finding::new(
                 Code::MacosExternalLibrary,
                 path,
-                format!(
-                    "loads libraries that are neither part of macOS nor shipped in the wheel: {}",
-                    list(external)
-                ),
-            ));
+                if loaded {
+                    format!(
+                        "loads libraries that are neither part of macOS nor shipped in the wheel: {}",
+                        list(external)
+                    )
+                } else {
+                    format!(
+                        "no module of the wheel loads this file; if code opens it by path, dyld will not find: {}",
+                        list(external)
+                    )
+                },
+            );
+            // Reported, not hidden, for a file nothing in the wheel loads (mysql-connector
+            // ships a second copy of libfido2 whose `@loader_path` points nowhere).
+            f.hides = loaded;
+            findings.push(f);
         }
     }
 }
@@ -690,7 +736,9 @@ fn windows_provides(dll: &str, machine: u16) -> bool {
         IMAGE_FILE_MACHINE_ARM64 => windows_dlls::ARM64,
         _ => return false,
     };
+    // python3t.dll is the free-threaded builds' stable ABI (`abi3t` wheels).
     let interpreter = dll == "python3.dll"
+        || dll == "python3t.dll"
         || versioned_python_dll(dll)
         || (dll.starts_with("libpypy") && dll.ends_with("-c.dll"));
     let api_set = dll.starts_with("api-ms-win-") || dll.starts_with("ext-ms-");
@@ -723,6 +771,7 @@ mod tests {
         ] {
             assert!(windows_provides(dll, X64), "{dll}");
         }
+        assert!(windows_provides("python3t.dll", X64));
         // numba's tbbpool module needs Intel TBB, which neither Windows nor CPython ships.
         for dll in [
             "tbb12.dll",
