@@ -329,6 +329,7 @@ impl Load<'_> {
     fn is_module(&self, member: usize) -> bool {
         self.members.get(member).is_some_and(|m| {
             m.binary.kind == Kind::Program
+                || m.binary.is_extension(&m.path)
                 || m.binary.exports.iter().any(|e| {
                     e.starts_with("PyInit_")
                         || e.starts_with("PyModExport_")

@@ -134,11 +134,13 @@ impl Binary {
     pub fn is_extension(&self, member_path: &str) -> bool {
         let file = member_path.rsplit('/').next().unwrap_or(member_path);
         let module = file.split('.').next().unwrap_or(file);
-        // CPython's init function, PEP 793's export hook, or CFFI's entry point on PyPy.
+        // CPython 3's init function, PEP 793's export hook, CFFI's entry point on PyPy, or
+        // Python 2's `init<module>` (old wheels are still installed and audited).
         self.exports.iter().any(|e| {
             e.strip_prefix("PyInit_")
                 .or_else(|| e.strip_prefix("PyModExport_"))
                 .or_else(|| e.strip_prefix("_cffi_pypyinit_"))
+                .or_else(|| e.strip_prefix("init"))
                 .is_some_and(|m| m == module)
         })
     }

@@ -311,6 +311,9 @@ fn linux(view: &WheelView<'_>, members: &[Member], findings: &mut Vec<Finding>) 
     }
 }
 
+const EM_CUDA: u16 = 190;
+const EM_AMDGPU: u16 = 224;
+
 /// One ELF member of a wheel, judged against each Linux policy its tags name.
 struct ElfMember<'a> {
     index: usize,
@@ -328,6 +331,11 @@ impl ElfMember<'_> {
         findings: &mut Vec<Finding>,
     ) {
         let (elf, path) = (self.elf, self.member.path.as_str());
+        // GPU code objects (CUDA cubins, AMDGPU code objects) are ELF too, but the GPU runtime
+        // loads them, never the host's loader: no Linux policy speaks for them (sglang).
+        if matches!(elf.machine, EM_CUDA | EM_AMDGPU) {
+            return;
+        }
         let name = policy.name();
         let arch = platform::linux_arch_of(elf.machine, elf.is_64, elf.little_endian);
         if arch != Some(tag.arch) {
@@ -597,7 +605,8 @@ fn macos(view: &WheelView<'_>, members: &[Member], findings: &mut Vec<Finding>) 
         let mut external = BTreeSet::new();
         for slice in slices {
             for lib in &slice.dylibs {
-                if !macos_lib_resolves(path, lib, &slice.rpaths, view.installed) {
+                let program = m.binary.kind == Kind::Program;
+                if !macos_lib_resolves(path, lib, &slice.rpaths, view.installed, program) {
                     external.insert(lib.clone());
                 }
             }
@@ -629,25 +638,36 @@ fn macos(view: &WheelView<'_>, members: &[Member], findings: &mut Vec<Finding>) 
     }
 }
 
-/// System libraries, or a path inside the wheel through `@loader_path` or `@rpath`.
+/// System libraries, or a path inside the wheel through `@loader_path` or `@rpath`. For a
+/// program, `@executable_path` is its own folder too (semgrep's `semgrep-core`); for a library
+/// Python loads it is the interpreter's, never the wheel.
 fn macos_lib_resolves(
     member: &str,
     lib: &str,
     rpaths: &[String],
     installed: &HashSet<String>,
+    program: bool,
 ) -> bool {
     if lib.starts_with("/usr/lib/") || lib.starts_with("/System/") {
         return true;
     }
     let origin = dir_of(installed_path(member).unwrap_or(member));
     let in_wheel = |p: &str| normalize(p).is_some_and(|p| installed.contains(&p));
-    if let Some(rest) = lib.strip_prefix("@loader_path/") {
+    let own_folder = |path: &str| -> Option<String> {
+        path.strip_prefix("@loader_path")
+            .or_else(|| {
+                program
+                    .then(|| path.strip_prefix("@executable_path"))
+                    .flatten()
+            })
+            .map(str::to_owned)
+    };
+    if let Some(rest) = own_folder(lib) {
         return in_wheel(&format!("{origin}/{rest}"));
     }
     if let Some(rest) = lib.strip_prefix("@rpath/") {
         return rpaths.iter().any(|r| {
-            r.strip_prefix("@loader_path")
-                .is_some_and(|base| in_wheel(&format!("{origin}/{base}/{rest}")))
+            own_folder(r).is_some_and(|base| in_wheel(&format!("{origin}/{base}/{rest}")))
         });
     }
     false
@@ -720,6 +740,19 @@ fn windows(view: &WheelView<'_>, members: &[Member], findings: &mut Vec<Finding>
     }
 }
 
+/// `python` + digits + optional `t` + optional `_d` + `.dll`, as delvewheel matches it.
+fn is_interpreter_dll(dll: &str) -> bool {
+    let Some(rest) = dll
+        .strip_prefix("python")
+        .and_then(|r| r.strip_suffix(".dll"))
+    else {
+        return false;
+    };
+    let rest = rest.strip_suffix("_d").unwrap_or(rest);
+    let rest = rest.strip_suffix('t').unwrap_or(rest);
+    !rest.is_empty() && rest.bytes().all(|b| b.is_ascii_digit())
+}
+
 /// Whether Windows or the CPython installation provides a DLL (lowercase) to a module loaded by
 /// the interpreter on `machine`. The sources, as delvewheel (the Windows repair tool) lists them
 /// in `_dll_list.py`: the interpreter's own DLL (`python3*.dll`, PyPy's `libpypy*-c.dll`);
@@ -736,10 +769,10 @@ fn windows_provides(dll: &str, machine: u16) -> bool {
         IMAGE_FILE_MACHINE_ARM64 => windows_dlls::ARM64,
         _ => return false,
     };
-    // python3t.dll is the free-threaded builds' stable ABI (`abi3t` wheels).
-    let interpreter = dll == "python3.dll"
-        || dll == "python3t.dll"
-        || versioned_python_dll(dll)
+    // Any CPython's own DLL (`python3.dll`, `python3t.dll` for the free-threaded stable ABI,
+    // `python27.dll`, `python313t_d.dll`), PyPy's `libpypy*-c.dll`, GraalPy's `python-native.dll`.
+    let interpreter = is_interpreter_dll(dll)
+        || dll == "python-native.dll"
         || (dll.starts_with("libpypy") && dll.ends_with("-c.dll"));
     let api_set = dll.starts_with("api-ms-win-") || dll.starts_with("ext-ms-");
     let vc_runtime = dll == "vcruntime140.dll"
@@ -771,7 +804,16 @@ mod tests {
         ] {
             assert!(windows_provides(dll, X64), "{dll}");
         }
-        assert!(windows_provides("python3t.dll", X64));
+        for dll in [
+            "python3t.dll",
+            "python27.dll",
+            "python313t_d.dll",
+            "python-native.dll",
+            "libpypy3.10-c.dll",
+        ] {
+            assert!(windows_provides(dll, X64), "{dll}");
+        }
+        assert!(!windows_provides("pythoncom311.dll", X64));
         // numba's tbbpool module needs Intel TBB, which neither Windows nor CPython ships.
         for dll in [
             "tbb12.dll",
