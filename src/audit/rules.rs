@@ -705,19 +705,29 @@ fn windows(view: &WheelView<'_>, members: &[Member], findings: &mut Vec<Finding>
         let Format::Pe(pe) = &m.binary.format else {
             continue;
         };
+        // Only a module Python imports must match the interpreter's machine: a DLL of another
+        // architecture is one the package loads elsewhere (debugpy injects its attach DLLs
+        // into other processes), so a mismatch there is reported, not hidden.
+        let module = m.binary.is_extension(&m.path)
+            || m.binary
+                .exports
+                .iter()
+                .any(|e| e.starts_with("PyInit_") || e.starts_with("PyModExport_"));
         for (tag, machine) in &tags {
             if pe.machine != *machine {
-                findings.push(Finding::new(
+                let mut f = Finding::new(
                     Code::PeMachineMismatch,
                     m.path.as_str(),
                     format!(
                         "PE machine {:#06x} does not run on `{tag}` ({machine:#06x})",
                         pe.machine
                     ),
-                ));
+                );
+                f.hides = module;
+                findings.push(f);
                 continue;
             }
-            let missing: BTreeSet<String> = pe
+            let (runtime, missing): (BTreeSet<String>, BTreeSet<String>) = pe
                 .libraries
                 .iter()
                 .filter(|dll| {
@@ -725,7 +735,7 @@ fn windows(view: &WheelView<'_>, members: &[Member], findings: &mut Vec<Finding>
                     !shipped.contains(&lower) && !windows_provides(&lower, *machine)
                 })
                 .cloned()
-                .collect();
+                .partition(|dll| is_vc_redistributable(&dll.to_ascii_lowercase()));
             if !missing.is_empty() {
                 findings.push(Finding::new(
                     Code::WindowsExternalLibrary,
@@ -736,8 +746,41 @@ fn windows(view: &WheelView<'_>, members: &[Member], findings: &mut Vec<Finding>
                     ),
                 ));
             }
+            if !runtime.is_empty() {
+                // Reported, not hidden: the Visual C++ runtime comes with Microsoft's VC++
+                // Redistributable, which most Windows machines have and some do not (pywin32,
+                // pyroaring and debugpy rely on it).
+                let mut f = Finding::new(
+                    Code::WindowsExternalLibrary,
+                    m.path.as_str(),
+                    format!(
+                        "imports the Microsoft Visual C++ runtime, which Windows has only with the VC++ Redistributable installed: {}",
+                        list(runtime)
+                    ),
+                );
+                f.hides = false;
+                findings.push(f);
+            }
         }
     }
+}
+
+/// The Visual C++ runtime's DLLs beyond the `vcruntime140` CPython ships (`msvcp140.dll`,
+/// `vcomp140.dll`, `concrt140.dll`, `mfc140u.dll`, …), named as delvewheel's `vc_redist`
+/// pattern names them.
+fn is_vc_redistributable(dll: &str) -> bool {
+    const PREFIXES: [&str; 9] = [
+        "vcruntime",
+        "vccorlib",
+        "msvcp",
+        "msvcr",
+        "concrt",
+        "mfc",
+        "vcamp",
+        "vcomp",
+        "ucrtbase",
+    ];
+    dll.ends_with(".dll") && PREFIXES.iter().any(|p| dll.starts_with(p))
 }
 
 /// `python` + digits + optional `t` + optional `_d` + `.dll`, as delvewheel matches it.

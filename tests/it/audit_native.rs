@@ -283,6 +283,23 @@ fn windows_machine_and_python_dll() {
     )));
     let r = audit(&wheel_with("cp36-abi3-win32", "win_amd64.pyd", "w.pyd"));
     assert_eq!(codes(&r), [Code::PeMachineMismatch]);
+    assert_eq!(
+        r.verdict,
+        Verdict::Fail,
+        "a module of another machine is hidden"
+    );
+    // A DLL of another machine that is no module (debugpy's attach DLLs) is reported only.
+    let r = audit(&wheel_with(
+        "cp36-abi3-win32",
+        "vendored.dll",
+        "attach_amd64.dll",
+    ));
+    assert_eq!(codes(&r), [Code::PeMachineMismatch]);
+    assert_pass(&audit(&wheel_with(
+        "cp36-abi3-win32",
+        "vendored.dll",
+        "attach_amd64.dll",
+    )));
     let r = audit(&wheel_with("cp36-abi3-win_amd64", "win_py311.pyd", "w.pyd"));
     assert!(
         finding(&r, Code::Abi3PythonLinkage)
@@ -539,6 +556,14 @@ fn windows_dlls_must_be_part_of_windows_or_shipped() {
         .file("demo.libs/Vendored.dll", binary("vendored.dll"))
         .build();
     assert_pass(&audit(&shipped));
+    // The VC++ runtime (not CPython's vcruntime140) is reported, not hidden.
+    let r = audit(&wheel_with(
+        "cp311-cp311-win_amd64",
+        "win_msvcp.pyd",
+        "w.pyd",
+    ));
+    assert_eq!(codes(&r), [Code::WindowsExternalLibrary]);
+    assert_pass(&r);
     // System DLLs need not be shipped.
     assert_pass(&audit(&wheel_with(
         "cp311-cp311-win_amd64",

@@ -219,8 +219,10 @@ pe x64 win_vendored win_vendored.pyd -DUSE_VENDORED -DUSE_LONG -- \
 # A DLL dependency that is not part of Windows (numba's tbb12.dll), and one that is.
 "$DLLTOOL" -m i386:x86-64 -d "$src/tbb12.def" -l "$work/tbb12.lib"
 "$DLLTOOL" -m i386:x86-64 -d "$src/kernel32.def" -l "$work/kernel32.lib"
+"$DLLTOOL" -m i386:x86-64 -d "$src/msvcp140.def" -l "$work/msvcp140.lib"
 pe x64 win_tbb win_tbb.pyd -DUSE_VENDORED -DUSE_LONG -- "$work/python3-x64.lib" "$work/tbb12.lib"
 pe x64 win_system win_system.pyd -DUSE_VENDORED -DUSE_LONG -- "$work/python3-x64.lib" "$work/kernel32.lib"
+pe x64 win_msvcp win_msvcp.pyd -DUSE_VENDORED -DUSE_LONG -- "$work/python3-x64.lib" "$work/msvcp140.lib"
 
 # A console launcher: a program (no IMAGE_FILE_DLL), as pure wheels ship them.
 "$CLANG" --target=x86_64-pc-windows-msvc "${cross_flags[@]}" -c -o "$work/launcher.obj" "$src/launcher.c"
