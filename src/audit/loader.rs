@@ -83,13 +83,15 @@ pub fn resolve(members: &[Member], installed: &HashSet<String>, libc: Libc) -> R
         .filter(|(_, m)| matches!(m.binary.format, Format::Elf(_)))
         .map(|(i, m)| (path_of(m), i))
         .collect();
-    let mut out = Resolution {
-        in_wheel: vec![BTreeSet::new(); members.len()],
-        ..Resolution::default()
+    let mut walk = Walk {
+        out: Resolution {
+            in_wheel: vec![BTreeSet::new(); members.len()],
+            ..Resolution::default()
+        },
+        reached: vec![false; members.len()],
+        seen: HashSet::new(),
+        steps: 0,
     };
-    let mut reached = vec![false; members.len()];
-    let mut seen: HashSet<(usize, String)> = HashSet::new();
-    let mut steps = 0usize;
     // Extension modules and programs first: they are what Python opens or the kernel runs.
     // Every ELF file no such load reaches is then opened on its own, as `ctypes` would.
     let elf_members = || {
@@ -109,16 +111,8 @@ pub fn resolve(members: &[Member], installed: &HashSet<String>, libc: Libc) -> R
         .map(|(i, _)| i)
         .collect();
     for root in first {
-        if !load.run(
-            root,
-            path_of(&members[root]),
-            &mut out,
-            &mut reached,
-            &mut seen,
-            &mut steps,
-        ) {
-            out.gave_up = true;
-            return out;
+        if !load.run(root, path_of(&members[root]), &mut walk) {
+            return walk.gave_up();
         }
     }
     // What no module loads is opened as `ctypes` would open it, tops of the need graph first:
@@ -140,27 +134,34 @@ pub fn resolve(members: &[Member], installed: &HashSet<String>, libc: Libc) -> R
         needed_names.contains(file) || soname.is_some_and(|s| needed_names.contains(s))
     };
     let mut rest: Vec<usize> = elf_members()
-        .filter(|(i, _)| !reached[*i])
+        .filter(|(i, _)| !walk.reached[*i])
         .map(|(i, _)| i)
         .collect();
     rest.sort_by_key(|&i| is_needed(&members[i]));
     for root in rest {
-        if reached[root] {
-            continue;
-        }
-        if !load.run(
-            root,
-            path_of(&members[root]),
-            &mut out,
-            &mut reached,
-            &mut seen,
-            &mut steps,
-        ) {
-            out.gave_up = true;
-            return out;
+        if !walk.reached[root] && !load.run(root, path_of(&members[root]), &mut walk) {
+            return walk.gave_up();
         }
     }
-    out
+    walk.out
+}
+
+/// What the loads of one wheel have found so far.
+struct Walk {
+    out: Resolution,
+    /// Members some load has reached.
+    reached: Vec<bool>,
+    /// (needing member, name) pairs already reported.
+    seen: HashSet<(usize, String)>,
+    /// Lookups followed, against [`MAX_STEPS`].
+    steps: usize,
+}
+
+impl Walk {
+    fn gave_up(mut self) -> Resolution {
+        self.out.gave_up = true;
+        self.out
+    }
 }
 
 struct Load<'a> {
@@ -179,15 +180,13 @@ impl Load<'_> {
     }
 
     /// One `dlopen` of `root`, breadth first. Returns false when the step budget ran out.
-    fn run(
-        &self,
-        root: usize,
-        root_path: String,
-        out: &mut Resolution,
-        reached: &mut [bool],
-        seen: &mut HashSet<(usize, String)>,
-        steps: &mut usize,
-    ) -> bool {
+    fn run(&self, root: usize, root_path: String, walk: &mut Walk) -> bool {
+        let Walk {
+            out,
+            reached,
+            seen,
+            steps,
+        } = walk;
         reached[root] = true;
         let mut objects = vec![Object {
             member: Some(root),

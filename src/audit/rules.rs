@@ -65,15 +65,10 @@ fn target_os(binary: &Binary) -> TargetOs {
 /// ties the binary to one CPython version.
 fn versioned_python_dll(dll: &str) -> bool {
     let lower = dll.to_ascii_lowercase();
-    let Some(rest) = lower
-        .strip_prefix("python3")
-        .and_then(|r| r.strip_suffix(".dll"))
-    else {
-        return false;
-    };
-    let rest = rest.strip_suffix("_d").unwrap_or(rest);
-    let rest = rest.strip_suffix('t').unwrap_or(rest);
-    !rest.is_empty() && rest.bytes().all(|b| b.is_ascii_digit())
+    // A CPython DLL whose version goes past the major: `python3` and then another digit.
+    is_interpreter_dll(&lower)
+        && lower.starts_with("python3")
+        && lower.as_bytes().get(7).is_some_and(u8::is_ascii_digit)
 }
 
 fn is_stable_python_dll(dll: &str) -> bool {
