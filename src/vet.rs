@@ -82,19 +82,24 @@ async fn vet_one(
             return out;
         }
     };
-    let explained = match explainer.explain(&project, None, policy).await {
-        Ok(e) => e,
-        Err(e) => {
-            out.error = Some(crate::error::chain(&e));
-            return out;
-        }
-    };
     let pinned_sha256: Vec<&str> = locked
         .hashes
         .iter()
         .filter(|(alg, _)| *alg == HashAlg::Sha256)
         .map(|(_, hex)| hex.as_str())
         .collect();
+    // Only what the lock pins is audited, whatever the policy (issue 15).
+    let pinned: std::collections::HashSet<&str> = pinned_sha256.iter().copied().collect();
+    let explained = match explainer
+        .explain_auditing(&project, None, policy, Some(&pinned))
+        .await
+    {
+        Ok(e) => e,
+        Err(e) => {
+            out.error = Some(crate::error::chain(&e));
+            return out;
+        }
+    };
     // A project blocked whole has one entry for all its files: it decides them all.
     let blocked = explained.files.len() == 1 && explained.files[0].sha256.is_none();
     for f in explained.files {

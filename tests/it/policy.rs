@@ -676,6 +676,14 @@ async fn vet_audits_what_a_lock_pins_and_fails_on_a_project_that_cannot_install(
     assert_eq!(json["projects"][0]["files"][0]["code"], "wheel-shown");
     // The audit ran: its report is in the cache `serve` would use.
     assert!(dir.path().join("cache/audits").is_dir());
+    // Only the pinned wheel was fetched to be audited, not demo 1.1's (issue 15: a 14-pin
+    // lock fetched every wheel of every pinned project).
+    let fetched: Vec<String> = up
+        .requests()
+        .into_iter()
+        .filter(|p| p.ends_with(".whl"))
+        .collect();
+    assert_eq!(fetched, [format!("/files/{}", good.filename)]);
     lock(&format!(
         "demo==1.0 --hash=sha256:{}\nlegacy==1.0 --hash=sha256:{}\n",
         good.sha256(),
