@@ -158,7 +158,7 @@ impl Audits {
         })
     }
 
-    pub fn file_path(&self, sha256: &str) -> PathBuf {
+    fn file_path(&self, sha256: &str) -> PathBuf {
         self.files.path(sha256)
     }
 

@@ -155,23 +155,8 @@ async fn upstream_bytes_not_matching_their_hash_install_nothing() {
         assert_eq!(installed_version(&target, "demo"), None);
     }
     // Nothing unverified was kept in the cache.
-    let cached = walk(pw.cache.path());
+    let cached = crate::support::files_under(pw.cache.path());
     assert!(cached.is_empty(), "cache holds {cached:?}");
-}
-
-fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    if let Ok(rd) = std::fs::read_dir(dir) {
-        for e in rd.flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                out.extend(walk(&p));
-            } else {
-                out.push(p);
-            }
-        }
-    }
-    out
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -5,26 +5,12 @@
 use pipwall::upstream::Limits;
 
 use crate::support::fixtures::Fixture;
-use crate::support::{FakeIndex, PageFormat, Pipwall, wheel};
+use crate::support::{FakeIndex, PageFormat, Pipwall, files_under, wheel};
 
 const JSON: Option<&str> = Some("application/vnd.pypi.simple.v1+json");
 
 fn file_path(f: &Fixture) -> String {
     format!("/files/{}/{}", f.sha256(), f.filename)
-}
-
-/// Every file under `dir`, recursively.
-fn files_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            out.extend(files_under(&p));
-        } else {
-            out.push(p);
-        }
-    }
-    out
 }
 
 #[tokio::test(flavor = "multi_thread")]
