@@ -5,8 +5,8 @@ use serde::Serialize;
 use std::path::Path;
 use std::sync::Arc;
 
-use crate::cache::ShownFile;
 use crate::cache::audits::Audits;
+use crate::demand::{Candidate, KnownEnvironments, Listing, Plan};
 use crate::dist::ProjectName;
 use crate::pipeline::{self, FetchError};
 use crate::policy::{Action, AuditState, Code, FileDecision, Gate, Policy, apply_audits};
@@ -55,6 +55,8 @@ pub async fn explain(
 pub struct Explainer {
     upstreams: Arc<Upstreams>,
     audits: Option<Arc<Audits>>,
+    /// The environments `serve` saw, when it shares the cache folder: what it would audit.
+    environments: KnownEnvironments,
 }
 
 impl Explainer {
@@ -72,7 +74,54 @@ impl Explainer {
                 )),
             )
         });
-        Self { upstreams, audits }
+        let environments =
+            audit_cache.map_or_else(KnownEnvironments::in_memory, KnownEnvironments::open);
+        Self {
+            upstreams,
+            audits,
+            environments,
+        }
+    }
+
+    /// What `explain PROJECT` audits with no version named: what a page answer would wait
+    /// for if the client did not say what it is ([`crate::demand`]): the newest version the
+    /// declared fleet or the environments seen can install (a version whose wheels all fail
+    /// gives way to the next), or, with none of those, the newest version's wheels.
+    async fn planned(
+        &self,
+        audits: &Arc<Audits>,
+        candidates: &[Candidate],
+        plan: &Plan,
+        policy: &Policy,
+        view: &crate::policy::View<'_>,
+    ) -> Vec<usize> {
+        let mut picked = Vec::new();
+        for group in &plan.waited {
+            picked.extend(group.iter().copied());
+            if policy.audit_demand.listing == Listing::Audited {
+                continue;
+            }
+            let states = pipeline::audit(
+                audits,
+                group.iter().filter_map(|&i| {
+                    let c = candidates.get(i)?;
+                    Some((c.sha256.as_str(), &c.file))
+                }),
+                None,
+            )
+            .await;
+            let passed = group.iter().any(|&i| {
+                candidates.get(i).is_some_and(|c| {
+                    c.settles
+                        && matches!(states.get(&c.sha256), Some(AuditState::Done(r))
+                            if view.judge_audit(&c.sha256, c.wheel.as_ref().map(|w| &w.version), r).action.shows())
+                })
+            });
+            if passed {
+                break;
+            }
+        }
+        picked
     }
 
     /// See [`explain`].
@@ -141,24 +190,43 @@ impl Explainer {
             Some(Err(raw)) => d.version.as_deref() == Some(raw.as_str()),
         };
         if let Some(audits) = &self.audits {
-            let wanted_files: std::collections::HashSet<&str> = decisions
-                .iter()
-                .filter(|d| keep(d))
-                .map(|d| d.filename.as_str())
-                .collect();
-            let candidates: Vec<(String, ShownFile)> = pipeline::candidates(&served)
-                .into_iter()
-                .filter(|(sha, f)| {
-                    wanted_files.contains(f.filename.as_str())
-                        && audit_only.is_none_or(|only| only.contains(sha.as_str()))
-                })
-                .collect();
-            let states = pipeline::audit(
+            let candidates = pipeline::candidates(&served);
+            let seen = self.environments.all();
+            let plan = Plan::new(&candidates, None, &policy.audit_demand, &seen);
+            let picked: Vec<usize> = match (audit_only, &wanted) {
+                (Some(only), _) => (0..candidates.len())
+                    .filter(|&i| only.contains(candidates[i].sha256.as_str()))
+                    .collect(),
+                (None, Some(Ok(v))) => (0..candidates.len())
+                    .filter(|&i| {
+                        candidates[i]
+                            .wheel
+                            .as_ref()
+                            .is_some_and(|w| &w.version == v)
+                    })
+                    .collect(),
+                (None, Some(Err(_))) => Vec::new(),
+                (None, None) => {
+                    self.planned(audits, &candidates, &plan, policy, &view)
+                        .await
+                }
+            };
+            let _ = pipeline::audit(
                 audits,
-                candidates.iter().map(|(sha, f)| (sha.as_str(), f)),
+                picked.iter().filter_map(|&i| {
+                    let c = candidates.get(i)?;
+                    Some((c.sha256.as_str(), &c.file))
+                }),
                 None,
             )
             .await;
+            let states = pipeline::known_states(
+                audits,
+                &candidates,
+                &plan,
+                policy.audit_demand.listing,
+                false,
+            );
             let (_, all) = apply_audits(&served, &decisions, &view, |sha| {
                 states.get(sha).cloned().unwrap_or(AuditState::Pending)
             });

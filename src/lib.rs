@@ -51,6 +51,7 @@ pub mod auth;
 pub mod cache;
 pub mod cli;
 pub mod decision_log;
+pub mod demand;
 pub mod dist;
 pub mod error;
 pub mod explain;

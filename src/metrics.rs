@@ -32,6 +32,11 @@ struct CodeLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CauseLabel {
+    cause: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct VerdictLabel {
     verdict: &'static str,
 }
@@ -60,6 +65,10 @@ pub struct Metrics {
     audits_running: Gauge,
     audits: Family<VerdictLabel, Counter>,
     audit_seconds: Histogram,
+    audits_queued: Family<CauseLabel, Gauge>,
+    audits_by_cause: Family<CauseLabel, Counter>,
+    upstream_bytes: Family<KindLabel, Counter>,
+    environments: Gauge,
 }
 
 impl Default for Metrics {
@@ -127,7 +136,35 @@ impl Metrics {
             "Time to download (when not cached) and audit one wheel",
             audit_seconds.clone(),
         );
+        let audits_queued = Family::<CauseLabel, Gauge>::default();
+        registry.register(
+            "audits_queued",
+            "Wheel audits waiting for a worker, by cause (waiting: a request waits for it; fleet: the policy's declared fleet can install it; background: an environment seen before can)",
+            audits_queued.clone(),
+        );
+        let audits_by_cause = Family::<CauseLabel, Counter>::default();
+        registry.register(
+            "audits_started",
+            "Wheel audits started, by cause",
+            audits_by_cause.clone(),
+        );
+        let upstream_bytes = Family::<KindLabel, Counter>::default();
+        registry.register(
+            "upstream_bytes",
+            "Bytes received from upstream, by kind (page, file)",
+            upstream_bytes.clone(),
+        );
+        let environments = Gauge::default();
+        registry.register(
+            "environments_known",
+            "Installer environments remembered (seen from clients' User-Agents)",
+            environments.clone(),
+        );
         Self {
+            audits_queued,
+            audits_by_cause,
+            upstream_bytes,
+            environments,
             registry,
             requests,
             latency,
@@ -175,6 +212,29 @@ impl Metrics {
             metrics: self,
             started: std::time::Instant::now(),
         }
+    }
+
+    pub fn audit_queued(&self, cause: &'static str, delta: i64) {
+        self.audits_queued
+            .get_or_create(&CauseLabel { cause })
+            .inc_by(delta);
+    }
+
+    pub fn audit_cause(&self, cause: &'static str) {
+        self.audits_by_cause
+            .get_or_create(&CauseLabel { cause })
+            .inc();
+    }
+
+    /// Counts bytes received from upstream (`kind`: `page` or `file`).
+    pub fn upstream_bytes(&self, kind: &'static str, bytes: u64) {
+        self.upstream_bytes
+            .get_or_create(&KindLabel { kind })
+            .inc_by(bytes);
+    }
+
+    pub fn environments_known(&self, n: usize) {
+        self.environments.set(i64::try_from(n).unwrap_or(i64::MAX));
     }
 
     pub fn audit_finished(&self, verdict: &'static str) {

@@ -8,7 +8,7 @@
 //! | fetch_page | [`fetch_page`] | the project's page from its upstream (a `[[private]]` route picks one), conditional on what was seen before |
 //! | parse_page | [`crate::index::json::parse`], [`crate::index::html::parse`] | called by the upstream client as the bytes arrive: one model, a bad entry hides one file |
 //! | classify, decide | [`decide`] | each file by its name (PEP 427/425/625), then by the policy's rules |
-//! | audit | [`candidates`], [`audit`] | the wheels the rules showed, newest first, downloaded once and audited ([`crate::cache`]) |
+//! | audit | [`candidates`], [`Plan`], [`audit`], [`queue_background`], [`known_states`] | the wheels the rules showed, newest first; those some installer can install ([`crate::demand`]) downloaded once and audited ([`crate::cache`]) |
 //! | apply_audits | [`crate::policy::apply_audits`] | the policy on the audit findings |
 //! | record | [`record`] | one decision-log line per decided file, and the decision counters |
 //! | render | [`render()`] | the page in the negotiated format (PEP 503 HTML or PEP 691 JSON) |
@@ -23,8 +23,9 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use crate::cache::ShownFile;
-use crate::cache::audits::{Audits, Status};
+use crate::cache::audits::{Audits, Cause, Status};
 use crate::decision_log::DecisionLog;
+use crate::demand::{Candidate, Listing, Plan};
 use crate::dist::{ProjectName, WheelFilename};
 use crate::index::render::{self, ServedPage};
 use crate::index::{Format, ProjectPage};
@@ -107,21 +108,29 @@ pub fn decide(
 
 /// The wheels a decided page shows, each with its sha256, newest version first: resolvers
 /// almost always take the newest compatible one, so those audits should finish first.
-pub fn candidates(served: &ServedPage) -> Vec<(String, ShownFile)> {
-    let mut out: Vec<(Option<pep440_rs::Version>, String, ShownFile)> = served
+pub fn candidates(served: &ServedPage) -> Vec<Candidate> {
+    let mut out: Vec<Candidate> = served
         .files
         .iter()
         .filter(|f| is_audited(&f.filename))
         .filter_map(|f| {
-            let sha = f.sha256()?.to_owned();
-            let version = WheelFilename::parse_any(&f.filename)
-                .ok()
-                .map(|w| w.version);
-            Some((version, sha, ShownFile::of(f)))
+            let sha256 = f.sha256()?.to_owned();
+            let wheel = WheelFilename::parse_any(&f.filename).ok();
+            let settles =
+                f.yanked.is_none() && wheel.as_ref().is_some_and(|w| !w.version.any_prerelease());
+            Some(Candidate {
+                sha256,
+                file: ShownFile::of(f),
+                wheel,
+                settles,
+            })
         })
         .collect();
-    out.sort_by(|a, b| b.0.cmp(&a.0));
-    out.into_iter().map(|(_, sha, f)| (sha, f)).collect()
+    out.sort_by(|a, b| {
+        let version = |c: &Candidate| c.wheel.as_ref().map(|w| w.version.clone());
+        version(b).cmp(&version(a))
+    });
+    out
 }
 
 /// audit: starts (or joins) the audit of each wheel, in the order given (the queue is fair, so
@@ -134,7 +143,7 @@ pub async fn audit<'a>(
 ) -> HashMap<String, AuditState> {
     let statuses: Vec<(&str, Status)> = wheels
         .into_iter()
-        .map(|(sha, file)| (sha, audits.status(sha, file)))
+        .map(|(sha, file)| (sha, audits.status(sha, file, Cause::Waiting)))
         .collect();
     let mut states = HashMap::with_capacity(statuses.len());
     for (sha, status) in statuses {
@@ -160,6 +169,45 @@ pub async fn audit<'a>(
             Some(Err(why)) => AuditState::Error(why.to_string()),
         };
         states.insert(sha.to_owned(), state);
+    }
+    states
+}
+
+/// The background half of a [`Plan`]: queued behind every waiting request, not waited for.
+pub fn queue_background(audits: &Arc<Audits>, candidates: &[Candidate], plan: &Plan) {
+    for &(i, cause) in &plan.background {
+        if let Some(c) = candidates.get(i) {
+            let _ = audits.status(&c.sha256, &c.file, cause);
+        }
+    }
+}
+
+/// What a page lists of each candidate, from what is known of its audit now (nothing is
+/// started): a verdict, a recent failure, or, for a wheel not audited, `Pending` when this
+/// answer waited for it in vain, else held or not demanded as `listing` says. `waited` are the
+/// indices this answer waited for; `partial`: the answer did not get what it waited for, so
+/// it lists nothing unaudited its client could pick instead.
+pub fn known_states(
+    audits: &Audits,
+    candidates: &[Candidate],
+    plan: &Plan,
+    listing: Listing,
+    partial: bool,
+) -> HashMap<String, AuditState> {
+    let waited: std::collections::HashSet<usize> = plan.waited.iter().flatten().copied().collect();
+    let mut states = HashMap::with_capacity(candidates.len());
+    for (i, c) in candidates.iter().enumerate() {
+        let state = match audits.peek(&c.sha256, &c.file) {
+            Some(Ok(r)) => AuditState::Done(r),
+            Some(Err(why)) => AuditState::Error(why.to_string()),
+            None if partial && waited.contains(&i) => AuditState::Pending,
+            None if !plan.demanded.get(i).copied().unwrap_or_default() => AuditState::NotDemanded {
+                listed: listing == Listing::Held,
+            },
+            None if listing == Listing::Held => AuditState::Held,
+            None => AuditState::Pending,
+        };
+        states.insert(c.sha256.clone(), state);
     }
     states
 }

@@ -2,7 +2,6 @@
 //! (phases fetch_page → parse_page → decide → record → render) and `file` answers downloads.
 //! Errors become responses in one place, [`AppError::into_response`].
 
-pub mod client;
 pub mod file;
 pub mod project;
 pub mod root;
@@ -164,6 +163,8 @@ pub struct App {
     pub files: Arc<crate::cache::files::FileCache>,
     pub metrics: Arc<crate::metrics::Metrics>,
     pub audits: Arc<crate::cache::audits::Audits>,
+    /// The installer environments seen, remembered across restarts: whom audits are for.
+    pub environments: Arc<crate::demand::KnownEnvironments>,
     pub settings: Settings,
     pub log: DecisionLog,
     pages: Mutex<HashMap<(ScopeId, ProjectName), PageSlot>>,
@@ -208,6 +209,11 @@ impl App {
             metrics.clone(),
             files.clone(),
         );
+        let environments = Arc::new(crate::demand::KnownEnvironments::open(&settings.cache_dir));
+        metrics.environments_known(environments.len());
+        if settings.audit && tokio::runtime::Handle::try_current().is_ok() {
+            audits.keep_queue();
+        }
         let scopes = std::iter::once(Scope::new(crate::scope::DEFAULT, settings.policy.clone()))
             .chain(
                 settings
@@ -222,6 +228,7 @@ impl App {
             files,
             metrics,
             audits,
+            environments,
             settings,
             log,
             pages: Mutex::default(),

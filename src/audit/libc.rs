@@ -1,7 +1,7 @@
 //! The two C libraries Linux wheels are built for, and what their loaders do by name alone.
 //! A leaf: the generated policy tables, the platform rules and the loader replay all use it.
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Libc {
     Glibc,
     Musl,

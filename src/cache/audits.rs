@@ -44,7 +44,12 @@ pub enum Status {
 enum Slot {
     Done(Arc<Report>),
     Running(watch::Receiver<Option<Outcome>>),
-    Error { at: Instant, why: Arc<str> },
+    Error {
+        at: Instant,
+        why: Arc<str>,
+    },
+    /// Looked for on disk and not found (by [`Audits::peek`]), not started.
+    Missing,
 }
 
 /// What a verdict is about: the bytes and the name they are listed under.
@@ -63,43 +68,140 @@ impl Key {
     }
 }
 
+/// Why an audit runs. Work a request waits for runs before background work; a background
+/// job a request starts waiting for is moved up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Cause {
+    /// A page answer or a held download waits for it.
+    Waiting,
+    /// The policy's declared fleet could install it.
+    Fleet,
+    /// An environment seen before could install it.
+    Background,
+}
+
+impl Cause {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Waiting => "waiting",
+            Self::Fleet => "fleet",
+            Self::Background => "background",
+        }
+    }
+}
+
 /// An audit waiting for a worker.
 struct Job {
-    key: Key,
+    project: String,
     file: ShownFile,
+    cause: Cause,
     done: watch::Sender<Option<Outcome>>,
 }
 
-/// Jobs per project, served in turn: a project with thousands of wheels queued never holds
-/// back another's few (issue 15). Within a project, jobs keep the order they were asked for.
-#[derive(Default)]
-struct FairQueue {
-    by_project: HashMap<String, VecDeque<Job>>,
-    /// Projects with jobs waiting, in the order they get their next turn.
+/// Keys per project, served in turn: a project with thousands of wheels queued never holds
+/// back another's few (issue 15). Within a project, keys keep the order they were asked for.
+struct FairQueue<T> {
+    by_project: HashMap<String, VecDeque<T>>,
+    /// Projects with keys waiting, in the order they get their next turn.
     turn: VecDeque<String>,
 }
 
-impl FairQueue {
-    fn push(&mut self, project: String, job: Job) {
-        let queue = self.by_project.entry(project.clone()).or_default();
-        if queue.is_empty() {
-            self.turn.push_back(project);
+impl<T> Default for FairQueue<T> {
+    fn default() -> Self {
+        Self {
+            by_project: HashMap::new(),
+            turn: VecDeque::new(),
         }
-        queue.push_back(job);
+    }
+}
+
+impl<T> FairQueue<T> {
+    fn push(&mut self, project: &str, item: T) {
+        let queue = self.by_project.entry(project.to_owned()).or_default();
+        if queue.is_empty() {
+            self.turn.push_back(project.to_owned());
+        }
+        queue.push_back(item);
     }
 
-    fn pop(&mut self) -> Option<Job> {
+    fn pop(&mut self) -> Option<T> {
         let project = self.turn.pop_front()?;
         let queue = self.by_project.get_mut(&project)?;
-        let job = queue.pop_front();
+        let item = queue.pop_front();
         if queue.is_empty() {
             self.by_project.remove(&project);
         } else {
             self.turn.push_back(project);
         }
-        job
+        item
     }
 }
+
+/// The jobs not started yet: those a request waits for first, then the background's, each
+/// fair across projects. A key may sit in both queues (moved up); it runs once, from
+/// whichever reaches it first.
+#[derive(Default)]
+struct Queue {
+    waiting: FairQueue<Key>,
+    background: FairQueue<Key>,
+    jobs: HashMap<Key, Job>,
+    /// Changed since the queue was last written to disk.
+    dirty: bool,
+}
+
+impl Queue {
+    fn push(&mut self, key: Key, job: Job) {
+        if job.cause == Cause::Waiting {
+            self.waiting.push(&job.project, key.clone());
+        } else {
+            self.background.push(&job.project, key.clone());
+        }
+        self.jobs.insert(key, job);
+        self.dirty = true;
+    }
+
+    /// Moves a background job up, returning the cause it had.
+    fn promote(&mut self, key: &Key) -> Option<Cause> {
+        let job = self.jobs.get_mut(key)?;
+        if job.cause == Cause::Waiting {
+            return None;
+        }
+        let was = job.cause;
+        job.cause = Cause::Waiting;
+        self.waiting.push(&job.project, key.clone());
+        Some(was)
+    }
+
+    fn pop(&mut self) -> Option<(Key, Job)> {
+        loop {
+            let key = self.waiting.pop().or_else(|| self.background.pop())?;
+            if let Some(job) = self.jobs.remove(&key) {
+                self.dirty = true;
+                return Some((key, job));
+            }
+        }
+    }
+}
+
+/// A queued job as `audits/queue.json` keeps it, so a restart resumes the background work.
+/// The link is the resolved URL without any user or password in it.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct SavedJob {
+    project: String,
+    sha256: String,
+    filename: String,
+    url: String,
+    size: Option<u64>,
+    provenance: Option<String>,
+    cause: Cause,
+}
+
+/// How often the queue is written to disk while it changes.
+const SAVE_EVERY: Duration = Duration::from_secs(2);
+
+/// At most this many queued jobs are written (the newest asked for are lost first).
+const MAX_SAVED: usize = 100_000;
 
 pub struct Audits {
     reports_dir: PathBuf,
@@ -117,9 +219,14 @@ pub struct Audits {
     audits_dir: PathBuf,
     /// Jobs per project, served in turn; in the order they were asked for within a project
     /// (tasks racing for a semaphore would not keep it).
-    queue: Mutex<FairQueue>,
+    queue: Mutex<Queue>,
     ready: Notify,
     workers: Once,
+    /// Bumped whenever an audit ends: a page rendered at the same generation is still right.
+    generation: std::sync::atomic::AtomicU64,
+    /// Whether the queue is kept in `audits/queue.json` (serve only: a command's queue ends
+    /// with it).
+    keep_queue: std::sync::atomic::AtomicBool,
 }
 
 impl Audits {
@@ -152,9 +259,11 @@ impl Audits {
             cpu: tokio::sync::Semaphore::new(jobs.max(1)),
             limits: audit::Limits::default(),
             slots: Mutex::new(HashMap::new()),
-            queue: Mutex::new(FairQueue::default()),
+            queue: Mutex::new(Queue::default()),
             ready: Notify::new(),
             workers: Once::new(),
+            generation: std::sync::atomic::AtomicU64::new(0),
+            keep_queue: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -176,11 +285,15 @@ impl Audits {
             .join(format!("{name}.json"))
     }
 
-    /// What is known of the audit of `sha256` listed as `file`, starting it if nothing is.
+    /// What is known of the audit of `sha256` listed as `file`, starting it if nothing is
+    /// (queued by `cause`; a queued background job that a request now waits for is moved up).
     /// Callers list wheels newest first, and the job queue is fair, so the newest start first.
-    pub fn status(self: &Arc<Self>, sha256: &str, file: &ShownFile) -> Status {
+    pub fn status(self: &Arc<Self>, sha256: &str, file: &ShownFile, cause: Cause) -> Status {
         let key = Key::of(sha256, file);
         if let Some(known) = self.known(&key) {
+            if cause == Cause::Waiting && matches!(known, Status::Running(_)) {
+                self.promote(&key);
+            }
             return known;
         }
         // A stored report is read from disk with the table unlocked: other pages' lookups
@@ -199,22 +312,176 @@ impl Audits {
         let (tx, rx) = watch::channel(None);
         slots.insert(key.clone(), Slot::Running(rx.clone()));
         drop(slots);
+        self.enqueue(key, file.clone(), cause, tx);
+        Status::Running(rx)
+    }
+
+    fn enqueue(
+        self: &Arc<Self>,
+        key: Key,
+        file: ShownFile,
+        cause: Cause,
+        done: watch::Sender<Option<Outcome>>,
+    ) {
+        let project = crate::dist::project_of(&file.filename)
+            .map(|p| p.to_string())
+            .unwrap_or_default();
         if let Ok(mut queue) = self.queue.lock() {
-            let project = crate::dist::project_of(&file.filename)
-                .map(|p| p.to_string())
-                .unwrap_or_default();
             queue.push(
-                project,
+                key,
                 Job {
-                    key,
-                    file: file.clone(),
-                    done: tx,
+                    project,
+                    file,
+                    cause,
+                    done,
                 },
             );
+            self.metrics.audit_queued(cause.as_str(), 1);
         }
         self.start_workers();
         self.ready.notify_one();
-        Status::Running(rx)
+    }
+
+    fn promote(&self, key: &Key) {
+        let was = self.queue.lock().ok().and_then(|mut q| q.promote(key));
+        if let Some(was) = was {
+            self.metrics.audit_queued(was.as_str(), -1);
+            self.metrics.audit_queued(Cause::Waiting.as_str(), 1);
+        }
+    }
+
+    /// What is known of an audit without starting one: a verdict (in memory or stored), or
+    /// a recent failure. `None`: not audited, or under way.
+    pub fn peek(&self, sha256: &str, file: &ShownFile) -> Option<Outcome> {
+        let key = Key::of(sha256, file);
+        match self.slots.lock().ok()?.get(&key) {
+            Some(Slot::Done(r)) => return Some(Ok(r.clone())),
+            Some(Slot::Error { at, why }) if at.elapsed() < RETRY_AFTER => {
+                return Some(Err(why.clone()));
+            }
+            Some(Slot::Running(_) | Slot::Missing) => return None,
+            _ => {}
+        }
+        let stored = self.load(&key);
+        let mut slots = self.slots.lock().ok()?;
+        match stored {
+            Some(report) => {
+                slots.insert(key, Slot::Done(report.clone()));
+                Some(Ok(report))
+            }
+            None => {
+                // Remembered, so the next page answer does not look on disk again: only this
+                // process stores reports, and it replaces the entry when it does.
+                slots.entry(key).or_insert(Slot::Missing);
+                None
+            }
+        }
+    }
+
+    /// Changes whenever an audit ends.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Keeps the queue in `audits/queue.json` from now on, and queues again what it held when
+    /// the last process stopped (`serve` calls this once at start).
+    pub fn keep_queue(self: &Arc<Self>) {
+        self.keep_queue
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        let path = self.audits_dir.join("queue.json");
+        let saved: Vec<SavedJob> = match std::fs::read(&path) {
+            Ok(bytes) => serde_json::from_slice(&bytes).unwrap_or_else(|e| {
+                tracing::warn!(file = %path.display(), error = %e, "the saved audit queue is unreadable; starting with an empty one");
+                Vec::new()
+            }),
+            Err(_) => Vec::new(),
+        };
+        let mut resumed = 0usize;
+        for job in saved {
+            let Ok(url) = url::Url::parse(&job.url) else {
+                continue;
+            };
+            if job.sha256.len() != 64 || !job.sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
+                continue;
+            }
+            let file = ShownFile {
+                filename: job.filename,
+                url: crate::index::FileUrl::Resolved(Box::new(url)),
+                size: job.size,
+                core_metadata: crate::index::CoreMetadata::Absent,
+                provenance: job.provenance.map(String::into_boxed_str),
+            };
+            if matches!(
+                self.status(&job.sha256, &file, job.cause),
+                Status::Running(_)
+            ) {
+                resumed += 1;
+            }
+        }
+        if resumed > 0 {
+            tracing::info!(jobs = resumed, "resumed the audit queue of the last run");
+        }
+        let me = Arc::downgrade(self);
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(SAVE_EVERY).await;
+                let Some(me) = me.upgrade() else { return };
+                me.save_queue(&path).await;
+            }
+        });
+    }
+
+    async fn save_queue(&self, path: &Path) {
+        let saved: Vec<SavedJob> = {
+            let Ok(mut queue) = self.queue.lock() else {
+                return;
+            };
+            if !queue.dirty {
+                return;
+            }
+            queue.dirty = false;
+            queue
+                .jobs
+                .iter()
+                .take(MAX_SAVED)
+                .filter_map(|(key, job)| {
+                    let mut url = job.file.url.resolve().ok()?;
+                    let _ = url.set_username("");
+                    let _ = url.set_password(None);
+                    let provenance = job
+                        .file
+                        .provenance
+                        .as_deref()
+                        .and_then(|h| job.file.url.sibling(h).ok())
+                        .map(|u| u.to_string());
+                    Some(SavedJob {
+                        project: job.project.clone(),
+                        sha256: key.sha256.clone(),
+                        filename: key.filename.clone(),
+                        url: url.to_string(),
+                        size: job.file.size,
+                        provenance,
+                        cause: job.cause,
+                    })
+                })
+                .collect()
+        };
+        let Ok(bytes) = serde_json::to_vec(&saved) else {
+            return;
+        };
+        let path = path.to_owned();
+        let written = tokio::task::spawn_blocking(move || {
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir)?;
+            }
+            let tmp = path.with_extension("json.tmp");
+            std::fs::write(&tmp, &bytes)?;
+            std::fs::rename(&tmp, &path)
+        })
+        .await;
+        if !matches!(written, Ok(Ok(()))) {
+            tracing::warn!("could not write the audit queue; a restart will not resume it");
+        }
     }
 
     /// Starts the worker tasks on first use (inside the runtime that serves requests).
@@ -231,11 +498,13 @@ impl Audits {
         loop {
             let ready = self.ready.notified();
             let job = self.queue.lock().ok().and_then(|mut q| q.pop());
-            let Some(job) = job else {
+            let Some((key, job)) = job else {
                 ready.await;
                 continue;
             };
-            let outcome = self.attempt(&job.key.sha256, &job.file).await;
+            self.metrics.audit_queued(job.cause.as_str(), -1);
+            self.metrics.audit_cause(job.cause.as_str());
+            let outcome = self.attempt(&key.sha256, &job.file).await;
             if let Ok(mut slots) = self.slots.lock() {
                 let slot = match &outcome {
                     Ok(r) => Slot::Done(r.clone()),
@@ -244,8 +513,10 @@ impl Audits {
                         why: why.clone(),
                     },
                 };
-                slots.insert(job.key.clone(), slot);
+                slots.insert(key, slot);
             }
+            self.generation
+                .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
             let _ = job.done.send(Some(outcome));
         }
     }
@@ -271,7 +542,7 @@ impl Audits {
 
     /// The outcome of `sha256`'s audit, waiting for it as long as it takes.
     pub async fn wait(self: &Arc<Self>, sha256: &str, file: &ShownFile) -> Outcome {
-        match self.status(sha256, file) {
+        match self.status(sha256, file, Cause::Waiting) {
             Status::Done(r) => Ok(r),
             Status::Error(why) => Err(why),
             Status::Running(mut rx) => match rx.wait_for(Option::is_some).await {
@@ -444,7 +715,7 @@ impl Audits {
         }
         .run(body.stream, None)
         .await
-        .map(|_| ())
+        .map(|bytes| self.metrics.upstream_bytes("file", bytes))
         .map_err(|e| e.to_string())
     }
 
@@ -532,36 +803,68 @@ fn write_owner_only(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn projects_take_turns_and_keep_their_own_order() {
-        let job = |name: &str| Job {
-            key: Key {
+    fn job(name: &str, cause: Cause) -> (Key, Job) {
+        (
+            Key {
                 sha256: String::new(),
                 filename: name.to_owned(),
             },
-            file: ShownFile {
-                filename: name.to_owned(),
-                url: crate::index::FileUrl::Resolved(Box::new(
-                    url::Url::parse("https://example.invalid/x").unwrap(),
-                )),
-                size: None,
-                core_metadata: crate::index::CoreMetadata::Absent,
-                provenance: None,
+            Job {
+                project: name.split('-').next().unwrap().to_owned(),
+                file: ShownFile {
+                    filename: name.to_owned(),
+                    url: crate::index::FileUrl::Resolved(Box::new(
+                        url::Url::parse("https://example.invalid/x").unwrap(),
+                    )),
+                    size: None,
+                    core_metadata: crate::index::CoreMetadata::Absent,
+                    provenance: None,
+                },
+                cause,
+                done: watch::channel(None).0,
             },
-            done: watch::channel(None).0,
-        };
-        let mut q = FairQueue::default();
+        )
+    }
+
+    fn drain(q: &mut Queue) -> Vec<String> {
+        std::iter::from_fn(|| q.pop())
+            .map(|(k, _)| k.filename)
+            .collect()
+    }
+
+    #[test]
+    fn projects_take_turns_and_keep_their_own_order() {
+        let mut q = Queue::default();
         for i in 0..4 {
-            q.push("big".into(), job(&format!("big-{i}")));
+            let (k, j) = job(&format!("big-{i}"), Cause::Waiting);
+            q.push(k, j);
         }
-        q.push("small".into(), job("small-0"));
-        q.push("other".into(), job("other-0"));
-        let order: Vec<String> = std::iter::from_fn(|| q.pop())
-            .map(|j| j.key.filename)
-            .collect();
+        for name in ["small-0", "other-0"] {
+            let (k, j) = job(name, Cause::Waiting);
+            q.push(k, j);
+        }
         assert_eq!(
-            order,
+            drain(&mut q),
             ["big-0", "small-0", "other-0", "big-1", "big-2", "big-3"]
+        );
+    }
+
+    #[test]
+    fn waiting_work_runs_before_background_work_and_a_waited_for_job_moves_up() {
+        let mut q = Queue::default();
+        for i in 0..3 {
+            let (k, j) = job(&format!("fleet-{i}"), Cause::Fleet);
+            q.push(k, j);
+        }
+        let (k, j) = job("asked-0", Cause::Waiting);
+        q.push(k, j);
+        let (moved, _) = job("fleet-2", Cause::Fleet);
+        assert_eq!(q.promote(&moved), Some(Cause::Fleet));
+        assert_eq!(q.promote(&moved), None, "already moved up");
+        assert_eq!(
+            drain(&mut q),
+            ["asked-0", "fleet-2", "fleet-0", "fleet-1"],
+            "each job runs once"
         );
     }
 

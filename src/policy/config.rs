@@ -244,6 +244,9 @@ pub struct Policy {
     pub malware_feed: Option<Feed>,
     pub audit: Rule,
     pub audit_codes: HashMap<String, (RuleAction, Origin)>,
+    /// `[audit] listing` and `fleet`: what is audited before anyone asks, and how wheels not
+    /// audited yet are listed.
+    pub audit_demand: crate::demand::AuditDemand,
     /// The `[project-status]` section as a whole: its `report-only` switch.
     pub project_status: Rule,
     pub status_rules: StatusRules,
@@ -320,6 +323,7 @@ impl Policy {
             malware_feed: None,
             audit: Rule::new(RuleAction::Hide),
             audit_codes: HashMap::new(),
+            audit_demand: crate::demand::AuditDemand::default(),
             project_status: Rule::new(RuleAction::Hide),
             status_rules: StatusRules {
                 quarantined: Rule::new(RuleAction::Hide),
@@ -477,6 +481,8 @@ struct Builder {
     lock_blocked: Option<Blocked>,
     feeds: HashMap<RuleId, RawFeed>,
     audit_codes: HashMap<String, (RuleAction, Origin)>,
+    audit_listing: Option<crate::demand::Listing>,
+    audit_fleet: Vec<crate::demand::Environment>,
     statuses: HashMap<&'static str, (RuleAction, Origin)>,
     unmaintained_max_age: Option<Option<(jiff::SignedDuration, Origin)>>,
     license_allow: Vec<&'static str>,
@@ -1354,7 +1360,7 @@ impl Builder {
             RuleId::Lock => &["files", "outside", "blocked"],
             RuleId::Advisories => &["sources", "max-age", "stale", "min-severity"],
             RuleId::Malware => &["sources", "max-age", "stale"],
-            RuleId::Audit => &["codes"],
+            RuleId::Audit => &["codes", "listing", "fleet"],
             RuleId::ProjectStatus => &["quarantined", "archived", "deprecated"],
             RuleId::Unmaintained => &["max-age"],
             RuleId::Licenses => &["allow", "deny", "unknown", "clarify"],
@@ -1744,6 +1750,50 @@ impl Builder {
                     if let Some(action) = w.action(a, what) {
                         self.audit_codes
                             .insert(code.to_owned(), (action, w.origin(&k.span())));
+                    }
+                }
+            }
+            (RuleId::Audit, "listing") => {
+                if let Some(text) = w.str(v, what) {
+                    match crate::demand::Listing::parse(text) {
+                        Some(l) => self.audit_listing = Some(l),
+                        None => w.error(
+                            &v.span(),
+                            "bad-value",
+                            format!("{what}: `{text}` is not `held` or `audited`"),
+                        ),
+                    }
+                }
+            }
+            (RuleId::Audit, "fleet") => {
+                for item in w.array(v, what) {
+                    let Some(t) = w.table(item, what) else {
+                        continue;
+                    };
+                    let mut fields: [Option<&str>; 3] = [None; 3];
+                    for (k, fv, _) in w.keys(t, what, &["python", "platform", "implementation"]) {
+                        let slot = match k {
+                            "python" => 0,
+                            "platform" => 1,
+                            _ => 2,
+                        };
+                        fields[slot] = w.str(fv, what);
+                    }
+                    let [Some(python), Some(platform), implementation] = fields else {
+                        w.error(
+                            &item.span(),
+                            "missing-key",
+                            format!("{what}: each entry needs `python` and `platform`, e.g. {{ python = \"3.12\", platform = \"manylinux_2_28_x86_64\" }}"),
+                        );
+                        continue;
+                    };
+                    match crate::demand::Environment::declared(python, platform, implementation) {
+                        Ok(env) => {
+                            if !self.audit_fleet.contains(&env) {
+                                self.audit_fleet.push(env);
+                            }
+                        }
+                        Err(e) => w.error(&item.span(), "bad-value", format!("{what}: {e}")),
                     }
                 }
             }
@@ -2278,6 +2328,10 @@ impl Builder {
         p.advisory_feed = self.feed(RuleId::Advisories);
         p.malware_feed = self.feed(RuleId::Malware);
         p.audit_codes = std::mem::take(&mut self.audit_codes);
+        p.audit_demand = crate::demand::AuditDemand {
+            listing: self.audit_listing.unwrap_or_default(),
+            fleet: std::mem::take(&mut self.audit_fleet),
+        };
         for (key, (action, origin)) in std::mem::take(&mut self.statuses) {
             let rule = match key {
                 "quarantined" => &mut p.status_rules.quarantined,
@@ -2777,6 +2831,17 @@ mod tests {
             ("[cooldown]\nas-of = \"soon\"\n", "bad-date", (2, 9)),
             ("[cooldown]\nbasis = \"release\"\n", "bad-value", (2, 9)),
             ("[size]\nmax = \"big\"\n", "bad-size", (2, 7)),
+            ("[audit]\nlisting = \"lazy\"\n", "bad-value", (2, 11)),
+            (
+                "[audit]\nfleet = [{ python = \"3.11\", platform = \"linux_x86_64\" }]\n",
+                "bad-value",
+                (2, 10),
+            ),
+            (
+                "[audit]\nfleet = [{ python = \"3.11\" }]\n",
+                "missing-key",
+                (2, 10),
+            ),
             (
                 "[licenses]\nallow = [\"MIT\", \"Apache 2.0\"]\n",
                 "bad-license",

@@ -44,6 +44,12 @@ pub enum Code {
     AuditPending,
     /// The wheel could not be audited (download failed, bytes not as promised): fail closed.
     AuditError,
+    /// Listed before its audit (`[audit] listing = "held"`): its download waits for the audit,
+    /// and is refused if it fails.
+    AuditHeld,
+    /// No installer environment pipwall knows (declared or seen) can install the wheel, so it
+    /// was not fetched; listed held, or not listed under `listing = "audited"`.
+    AuditNotDemanded,
     ProjectDenied,
     ProjectNotAllowed,
     ProjectNotInLock,
@@ -93,6 +99,8 @@ impl Code {
         Code::AuditFailed,
         Code::AuditPending,
         Code::AuditError,
+        Code::AuditHeld,
+        Code::AuditNotDemanded,
         Code::ProjectDenied,
         Code::ProjectNotAllowed,
         Code::ProjectNotInLock,
@@ -142,6 +150,8 @@ impl Code {
             Code::AuditFailed => "audit-failed",
             Code::AuditPending => "audit-pending",
             Code::AuditError => "audit-error",
+            Code::AuditHeld => "audit-held",
+            Code::AuditNotDemanded => "audit-not-demanded",
             Code::ProjectDenied => "project-denied",
             Code::ProjectNotAllowed => "project-not-allowed",
             Code::ProjectNotInLock => "project-not-in-lock",
@@ -206,6 +216,12 @@ impl Code {
             }
             Code::AuditError => {
                 "the wheel could not be audited, and a wheel that was not vetted is not shown"
+            }
+            Code::AuditHeld => {
+                "not audited yet: listed, and its download waits for its audit (refused if it fails)"
+            }
+            Code::AuditNotDemanded => {
+                "no installer environment pipwall knows can install this wheel, so it was not fetched or audited yet"
             }
             Code::ProjectDenied => "the project is on the policy's deny-list",
             Code::ProjectNotAllowed => {
@@ -359,7 +375,11 @@ impl Code {
         use super::rule::RuleId;
         Some(match self {
             Code::SdistHidden => RuleId::Sdists,
-            Code::AuditFailed | Code::AuditPending | Code::AuditError => RuleId::Audit,
+            Code::AuditFailed
+            | Code::AuditPending
+            | Code::AuditError
+            | Code::AuditHeld
+            | Code::AuditNotDemanded => RuleId::Audit,
             Code::ProjectDenied | Code::ProjectNotAllowed => RuleId::Projects,
             Code::ProjectNotInLock | Code::NotInLock => RuleId::Lock,
             Code::Malicious => RuleId::Malware,
@@ -427,6 +447,8 @@ mod tests {
                 "audit-failed",
                 "audit-pending",
                 "audit-error",
+                "audit-held",
+                "audit-not-demanded",
                 "project-denied",
                 "project-not-allowed",
                 "project-not-in-lock",

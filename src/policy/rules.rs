@@ -220,8 +220,15 @@ fn first_uploads<'f>(
 #[derive(Clone, Debug)]
 pub enum AuditState {
     Done(Arc<Report>),
+    /// Waited for, and not ended in time: hidden, and the answer is not to be kept.
     Pending,
     Error(String),
+    /// Not audited yet, listed with its download held (`[audit] listing = "held"`).
+    Held,
+    /// No environment pipwall knows can install it: not fetched; `listed` under "held".
+    NotDemanded {
+        listed: bool,
+    },
 }
 
 /// Whether a shown file is audited: wheels are; an sdist is shown only by a policy exception,
@@ -255,6 +262,17 @@ pub fn apply_audits(
                 AuditState::Done(r) => view.judge_audit(sha, version.as_ref(), &r),
                 AuditState::Pending => Decision::hide(Code::AuditPending, ""),
                 AuditState::Error(why) => Decision::hide(Code::AuditError, why),
+                AuditState::Held => Decision {
+                    code: Code::AuditHeld,
+                    ..Decision::show()
+                },
+                AuditState::NotDemanded { listed: true } => Decision {
+                    code: Code::AuditNotDemanded,
+                    ..Decision::show()
+                },
+                AuditState::NotDemanded { listed: false } => {
+                    Decision::hide(Code::AuditNotDemanded, "")
+                }
             }
         } else {
             Decision::show()

@@ -116,7 +116,7 @@ impl App {
             deadline: deadline_for(upstream.len.or(shown.size)),
             store_required: false,
         };
-        let body = verified(upstream.stream, transfer, permit);
+        let body = verified(upstream.stream, transfer, permit, self.metrics.clone());
         Ok(file_response(body, len))
     }
 
@@ -219,13 +219,15 @@ fn verified(
     upstream: crate::upstream::ByteStream,
     transfer: Transfer,
     permit: tokio::sync::OwnedSemaphorePermit,
+    metrics: std::sync::Arc<crate::metrics::Metrics>,
 ) -> Body {
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(4);
     tokio::spawn(async move {
         // Held until the download ends, however it ends.
         let _permit = permit;
-        if let Err(e) = transfer.run(upstream, Some(tx)).await {
-            tracing::warn!(error = %e, "download through pipwall failed");
+        match transfer.run(upstream, Some(tx)).await {
+            Ok(bytes) => metrics.upstream_bytes("file", bytes),
+            Err(e) => tracing::warn!(error = %e, "download through pipwall failed"),
         }
     });
     let stream =

@@ -2,8 +2,8 @@
 //! A decided page is kept with both renderings; while upstream's bytes stay the same (same
 //! source, same content digest, or a 304), nothing is parsed or rendered again.
 
-use std::collections::HashSet;
-use std::sync::{Arc, OnceLock};
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
 // tokio's clock, so tests on a paused clock can step past the page TTL.
 use tokio::time::Instant;
 
@@ -11,12 +11,13 @@ use bytes::Bytes;
 use http::Response;
 
 use super::{App, AppError, Body, ScopeId, ShownFile, ShownKey, page_response};
-use crate::dist::{ProjectName, WheelFilename};
+use crate::demand::{Candidate, Environment, Listing, Plan};
+use crate::dist::ProjectName;
 use crate::index::render::ServedPage;
 use crate::index::{Format, render};
 use crate::pipeline;
 use crate::policy::{
-    AuditState, Blocked, Decision, FileDecision, Gate, Policy, apply_audits, is_audited,
+    AuditState, Blocked, Code, Decision, FileDecision, Gate, Policy, apply_audits, is_audited,
 };
 use crate::upstream::{PageFetch, Validators};
 
@@ -33,9 +34,9 @@ pub struct CachedPage {
     /// The page as the filename rules left it, before audits.
     served: Arc<ServedPage>,
     /// The wheels the filename rules showed, newest version first: the order they are audited.
-    candidates: Arc<Vec<(String, ShownFile)>>,
-    /// Set once every candidate's audit is known: then the page is final until upstream changes.
-    audited: Arc<OnceLock<AuditedPage>>,
+    candidates: Arc<Vec<Candidate>>,
+    /// What answers with audits on share while upstream's page stays the same.
+    audited: Arc<Audited>,
     upstream: Arc<str>,
     /// The scope the page was decided for, and the policy it was decided under.
     scope: ScopeId,
@@ -48,12 +49,29 @@ pub struct CachedPage {
     last_used: Arc<std::sync::atomic::AtomicU64>,
 }
 
-/// A page whose every wheel has an audit verdict: rendered once, served until upstream changes.
-pub struct AuditedPage {
+/// The audited answers of one decided page: its plans per asking environment, its last
+/// complete rendering, and what the log already says about each wheel.
+#[derive(Default)]
+pub struct Audited {
+    /// Per asking environment (`None`: a client that did not say), with the generation of
+    /// the known environments it was made at, and whether its background work was queued.
+    plans: Mutex<HashMap<Option<Environment>, PlanMade>>,
+    /// The last complete answer, and the audit generation it was rendered at: a complete
+    /// answer depends only on what is known of the audits, so it is served again until an
+    /// audit ends.
+    rendered: Mutex<Option<Rendered>>,
+    /// The code last logged for each wheel, so each change of a wheel's decision is logged
+    /// once.
+    logged: Mutex<HashMap<String, Code>>,
+}
+
+/// A plan, and the generation of the known environments it was made at.
+type PlanMade = (u64, Arc<Plan>);
+
+struct Rendered {
+    generation: u64,
     html: Bytes,
     json: Bytes,
-    /// Decisions about the wheels the filename rules showed: shown, or hidden by their audit.
-    pub decisions: Vec<FileDecision>,
     /// Whether the page lists any file.
     listed: bool,
 }
@@ -94,8 +112,11 @@ impl CachedPage {
     fn bytes(&self) -> u64 {
         let audited = self
             .audited
-            .get()
-            .map_or(0, |a| a.html.len() + a.json.len() + a.decisions.len() * 160);
+            .rendered
+            .lock()
+            .ok()
+            .and_then(|r| r.as_ref().map(|r| r.html.len() + r.json.len()))
+            .unwrap_or_default();
         (self.html.len()
             + self.json.len()
             + audited
@@ -146,7 +167,7 @@ impl CachedPage {
             shown_shas: Arc::default(),
             served: Arc::new(served),
             candidates: Arc::default(),
-            audited: Arc::new(OnceLock::new()),
+            audited: Arc::default(),
             upstream: Arc::from(""),
             scope,
             policy,
@@ -381,7 +402,7 @@ impl App {
             shown_shas: Arc::new(shown_shas),
             candidates: Arc::new(pipeline::candidates(&served)),
             served: Arc::new(served),
-            audited: Arc::new(OnceLock::new()),
+            audited: Arc::default(),
             upstream: upstream.into(),
             scope,
             policy,
@@ -461,14 +482,9 @@ impl App {
                 page_response(format, page.body(format), "max-age=60"),
                 listed,
             )
-        } else if let Some(done) = page.audited.get() {
-            (
-                page_response(format, done.body(format), "max-age=60"),
-                done.listed,
-            )
         } else {
-            let client = super::client::Client::from_user_agent(user_agent.unwrap_or_default());
-            self.audited_page(name, &page, format, &client).await?
+            let env = user_agent.and_then(Environment::from_user_agent);
+            self.audited_page(name, &page, format, env).await?
         };
         // Learned only once files are listed after their audits: a project whose wheels all
         // failed is not something the run used.
@@ -494,36 +510,32 @@ impl App {
         Ok(resp)
     }
 
-    /// Starts (or joins) the audit of every candidate wheel, waits for them until the deadline,
-    /// and answers with those that passed (and whether it lists any file). An answer that lacks
-    /// wheels still being audited is marked `no-store`, so the client asks again rather than
-    /// caching a partial page.
+    /// Plans the page's audits for the asking client ([`crate::demand`]), queues the
+    /// background work, waits until the deadline for what its client needs to resolve, and
+    /// answers with what may be listed now (and whether it lists any file). An answer that
+    /// did not get what it waited for is marked `no-store`, so the client asks again rather
+    /// than caching a partial page.
     async fn audited_page(
         &self,
         name: &ProjectName,
         page: &CachedPage,
         format: Format,
-        client: &super::client::Client,
+        env: Option<Environment>,
     ) -> Result<(Response<Body>, bool), AppError> {
         let deadline = tokio::time::Instant::now() + self.settings.audit_deadline;
-        // The wheels this client can install go first (newest first within each group); the
-        // queue is fair, so they are the first to run.
-        let installable = |f: &ShownFile| {
-            WheelFilename::parse_any(&f.filename).is_ok_and(|w| client.may_install(&w))
-        };
-        let order: Vec<usize> = (0..page.candidates.len())
-            .filter(|&i| installable(&page.candidates[i].1))
-            .chain((0..page.candidates.len()).filter(|&i| !installable(&page.candidates[i].1)))
-            .collect();
-        let states = pipeline::audit(
-            &self.audits,
-            order.iter().filter_map(|&i| {
-                let (sha, file) = page.candidates.get(i)?;
-                Some((sha.as_str(), file))
-            }),
-            Some(deadline),
-        )
-        .await;
+        if let Some(env) = &env
+            && self.environments.saw(env, jiff::Timestamp::now())
+        {
+            self.metrics.environments_known(self.environments.len());
+            let known = self.environments.clone();
+            tokio::spawn(async move {
+                if let Err(e) = known.save().await {
+                    tracing::warn!(error = %e, "could not write the known environments");
+                }
+            });
+        }
+        let demand = &page.policy.audit_demand;
+        let plan = self.plan_for(page, env);
         let Gate::Open(view) = pipeline::gate(&page.policy, name, jiff::Timestamp::now()) else {
             // The verdict on the project changed since the page was decided (an exception
             // expired): nothing is listed, and the next request decides the page again.
@@ -534,68 +546,147 @@ impl App {
             let body = pipeline::render(&empty, format);
             return Ok((page_response(format, body, "no-store"), false));
         };
+        let mut partial = false;
+        for group in &plan.waited {
+            let states = pipeline::audit(
+                &self.audits,
+                group.iter().filter_map(|&i| {
+                    let c = page.candidates.get(i)?;
+                    Some((c.sha256.as_str(), &c.file))
+                }),
+                Some(deadline),
+            )
+            .await;
+            if states
+                .values()
+                .any(|s| matches!(s, AuditState::Pending | AuditState::Error(_)))
+            {
+                partial = true;
+                break;
+            }
+            // Under "held", one final version with a wheel that passed is enough to resolve:
+            // older ones are listed held. A version whose wheels all failed gives way.
+            let settled = group.iter().any(|&i| {
+                page.candidates.get(i).is_some_and(|c| {
+                    c.settles
+                        && matches!(states.get(&c.sha256), Some(AuditState::Done(r))
+                            if view.judge_audit(&c.sha256, c.wheel.as_ref().map(|w| &w.version), r).action.shows())
+                })
+            });
+            if demand.listing == Listing::Held && settled {
+                break;
+            }
+        }
+        let generation = self.audits.generation();
+        if !partial
+            && let Ok(rendered) = page.audited.rendered.lock()
+            && let Some(r) = rendered.as_ref()
+            && r.generation == generation
+        {
+            let body = if format.is_json() {
+                r.json.clone()
+            } else {
+                r.html.clone()
+            };
+            return Ok((page_response(format, body, "max-age=60"), r.listed));
+        }
+        let states = pipeline::known_states(
+            &self.audits,
+            &page.candidates,
+            &plan,
+            demand.listing,
+            partial,
+        );
         let (served, all) = apply_audits(&page.served, &page.decisions, &view, |sha| {
             states.get(sha).cloned().unwrap_or(AuditState::Pending)
         });
         drop(view);
-        let complete = !states
-            .values()
-            .any(|s| matches!(s, AuditState::Pending | AuditState::Error(_)));
-        if !complete {
+        self.log_changes(name, page, &all);
+        let listed = !served.files.is_empty();
+        if partial {
             let body = pipeline::render(&served, format);
             let mut resp = page_response(format, body, "no-store");
             let pending = all
                 .iter()
-                .filter(|d| d.decision.code == crate::policy::Code::AuditPending)
+                .filter(|d| d.decision.code == Code::AuditPending)
                 .count();
             if let Ok(v) = http::HeaderValue::from_str(&pending.to_string()) {
                 resp.headers_mut().insert("x-pipwall-audits-pending", v);
             }
-            return Ok((resp, !served.files.is_empty()));
+            return Ok((resp, listed));
         }
-        // The log already has what the policy hid; these are the audited wheels' decisions.
-        let decisions: Vec<FileDecision> = all
-            .into_iter()
+        let rendered = Rendered {
+            generation,
+            html: pipeline::render(&served, Format::Html),
+            json: pipeline::render(&served, Format::Json),
+            listed,
+        };
+        let body = if format.is_json() {
+            rendered.json.clone()
+        } else {
+            rendered.html.clone()
+        };
+        if let Ok(mut slot) = page.audited.rendered.lock() {
+            *slot = Some(rendered);
+        }
+        Ok((page_response(format, body, "max-age=60"), listed))
+    }
+
+    /// The plan for `env` on `page`, made once per environment (and again when a new
+    /// environment is seen); its background work is queued when it is made.
+    fn plan_for(&self, page: &CachedPage, env: Option<Environment>) -> Arc<Plan> {
+        let generation = self.environments.generation();
+        if let Ok(plans) = page.audited.plans.lock()
+            && let Some((made_at, plan)) = plans.get(&env)
+            && *made_at == generation
+        {
+            return plan.clone();
+        }
+        let seen = self.environments.all();
+        let plan = Arc::new(Plan::new(
+            &page.candidates,
+            env.as_ref(),
+            &page.policy.audit_demand,
+            &seen,
+        ));
+        pipeline::queue_background(&self.audits, &page.candidates, &plan);
+        if let Ok(mut plans) = page.audited.plans.lock() {
+            plans.insert(env, (generation, plan.clone()));
+        }
+        plan
+    }
+
+    /// Logs each audited wheel's decision when it differs from the one last logged for it on
+    /// this page (held, then passed or failed): every change is in the log, once.
+    fn log_changes(&self, name: &ProjectName, page: &CachedPage, all: &[FileDecision]) {
+        let Ok(mut logged) = page.audited.logged.lock() else {
+            return;
+        };
+        let changed: Vec<FileDecision> = all
+            .iter()
             .filter(|d| {
                 is_audited(&d.filename)
                     && d.sha256.as_ref().is_some_and(|sha| {
                         page.shown_shas.contains(&(sha.clone(), d.filename.clone()))
                     })
+                    && d.decision.code != Code::AuditPending
+                    && logged.get(&d.filename) != Some(&d.decision.code)
             })
+            .cloned()
             .collect();
-        let done = AuditedPage {
-            html: pipeline::render(&served, Format::Html),
-            json: pipeline::render(&served, Format::Json),
-            decisions,
-            listed: !served.files.is_empty(),
-        };
-        if page.audited.set(done).is_ok()
-            && let Some(done) = page.audited.get()
-        {
+        for d in &changed {
+            logged.insert(d.filename.clone(), d.decision.code);
+        }
+        drop(logged);
+        if !changed.is_empty() {
             pipeline::record(
                 &self.log,
                 &self.metrics,
                 self.scope_name(page.scope),
                 name.as_str(),
                 &page.upstream,
-                &done.decisions,
+                &changed,
             );
-        }
-        let (body, listed) = page
-            .audited
-            .get()
-            .map(|d| (d.body(format), d.listed))
-            .unwrap_or_default();
-        Ok((page_response(format, body, "max-age=60"), listed))
-    }
-}
-
-impl AuditedPage {
-    fn body(&self, format: Format) -> Bytes {
-        if format.is_json() {
-            self.json.clone()
-        } else {
-            self.html.clone()
         }
     }
 }

@@ -215,7 +215,7 @@ async fn developer_pip_installs_through_pipwall_by_pip_conf_env_and_flag() {
     let text = output_text(&out);
     for line in [
         "demo: 2 of 4 files shown",
-        "  shown   demo-1.0-py3-none-any.whl  [wheel-shown] a wheel that passed every check",
+        "  shown   demo-1.0-py3-none-any.whl  [audit-held] not audited yet: listed, and its download waits for its audit (refused if it fails)",
         "  shown   demo-1.1-py3-none-any.whl  [wheel-shown] a wheel that passed every check",
         "  hidden  demo-1.2.tar.gz  [sdist-hidden] source distributions are hidden: building one runs its setup code on the installing machine [policy policies/default.toml:6]",
         "  hidden  demo-1.3-py3-none-any.whl  [audit-failed] the wheel's contents contradict what it claims: record-hash-mismatch in demo/__init__.py (content differs from the hash in RECORD); record-size-mismatch in demo/__init__.py (41 bytes, RECORD says 16) [policy policies/default.toml:10]",

@@ -129,8 +129,10 @@ async fn reports_survive_a_restart_and_failures_stay_hidden() {
     assert!(after.iter().all(|p| !p.ends_with(".whl")), "{after:?}");
 }
 
+/// Issue 15: only what some client can install is fetched. The Windows wheel is listed, its
+/// download held until its audit, which runs only when a client downloads it.
 #[tokio::test(flavor = "multi_thread")]
-async fn the_clients_own_wheels_are_audited_first() {
+async fn only_the_wheels_a_client_can_install_are_fetched_and_the_rest_are_held() {
     let up = FakeIndex::start().await;
     let windows = WheelSpec::new("mixed", "2.0", "cp311-cp311-win_amd64")
         .file("mixed/__init__.py", "")
@@ -155,18 +157,68 @@ async fn the_clients_own_wheels_are_audited_first() {
     )
     .await;
     assert_eq!(page.status, 200);
-    let wheels: Vec<String> = up
-        .requests()
-        .into_iter()
-        .filter(|p| p.ends_with(".whl"))
-        .collect();
-    // Newest first would fetch the Windows 2.0 wheel first; this Linux client cannot use it.
-    assert_eq!(
-        wheels.first().map(|p| p.ends_with(&linux.filename)),
-        Some(true),
-        "{wheels:?}"
+    assert!(listed(&page.text(), &linux.filename));
+    assert!(listed(&page.text(), &windows.filename), "held, not hidden");
+    let wheels = || -> Vec<String> {
+        up.requests()
+            .into_iter()
+            .filter(|p| p.ends_with(".whl"))
+            .collect()
+    };
+    // Newest first would fetch the Windows 2.0 wheel; this Linux client cannot use it.
+    assert_eq!(wheels().len(), 1, "{:?}", wheels());
+    assert!(wheels()[0].ends_with(&linux.filename));
+    // The environment is remembered for the next start (written in the background).
+    let known_file = pw.cache.path().join("environments.json");
+    for _ in 0..50 {
+        if known_file.exists() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let known = std::fs::read_to_string(&known_file).unwrap();
+    assert!(
+        known.contains("cpython3.11-linux-x86_64-glibc2.36"),
+        "{known}"
     );
-    assert_eq!(wheels.len(), 2, "the rest is audited too: {wheels:?}");
+    // `pip download --platform win_amd64` from this machine: the held download audits it.
+    let got = pw
+        .get(
+            &format!("/files/{}/{}", windows.sha256(), windows.filename),
+            None,
+        )
+        .await;
+    assert_eq!(got.status, 200);
+    assert_eq!(got.body, windows.bytes);
+    assert_eq!(wheels().len(), 2);
+}
+
+/// A held wheel that fails its audit is refused with its finding when downloaded, and hidden
+/// from the page from then on.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_held_wheel_that_fails_is_refused_and_then_hidden() {
+    let up = FakeIndex::start().await;
+    let mut bad = WheelSpec::new("heldbad", "1.0", "py3-none-any").file("heldbad/__init__.py", "");
+    bad.metadata = Some("Metadata-Version: 2.1\nName: other\nVersion: 1.0\n".into());
+    let bad = bad.build();
+    let good = wheel("heldbad", "2.0");
+    up.project("heldbad", PageFormat::Json, &[good.clone(), bad.clone()]);
+    let pw = Pipwall::start(&[up.url()]).await;
+    let page = pw.get("/simple/heldbad/", JSON).await;
+    assert!(listed(&page.text(), &good.filename));
+    assert!(listed(&page.text(), &bad.filename), "{}", page.text());
+    assert!(
+        !up.was_requested(&bad.filename),
+        "2.0 passed: 1.0 is not fetched"
+    );
+    let refused = pw
+        .get(&format!("/files/{}/{}", bad.sha256(), bad.filename), None)
+        .await;
+    assert_eq!(refused.status, 403);
+    assert_eq!(refused.header("x-pipwall-reason"), Some("audit-failed"));
+    let page = pw.get("/simple/heldbad/", JSON).await;
+    assert!(!listed(&page.text(), &bad.filename), "{}", page.text());
+    assert!(listed(&page.text(), &good.filename));
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -266,7 +318,8 @@ async fn learning_mode_learns_a_project_only_once_a_wheel_passes_its_audit() {
 }
 
 /// Issue 15: the audit queue is fair across projects. A project with a large backlog of slow
-/// wheels does not keep a small project's one wheel from its page.
+/// wheels does not keep a small project's one wheel from its page. The backlog is made with
+/// the strict listing, whose answer waits for every wheel its client can install.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_small_project_is_answered_while_a_big_ones_backlog_runs() {
     let up = FakeIndex::start().await;
@@ -277,6 +330,14 @@ async fn a_small_project_is_answered_while_a_big_ones_backlog_runs() {
     }
     let small = wheel("small", "1.0");
     up.project("small", PageFormat::Json, std::slice::from_ref(&small));
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("policy.toml");
+    std::fs::write(
+        &file,
+        "[audit]\nlisting = \"audited\"\nfleet = [{ python = \"3.11\", platform = \"manylinux_2_28_x86_64\" }]\n",
+    )
+    .unwrap();
+    let policy = std::sync::Arc::new(pipwall::policy::load_files(&[file]).unwrap().0);
     let pw = std::sync::Arc::new(
         Pipwall::start_in(
             tempfile::tempdir().unwrap(),
@@ -287,6 +348,7 @@ async fn a_small_project_is_answered_while_a_big_ones_backlog_runs() {
                 s.audit_jobs = 1;
                 s.audit_downloads = 2;
                 s.audit_deadline = Duration::from_secs(5);
+                s.policy = policy;
             },
         )
         .await,
