@@ -146,6 +146,9 @@ struct Queue {
     waiting: FairQueue<Key>,
     background: FairQueue<Key>,
     jobs: HashMap<Key, Job>,
+    /// Started and not ended: kept with the queue on disk, so a process killed mid-audit
+    /// resumes them too.
+    running: HashMap<Key, (String, ShownFile, Cause)>,
     /// Changed since the queue was last written to disk.
     dirty: bool,
 }
@@ -173,11 +176,21 @@ impl Queue {
         Some(was)
     }
 
+    fn ended(&mut self, key: &Key) {
+        if self.running.remove(key).is_some() {
+            self.dirty = true;
+        }
+    }
+
     fn pop(&mut self) -> Option<(Key, Job)> {
         loop {
             let key = self.waiting.pop().or_else(|| self.background.pop())?;
             if let Some(job) = self.jobs.remove(&key) {
                 self.dirty = true;
+                self.running.insert(
+                    key.clone(),
+                    (job.project.clone(), job.file.clone(), job.cause),
+                );
                 return Some((key, job));
             }
         }
@@ -440,28 +453,34 @@ impl Audits {
                 return;
             }
             queue.dirty = false;
-            queue
+            let running = queue
+                .running
+                .iter()
+                .map(|(key, (project, file, cause))| (key, project, file, *cause));
+            let queued = queue
                 .jobs
                 .iter()
+                .map(|(key, job)| (key, &job.project, &job.file, job.cause));
+            running
+                .chain(queued)
                 .take(MAX_SAVED)
-                .filter_map(|(key, job)| {
-                    let mut url = job.file.url.resolve().ok()?;
+                .filter_map(|(key, project, file, cause)| {
+                    let mut url = file.url.resolve().ok()?;
                     let _ = url.set_username("");
                     let _ = url.set_password(None);
-                    let provenance = job
-                        .file
+                    let provenance = file
                         .provenance
                         .as_deref()
-                        .and_then(|h| job.file.url.sibling(h).ok())
+                        .and_then(|h| file.url.sibling(h).ok())
                         .map(|u| u.to_string());
                     Some(SavedJob {
-                        project: job.project.clone(),
+                        project: project.clone(),
                         sha256: key.sha256.clone(),
                         filename: key.filename.clone(),
                         url: url.to_string(),
-                        size: job.file.size,
+                        size: file.size,
                         provenance,
-                        cause: job.cause,
+                        cause,
                     })
                 })
                 .collect()
@@ -513,7 +532,10 @@ impl Audits {
                         why: why.clone(),
                     },
                 };
-                slots.insert(key, slot);
+                slots.insert(key.clone(), slot);
+            }
+            if let Ok(mut queue) = self.queue.lock() {
+                queue.ended(&key);
             }
             self.generation
                 .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
