@@ -20,14 +20,14 @@
 //! | fetch_page | [`pipeline::fetch_page`] | JSON preferred, HTML accepted; bounded in size, time and redirects; conditional requests; `[[private]]` routing |
 //! | parse_page | [`index::json::parse`], [`index::html::parse`] | one model; a bad entry hides that file, only an unusable page fails |
 //! | classify, decide | [`pipeline::decide`] | each file by its name (PEP 427/425/625), then by the policy's rules; shown or hidden with a stable [`policy::Code`] and the policy line that decided |
-//! | audit | [`pipeline::candidates`], [`pipeline::audit`] | each shown wheel downloaded once through [`cache::download`] (hash-checked, stored), audited ([`audit::audit_file`]), its PEP 740 provenance verified when listed ([`attest`]), the report kept ([`cache::audits`]) |
+//! | audit | [`pipeline::candidates`], [`demand::Plan`], [`pipeline::audit`], [`pipeline::known_states`] | the shown wheels some installer environment can install ([`demand`]: the asking client's, the declared fleet's, those seen before), each downloaded once through [`cache::download`] (hash-checked, stored), audited ([`audit::audit_file`]), its PEP 740 provenance verified when listed ([`attest`]), the report kept ([`cache::audits`]); the rest listed held or not at all |
 //! | apply_audits | [`policy::apply_audits`] | the policy on the audit findings |
 //! | record | [`pipeline::record`] | one JSON line per decided file ([`decision_log`]), counted by code |
 //! | render | [`pipeline::render`] | pipwall's own page in the negotiated format ([`index::negotiate`]) |
 //!
 //! `serve` ([`serve::App::project_page`]) keeps both renderings of each decided page, so a
 //! page whose upstream bytes did not change is served without being parsed, decided or
-//! rendered again, and waits for audits only until a deadline. Downloads
+//! rendered again, and waits only for the audits its client needs, until a deadline. Downloads
 //! ([`serve::App::handle_file`]) are served only for shown files, through the same
 //! hash-checked path as audits, with the last chunk held back until the digest matches.
 //! Everything a policy decides (pages, the shown-file table, reloads) is kept per scope

@@ -44,8 +44,9 @@ pub struct ServeArgs {
     /// Seconds a decided page is served before upstream is asked again.
     #[arg(long, default_value_t = 60, value_name = "SECONDS")]
     pub page_ttl: u64,
-    /// Seconds a page request waits for wheel audits; wheels still being audited are left
-    /// out of that answer (marked `Cache-Control: no-store`) and listed once they pass.
+    /// Seconds a page request waits for the audits its client needs (the newest version it can
+    /// install that passes); if they have not ended, the answer leaves out what that client
+    /// could install unaudited and is marked `Cache-Control: no-store`.
     #[arg(long, default_value_t = 10.0, value_name = "SECONDS")]
     pub audit_deadline: f64,
     /// Wheel audits running at once (default: one per CPU).
