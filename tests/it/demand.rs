@@ -268,3 +268,44 @@ async fn a_restart_resumes_the_audit_queue() {
         &up.requests()[before..]
     );
 }
+
+/// `pip download --platform win_amd64 --only-binary :all:` from this Linux machine: its
+/// User-Agent says Linux, so no Windows wheel was audited up front; the one it picks is listed
+/// held, audited while the download waits, and delivered once it passed.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_cross_platform_download_gets_a_held_wheel_audited_on_the_way() {
+    let home = tempfile::tempdir().unwrap();
+    let up = FakeIndex::start().await;
+    big_project(&up, Duration::from_millis(20));
+    let pw = Pipwall::start(&[up.url()]).await;
+    let dest = home.path().join("dl");
+    let run = clients()
+        .pip(
+            &pw.index_url(),
+            home.path(),
+            &[
+                "download",
+                "--no-deps",
+                "--only-binary",
+                ":all:",
+                "--platform",
+                "win_amd64",
+                "--python-version",
+                "3.12",
+                "--implementation",
+                "cp",
+                "--dest",
+                dest.to_str().unwrap(),
+                "big",
+            ],
+        )
+        .await;
+    assert!(run.ok, "{}", run.output);
+    let want = format!("big-1.{}-cp312-cp312-win_amd64.whl", VERSIONS - 1);
+    assert!(dest.join(&want).exists(), "{}", run.output);
+    // Fetched: the Linux wheels this machine's pip would have taken (the newest fails, so two),
+    // and the one Windows wheel downloaded.
+    let fetched = wheels_fetched(&up);
+    assert!(fetched.contains(&want), "{fetched:?}");
+    assert!(fetched.len() <= 3, "{fetched:?}");
+}
