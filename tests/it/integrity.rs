@@ -207,3 +207,52 @@ async fn idle_connections_from_one_address_do_not_lock_out_another() {
     );
     drop(flood);
 }
+
+/// Issue 16: `/readyz` says not ready when the cache disk is full. The cache folder is a
+/// 256 KiB tmpfs, filled to its last few KiB, mounted in a user and mount namespace of its
+/// own (`unshare`, no privilege needed) around the real binary. Before the fix the probe wrote
+/// an empty file, which a full disk still takes.
+#[tokio::test(flavor = "multi_thread")]
+async fn readyz_is_not_ready_when_the_cache_disk_is_full() {
+    use crate::support::served::Served;
+    let up = FakeIndex::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    std::fs::create_dir_all(&cache).unwrap();
+    let script = r#"set -e
+mount -t tmpfs -o size=256k tmpfs "$1"
+head -c 245760 /dev/zero > "$1/filler"
+shift
+exec "$@""#;
+    let mut cmd = std::process::Command::new("unshare");
+    cmd.args([
+        "--user",
+        "--map-root-user",
+        "--mount",
+        "sh",
+        "-c",
+        script,
+        "sh",
+    ])
+    .arg(&cache)
+    .arg(env!("CARGO_BIN_EXE_pipwall"))
+    .args([
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--upstream",
+        &up.url(),
+        "--cache-dir",
+    ])
+    .arg(&cache);
+    let served = Served::spawn(cmd);
+    let health = crate::support::pipwall::raw_get_with(served.addr, "/healthz", &[]).await;
+    assert_eq!(health.status, 200);
+    let ready = crate::support::pipwall::raw_get_with(served.addr, "/readyz", &[]).await;
+    assert_eq!(ready.status, 503, "{}", ready.text());
+    assert!(
+        ready.text().contains("cannot take data"),
+        "{}",
+        ready.text()
+    );
+}
