@@ -256,3 +256,47 @@ exec "$@""#;
         ready.text()
     );
 }
+
+/// Issue 16, finding 5: a wheel dripping at a few bytes a second holds one download, not the
+/// audits: with `--audit-jobs 1`, another project's healthy wheel is audited and listed while
+/// the drip goes on (downloads and audits have separate limits, and every transfer has an
+/// overall deadline).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_dripping_upstream_does_not_starve_another_projects_audit() {
+    let up = FakeIndex::start().await;
+    let slow = wheel("drip", "1.0");
+    up.project("drip", PageFormat::Json, std::slice::from_ref(&slow));
+    up.set_reply(
+        &format!("/files/{}", slow.filename),
+        crate::support::upstream::Reply {
+            drip: Some(std::time::Duration::from_millis(200)),
+            ..crate::support::upstream::Reply::ok("application/octet-stream", slow.bytes.clone())
+        },
+    );
+    let healthy = wheel("healthy", "1.0");
+    up.project("healthy", PageFormat::Json, std::slice::from_ref(&healthy));
+    let pw = std::sync::Arc::new(
+        Pipwall::start_in(
+            tempfile::tempdir().unwrap(),
+            &[up.url()],
+            Limits::default(),
+            None,
+            |s| {
+                s.audit_jobs = 1;
+                s.audit_deadline = std::time::Duration::from_secs(3);
+            },
+        )
+        .await,
+    );
+    let dripping = {
+        let pw = pw.clone();
+        tokio::spawn(async move { pw.get("/simple/drip/", JSON).await })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let page = pw.get("/simple/healthy/", JSON).await;
+    assert!(page.text().contains(&healthy.filename), "{}", page.text());
+    assert!(page.header("x-pipwall-audits-pending").is_none());
+    let drip_page = dripping.await.unwrap();
+    assert!(!drip_page.text().contains(&slow.filename));
+    assert_eq!(drip_page.header("cache-control"), Some("no-store"));
+}

@@ -26,6 +26,8 @@ pub struct Reply {
     pub cut_after: Option<usize>,
     /// Send the body in several chunks with no `Content-Length` (HTTP/1.1 chunked).
     pub chunked: bool,
+    /// Send the body one byte per this interval (a dripping upstream).
+    pub drip: Option<std::time::Duration>,
 }
 
 impl Reply {
@@ -39,6 +41,7 @@ impl Reply {
             delay: std::time::Duration::ZERO,
             cut_after: None,
             chunked: false,
+            drip: None,
         }
     }
 }
@@ -128,6 +131,27 @@ impl FakeIndex {
                             let full_len = reply.body.len();
                             let body: http_body_util::combinators::BoxBody<Bytes, std::io::Error> =
                                 match reply.cut_after {
+                                    None if reply.drip.is_some() => {
+                                        let every = reply.drip.unwrap_or_default();
+                                        let body = reply.body.clone();
+                                        let bytes =
+                                            futures_util::stream::unfold(0usize, move |i| {
+                                                let body = body.clone();
+                                                async move {
+                                                    if i >= body.len() {
+                                                        return None;
+                                                    }
+                                                    tokio::time::sleep(every).await;
+                                                    Some((
+                                                        Ok(hyper::body::Frame::data(
+                                                            body.slice(i..i + 1),
+                                                        )),
+                                                        i + 1,
+                                                    ))
+                                                }
+                                            });
+                                        http_body_util::StreamBody::new(bytes).boxed()
+                                    }
                                     None if reply.chunked => {
                                         let step = full_len.div_ceil(4).max(1);
                                         let frames: Vec<
