@@ -6,9 +6,11 @@
 //! - **waited for**: the wheels the asking client can install, newest version first. Under
 //!   `listing = "held"` the answer waits (up to `--audit-deadline`) until one final,
 //!   non-yanked version has a wheel that passed (a version whose wheels all fail gives way to
-//!   the next); under `listing = "audited"` it waits for all of them.
+//!   the next); pre-releases and yanked files, which installers take only when asked to, are
+//!   held, unless the project has nothing else. Under `listing = "audited"` it waits for all
+//!   of them.
 //! - **background**: for each environment of the policy's declared fleet and each one seen
-//!   before, the wheels it can install of its newest version (every version under
+//!   before, the wheels it can install of its newest final version (every version under
 //!   `"audited"`), queued behind the waited-for work of every project.
 //! - **the rest** is not fetched. Under `"held"` it is listed all the same, its download held
 //!   until its audit passes (a wheel that fails is refused with its finding and hidden from
@@ -16,7 +18,7 @@
 //!
 //! A client whose User-Agent says nothing usable (not pip or uv, or an unknown system) is
 //! planned as the declared fleet and the environments seen before would be; with none of
-//! those, as every platform of the newest version.
+//! those, as every platform, newest final version first.
 
 mod environment;
 mod known;
@@ -131,6 +133,12 @@ impl Plan {
                 }
             }
         }
+        let settles = |g: &Vec<usize>| g.iter().any(|&i| candidates[i].settles);
+        if demand.listing == Listing::Held && waited.iter().any(settles) {
+            // Installers pick a pre-release or a yanked file only when asked to, or when there
+            // is nothing else: those are held, audited when such a client downloads one.
+            waited.retain(settles);
+        }
         let mut demanded = vec![false; candidates.len()];
         for &i in waited.iter().flatten() {
             demanded[i] = true;
@@ -142,32 +150,33 @@ impl Plan {
             .map(|e| (e, Cause::Fleet))
             .chain(seen.iter().map(|e| (e, Cause::Background)));
         for (env, cause) in others {
-            let mut first_settled = false;
-            for group in &versions {
-                let theirs: Vec<usize> = group
+            let theirs: Vec<Vec<usize>> = versions
+                .iter()
+                .map(|group| {
+                    group
+                        .iter()
+                        .copied()
+                        .filter(|&i| installs(env, &candidates[i]))
+                        .collect::<Vec<usize>>()
+                })
+                .filter(|g| !g.is_empty())
+                .collect();
+            let picked: Vec<&Vec<usize>> = match demand.listing {
+                // The newest version they would pick unasked (a final, not yanked one, if
+                // there is any): older ones are fetched when a client downloads one.
+                Listing::Held => theirs
                     .iter()
-                    .copied()
-                    .filter(|&i| installs(env, &candidates[i]))
-                    .collect();
-                if theirs.is_empty() {
-                    continue;
-                }
-                for &i in &theirs {
-                    demanded[i] = true;
-                    if !queued[i] {
-                        queued[i] = true;
-                        background.push((i, cause));
-                    }
-                }
-                // Under "held", the newest final version is enough: older ones are fetched
-                // when a client downloads one. Pre-releases before it are audited too, for
-                // clients that ask for them.
-                if demand.listing == Listing::Held && theirs.iter().any(|&i| candidates[i].settles)
-                {
-                    first_settled = true;
-                }
-                if first_settled {
-                    break;
+                    .find(|g| settles(g))
+                    .or_else(|| theirs.first())
+                    .into_iter()
+                    .collect(),
+                Listing::Audited => theirs.iter().collect(),
+            };
+            for &i in picked.into_iter().flatten() {
+                demanded[i] = true;
+                if !queued[i] {
+                    queued[i] = true;
+                    background.push((i, cause));
                 }
             }
         }
@@ -252,13 +261,30 @@ mod tests {
     fn a_client_waits_for_its_own_wheels_only() {
         let c = big();
         let plan = Plan::new(&c, Some(&linux311()), &AuditDemand::default(), &[]);
-        assert_eq!(plan.waited.len(), 4, "one group per version");
+        assert_eq!(plan.waited.len(), 3, "one group per final version");
         assert_eq!(
             names(&c, &plan.waited[0]),
-            ["big-3.0rc1-cp311-cp311-manylinux_2_17_x86_64.whl"]
+            ["big-2.1-cp311-cp311-manylinux_2_17_x86_64.whl"],
+            "the pre-release is held: pip takes it only when asked to"
         );
         assert!(plan.background.is_empty());
-        assert_eq!(plan.demanded.iter().filter(|d| **d).count(), 4);
+        assert_eq!(plan.demanded.iter().filter(|d| **d).count(), 3);
+    }
+
+    #[test]
+    fn a_project_of_pre_releases_only_is_waited_for_as_it_is() {
+        let c: Vec<Candidate> = ["0.2b1", "0.1a1"]
+            .iter()
+            .map(|v| candidate(&format!("pre-{v}-py3-none-any.whl")))
+            .collect();
+        let plan = Plan::new(
+            &c,
+            Some(&linux311()),
+            &AuditDemand::default(),
+            &[linux311()],
+        );
+        assert_eq!(plan.waited, vec![vec![0], vec![1]]);
+        assert_eq!(plan.background, vec![(0, Cause::Background)]);
     }
 
     #[test]
@@ -277,20 +303,13 @@ mod tests {
         assert_eq!(
             queued,
             [
-                (
-                    "big-3.0rc1-cp312-cp312-win_amd64.whl".to_owned(),
-                    Cause::Fleet
-                ),
                 ("big-2.1-cp312-cp312-win_amd64.whl".to_owned(), Cause::Fleet),
-                (
-                    "big-3.0rc1-cp311-cp311-manylinux_2_17_x86_64.whl".to_owned(),
-                    Cause::Background
-                ),
                 (
                     "big-2.1-cp311-cp311-manylinux_2_17_x86_64.whl".to_owned(),
                     Cause::Background
                 ),
-            ]
+            ],
+            "the newest final version of each; the pre-release waits for a client to ask"
         );
         // Every version the two can install is demanded; aarch64 and macOS wheels are not.
         assert_eq!(plan.demanded.iter().filter(|d| **d).count(), 8);
@@ -316,8 +335,8 @@ mod tests {
     fn with_nothing_known_an_unknown_client_waits_for_the_newest_versions() {
         let c = big();
         let plan = Plan::new(&c, None, &AuditDemand::default(), &[]);
-        assert_eq!(plan.waited.len(), 4, "every version, newest first");
-        assert_eq!(plan.waited[0], (0..8).collect::<Vec<_>>());
+        assert_eq!(plan.waited.len(), 3, "every final version, newest first");
+        assert_eq!(plan.waited[0], (8..16).collect::<Vec<_>>());
         assert!(plan.background.is_empty());
         let strict = AuditDemand {
             listing: Listing::Audited,
