@@ -2,6 +2,21 @@
 //! holding its flags and its wiring. `main.rs` only sets up logging and the runtime, parses
 //! and dispatches through [`run`].
 
+/// `println!` for command output: a reader that went away (`pipwall audit … | head`) ends
+/// the command quietly, as Unix tools do, rather than with a panic.
+macro_rules! outln {
+    ($($arg:tt)*) => {
+        $crate::cli::write_out(format_args!($($arg)*), true)
+    };
+}
+
+/// `print!` for command output, as [`outln!`].
+macro_rules! out {
+    ($($arg:tt)*) => {
+        $crate::cli::write_out(format_args!($($arg)*), false)
+    };
+}
+
 pub mod audit;
 pub mod auth;
 pub mod certs;
@@ -186,6 +201,28 @@ pub fn refuse_without_audits(policy: &crate::policy::Policy) -> Result<()> {
             "--no-audit cannot be used with {origin}: attestations are verified by the wheel audit"
         ),
         None => Ok(()),
+    }
+}
+
+/// Writes command output to standard output (see [`outln!`]). A closed pipe exits 0 at once:
+/// whoever read the output has all they wanted. Any other write error is reported and exits
+/// with the failure code.
+pub(crate) fn write_out(args: std::fmt::Arguments<'_>, newline: bool) {
+    use std::io::Write as _;
+    let mut stdout = std::io::stdout().lock();
+    let written = stdout.write_fmt(args).and_then(|()| {
+        if newline {
+            stdout.write_all(b"\n")
+        } else {
+            Ok(())
+        }
+    });
+    if let Err(e) = written {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        eprintln!("pipwall: cannot write the output: {e}");
+        std::process::exit(Exit::Failure as i32);
     }
 }
 

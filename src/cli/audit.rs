@@ -113,7 +113,7 @@ pub fn audit(paths: &[PathBuf], format: AuditFormat, jobs: Option<usize>) -> Res
     match format {
         AuditFormat::Json => {
             let doc = serde_json::json!({ "auditor": audit::AUDITOR, "reports": reports });
-            println!("{}", serde_json::to_string_pretty(&doc)?);
+            outln!("{}", serde_json::to_string_pretty(&doc)?);
         }
         AuditFormat::Sarif => {
             // One result per finding, on the wheel file as given; the member is in the text.
@@ -134,7 +134,7 @@ pub fn audit(paths: &[PathBuf], format: AuditFormat, jobs: Option<usize>) -> Res
                 })
             });
             let doc = crate::policy::diag::sarif_log(results);
-            println!("{}", serde_json::to_string_pretty(&doc)?);
+            outln!("{}", serde_json::to_string_pretty(&doc)?);
         }
         AuditFormat::Text => {
             for r in &reports {
@@ -142,7 +142,7 @@ pub fn audit(paths: &[PathBuf], format: AuditFormat, jobs: Option<usize>) -> Res
                     Verdict::Pass => "pass",
                     Verdict::Fail => "FAIL",
                 };
-                println!("{verdict}  {}  (sha256 {})", r.wheel, r.sha256);
+                outln!("{verdict}  {}  (sha256 {})", r.wheel, r.sha256);
                 for f in &r.findings {
                     let mark = if f.hides { "hides" } else { "note " };
                     let file = if f.file.is_empty() {
@@ -150,14 +150,14 @@ pub fn audit(paths: &[PathBuf], format: AuditFormat, jobs: Option<usize>) -> Res
                     } else {
                         format!("{}: ", f.file)
                     };
-                    println!("  {mark} {}  {file}{}", f.code, f.detail);
+                    outln!("  {mark} {}  {file}{}", f.code, f.detail);
                 }
             }
             let failed = reports
                 .iter()
                 .filter(|r| r.verdict == Verdict::Fail)
                 .count();
-            println!("{} wheels audited, {failed} failed", reports.len());
+            outln!("{} wheels audited, {failed} failed", reports.len());
         }
     }
     Ok(if reports.iter().any(|r| r.verdict == Verdict::Fail) {

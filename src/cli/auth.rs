@@ -50,7 +50,7 @@ pub fn run(command: AuthCommand) -> Result<Exit> {
             crate::auth::append_line(&file, &line)?;
             crate::auth::Users::load(&file).context("the users file does not load")?;
             eprintln!("added a token to {}; it is shown only now:", file.display());
-            println!("{token}");
+            outln!("{token}");
             Ok(Exit::Ok)
         }
     }

@@ -36,18 +36,18 @@ pub fn run(command: CertsCommand) -> Result<Exit> {
                 names
             };
             let made = crate::tls::init(&dir, &names, force)?;
-            println!(
+            outln!(
                 "wrote {} (give it to clients) and {} for {}",
                 made.ca.display(),
                 made.server.display(),
                 names.join(", ")
             );
-            println!(
+            outln!(
                 "serve:  pipwall serve --tls-cert {} --tls-key {}",
                 made.server.display(),
                 dir.join("server-key.pem").display()
             );
-            println!(
+            outln!(
                 "trust:  SSL_CERT_FILE={0} pip install …   or   SSL_CERT_FILE={0} uv pip install …",
                 made.ca.display()
             );

@@ -58,6 +58,6 @@ pub async fn run(args: ExplainArgs) -> Result<Exit> {
         OutputFormat::Text => explained.to_text(),
         OutputFormat::Json => serde_json::to_string_pretty(&explained)? + "\n",
     };
-    print!("{out}");
+    out!("{out}");
     Ok(Exit::Ok)
 }

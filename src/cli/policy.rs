@@ -75,7 +75,7 @@ pub fn run(command: PolicyCommand) -> Result<Exit> {
             match format {
                 CheckFormat::Text => {
                     for d in &diags {
-                        println!("{d}");
+                        outln!("{d}");
                     }
                     let errors = diags
                         .iter()
@@ -91,13 +91,13 @@ pub fn run(command: PolicyCommand) -> Result<Exit> {
                         eprintln!("{errors} error(s)");
                     }
                 }
-                CheckFormat::Json => println!(
+                CheckFormat::Json => outln!(
                     "{}",
                     serde_json::to_string_pretty(
                         &serde_json::json!({"ok": ok, "problems": diags})
                     )?
                 ),
-                CheckFormat::Sarif => println!(
+                CheckFormat::Sarif => outln!(
                     "{}",
                     serde_json::to_string_pretty(&crate::policy::diag::sarif(&diags))?
                 ),
@@ -132,7 +132,7 @@ pub fn run(command: PolicyCommand) -> Result<Exit> {
             let file = to.unwrap_or_else(|| scratch.path().join("waive.toml"));
             match add_to(&file, &waiver) {
                 Ok((entry, _)) if print_only => {
-                    print!("{}", entry.trim_start());
+                    out!("{}", entry.trim_start());
                     Ok(Exit::Ok)
                 }
                 Ok((entry, _)) => {

@@ -85,7 +85,7 @@ pub async fn run(args: VetArgs) -> Result<Exit> {
         OutputFormat::Text => vetted.to_text(),
         OutputFormat::Json => serde_json::to_string_pretty(&vetted)? + "\n",
     };
-    print!("{out}");
+    out!("{out}");
     Ok(if vetted.failed == 0 {
         Exit::Ok
     } else {

@@ -384,3 +384,23 @@ fn large_members_stream_and_are_checked_the_same() {
         .unwrap();
     assert_eq!(f.code, Code::ZipFraming, "{:?}", r.findings);
 }
+
+/// `pipwall audit … | head`: a reader that goes away ends the command quietly, not with a
+/// panic and a backtrace.
+#[test]
+fn a_closed_output_pipe_ends_the_command_quietly() {
+    let wheelhouse = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/wheelhouse");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_pipwall"))
+        .arg("audit")
+        .args(std::iter::repeat_n(&wheelhouse, 200))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Closed before pipwall writes its first line.
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+}
