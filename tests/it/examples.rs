@@ -1036,7 +1036,13 @@ async fn gateway_containerfile_copies_what_the_build_needs_and_its_entrypoint_se
         .lines()
         .find_map(|l| l.strip_prefix("host: ").map(str::to_owned))
         .expect("rustc -vV names the host");
-    let out = std::process::Command::new("cargo")
+    // `.ci/run` runs this test once more with PIPWALL_TEST_CARGO_HOME naming a cargo home that
+    // holds only what a fresh machine's host build fetched, to prove the check needs no more.
+    let mut fetch = std::process::Command::new("cargo");
+    if let Some(home) = std::env::var_os("PIPWALL_TEST_CARGO_HOME") {
+        fetch.env("CARGO_HOME", home);
+    }
+    let out = fetch
         .args([
             "fetch",
             "--locked",
