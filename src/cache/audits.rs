@@ -785,6 +785,12 @@ fn unseal<'a>(key: &ring::hmac::Key, sealed: &'a [u8]) -> Option<&'a [u8]> {
     Some(json)
 }
 
+/// The JSON of a sealed report when its seal verifies under `key` (for tools and fuzzing:
+/// the store reads its own reports through the same check).
+pub fn unseal_with_key<'a>(key: &[u8], sealed: &'a [u8]) -> Option<&'a [u8]> {
+    unseal(&ring::hmac::Key::new(ring::hmac::HMAC_SHA256, key), sealed)
+}
+
 /// The key that seals reports: read from `dir/seal.key`, made (32 random bytes, owner-only)
 /// when missing. Without a readable key the process seals with one of its own, so what it
 /// stores is trusted only by itself and audited again after a restart.
