@@ -67,6 +67,7 @@ pub struct Metrics {
     audit_seconds: Histogram,
     audits_queued: Family<CauseLabel, Gauge>,
     audits_by_cause: Family<CauseLabel, Counter>,
+    audits_running_by_cause: Family<CauseLabel, Gauge>,
     upstream_bytes: Family<KindLabel, Counter>,
     environments: Gauge,
 }
@@ -148,6 +149,12 @@ impl Metrics {
             "Wheel audits started, by cause",
             audits_by_cause.clone(),
         );
+        let audits_running_by_cause = Family::<CauseLabel, Gauge>::default();
+        registry.register(
+            "audits_running_by_cause",
+            "Wheel audits in progress (downloading or parsing), by cause",
+            audits_running_by_cause.clone(),
+        );
         let upstream_bytes = Family::<KindLabel, Counter>::default();
         registry.register(
             "upstream_bytes",
@@ -163,6 +170,7 @@ impl Metrics {
         Self {
             audits_queued,
             audits_by_cause,
+            audits_running_by_cause,
             upstream_bytes,
             environments,
             registry,
@@ -220,10 +228,20 @@ impl Metrics {
             .inc_by(delta);
     }
 
+    /// Counts an audit started for `cause`, and as running for it until `audit_cause_ended`.
     pub fn audit_cause(&self, cause: &'static str) {
         self.audits_by_cause
             .get_or_create(&CauseLabel { cause })
             .inc();
+        self.audits_running_by_cause
+            .get_or_create(&CauseLabel { cause })
+            .inc();
+    }
+
+    pub fn audit_cause_ended(&self, cause: &'static str) {
+        self.audits_running_by_cause
+            .get_or_create(&CauseLabel { cause })
+            .dec();
     }
 
     /// Counts bytes received from upstream (`kind`: `page` or `file`).

@@ -524,6 +524,7 @@ impl Audits {
             self.metrics.audit_queued(job.cause.as_str(), -1);
             self.metrics.audit_cause(job.cause.as_str());
             let outcome = self.attempt(&key.sha256, &job.file).await;
+            self.metrics.audit_cause_ended(job.cause.as_str());
             if let Ok(mut slots) = self.slots.lock() {
                 let slot = match &outcome {
                     Ok(r) => Slot::Done(r.clone()),

@@ -144,6 +144,11 @@ async fn a_big_project_installs_on_first_sight_fetching_only_what_the_client_can
         metrics.contains("pipwall_upstream_bytes_total{kind=\"file\"}"),
         "{metrics}"
     );
+    assert!(
+        metrics.contains("pipwall_audits_started_total{cause=\"waiting\"}")
+            && metrics.contains("pipwall_audits_running_by_cause{cause=\"waiting\"} 0"),
+        "{metrics}"
+    );
 }
 
 /// An older version, on first sight: `big<1.50` resolves to 1.49, listed held, whose
