@@ -195,8 +195,7 @@ fn bench_load(c: &mut Criterion) {
     group.sample_size(10);
     group.bench_function("load_pypa_advisories_zip", |b| {
         b.iter(|| {
-            let (db, report) =
-                pipwall::policy::osv::OsvDb::load(std::slice::from_ref(&zip)).unwrap();
+            let (db, report) = pipwall::data::osv::OsvDb::load(std::slice::from_ref(&zip)).unwrap();
             assert!(report.records > 2_000);
             black_box(db)
         });

@@ -50,6 +50,7 @@ pub mod audit;
 pub mod auth;
 pub mod cache;
 pub mod cli;
+pub mod data;
 pub mod decision_log;
 pub mod demand;
 pub mod dist;

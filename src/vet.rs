@@ -9,10 +9,10 @@
 use futures_util::StreamExt;
 use serde::Serialize;
 
+use crate::data::lock::{HashAlg, LockSet, LockedProject};
 use crate::dist::ProjectName;
 use crate::explain::{ExplainedFile, Explainer};
 use crate::policy::Policy;
-use crate::policy::lock::{HashAlg, LockSet, LockedProject};
 
 #[derive(Serialize)]
 pub struct Vetted {

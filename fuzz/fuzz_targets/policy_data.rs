@@ -8,8 +8,8 @@
 use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
-use pipwall::policy::lock::LockSet;
-use pipwall::policy::osv::OsvDb;
+use pipwall::data::lock::LockSet;
+use pipwall::data::osv::OsvDb;
 
 /// One folder for the whole run: the loaders read files, so each input is written first.
 fn dir() -> &'static tempfile::TempDir {

@@ -54,7 +54,7 @@ pub async fn run(args: VetArgs) -> Result<Exit> {
     if no_audit {
         refuse_without_audits(&policy)?;
     }
-    let lock = crate::policy::lock::LockSet::load(&locks).context("cannot read the lock file")?;
+    let lock = crate::data::lock::LockSet::load(&locks).context("cannot read the lock file")?;
     for w in lock.warnings() {
         eprintln!("pipwall: {w}");
     }

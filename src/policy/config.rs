@@ -19,14 +19,15 @@ use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
 use super::diag::{Diagnostic, LineIndex, Origin, Severity};
-use super::health::{CheckMinimum, HealthRules, ScorecardDb, ScorecardError};
+use super::health::{CheckMinimum, HealthRules};
 use super::licenses::{Clarification, LicenseRules};
-use super::lock::LockSet;
 use super::names::{NameEntry, NameMap, NameSet, in_namespace};
 use super::names::{compile_regex, is_glob, normalize_pattern, regex_why};
-use super::osv::{OsvDb, Severity as CvssSeverity};
 use super::rule::{Rule, RuleAction, RuleId};
 use super::typosquat::Protected;
+use crate::data::lock::LockSet;
+use crate::data::osv::{OsvDb, Severity as CvssSeverity};
+use crate::data::scorecard::{ScorecardDb, ScorecardError};
 
 /// The policy `serve` uses when given none: shipped in `policies/default.toml`.
 pub const DEFAULT_POLICY: &str = include_str!("../../policies/default.toml");
@@ -1548,8 +1549,8 @@ impl Builder {
                     let Some(min) = w.score(val, &format!("{what}: {check}")) else {
                         continue;
                     };
-                    if !super::health::KNOWN_CHECKS.contains(&check) {
-                        let hint = closest(check, super::health::KNOWN_CHECKS)
+                    if !crate::data::scorecard::KNOWN_CHECKS.contains(&check) {
+                        let hint = closest(check, crate::data::scorecard::KNOWN_CHECKS)
                             .map(|c| format!(" (did you mean `{c}`?)"))
                             .unwrap_or_default();
                         w.problem(
@@ -2145,7 +2146,7 @@ impl Builder {
         // A minimum no result can meet is most likely a misspelt name; said once, at load.
         // (A name Scorecard does not run was warned about where it was written.)
         let unseen = checks.iter().filter(|c| {
-            super::health::KNOWN_CHECKS.contains(&c.check.as_str())
+            crate::data::scorecard::KNOWN_CHECKS.contains(&c.check.as_str())
                 && !db.is_empty()
                 && !db.knows_check(&c.check)
         });
@@ -2452,9 +2453,9 @@ impl Builder {
 }
 
 /// `(file, line, message)` for each problem a lock file load reported.
-fn lock_problems(e: &super::lock::LockError) -> Vec<(Option<String>, Option<usize>, String)> {
+fn lock_problems(e: &crate::data::lock::LockError) -> Vec<(Option<String>, Option<usize>, String)> {
     match e {
-        super::lock::LockError::Invalid { problems } => problems
+        crate::data::lock::LockError::Invalid { problems } => problems
             .iter()
             .map(|p| (Some(p.file.clone()), Some(p.line), p.message.clone()))
             .collect(),

@@ -19,7 +19,7 @@
 use std::collections::{HashMap, HashSet};
 use std::fmt;
 
-use super::popular::POPULAR;
+use crate::data::popular::POPULAR;
 
 /// What makes a name resemble a protected one, in words for the decision's sentence.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -1920,7 +1920,7 @@ severity:
     }
 
     /// Loads the real PyPA advisory database snapshot and times loading and queries. Run with
-    /// `cargo test --release --lib policy::osv -- --ignored --nocapture`.
+    /// `cargo test --release --lib data::osv -- --ignored --nocapture`.
     #[test]
     #[ignore = "needs /work/shared/data and a release build for meaningful timings"]
     fn real_pypa_zip() {
