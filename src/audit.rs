@@ -18,6 +18,7 @@
 
 pub mod abi3;
 pub mod archive;
+pub mod claims;
 pub mod contents;
 pub mod finding;
 pub mod libc;
@@ -25,7 +26,6 @@ mod linux_policy;
 pub mod loader;
 pub mod native;
 pub mod platform;
-pub mod rules;
 mod stable_abi;
 pub mod wheel;
 mod windows_dlls;

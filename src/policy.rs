@@ -16,8 +16,8 @@ pub mod health;
 pub mod learn;
 pub mod licenses;
 pub mod names;
+pub mod page;
 pub mod rule;
-pub mod rules;
 pub mod typosquat;
 pub mod waive;
 
@@ -25,5 +25,5 @@ pub use config::{Blocked, Policy, PolicyError, load_files};
 pub use decision::{Action, Code, Decision};
 pub use diag::{Diagnostic, Origin, Severity};
 pub use eval::{Gate, View};
+pub use page::{AuditState, FileDecision, apply_audits, decide_page, is_audited};
 pub use rule::{RuleAction, RuleId};
-pub use rules::{AuditState, FileDecision, apply_audits, decide_page, is_audited};

@@ -1,6 +1,6 @@
 //! Facts about one native binary (ELF, Mach-O thin or fat, PE), read with goblin.
 //!
-//! The rules (`rules.rs`) never look at goblin types: everything they need is copied out here,
+//! The claim checks (`claims.rs`) never look at goblin types: everything they need is copied out here,
 //! so a rule can be tested on hand-made facts and a parser change touches one file. Members are
 //! recognised by their magic bytes, not their names: a `.so` renamed `.dat` is still loaded by
 //! `ctypes`, and abi3audit's suffix-based search misses such files.

@@ -11,11 +11,11 @@ use std::path::Path;
 use sha2::{Digest, Sha256, Sha384, Sha512};
 
 use super::archive::{Archive, Entry, Limits};
+use super::claims::{self, WheelView};
 use super::contents::{self, HashAlgo, RecordRow, StartupFile};
 use super::finding::{Code, Finding, LicenseFacts, Report};
 use super::native::Member;
 use super::native::{self, Magic};
-use super::rules::{self, WheelView};
 use crate::dist::WheelFilename;
 
 /// Most findings of one code kept in a report; the rest are counted in one more finding, so a
@@ -295,7 +295,7 @@ fn audit_archive(
         wheel,
         installed: &installed,
     };
-    rules::check_all(&view, &members, findings);
+    claims::check_all(&view, &members, findings);
     Ok(())
 }
 

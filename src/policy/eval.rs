@@ -1247,7 +1247,7 @@ mod tests {
     use super::*;
     use crate::index::{CoreMetadata, FileUrl, ProjectPage};
     use crate::policy::config::load_sources;
-    use crate::policy::rules::{AuditState, FileDecision, apply_audits, decide_page};
+    use crate::policy::page::{AuditState, FileDecision, apply_audits, decide_page};
 
     const NOW: &str = "2026-11-25T12:00:00Z";
 
