@@ -9,7 +9,7 @@
 //! | metadata | [`contents`] | `WHEEL`, `METADATA` and `RECORD` agree with the filename and the bytes |
 //! | startup code | [`contents`] | `.pth` lines and `sitecustomize` that run at every interpreter start |
 //! | binaries | [`native`] | every ELF, Mach-O and PE member, found by magic, parsed with goblin |
-//! | claims | [`rules`] | stable ABI (`abi3`), manylinux/musllinux policies, macOS and Windows targets |
+//! | claims | [`claims`] | stable ABI (`abi3`), manylinux/musllinux policies, macOS and Windows targets |
 //!
 //! The result is a [`Report`]: findings with stable [`Code`]s, and a verdict. Every finding hides
 //! the wheel (fail closed) except those [`Code::hides_by_default`] says a person should judge.

@@ -7,19 +7,17 @@
 //! expiry and a scope. [`Policy::gate`] decides a project before any upstream is asked, and the
 //! resulting [`View`] decides its files ([`decide_page`]) and their audits ([`apply_audits`]).
 
-pub mod attestations;
 pub mod config;
 pub mod decision;
 pub mod diag;
 pub mod eval;
-pub mod health;
 pub mod learn;
-pub mod licenses;
 pub mod names;
 pub mod page;
 pub mod rule;
-pub mod typosquat;
+pub mod rules;
 pub mod waive;
+pub(crate) mod walk;
 
 pub use config::{Blocked, Policy, PolicyError, load_files};
 pub use decision::{Action, Code, Decision};

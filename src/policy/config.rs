@@ -11,160 +11,35 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use globset::{Glob, GlobSet, GlobSetBuilder};
 use pep440_rs::VersionSpecifiers;
-use serde::Serialize;
 use toml::de::{DeTable, DeValue};
 
 use super::diag::{Diagnostic, LineIndex, Origin, Severity};
-use super::health::{CheckMinimum, HealthRules};
-use super::licenses::{Clarification, LicenseRules};
-use super::names::is_glob;
-use super::names::{NameEntry, NameMap, NameSet, in_namespace};
+use super::rules::health::HealthRules;
+
+use super::names::{NameEntry, NameMap, NameSet};
 use super::rule::{Rule, RuleAction, RuleId};
-use super::typosquat::Protected;
+use super::rules::licenses::LicenseRules;
+use super::rules::typosquat::Protected;
+use super::rules::{
+    attestations, audit, cooldown, feeds, health, licenses, lock, namespaces, project_status,
+    projects, size, tags, typosquat, unmaintained, versions,
+};
 
-mod walk;
-
+pub use super::walk::parse_duration;
+use super::walk::{RULE_KEYS, Spot, Val, Walk, names};
 use crate::data::lock::LockSet;
-use crate::data::osv::{OsvDb, Severity as CvssSeverity};
-use crate::data::scorecard::{ScorecardDb, ScorecardError};
-pub use walk::parse_duration;
-use walk::{RULE_KEYS, Spot, Val, Walk, closest, newest_mtime, whole_units};
 
 /// The policy `serve` uses when given none: shipped in `policies/default.toml`.
 pub const DEFAULT_POLICY: &str = include_str!("../../policies/default.toml");
 
-/// `[health] min-score` when the section gives data and no minimum: the middle of Scorecard's
-/// scale. `0` turns the aggregate minimum off.
-pub const DEFAULT_MIN_SCORE: f64 = 5.0;
-
-/// How a project hidden whole is answered.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Blocked {
-    /// `200` with no files and a PEP 792 `quarantined` status: uv stops there instead of
-    /// trying the next index, and the reason reaches the user.
-    Quarantine,
-    /// `404`: the client may fall through to another index it was given.
-    NotFound,
-}
-
-/// What each PEP 792 status an upstream page declares does to the project's files. Each status
-/// is its own switch, so `quarantined` can hide while `archived` only warns.
-#[derive(Debug)]
-pub struct StatusRules {
-    pub quarantined: Rule,
-    pub archived: Rule,
-    pub deprecated: Rule,
-}
-
-impl StatusRules {
-    /// The switch for a status as upstream spells it; `active` and statuses PEP 792 does not
-    /// define have none.
-    pub fn for_status(&self, status: &str) -> Option<(&Rule, super::decision::Code)> {
-        use super::decision::Code;
-        match status {
-            "quarantined" => Some((&self.quarantined, Code::ProjectQuarantined)),
-            "archived" => Some((&self.archived, Code::ProjectArchived)),
-            "deprecated" => Some((&self.deprecated, Code::ProjectDeprecated)),
-            _ => None,
-        }
-    }
-}
-
-/// `[namespaces]`: what PEP 752 namespace grants on an upstream page do to a project.
-#[derive(Clone, Debug)]
-pub struct NamespaceRules {
-    /// A project upstream lists in a grant its owner does not hold.
-    pub not_owned: Rule,
-    /// A project in a `require-owned` namespace without an owned grant listed for it.
-    pub unverified: Rule,
-    /// Normalized namespace names (`acme` covers `acme` and `acme-*`), each with its line.
-    pub required: Vec<(String, Origin)>,
-}
-
-impl NamespaceRules {
-    /// The `require-owned` namespace that covers `project`, the longest if several do.
-    pub fn required_for(&self, project: &str) -> Option<&(String, Origin)> {
-        self.required
-            .iter()
-            .filter(|(ns, _)| in_namespace(project, ns))
-            .max_by_key(|(ns, _)| ns.len())
-    }
-}
-
-#[derive(Debug, Default)]
-pub struct TagRules {
-    pub python: Option<GlobSet>,
-    pub abi: Option<GlobSet>,
-    pub platform: Option<GlobSet>,
-}
-
-impl TagRules {
-    pub fn is_empty(&self) -> bool {
-        self.python.is_none() && self.abi.is_none() && self.platform.is_none()
-    }
-
-    /// True when one of the wheel's tag triples is allowed by all three lists.
-    pub fn allows<'a>(
-        &self,
-        mut triples: impl Iterator<Item = (&'a str, &'a str, &'a str)>,
-    ) -> bool {
-        let ok = |set: &Option<GlobSet>, tag: &str| set.as_ref().is_none_or(|s| s.is_match(tag));
-        triples.any(|(py, abi, plat)| {
-            ok(&self.python, py) && ok(&self.abi, abi) && ok(&self.platform, plat)
-        })
-    }
-}
-
-#[derive(Debug)]
-pub struct Cooldown {
-    pub min_age: Option<jiff::SignedDuration>,
-    pub min_age_origin: Option<Origin>,
-    pub as_of: Option<jiff::Timestamp>,
-    pub as_of_origin: Option<Origin>,
-    pub missing: Rule,
-    pub projects: NameMap<jiff::SignedDuration>,
-    /// `upstreams = { internal = "0" }`: minimum ages by upstream label, for the projects no
-    /// `projects` entry names.
-    pub upstreams: Vec<(String, jiff::SignedDuration, Origin)>,
-    /// `basis = "version"`: a file's age is its version's first upload on the page, so a wheel
-    /// added later to an old release is not held back (and a new release is, whole).
-    pub by_version: bool,
-}
-
-impl Cooldown {
-    pub fn is_active(&self) -> bool {
-        self.min_age.is_some_and(|d| !d.is_zero())
-            || self.as_of.is_some()
-            || !self.projects.is_empty()
-            || self.upstreams.iter().any(|(_, d, _)| !d.is_zero())
-    }
-}
-
-/// Advisory or malware data and what to do when it is old.
-#[derive(Debug)]
-pub struct Feed {
-    pub db: OsvDb,
-    pub sources: Vec<PathBuf>,
-    /// The newest record's `modified`, else the newest source file's modification time.
-    pub as_of: Option<jiff::Timestamp>,
-    pub max_age: Option<jiff::SignedDuration>,
-    pub stale: Rule,
-    pub min_severity: Option<CvssSeverity>,
-}
-
-impl Feed {
-    /// Whether the data is older than allowed at `now`.
-    pub fn is_stale(&self, now: jiff::Timestamp) -> bool {
-        match (self.max_age, self.as_of) {
-            (Some(max), Some(t)) => now.duration_since(t) > max,
-            (Some(_), None) => true,
-            _ => false,
-        }
-    }
-}
+pub use super::rules::cooldown::Cooldown;
+pub use super::rules::feeds::Feed;
+pub use super::rules::health::DEFAULT_MIN_SCORE;
+pub use super::rules::namespaces::NamespaceRules;
+pub use super::rules::project_status::StatusRules;
+pub use super::rules::projects::Blocked;
+pub use super::rules::tags::TagRules;
 
 #[derive(Debug)]
 pub struct PrivateRoute {
@@ -268,7 +143,7 @@ pub struct Policy {
     pub attestations: Rule,
     /// `[attestations] require`: per project name or glob, a publisher its files must be
     /// attested by (several entries for one project: any of them).
-    pub attestation_publishers: NameMap<super::attestations::Publisher>,
+    pub attestation_publishers: NameMap<super::rules::attestations::Publisher>,
     pub health: Rule,
     /// The Scorecard data and the minimums; `None` without `data`: nothing to judge by.
     pub health_rules: Option<HealthRules>,
@@ -464,50 +339,8 @@ struct Builder {
     files: Vec<String>,
     report_only: Option<(bool, Origin)>,
     rules: HashMap<RuleId, RawRule>,
-    allow: Vec<(NameEntry, Spot)>,
-    deny: Vec<(NameEntry, Spot)>,
-    blocked: Option<Blocked>,
-    require_versions: Vec<(NameEntry, VersionSpecifiers, Spot)>,
-    deny_versions: Vec<(NameEntry, VersionSpecifiers, Spot)>,
-    max_versions: Option<(usize, Origin)>,
-    tag_python: Option<(Vec<String>, Spot)>,
-    tag_abi: Option<(Vec<String>, Spot)>,
-    tag_platform: Option<(Vec<String>, Spot)>,
-    max_size: Option<u64>,
-    min_age: Option<(jiff::SignedDuration, Origin)>,
-    as_of: Option<(jiff::Timestamp, Origin)>,
-    missing_upload_time: Option<(RuleAction, Origin)>,
-    cooldown_by_version: Option<bool>,
-    cooldown_upstreams: Vec<(String, jiff::SignedDuration, Origin)>,
-    cooldown_projects: Vec<(NameEntry, jiff::SignedDuration, Spot)>,
-    lock_files: Vec<(PathBuf, Spot)>,
-    lock_outside: Option<(RuleAction, Origin)>,
-    lock_blocked: Option<Blocked>,
-    feeds: HashMap<RuleId, RawFeed>,
-    audit_codes: HashMap<String, (RuleAction, Origin)>,
-    audit_listing: Option<crate::demand::Listing>,
-    audit_fleet: Vec<crate::demand::Environment>,
-    statuses: HashMap<&'static str, (RuleAction, Origin)>,
-    unmaintained_max_age: Option<Option<(jiff::SignedDuration, Origin)>>,
-    license_allow: Vec<&'static str>,
-    license_allow_origin: Option<Origin>,
-    license_deny: Vec<&'static str>,
-    license_deny_origin: Option<Origin>,
-    license_unknown: Option<(RuleAction, Origin)>,
-    license_clarify: Vec<(NameEntry, Clarification, Spot)>,
-    typosquat_protect: Vec<String>,
-    namespace_actions: HashMap<&'static str, (RuleAction, Origin)>,
-    namespaces_required: Vec<(String, Origin)>,
-    publishers: Vec<(NameEntry, super::attestations::Publisher, Spot)>,
-    /// `Some(None)`: a later file unset it with `""`.
-    health_data: Option<Option<(PathBuf, Spot, Origin)>>,
-    health_min_score: Option<(f64, Origin)>,
-    /// In the order written; a later file's minimum for the same check replaces the earlier.
-    health_checks: Vec<CheckMinimum>,
-    health_missing: Option<(RuleAction, Origin)>,
-    /// `Some(None)`: a later file unset it with `""`.
-    health_max_age: Option<Option<(jiff::SignedDuration, Origin)>>,
-    health_stale: Option<(RuleAction, Origin)>,
+    /// Each rule's own keys ([`super::rules`]).
+    raws: Raws,
     private: Vec<RawPrivate>,
     exceptions: Vec<RawException>,
 }
@@ -519,14 +352,6 @@ type RawPrivate = (Vec<(NameEntry, Spot)>, String, Origin);
 struct RawRule {
     action: Option<(RuleAction, Origin)>,
     report_only: Option<bool>,
-}
-
-#[derive(Default)]
-struct RawFeed {
-    sources: Vec<(PathBuf, Spot)>,
-    max_age: Option<jiff::SignedDuration>,
-    stale: Option<(RuleAction, Origin)>,
-    min_severity: Option<CvssSeverity>,
 }
 
 struct RawException {
@@ -578,7 +403,8 @@ impl Builder {
                 }
                 // `lock = ["requirements.txt"]`: the short form of `[lock] files = [...]`.
                 "lock" if matches!(v.get_ref(), DeValue::Array(_)) => {
-                    self.rule_key(&mut w, RuleId::Lock, "files", v, &kspan, "lock");
+                    self.raws
+                        .key(RuleId::Lock, &mut w, "files", v, &kspan, "lock");
                 }
                 "private" => {
                     for item in w.array(v, "[[private]]") {
@@ -609,32 +435,7 @@ impl Builder {
     }
 
     fn rule_section(&mut self, w: &mut Walk<'_>, id: RuleId, t: &DeTable<'_>, section: &str) {
-        let extra: &[&str] = match id {
-            RuleId::Projects => &["allow", "deny", "blocked"],
-            RuleId::Versions => &["require", "deny", "max-count"],
-            RuleId::Tags => &["python", "abi", "platform"],
-            RuleId::Size => &["max"],
-            RuleId::Cooldown => &[
-                "min-age",
-                "as-of",
-                "missing-upload-time",
-                "projects",
-                "basis",
-                "upstreams",
-            ],
-            RuleId::Lock => &["files", "outside", "blocked"],
-            RuleId::Advisories => &["sources", "max-age", "stale", "min-severity"],
-            RuleId::Malware => &["sources", "max-age", "stale"],
-            RuleId::Audit => &["codes", "listing", "fleet"],
-            RuleId::ProjectStatus => &["quarantined", "archived", "deprecated"],
-            RuleId::Unmaintained => &["max-age"],
-            RuleId::Licenses => &["allow", "deny", "unknown", "clarify"],
-            RuleId::Typosquat => &["protect"],
-            RuleId::Namespaces => &["not-owned", "unverified", "require-owned"],
-            RuleId::Attestations => &["require"],
-            RuleId::Health => &["data", "min-score", "checks", "missing", "max-age", "stale"],
-            RuleId::Sdists | RuleId::Prereleases | RuleId::Yanked => &[],
-        };
+        let extra = Raws::keys(id);
         // Each status (each namespace case) has its own action; one `action` for the section
         // would say nothing.
         let base: &[&str] = if matches!(id, RuleId::ProjectStatus | RuleId::Namespaces) {
@@ -656,423 +457,8 @@ impl Builder {
                         self.rules.entry(id).or_default().report_only = Some(b);
                     }
                 }
-                _ => self.rule_key(w, id, key, v, &kspan, &what),
+                _ => self.raws.key(id, w, key, v, &kspan, &what),
             }
-        }
-    }
-
-    #[expect(
-        clippy::too_many_lines,
-        reason = "issue 13: the policy is still organised by stage; this splits with it, by rule"
-    )]
-    fn rule_key(
-        &mut self,
-        w: &mut Walk<'_>,
-        id: RuleId,
-        key: &str,
-        v: &Val<'_>,
-        kspan: &Range<usize>,
-        what: &str,
-    ) {
-        match (id, key) {
-            (RuleId::Projects, "allow") => self.allow.extend(w.name_list(v, what, true)),
-            (RuleId::Projects, "deny") => self.deny.extend(w.name_list(v, what, true)),
-            (RuleId::Projects, "blocked") | (RuleId::Lock, "blocked") => {
-                let b = match w.str(v, what) {
-                    Some("quarantine") => Some(Blocked::Quarantine),
-                    Some("not-found") => Some(Blocked::NotFound),
-                    Some(other) => {
-                        w.error(
-                            &v.span(),
-                            "bad-value",
-                            format!(
-                                "{what} must be \"quarantine\" or \"not-found\", not \"{other}\""
-                            ),
-                        );
-                        None
-                    }
-                    None => None,
-                };
-                if id == RuleId::Lock {
-                    self.lock_blocked = b.or(self.lock_blocked);
-                } else {
-                    self.blocked = b.or(self.blocked);
-                }
-            }
-            (RuleId::Versions, "require" | "deny") => {
-                let entries = w.name_table(v, what, |w, val| w.specifiers(val, what));
-                if key == "require" {
-                    self.require_versions.extend(entries);
-                } else {
-                    self.deny_versions.extend(entries);
-                }
-            }
-            (RuleId::Versions, "max-count") => {
-                let n = match v.get_ref() {
-                    DeValue::Integer(i) => i.as_str().parse::<usize>().ok(),
-                    _ => None,
-                };
-                match n {
-                    Some(n) => self.max_versions = Some((n, w.origin(kspan))),
-                    None => w.error(
-                        &v.span(),
-                        "bad-value",
-                        format!("{what} must be a whole number of versions (0: no limit)"),
-                    ),
-                }
-            }
-            (RuleId::Licenses, "allow" | "deny") => {
-                let mut ids = Vec::new();
-                for (s, span) in w.string_list(v, what) {
-                    match spdx::license_id(&s).filter(|l| l.name == s) {
-                        Some(l) => ids.push(l.name),
-                        None => {
-                            let hint = spdx::license_id(&s)
-                                .or_else(|| spdx::imprecise_license_id(&s).map(|(l, _)| l))
-                                .map(|l| format!(" (did you mean `{}`?)", l.name))
-                                .unwrap_or_default();
-                            w.error(
-                                &span,
-                                "bad-license",
-                                format!("{what}: `{s}` is not an SPDX license id{hint}"),
-                            );
-                        }
-                    }
-                }
-                let origin = Some(w.origin(kspan));
-                if key == "allow" {
-                    self.license_allow.extend(ids);
-                    self.license_allow_origin = origin;
-                } else {
-                    self.license_deny.extend(ids);
-                    self.license_deny_origin = origin;
-                }
-            }
-            (RuleId::Typosquat, "protect") => {
-                for (s, span) in w.string_list(v, what) {
-                    match crate::dist::ProjectName::new(&s) {
-                        Ok(n) if !is_glob(&s) => {
-                            self.typosquat_protect.push(n.as_str().to_owned());
-                        }
-                        Ok(_) | Err(_) => w.error(
-                            &span,
-                            "bad-name",
-                            format!("{what}: `{s}` is not a project name (globs protect nothing: name each project)"),
-                        ),
-                    }
-                }
-            }
-            (RuleId::Namespaces, "not-owned" | "unverified") => {
-                if let Some(a) = w.action(v, what) {
-                    let key = if key == "not-owned" {
-                        "not-owned"
-                    } else {
-                        "unverified"
-                    };
-                    self.namespace_actions.insert(key, (a, w.origin(kspan)));
-                }
-            }
-            (RuleId::Namespaces, "require-owned") => {
-                for (s, span) in w.string_list(v, what) {
-                    match crate::dist::ProjectName::new(&s) {
-                        Ok(n) if !is_glob(&s) => {
-                            let origin = w.origin(&span);
-                            self.namespaces_required
-                                .push((n.as_str().to_owned(), origin));
-                        }
-                        Ok(_) | Err(_) => w.error(
-                            &span,
-                            "bad-name",
-                            format!("{what}: `{s}` is not a namespace name (a project name such as `acme`; it covers `acme` and `acme-*`)"),
-                        ),
-                    }
-                }
-            }
-            (RuleId::Attestations, "require") => {
-                let list = w.publisher_list(v, what);
-                self.publishers.extend(list);
-            }
-            (RuleId::Health, "data") if Walk::is_unset(v) => self.health_data = Some(None),
-            (RuleId::Health, "data") => {
-                if let Some(raw) = w.str(v, what) {
-                    let spot = w.spot(&v.span());
-                    if let Some(path) = w.path(raw, &v.span()) {
-                        self.health_data = Some(Some((path, spot, w.origin(kspan))));
-                    }
-                }
-            }
-            (RuleId::Health, "min-score") => {
-                if let Some(s) = w.score(v, what) {
-                    self.health_min_score = Some((s, w.origin(kspan)));
-                }
-            }
-            (RuleId::Health, "checks") => {
-                let Some(t) = w.table(v, what) else { return };
-                for (k, val) in t.iter() {
-                    let check: &str = k.get_ref();
-                    let Some(min) = w.score(val, &format!("{what}: {check}")) else {
-                        continue;
-                    };
-                    if !crate::data::scorecard::KNOWN_CHECKS.contains(&check) {
-                        let hint = closest(check, crate::data::scorecard::KNOWN_CHECKS)
-                            .map(|c| format!(" (did you mean `{c}`?)"))
-                            .unwrap_or_default();
-                        w.problem(
-                            &k.span(),
-                            Severity::Warning,
-                            "unknown-check",
-                            format!("{what}: `{check}` is not a check Scorecard runs{hint}; a result without it counts as missing"),
-                        );
-                    }
-                    self.health_checks.retain(|c| c.check != check);
-                    self.health_checks.push(CheckMinimum {
-                        check: check.to_owned(),
-                        min,
-                        origin: w.origin(&k.span()),
-                    });
-                }
-            }
-            (RuleId::Health, "missing") => {
-                if let Some(a) = w.action(v, what) {
-                    self.health_missing = Some((a, w.origin(kspan)));
-                }
-            }
-            (RuleId::Health, "max-age") if Walk::is_unset(v) => self.health_max_age = Some(None),
-            (RuleId::Health, "max-age") => {
-                if let Some(d) = w.duration(v, what) {
-                    self.health_max_age = Some(Some((d, w.origin(kspan))));
-                }
-            }
-            (RuleId::Health, "stale") => {
-                if let Some(a) = w.action(v, what) {
-                    self.health_stale = Some((a, w.origin(kspan)));
-                }
-            }
-            (RuleId::Licenses, "clarify") => {
-                let list = w.clarify_list(v, what);
-                self.license_clarify.extend(list);
-            }
-            (RuleId::Licenses, "unknown") => {
-                if let Some(a) = w.action(v, what) {
-                    self.license_unknown = Some((a, w.origin(kspan)));
-                }
-            }
-            (RuleId::Tags, _) => {
-                let list: Vec<String> = w
-                    .string_list(v, what)
-                    .into_iter()
-                    .map(|(s, _)| s.to_ascii_lowercase())
-                    .collect();
-                let spot = w.spot(&v.span());
-                for (s, span) in w.string_list(v, what) {
-                    if let Err(e) = Glob::new(&s.to_ascii_lowercase()) {
-                        w.error(
-                            &span,
-                            "bad-glob",
-                            format!("{what}: `{s}` is not a valid glob: {}", e.kind()),
-                        );
-                    }
-                }
-                let slot = match key {
-                    "python" => &mut self.tag_python,
-                    "abi" => &mut self.tag_abi,
-                    _ => &mut self.tag_platform,
-                };
-                *slot = Some((list, spot));
-            }
-            (RuleId::Size, "max") => {
-                let size = match v.get_ref() {
-                    DeValue::Integer(i) => i.as_str().parse::<u64>().ok(),
-                    DeValue::String(s) => crate::size::parse(s).ok(),
-                    _ => None,
-                };
-                match size {
-                    Some(s) => self.max_size = Some(s),
-                    None => w.error(
-                        &v.span(),
-                        "bad-size",
-                        format!("{what} must be a byte count or a size like \"500MiB\" or \"2GB\""),
-                    ),
-                }
-            }
-            (RuleId::Cooldown, "min-age") => {
-                if let Some(d) = w.duration(v, what) {
-                    self.min_age = Some((d, w.origin(kspan)));
-                }
-            }
-            // A later file can switch the rule off again with "".
-            (RuleId::Unmaintained, "max-age") if Walk::is_unset(v) => {
-                self.unmaintained_max_age = Some(None);
-            }
-            (RuleId::Unmaintained, "max-age") => {
-                if let Some(d) = w.duration(v, what) {
-                    self.unmaintained_max_age = Some(Some((d, w.origin(kspan))));
-                }
-            }
-            (RuleId::Cooldown | RuleId::Advisories | RuleId::Malware, "as-of" | "max-age")
-                if Walk::is_unset(v) => {}
-            (RuleId::Cooldown, "as-of") => {
-                if let Some(t) = w.timestamp(v, what) {
-                    self.as_of = Some((t, w.origin(kspan)));
-                }
-            }
-            (RuleId::Cooldown, "missing-upload-time") => {
-                if let Some(a) = w.action(v, what) {
-                    self.missing_upload_time = Some((a, w.origin(kspan)));
-                }
-            }
-            (RuleId::Cooldown, "basis") => match w.str(v, what) {
-                Some("file") => self.cooldown_by_version = Some(false),
-                Some("version") => self.cooldown_by_version = Some(true),
-                Some(other) => w.error(
-                    &v.span(),
-                    "bad-value",
-                    format!("{what} must be \"file\" or \"version\", not \"{other}\""),
-                ),
-                None => {}
-            },
-            (RuleId::Cooldown, "upstreams") => {
-                let Some(t) = w.table(v, what) else { return };
-                for (k, val) in t.iter() {
-                    let label: &str = k.get_ref();
-                    if let Some(d) = w.duration(val, &format!("{what}: {label}")) {
-                        // A later file's age for the same upstream replaces the earlier one.
-                        self.cooldown_upstreams.retain(|(l, _, _)| l != label);
-                        self.cooldown_upstreams
-                            .push((label.to_owned(), d, w.origin(&k.span())));
-                    }
-                }
-            }
-            (RuleId::Cooldown, "projects") => {
-                let entries = w.name_table(v, what, |w, val| w.duration(val, what));
-                self.cooldown_projects.extend(entries);
-            }
-            (RuleId::Lock, "files") => {
-                for (s, span) in w.string_list(v, what) {
-                    let spot = w.spot(&span);
-                    if let Some(path) = w.path(&s, &span) {
-                        self.lock_files.push((path, spot));
-                    }
-                }
-            }
-            (RuleId::Lock, "outside") => {
-                if let Some(a) = w.action(v, what) {
-                    self.lock_outside = Some((a, w.origin(kspan)));
-                }
-            }
-            (RuleId::Advisories | RuleId::Malware, "sources") => {
-                for (s, span) in w.string_list(v, what) {
-                    let spot = w.spot(&span);
-                    if let Some(path) = w.path(&s, &span) {
-                        self.feeds.entry(id).or_default().sources.push((path, spot));
-                    }
-                }
-            }
-            (RuleId::Advisories | RuleId::Malware, "max-age") => {
-                if let Some(d) = w.duration(v, what) {
-                    self.feeds.entry(id).or_default().max_age = Some(d);
-                }
-            }
-            (RuleId::Advisories | RuleId::Malware, "stale") => {
-                if let Some(a) = w.action(v, what) {
-                    self.feeds.entry(id).or_default().stale = Some((a, w.origin(kspan)));
-                }
-            }
-            (RuleId::Advisories, "min-severity") => {
-                let sev = match w.str(v, what) {
-                    Some("low") => Some(CvssSeverity::Low),
-                    Some("medium") => Some(CvssSeverity::Medium),
-                    Some("high") => Some(CvssSeverity::High),
-                    Some("critical") => Some(CvssSeverity::Critical),
-                    Some(other) => {
-                        w.error(
-                            &v.span(),
-                            "bad-value",
-                            format!(
-                                "{what} must be \"low\", \"medium\", \"high\" or \"critical\", not \"{other}\""
-                            ),
-                        );
-                        None
-                    }
-                    None => None,
-                };
-                if sev.is_some() {
-                    self.feeds.entry(id).or_default().min_severity = sev;
-                }
-            }
-            (RuleId::Audit, "codes") => {
-                let Some(t) = w.table(v, what) else { return };
-                for (k, a) in t.iter() {
-                    let code: &str = k.get_ref();
-                    if !crate::audit::Code::ALL.iter().any(|c| c.as_str() == code) {
-                        w.error(
-                            &k.span(),
-                            "unknown-code",
-                            format!("{what}: `{code}` is not an audit finding code (`pipwall audit --format json` names them)"),
-                        );
-                        continue;
-                    }
-                    if let Some(action) = w.action(a, what) {
-                        self.audit_codes
-                            .insert(code.to_owned(), (action, w.origin(&k.span())));
-                    }
-                }
-            }
-            (RuleId::Audit, "listing") => {
-                if let Some(text) = w.str(v, what) {
-                    match crate::demand::Listing::parse(text) {
-                        Some(l) => self.audit_listing = Some(l),
-                        None => w.error(
-                            &v.span(),
-                            "bad-value",
-                            format!("{what}: `{text}` is not `held` or `audited`"),
-                        ),
-                    }
-                }
-            }
-            (RuleId::Audit, "fleet") => {
-                for item in w.array(v, what) {
-                    let Some(t) = w.table(item, what) else {
-                        continue;
-                    };
-                    let mut fields: [Option<&str>; 3] = [None; 3];
-                    for (k, fv, _) in w.keys(t, what, &["python", "platform", "implementation"]) {
-                        let slot = match k {
-                            "python" => 0,
-                            "platform" => 1,
-                            _ => 2,
-                        };
-                        fields[slot] = w.str(fv, what);
-                    }
-                    let [Some(python), Some(platform), implementation] = fields else {
-                        w.error(
-                            &item.span(),
-                            "missing-key",
-                            format!("{what}: each entry needs `python` and `platform`, e.g. {{ python = \"3.12\", platform = \"manylinux_2_28_x86_64\" }}"),
-                        );
-                        continue;
-                    };
-                    match crate::demand::Environment::declared(python, platform, implementation) {
-                        Ok(env) => {
-                            if !self.audit_fleet.contains(&env) {
-                                self.audit_fleet.push(env);
-                            }
-                        }
-                        Err(e) => w.error(&item.span(), "bad-value", format!("{what}: {e}")),
-                    }
-                }
-            }
-            (RuleId::ProjectStatus, "quarantined" | "archived" | "deprecated") => {
-                if let Some(a) = w.action(v, what) {
-                    let key = match key {
-                        "quarantined" => "quarantined",
-                        "archived" => "archived",
-                        _ => "deprecated",
-                    };
-                    self.statuses.insert(key, (a, w.origin(kspan)));
-                }
-            }
-            _ => {}
         }
     }
 
@@ -1269,207 +655,6 @@ impl Builder {
         }
     }
 
-    fn error_at(&mut self, spot: &Spot, code: &'static str, message: String) {
-        self.diags.push(Diagnostic {
-            file: spot.file.clone(),
-            line: spot.line,
-            col: spot.col,
-            severity: Severity::Error,
-            code,
-            message,
-        });
-    }
-
-    fn names<T>(&mut self, entries: Vec<(NameEntry, T, Spot)>) -> NameMap<T> {
-        let spots: Vec<Spot> = entries.iter().map(|(_, _, s)| s.clone()).collect();
-        let entries: Vec<(NameEntry, T)> = entries.into_iter().map(|(e, t, _)| (e, t)).collect();
-        match NameMap::build(entries) {
-            Ok(m) => m,
-            Err(e) => {
-                if let Some(s) = spots.get(e.index()) {
-                    self.error_at(s, e.code(), e.to_string());
-                }
-                NameMap::default()
-            }
-        }
-    }
-
-    fn globs(&mut self, list: Option<(Vec<String>, Spot)>) -> Option<GlobSet> {
-        let (list, spot) = list?;
-        if list.is_empty() {
-            return None;
-        }
-        let mut b = GlobSetBuilder::new();
-        for g in &list {
-            if let Ok(g) = Glob::new(g) {
-                b.add(g);
-            }
-        }
-        match b.build() {
-            Ok(s) => Some(s),
-            Err(e) => {
-                self.error_at(&spot, "bad-glob", e.to_string());
-                None
-            }
-        }
-    }
-
-    fn feed(&mut self, id: RuleId) -> Option<Feed> {
-        let raw = self.feeds.remove(&id)?;
-        if raw.sources.is_empty() {
-            return None;
-        }
-        let paths: Vec<PathBuf> = raw.sources.iter().map(|(p, _)| p.clone()).collect();
-        let (db, report) = match OsvDb::load(&paths) {
-            Ok(x) => x,
-            Err(e) => {
-                let spot = raw.sources[0].1.clone();
-                self.error_at(
-                    &spot,
-                    "data-unreadable",
-                    format!("[{}] sources: {e}", id.as_str()),
-                );
-                return None;
-            }
-        };
-        let as_of = report.newest.or_else(|| newest_mtime(&paths));
-        let (stale_action, stale_origin) = raw
-            .stale
-            .map_or((RuleAction::Hide, None), |(a, o)| (a, Some(o)));
-        Some(Feed {
-            db,
-            sources: paths,
-            as_of,
-            max_age: raw.max_age,
-            stale: Rule {
-                action: stale_action,
-                report_only: false,
-                origin: stale_origin,
-            },
-            min_severity: raw.min_severity,
-        })
-    }
-
-    /// `[health]` with its data loaded, or `None` without `data`, with the rule off (a file of
-    /// up to 256 MiB is not worth reading then), or when the data does not load (an error).
-    fn health(&mut self, off: bool) -> Option<HealthRules> {
-        let (path, spot, data_origin) = self.health_data.take().flatten()?;
-        if off {
-            return None;
-        }
-        let db = match ScorecardDb::load(&path) {
-            Ok(db) => db,
-            Err(ScorecardError::Invalid {
-                path,
-                problems,
-                total,
-            }) => {
-                let file = path.display().to_string();
-                let listed = problems.len();
-                for p in problems {
-                    self.diags.push(Diagnostic {
-                        file: file.clone(),
-                        line: p.line,
-                        col: p.col,
-                        severity: Severity::Error,
-                        code: "health-data",
-                        message: p.message,
-                    });
-                }
-                if total > listed {
-                    self.error_at(
-                        &spot,
-                        "health-data",
-                        format!(
-                            "[health] data: {} more problem(s) in {file} not listed",
-                            total - listed
-                        ),
-                    );
-                }
-                return None;
-            }
-            Err(e) => {
-                self.error_at(&spot, "data-unreadable", format!("[health] data: {e}"));
-                return None;
-            }
-        };
-        let rule = |raw: Option<(RuleAction, Origin)>, default| {
-            raw.map_or(Rule::new(default), |(action, origin)| Rule {
-                action,
-                report_only: false,
-                origin: Some(origin),
-            })
-        };
-        let (max_age, max_age_origin) = self
-            .health_max_age
-            .take()
-            .flatten()
-            .filter(|(d, _)| !d.is_zero())
-            .map_or((None, None), |(d, o)| (Some(d), Some(o)));
-        let checks = std::mem::take(&mut self.health_checks);
-        // A minimum no result can meet is most likely a misspelt name; said once, at load.
-        // (A name Scorecard does not run was warned about where it was written.)
-        let unseen = checks.iter().filter(|c| {
-            crate::data::scorecard::KNOWN_CHECKS.contains(&c.check.as_str())
-                && !db.is_empty()
-                && !db.knows_check(&c.check)
-        });
-        for c in unseen {
-            self.diags.push(Diagnostic {
-                file: c.origin.file.to_string(),
-                line: c.origin.line as usize,
-                col: 1,
-                severity: Severity::Warning,
-                code: "unknown-check",
-                message: format!(
-                    "[health] checks: no result in {} has a `{}` check; every project counts as missing it",
-                    path.display(),
-                    c.check
-                ),
-            });
-        }
-        let rules = HealthRules {
-            db,
-            source: path,
-            data_origin,
-            min_score: match self.health_min_score.take() {
-                Some((s, o)) => Some((s, Some(o))).filter(|(s, _)| *s > 0.0),
-                None => Some((DEFAULT_MIN_SCORE, None)),
-            },
-            checks,
-            missing: rule(self.health_missing.take(), RuleAction::Allow),
-            max_age,
-            max_age_origin,
-            stale: rule(self.health_stale.take(), RuleAction::Warn),
-        };
-        // Old data is worth saying when the policy is checked, not only once it is served.
-        if let (Some(max), Some(o)) = (rules.max_age, &rules.max_age_origin)
-            && rules.is_stale(jiff::Timestamp::now())
-        {
-            let newest = rules
-                .db
-                .newest()
-                .map_or("no date".to_owned(), |t| t.strftime("%Y-%m-%d").to_string());
-            self.diags.push(Diagnostic {
-                file: o.file.to_string(),
-                line: o.line as usize,
-                col: 1,
-                severity: Severity::Warning,
-                code: "health-data-stale",
-                message: format!(
-                    "the Scorecard data in {} is older than max-age ({}; newest result: {newest})",
-                    rules.source.display(),
-                    whole_units(max)
-                ),
-            });
-        }
-        Some(rules)
-    }
-
-    #[expect(
-        clippy::too_many_lines,
-        reason = "issue 13: the policy is still organised by stage; this splits with it, by rule"
-    )]
     fn finish(mut self) -> Result<(Policy, Vec<Diagnostic>), PolicyError> {
         let mut p = Policy::empty();
         p.files = std::mem::take(&mut self.files);
@@ -1510,151 +695,12 @@ impl Builder {
                 rule.report_only = r;
             }
         }
-        let allow = std::mem::take(&mut self.allow);
-        p.allow = self.names(allow.into_iter().map(|(e, s)| (e, (), s)).collect());
-        let deny = std::mem::take(&mut self.deny);
-        p.deny = self.names(deny.into_iter().map(|(e, s)| (e, (), s)).collect());
-        p.blocked = self.blocked.unwrap_or(Blocked::Quarantine);
-        let req = std::mem::take(&mut self.require_versions);
-        p.require_versions = self.names(req);
-        let den = std::mem::take(&mut self.deny_versions);
-        p.deny_versions = self.names(den);
-        p.max_versions = self.max_versions.take().filter(|(n, _)| *n > 0);
-        let (py, abi, plat) = (
-            self.tag_python.take(),
-            self.tag_abi.take(),
-            self.tag_platform.take(),
-        );
-        p.tag_rules = TagRules {
-            python: self.globs(py),
-            abi: self.globs(abi),
-            platform: self.globs(plat),
-        };
-        p.max_size = self.max_size;
-        let cooldown_projects = std::mem::take(&mut self.cooldown_projects);
-        p.cooldown_rules = Cooldown {
-            min_age: self.min_age.as_ref().map(|(d, _)| *d),
-            min_age_origin: self.min_age.take().map(|(_, o)| o),
-            as_of: self.as_of.as_ref().map(|(t, _)| *t),
-            as_of_origin: self.as_of.take().map(|(_, o)| o),
-            missing: self.missing_upload_time.take().map_or(
-                Rule::new(RuleAction::Hide),
-                |(a, o)| Rule {
-                    action: a,
-                    report_only: false,
-                    origin: Some(o),
-                },
-            ),
-            projects: self.names(cooldown_projects),
-            upstreams: std::mem::take(&mut self.cooldown_upstreams),
-            by_version: self.cooldown_by_version.unwrap_or(false),
-        };
-        if !self.lock_files.is_empty() {
-            let paths: Vec<PathBuf> = self.lock_files.iter().map(|(p, _)| p.clone()).collect();
-            match LockSet::load(&paths) {
-                Ok(set) => {
-                    for w in set.warnings() {
-                        self.diags.push(Diagnostic {
-                            file: w.file.clone(),
-                            line: w.line.max(1),
-                            col: 1,
-                            severity: Severity::Warning,
-                            code: "lock-outside-index",
-                            message: w.message.clone(),
-                        });
-                    }
-                    p.lock_set = Some(set);
-                }
-                Err(e) => {
-                    let spot = self.lock_files[0].1.clone();
-                    for (file, line, message) in lock_problems(&e) {
-                        self.diags.push(Diagnostic {
-                            file: file.unwrap_or_else(|| spot.file.clone()),
-                            line: line.unwrap_or(spot.line),
-                            col: if line.is_some() { 1 } else { spot.col },
-                            severity: Severity::Error,
-                            code: "lock-file",
-                            message,
-                        });
-                    }
-                }
-            }
-        }
-        if let Some((a, o)) = self.lock_outside.take() {
-            p.lock_outside = Rule {
-                action: a,
-                report_only: p.lock.report_only,
-                origin: Some(o),
-            };
-        } else {
-            p.lock_outside.origin = p.lock.origin.clone();
-        }
-        p.lock_blocked = self.lock_blocked.unwrap_or(Blocked::NotFound);
-        p.advisory_feed = self.feed(RuleId::Advisories);
-        p.malware_feed = self.feed(RuleId::Malware);
-        p.audit_codes = std::mem::take(&mut self.audit_codes);
-        p.audit_demand = crate::demand::AuditDemand {
-            listing: self.audit_listing.unwrap_or_default(),
-            fleet: std::mem::take(&mut self.audit_fleet),
-        };
-        for (key, (action, origin)) in std::mem::take(&mut self.statuses) {
-            let rule = match key {
-                "quarantined" => &mut p.status_rules.quarantined,
-                "archived" => &mut p.status_rules.archived,
-                _ => &mut p.status_rules.deprecated,
-            };
-            rule.action = action;
-            rule.origin = Some(origin);
-        }
-        p.unmaintained_max_age = self
-            .unmaintained_max_age
-            .take()
-            .flatten()
-            .filter(|(d, _)| !d.is_zero());
-        p.license_rules.allow = std::mem::take(&mut self.license_allow);
-        p.license_rules.allow_origin = self.license_allow_origin.take();
-        p.license_rules.deny = std::mem::take(&mut self.license_deny);
-        p.license_rules.deny_origin = self.license_deny_origin.take();
-        if let Some((a, o)) = self.license_unknown.take() {
-            p.license_rules.unknown.action = a;
-            p.license_rules.unknown.origin = Some(o);
-        }
-        p.license_rules.unknown.report_only = p.licenses.report_only;
-        let clarify = std::mem::take(&mut self.license_clarify);
-        p.license_rules.clarify = self.names(clarify);
-        // Off, the table is not worth building.
-        if !p.typosquat.is_off() {
-            p.typosquat_names = Protected::new(self.typosquat_protect.iter().map(String::as_str));
-        }
-        for (key, (action, origin)) in std::mem::take(&mut self.namespace_actions) {
-            let rule = if key == "not-owned" {
-                &mut p.namespace_rules.not_owned
-            } else {
-                &mut p.namespace_rules.unverified
-            };
-            rule.action = action;
-            rule.origin = Some(origin);
-        }
-        p.namespace_rules.required = std::mem::take(&mut self.namespaces_required);
-        let publishers = std::mem::take(&mut self.publishers);
-        p.attestation_publishers = self.names(publishers);
-        p.namespace_rules.not_owned.report_only = p.namespaces.report_only;
-        p.namespace_rules.unverified.report_only = p.namespaces.report_only;
-        p.health_rules = self.health(p.health.is_off());
-        if let Some(h) = &mut p.health_rules {
-            h.missing.report_only = p.health.report_only;
-            h.stale.report_only = p.health.report_only;
-        }
-        let status_report_only = p.project_status.report_only;
-        for rule in [
-            &mut p.status_rules.quarantined,
-            &mut p.status_rules.archived,
-            &mut p.status_rules.deprecated,
-        ] {
-            rule.report_only = status_report_only;
-        }
-        for (names, upstream, origin) in std::mem::take(&mut self.private) {
-            let names = self.names(names.into_iter().map(|(e, s)| (e, (), s)).collect());
+        std::mem::take(&mut self.raws).finish(&mut self.diags, &mut p);
+        for (listed, upstream, origin) in std::mem::take(&mut self.private) {
+            let names = names(
+                &mut self.diags,
+                listed.into_iter().map(|(e, s)| (e, (), s)).collect(),
+            );
             p.private.push(PrivateRoute {
                 names,
                 upstream,
@@ -1662,7 +708,9 @@ impl Builder {
             });
         }
         for raw in std::mem::take(&mut self.exceptions) {
-            let project = raw.project.map(|(e, spot)| self.names(vec![(e, (), spot)]));
+            let project = raw
+                .project
+                .map(|(e, spot)| names(&mut self.diags, vec![(e, (), spot)]));
             p.exceptions.push(Exception {
                 rules: raw.rules,
                 project,
@@ -1716,14 +764,132 @@ impl Builder {
     }
 }
 
-/// `(file, line, message)` for each problem a lock file load reported.
-fn lock_problems(e: &crate::data::lock::LockError) -> Vec<(Option<String>, Option<usize>, String)> {
-    match e {
-        crate::data::lock::LockError::Invalid { problems } => problems
-            .iter()
-            .map(|p| (Some(p.file.clone()), Some(p.line), p.message.clone()))
-            .collect(),
-        other => vec![(None, None, other.to_string())],
+/// Every rule's own keys as written, across all files: one `Raw` per rule
+/// ([`super::rules`]), read and finished by its module.
+struct Raws {
+    projects: projects::Raw,
+    versions: versions::Raw,
+    tags: tags::Raw,
+    size: size::Raw,
+    cooldown: cooldown::Raw,
+    lock: lock::Raw,
+    advisories: feeds::Raw,
+    malware: feeds::Raw,
+    audit: audit::Raw,
+    project_status: project_status::Raw,
+    unmaintained: unmaintained::Raw,
+    licenses: licenses::Raw,
+    typosquat: typosquat::Raw,
+    namespaces: namespaces::Raw,
+    attestations: attestations::Raw,
+    health: health::Raw,
+}
+
+impl Default for Raws {
+    fn default() -> Self {
+        Self {
+            projects: projects::Raw::default(),
+            versions: versions::Raw::default(),
+            tags: tags::Raw::default(),
+            size: size::Raw::default(),
+            cooldown: cooldown::Raw::default(),
+            lock: lock::Raw::default(),
+            advisories: feeds::Raw::new(RuleId::Advisories),
+            malware: feeds::Raw::new(RuleId::Malware),
+            audit: audit::Raw::default(),
+            project_status: project_status::Raw::default(),
+            unmaintained: unmaintained::Raw::default(),
+            licenses: licenses::Raw::default(),
+            typosquat: typosquat::Raw::default(),
+            namespaces: namespaces::Raw::default(),
+            attestations: attestations::Raw::default(),
+            health: health::Raw::default(),
+        }
+    }
+}
+
+impl Raws {
+    /// The keys a rule's section takes besides `action` and `report-only`.
+    fn keys(id: RuleId) -> &'static [&'static str] {
+        match id {
+            RuleId::Projects => projects::KEYS,
+            RuleId::Versions => versions::KEYS,
+            RuleId::Tags => tags::KEYS,
+            RuleId::Size => size::KEYS,
+            RuleId::Cooldown => cooldown::KEYS,
+            RuleId::Lock => lock::KEYS,
+            RuleId::Advisories => feeds::ADVISORY_KEYS,
+            RuleId::Malware => feeds::MALWARE_KEYS,
+            RuleId::Audit => audit::KEYS,
+            RuleId::ProjectStatus => project_status::KEYS,
+            RuleId::Unmaintained => unmaintained::KEYS,
+            RuleId::Licenses => licenses::KEYS,
+            RuleId::Typosquat => typosquat::KEYS,
+            RuleId::Namespaces => namespaces::KEYS,
+            RuleId::Attestations => attestations::KEYS,
+            RuleId::Health => health::KEYS,
+            RuleId::Sdists | RuleId::Prereleases | RuleId::Yanked => &[],
+        }
+    }
+
+    /// One key of a rule's section (one of [`Self::keys`]), as a file is walked.
+    fn key(
+        &mut self,
+        id: RuleId,
+        w: &mut Walk<'_>,
+        key: &str,
+        v: &Val<'_>,
+        kspan: &Range<usize>,
+        what: &str,
+    ) {
+        match id {
+            RuleId::Projects => self.projects.key(w, key, v, kspan, what),
+            RuleId::Versions => self.versions.key(w, key, v, kspan, what),
+            RuleId::Tags => self.tags.key(w, key, v, kspan, what),
+            RuleId::Size => self.size.key(w, key, v, kspan, what),
+            RuleId::Cooldown => self.cooldown.key(w, key, v, kspan, what),
+            RuleId::Lock => self.lock.key(w, key, v, kspan, what),
+            RuleId::Advisories => self.advisories.key(w, key, v, kspan, what),
+            RuleId::Malware => self.malware.key(w, key, v, kspan, what),
+            RuleId::Audit => self.audit.key(w, key, v, kspan, what),
+            RuleId::ProjectStatus => self.project_status.key(w, key, v, kspan, what),
+            RuleId::Unmaintained => self.unmaintained.key(w, key, v, kspan, what),
+            RuleId::Licenses => self.licenses.key(w, key, v, kspan, what),
+            RuleId::Typosquat => self.typosquat.key(w, key, v, kspan, what),
+            RuleId::Namespaces => self.namespaces.key(w, key, v, kspan, what),
+            RuleId::Attestations => self.attestations.key(w, key, v, kspan, what),
+            RuleId::Health => self.health.key(w, key, v, kspan, what),
+            RuleId::Sdists | RuleId::Prereleases | RuleId::Yanked => {}
+        }
+    }
+
+    /// Every section into `p`, once all files are walked and every rule's `action` and
+    /// `report-only` are set (some settings inherit them). Problems go to `diags`.
+    fn finish(self, diags: &mut Vec<Diagnostic>, p: &mut Policy) {
+        (p.allow, p.deny, p.blocked) = self.projects.finish(diags);
+        let versions = self.versions.finish(diags);
+        p.require_versions = versions.require;
+        p.deny_versions = versions.deny;
+        p.max_versions = versions.max_count;
+        p.tag_rules = self.tags.finish(diags);
+        p.max_size = self.size.finish();
+        p.cooldown_rules = self.cooldown.finish(diags);
+        (p.lock_set, p.lock_outside, p.lock_blocked) = self.lock.finish(diags, &p.lock);
+        p.advisory_feed = self.advisories.finish(diags);
+        p.malware_feed = self.malware.finish(diags);
+        (p.audit_codes, p.audit_demand) = self.audit.finish();
+        self.project_status
+            .finish(&mut p.status_rules, &p.project_status);
+        p.unmaintained_max_age = self.unmaintained.finish();
+        self.licenses
+            .finish(diags, &mut p.license_rules, &p.licenses);
+        if let Some(names) = self.typosquat.finish(&p.typosquat) {
+            p.typosquat_names = names;
+        }
+        self.namespaces
+            .finish(&mut p.namespace_rules, &p.namespaces);
+        p.attestation_publishers = self.attestations.finish(diags);
+        p.health_rules = self.health.finish(diags, &p.health);
     }
 }
 

@@ -15,9 +15,9 @@ use pep440_rs::{Version, VersionSpecifiers};
 use super::config::{Blocked, Exception, Policy};
 use super::decision::{Action, Code, Decision};
 use super::diag::Origin;
-use super::health::HealthFinding;
 use super::names::NameEntry;
 use super::rule::{Rule, RuleAction, RuleId};
+use super::rules::health::HealthFinding;
 use crate::audit::Report;
 use crate::data::lock::LockedProject;
 use crate::data::osv::RecordKind;
@@ -1119,7 +1119,7 @@ impl View<'_> {
         sha256: &str,
         version: Option<&Version>,
     ) -> Option<Decision> {
-        use super::attestations::describe;
+        use super::rules::attestations::describe;
         let p = self.policy;
         if p.attestations.is_off() {
             return None;
@@ -1189,7 +1189,7 @@ impl View<'_> {
         sha256: &str,
         version: Option<&Version>,
     ) -> Option<Decision> {
-        use super::licenses::LicenseVerdict;
+        use super::rules::licenses::LicenseVerdict;
         let p = self.policy;
         let lr = &p.license_rules;
         if p.licenses.is_off() || !lr.is_active() {
@@ -2398,7 +2398,7 @@ mod tests {
             (out.files.len(), all[0].decision.clone())
         };
         let release = Identity {
-            issuer: crate::policy::attestations::GITHUB_ISSUER.into(),
+            issuer: crate::policy::rules::attestations::GITHUB_ISSUER.into(),
             identity: "https://github.com/acme/demo/.github/workflows/release.yml@refs/tags/v1"
                 .into(),
             repository: Some("https://github.com/acme/demo".into()),

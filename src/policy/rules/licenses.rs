@@ -10,10 +10,15 @@
 use pep440_rs::{Version, VersionSpecifiers};
 use spdx::{Expression, LicenseReq, ParseMode};
 
-use super::diag::Origin;
-use super::names::{NameEntry, NameMap};
-use super::rule::Rule;
+use std::ops::Range;
+
+use toml::de::DeValue;
+
 use crate::audit::LicenseFacts;
+use crate::policy::diag::{Diagnostic, Origin};
+use crate::policy::names::{NameEntry, NameMap};
+use crate::policy::rule::{Rule, RuleAction};
+use crate::policy::walk::{Spot, Val, Walk, names};
 
 /// Trove license classifiers (after `License :: `) whose license is one SPDX id. Classifiers
 /// that name a family (`BSD License`, `Academic Free License (AFL)`, `Public Domain`) are left
@@ -252,6 +257,216 @@ fn read(facts: &LicenseFacts) -> Result<(Expression, &'static str), String> {
     } else {
         "no SPDX license could be read from the wheel's License field or classifiers".to_owned()
     })
+}
+
+pub(crate) const KEYS: &[&str] = &["allow", "deny", "unknown", "clarify"];
+
+#[derive(Default)]
+pub(crate) struct Raw {
+    allow: Vec<&'static str>,
+    allow_origin: Option<Origin>,
+    deny: Vec<&'static str>,
+    deny_origin: Option<Origin>,
+    unknown: Option<(RuleAction, Origin)>,
+    clarify: Vec<(NameEntry, Clarification, Spot)>,
+}
+
+impl Raw {
+    pub(crate) fn key(
+        &mut self,
+        w: &mut Walk<'_>,
+        key: &str,
+        v: &Val<'_>,
+        kspan: &Range<usize>,
+        what: &str,
+    ) {
+        match key {
+            "allow" | "deny" => {
+                let mut ids = Vec::new();
+                for (s, span) in w.string_list(v, what) {
+                    match spdx::license_id(&s).filter(|l| l.name == s) {
+                        Some(l) => ids.push(l.name),
+                        None => {
+                            let hint = spdx::license_id(&s)
+                                .or_else(|| spdx::imprecise_license_id(&s).map(|(l, _)| l))
+                                .map(|l| format!(" (did you mean `{}`?)", l.name))
+                                .unwrap_or_default();
+                            w.error(
+                                &span,
+                                "bad-license",
+                                format!("{what}: `{s}` is not an SPDX license id{hint}"),
+                            );
+                        }
+                    }
+                }
+                let origin = Some(w.origin(kspan));
+                if key == "allow" {
+                    self.allow.extend(ids);
+                    self.allow_origin = origin;
+                } else {
+                    self.deny.extend(ids);
+                    self.deny_origin = origin;
+                }
+            }
+            "clarify" => {
+                let list = w.clarify_list(v, what);
+                self.clarify.extend(list);
+            }
+            "unknown" => {
+                if let Some(a) = w.action(v, what) {
+                    self.unknown = Some((a, w.origin(kspan)));
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Sets `rules`; `unknown` follows the section's report-only switch.
+    pub(crate) fn finish(
+        self,
+        diags: &mut Vec<Diagnostic>,
+        rules: &mut LicenseRules,
+        section: &Rule,
+    ) {
+        rules.allow = self.allow;
+        rules.allow_origin = self.allow_origin;
+        rules.deny = self.deny;
+        rules.deny_origin = self.deny_origin;
+        if let Some((a, o)) = self.unknown {
+            rules.unknown.action = a;
+            rules.unknown.origin = Some(o);
+        }
+        rules.unknown.report_only = section.report_only;
+        rules.clarify = names(diags, self.clarify);
+    }
+}
+
+impl Walk<'_> {
+    /// `[licenses] clarify`: each item `{ project = "name or glob", versions = "…",
+    /// expression = "SPDX", reason = "…" }`. The reason is required for the same cause as an
+    /// exception's: a clarification overrides what the project itself declares.
+    pub(crate) fn clarify_list(
+        &mut self,
+        v: &Val<'_>,
+        what: &str,
+    ) -> Vec<(NameEntry, Clarification, Spot)> {
+        const KEYS: &[&str] = &["project", "versions", "expression", "reason"];
+        let mut out = Vec::new();
+        for item in self.array(v, what) {
+            let DeValue::Table(t) = item.get_ref() else {
+                self.error(
+                    &item.span(),
+                    "wrong-type",
+                    format!(
+                        "an entry of {what} must be a table: {{ project, expression, reason }}"
+                    ),
+                );
+                continue;
+            };
+            let mut project = None;
+            let mut versions = None;
+            let mut expression = None;
+            let mut reason: Option<String> = None;
+            let mut ok = true;
+            for (k, val, _) in self.keys(t, what, KEYS) {
+                let key_what = format!("{what} {k}");
+                match k {
+                    "project" => {
+                        project = self.name_pattern(val, &key_what);
+                        ok &= project.is_some();
+                    }
+                    "versions" => {
+                        versions = self.specifiers(val, &key_what);
+                        ok &= versions.is_some();
+                    }
+                    "expression" => {
+                        expression = self.spdx_expression(val, &key_what);
+                        ok &= expression.is_some();
+                    }
+                    _ => reason = self.str(val, &key_what).map(str::to_owned),
+                }
+            }
+            let span = item.span();
+            if ok && project.is_none() {
+                ok = false;
+                self.error(
+                    &span,
+                    "missing-key",
+                    format!("an entry of {what} needs `project`: the name or glob it clarifies"),
+                );
+            }
+            if ok && expression.is_none() {
+                ok = false;
+                self.error(
+                    &span,
+                    "missing-key",
+                    format!("an entry of {what} needs `expression`: the SPDX license that holds"),
+                );
+            }
+            if reason.as_deref().is_none_or(|r| r.trim().is_empty()) {
+                ok = false;
+                self.error(
+                    &span,
+                    "missing-reason",
+                    format!("an entry of {what} needs a `reason`: why the metadata is wrong"),
+                );
+            }
+            if !ok {
+                continue;
+            }
+            let (Some((pattern, spot)), Some(expression)) = (project, expression) else {
+                continue;
+            };
+            let origin = self.origin(&span);
+            out.push((
+                NameEntry {
+                    pattern,
+                    reason,
+                    origin,
+                    regex: false,
+                },
+                Clarification {
+                    versions,
+                    expression,
+                },
+                spot,
+            ));
+        }
+        out
+    }
+
+    /// An SPDX expression as a policy writes it: strict syntax and current SPDX ids only, as
+    /// for the `allow` and `deny` lists, since a lenient reading would guess at the very
+    /// license the policy is there to state.
+    pub(crate) fn spdx_expression(&mut self, v: &Val<'_>, what: &str) -> Option<spdx::Expression> {
+        let s = self.str(v, what)?;
+        match spdx::Expression::parse(s) {
+            Ok(e) => Some(e),
+            Err(e) => {
+                let term = s.get(e.span.clone()).unwrap_or_default();
+                let hint = spdx::imprecise_license_id(term)
+                    .map(|(l, _)| l)
+                    .or_else(|| spdx::license_id(term))
+                    .filter(|l| l.name != term)
+                    .map(|l| format!(" (did you mean `{}`?)", l.name))
+                    .unwrap_or_default();
+                let at = if term.is_empty() {
+                    String::new()
+                } else {
+                    format!(" at `{term}`")
+                };
+                self.error(
+                    &v.span(),
+                    "bad-license",
+                    format!(
+                        "{what}: `{s}` is not an SPDX expression{at}: {}{hint}",
+                        e.reason
+                    ),
+                );
+                None
+            }
+        }
+    }
 }
 
 #[cfg(test)]

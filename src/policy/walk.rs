@@ -11,10 +11,9 @@ use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
 use crate::policy::diag::{Diagnostic, LineIndex, Origin, Severity};
-use globset::Glob;
+use globset::{Glob, GlobSet, GlobSetBuilder};
 
-use crate::policy::licenses::Clarification;
-use crate::policy::names::NameEntry;
+use crate::policy::names::{NameEntry, NameMap};
 use crate::policy::names::{compile_regex, is_glob, normalize_pattern, regex_why};
 use crate::policy::rule::RuleAction;
 
@@ -442,275 +441,6 @@ impl Walk<'_> {
         ))
     }
 
-    /// `[attestations] require`: each item `{ project = "…", github = "owner/repo",
-    /// workflow = "release.yml" }`, `{ project, gitlab = "group/project", workflow }`, or
-    /// `{ project, issuer = "https://…", identity = "glob", repository = "…" }`.
-    #[expect(
-        clippy::too_many_lines,
-        reason = "issue 13: the policy is still organised by stage; this splits with it, by rule"
-    )]
-    pub(crate) fn publisher_list(
-        &mut self,
-        v: &Val<'_>,
-        what: &str,
-    ) -> Vec<(NameEntry, crate::policy::attestations::Publisher, Spot)> {
-        use crate::policy::attestations::{IdentityMatch, Publisher};
-        const KEYS: &[&str] = &[
-            "project",
-            "github",
-            "gitlab",
-            "workflow",
-            "issuer",
-            "identity",
-            "repository",
-            "reason",
-        ];
-        let mut out = Vec::new();
-        for item in self.array(v, what) {
-            let DeValue::Table(t) = item.get_ref() else {
-                self.error(
-                    &item.span(),
-                    "wrong-type",
-                    format!("an entry of {what} must be a table such as {{ project = \"…\", github = \"owner/repo\" }}"),
-                );
-                continue;
-            };
-            let mut project = None;
-            let mut text: std::collections::HashMap<&str, String> = Default::default();
-            let mut reason = None;
-            for (k, val, _) in self.keys(t, what, KEYS) {
-                match k {
-                    "project" => project = Some(val),
-                    "reason" => reason = self.str(val, "reason").map(str::to_owned),
-                    _ => {
-                        if let Some(s) = self.str(val, &format!("{what} {k}")) {
-                            text.insert(k, s.to_owned());
-                        }
-                    }
-                }
-            }
-            let Some(project) = project else {
-                self.error(
-                    &item.span(),
-                    "missing-key",
-                    format!("an entry of {what} needs `project`"),
-                );
-                continue;
-            };
-            let workflow = text.get("workflow").map(String::as_str);
-            let repo_like = |s: &str| {
-                let mut parts = s.split('/');
-                parts.clone().count() >= 2
-                    && parts.all(|p| {
-                        !p.is_empty()
-                            && p != ".."
-                            && p.bytes()
-                                .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
-                    })
-            };
-            let publisher = match (text.get("github"), text.get("gitlab"), text.get("issuer")) {
-                (Some(r), None, None) if repo_like(r) => Publisher::github(r, workflow),
-                (None, Some(r), None) if repo_like(r) => Publisher::gitlab(r, workflow),
-                (Some(r), None, None) | (None, Some(r), None) => {
-                    self.error(
-                        &item.span(),
-                        "bad-value",
-                        format!("{what}: `{r}` is not a repository path such as `owner/name`"),
-                    );
-                    continue;
-                }
-                (None, None, Some(issuer))
-                    if text.contains_key("identity") || text.contains_key("repository") =>
-                {
-                    let identity = match text.get("identity") {
-                        None => IdentityMatch::Any,
-                        Some(g) => match Glob::new(g) {
-                            Ok(g) => IdentityMatch::Glob(g.compile_matcher()),
-                            Err(e) => {
-                                self.error(
-                                    &item.span(),
-                                    "bad-glob",
-                                    format!(
-                                        "{what} identity: `{g}` is not a valid glob: {}",
-                                        e.kind()
-                                    ),
-                                );
-                                continue;
-                            }
-                        },
-                    };
-                    Publisher {
-                        issuer: issuer.clone(),
-                        repository: text.get("repository").cloned(),
-                        identity,
-                        label: format!(
-                            "{} from {issuer}",
-                            text.get("identity")
-                                .or(text.get("repository"))
-                                .map_or("", String::as_str)
-                        ),
-                    }
-                }
-                (None, None, Some(_)) => {
-                    self.error(
-                        &item.span(),
-                        "missing-key",
-                        format!("{what}: an `issuer` alone would accept anyone it vouches for; add `identity` or `repository`"),
-                    );
-                    continue;
-                }
-                _ => {
-                    self.error(
-                        &item.span(),
-                        "missing-key",
-                        format!("{what}: name one publisher: `github`, `gitlab`, or `issuer` with `identity`"),
-                    );
-                    continue;
-                }
-            };
-            if let Some((pattern, spot)) = self.name_pattern(project, what) {
-                let origin = self.origin(&item.span());
-                out.push((
-                    NameEntry {
-                        pattern,
-                        reason,
-                        origin,
-                        regex: false,
-                    },
-                    publisher,
-                    spot,
-                ));
-            }
-        }
-        out
-    }
-
-    /// `[licenses] clarify`: each item `{ project = "name or glob", versions = "…",
-    /// expression = "SPDX", reason = "…" }`. The reason is required for the same cause as an
-    /// exception's: a clarification overrides what the project itself declares.
-    pub(crate) fn clarify_list(
-        &mut self,
-        v: &Val<'_>,
-        what: &str,
-    ) -> Vec<(NameEntry, Clarification, Spot)> {
-        const KEYS: &[&str] = &["project", "versions", "expression", "reason"];
-        let mut out = Vec::new();
-        for item in self.array(v, what) {
-            let DeValue::Table(t) = item.get_ref() else {
-                self.error(
-                    &item.span(),
-                    "wrong-type",
-                    format!(
-                        "an entry of {what} must be a table: {{ project, expression, reason }}"
-                    ),
-                );
-                continue;
-            };
-            let mut project = None;
-            let mut versions = None;
-            let mut expression = None;
-            let mut reason: Option<String> = None;
-            let mut ok = true;
-            for (k, val, _) in self.keys(t, what, KEYS) {
-                let key_what = format!("{what} {k}");
-                match k {
-                    "project" => {
-                        project = self.name_pattern(val, &key_what);
-                        ok &= project.is_some();
-                    }
-                    "versions" => {
-                        versions = self.specifiers(val, &key_what);
-                        ok &= versions.is_some();
-                    }
-                    "expression" => {
-                        expression = self.spdx_expression(val, &key_what);
-                        ok &= expression.is_some();
-                    }
-                    _ => reason = self.str(val, &key_what).map(str::to_owned),
-                }
-            }
-            let span = item.span();
-            if ok && project.is_none() {
-                ok = false;
-                self.error(
-                    &span,
-                    "missing-key",
-                    format!("an entry of {what} needs `project`: the name or glob it clarifies"),
-                );
-            }
-            if ok && expression.is_none() {
-                ok = false;
-                self.error(
-                    &span,
-                    "missing-key",
-                    format!("an entry of {what} needs `expression`: the SPDX license that holds"),
-                );
-            }
-            if reason.as_deref().is_none_or(|r| r.trim().is_empty()) {
-                ok = false;
-                self.error(
-                    &span,
-                    "missing-reason",
-                    format!("an entry of {what} needs a `reason`: why the metadata is wrong"),
-                );
-            }
-            if !ok {
-                continue;
-            }
-            let (Some((pattern, spot)), Some(expression)) = (project, expression) else {
-                continue;
-            };
-            let origin = self.origin(&span);
-            out.push((
-                NameEntry {
-                    pattern,
-                    reason,
-                    origin,
-                    regex: false,
-                },
-                Clarification {
-                    versions,
-                    expression,
-                },
-                spot,
-            ));
-        }
-        out
-    }
-
-    /// An SPDX expression as a policy writes it: strict syntax and current SPDX ids only, as
-    /// for the `allow` and `deny` lists, since a lenient reading would guess at the very
-    /// license the policy is there to state.
-    pub(crate) fn spdx_expression(&mut self, v: &Val<'_>, what: &str) -> Option<spdx::Expression> {
-        let s = self.str(v, what)?;
-        match spdx::Expression::parse(s) {
-            Ok(e) => Some(e),
-            Err(e) => {
-                let term = s.get(e.span.clone()).unwrap_or_default();
-                let hint = spdx::imprecise_license_id(term)
-                    .map(|(l, _)| l)
-                    .or_else(|| spdx::license_id(term))
-                    .filter(|l| l.name != term)
-                    .map(|l| format!(" (did you mean `{}`?)", l.name))
-                    .unwrap_or_default();
-                let at = if term.is_empty() {
-                    String::new()
-                } else {
-                    format!(" at `{term}`")
-                };
-                self.error(
-                    &v.span(),
-                    "bad-license",
-                    format!(
-                        "{what}: `{s}` is not an SPDX expression{at}: {}{hint}",
-                        e.reason
-                    ),
-                );
-                None
-            }
-        }
-    }
-
     /// A table of project name or glob → value (`{ django = ">=4.2" }`), each value read by
     /// `value`; entries with a bad name or value are reported and left out.
     pub(crate) fn name_table<T>(
@@ -948,6 +678,66 @@ pub(crate) fn parse_iso_duration(body: &str) -> Option<jiff::SignedDuration> {
         return None;
     }
     Some(jiff::SignedDuration::from_secs(total))
+}
+
+/// Reports a problem found after the walk, at the position kept for it.
+pub(crate) fn error_at(
+    diags: &mut Vec<Diagnostic>,
+    spot: &Spot,
+    code: &'static str,
+    message: String,
+) {
+    diags.push(Diagnostic {
+        file: spot.file.clone(),
+        line: spot.line,
+        col: spot.col,
+        severity: Severity::Error,
+        code,
+        message,
+    });
+}
+
+/// Compiles names and patterns into a lookup table, reporting a pattern that does not compile
+/// at the line that wrote it.
+pub(crate) fn names<T>(
+    diags: &mut Vec<Diagnostic>,
+    entries: Vec<(NameEntry, T, Spot)>,
+) -> NameMap<T> {
+    let spots: Vec<Spot> = entries.iter().map(|(_, _, s)| s.clone()).collect();
+    let entries: Vec<(NameEntry, T)> = entries.into_iter().map(|(e, t, _)| (e, t)).collect();
+    match NameMap::build(entries) {
+        Ok(m) => m,
+        Err(e) => {
+            if let Some(s) = spots.get(e.index()) {
+                error_at(diags, s, e.code(), e.to_string());
+            }
+            NameMap::default()
+        }
+    }
+}
+
+/// Compiles a list of globs; `None` for no list or an empty one.
+pub(crate) fn globs(
+    diags: &mut Vec<Diagnostic>,
+    list: Option<(Vec<String>, Spot)>,
+) -> Option<GlobSet> {
+    let (list, spot) = list?;
+    if list.is_empty() {
+        return None;
+    }
+    let mut b = GlobSetBuilder::new();
+    for g in &list {
+        if let Ok(g) = Glob::new(g) {
+            b.add(g);
+        }
+    }
+    match b.build() {
+        Ok(s) => Some(s),
+        Err(e) => {
+            error_at(diags, &spot, "bad-glob", e.to_string());
+            None
+        }
+    }
 }
 
 #[cfg(test)]

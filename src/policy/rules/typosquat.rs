@@ -19,7 +19,12 @@
 use std::collections::{HashMap, HashSet};
 use std::fmt;
 
+use std::ops::Range;
+
 use crate::data::popular::POPULAR;
+use crate::policy::names::is_glob;
+use crate::policy::rule::Rule;
+use crate::policy::walk::{Val, Walk};
 
 /// What makes a name resemble a protected one, in words for the decision's sentence.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -220,6 +225,44 @@ fn osa_distance(a: &[u8], b: &[u8], max: usize) -> usize {
         (r2, r1, r0) = (r1, r0, r2);
     }
     rows[r1 + b.len()]
+}
+
+pub(crate) const KEYS: &[&str] = &["protect"];
+
+#[derive(Default)]
+pub(crate) struct Raw {
+    protect: Vec<String>,
+}
+
+impl Raw {
+    pub(crate) fn key(
+        &mut self,
+        w: &mut Walk<'_>,
+        key: &str,
+        v: &Val<'_>,
+        _kspan: &Range<usize>,
+        what: &str,
+    ) {
+        if key != "protect" {
+            return;
+        }
+        for (s, span) in w.string_list(v, what) {
+            match crate::dist::ProjectName::new(&s) {
+                Ok(n) if !is_glob(&s) => self.protect.push(n.as_str().to_owned()),
+                Ok(_) | Err(_) => w.error(
+                    &span,
+                    "bad-name",
+                    format!("{what}: `{s}` is not a project name (globs protect nothing: name each project)"),
+                ),
+            }
+        }
+    }
+
+    /// The protected names, indexed; `None` with the rule off (the table is not worth
+    /// building then).
+    pub(crate) fn finish(self, section: &Rule) -> Option<Protected> {
+        (!section.is_off()).then(|| Protected::new(self.protect.iter().map(String::as_str)))
+    }
 }
 
 #[cfg(test)]

@@ -1,0 +1,332 @@
+//! `[attestations]`: which publishers a project's files must be attested by (PEP 740). The
+//! audit verifies the attestations and records the identities their certificates prove
+//! ([`crate::attest`]); this module says whether one of them is a publisher the policy names.
+
+use globset::GlobMatcher;
+
+use std::ops::Range;
+
+use globset::Glob;
+use toml::de::DeValue;
+
+use crate::attest::Identity;
+use crate::policy::diag::Diagnostic;
+use crate::policy::names::{NameEntry, NameMap};
+use crate::policy::walk::{Spot, Val, Walk, names};
+
+/// The OIDC issuer of GitHub Actions' workflow tokens.
+pub const GITHUB_ISSUER: &str = "https://token.actions.githubusercontent.com";
+/// The OIDC issuer of GitLab's hosted CI.
+pub const GITLAB_ISSUER: &str = "https://gitlab.com";
+
+/// A publisher a policy accepts: an OIDC issuer, and the identity and source repository its
+/// certificate must name.
+#[derive(Clone, Debug)]
+pub struct Publisher {
+    pub issuer: String,
+    /// The source repository, exactly (ASCII case ignored), when required.
+    pub repository: Option<String>,
+    pub identity: IdentityMatch,
+    /// How the policy wrote it, for messages.
+    pub label: String,
+}
+
+#[derive(Clone, Debug)]
+pub enum IdentityMatch {
+    /// The certificate's identity starts with this (a workflow path up to its `@ref`).
+    Prefix(String),
+    Glob(GlobMatcher),
+    Any,
+}
+
+impl Publisher {
+    /// A GitHub Actions workflow of `repo` (`owner/name`): any workflow of the repository, or
+    /// the one file `workflow` (e.g. `release.yml`).
+    pub fn github(repo: &str, workflow: Option<&str>) -> Self {
+        Self::hosted_ci(
+            "github",
+            GITHUB_ISSUER,
+            "https://github.com",
+            "/.github/workflows/",
+            repo,
+            workflow,
+        )
+    }
+
+    /// A GitLab CI pipeline of `project` (`group/name`), optionally defined in `workflow`
+    /// (the CI file's path, e.g. `.gitlab-ci.yml`).
+    pub fn gitlab(project: &str, workflow: Option<&str>) -> Self {
+        Self::hosted_ci(
+            "gitlab",
+            GITLAB_ISSUER,
+            "https://gitlab.com",
+            "//",
+            project,
+            workflow,
+        )
+    }
+
+    /// A hosted CI's workflow identity: the repository's URL, then `workflows` (the path the
+    /// CI puts between the repository and the workflow file), then the file and `@ref`.
+    fn hosted_ci(
+        kind: &str,
+        issuer: &str,
+        host: &str,
+        workflows: &str,
+        repo: &str,
+        workflow: Option<&str>,
+    ) -> Self {
+        let base = format!("{host}/{repo}");
+        let prefix = match workflow {
+            Some(w) => format!("{base}{workflows}{w}@"),
+            None => format!("{base}{workflows}"),
+        };
+        Self {
+            issuer: issuer.into(),
+            repository: Some(base),
+            identity: IdentityMatch::Prefix(prefix),
+            label: match workflow {
+                Some(w) => format!("{kind} {repo} ({w})"),
+                None => format!("{kind} {repo}"),
+            },
+        }
+    }
+
+    pub fn matches(&self, id: &Identity) -> bool {
+        id.issuer == self.issuer
+            && self.repository.as_deref().is_none_or(|want| {
+                id.repository
+                    .as_deref()
+                    .is_some_and(|got| got.eq_ignore_ascii_case(want))
+            })
+            && match &self.identity {
+                IdentityMatch::Prefix(p) => id
+                    .identity
+                    .get(..p.len())
+                    .is_some_and(|head| head.eq_ignore_ascii_case(p)),
+                IdentityMatch::Glob(g) => g.is_match(&id.identity),
+                IdentityMatch::Any => true,
+            }
+    }
+}
+
+/// An identity as a person reads it: who, by whom vouched.
+pub fn describe(id: &Identity) -> String {
+    format!("{} (issuer {})", id.identity, id.issuer)
+}
+
+pub(crate) const KEYS: &[&str] = &["require"];
+
+#[derive(Default)]
+pub(crate) struct Raw {
+    publishers: Vec<(NameEntry, Publisher, Spot)>,
+}
+
+impl Raw {
+    pub(crate) fn key(
+        &mut self,
+        w: &mut Walk<'_>,
+        key: &str,
+        v: &Val<'_>,
+        _kspan: &Range<usize>,
+        what: &str,
+    ) {
+        if key == "require" {
+            let list = w.publisher_list(v, what);
+            self.publishers.extend(list);
+        }
+    }
+
+    pub(crate) fn finish(self, diags: &mut Vec<Diagnostic>) -> NameMap<Publisher> {
+        names(diags, self.publishers)
+    }
+}
+
+impl Walk<'_> {
+    /// `[attestations] require`: each item `{ project = "…", github = "owner/repo",
+    /// workflow = "release.yml" }`, `{ project, gitlab = "group/project", workflow }`, or
+    /// `{ project, issuer = "https://…", identity = "glob", repository = "…" }`.
+    #[expect(
+        clippy::too_many_lines,
+        reason = "issue 13: the policy is still organised by stage; this splits with it, by rule"
+    )]
+    pub(crate) fn publisher_list(
+        &mut self,
+        v: &Val<'_>,
+        what: &str,
+    ) -> Vec<(NameEntry, Publisher, Spot)> {
+        const KEYS: &[&str] = &[
+            "project",
+            "github",
+            "gitlab",
+            "workflow",
+            "issuer",
+            "identity",
+            "repository",
+            "reason",
+        ];
+        let mut out = Vec::new();
+        for item in self.array(v, what) {
+            let DeValue::Table(t) = item.get_ref() else {
+                self.error(
+                    &item.span(),
+                    "wrong-type",
+                    format!("an entry of {what} must be a table such as {{ project = \"…\", github = \"owner/repo\" }}"),
+                );
+                continue;
+            };
+            let mut project = None;
+            let mut text: std::collections::HashMap<&str, String> = Default::default();
+            let mut reason = None;
+            for (k, val, _) in self.keys(t, what, KEYS) {
+                match k {
+                    "project" => project = Some(val),
+                    "reason" => reason = self.str(val, "reason").map(str::to_owned),
+                    _ => {
+                        if let Some(s) = self.str(val, &format!("{what} {k}")) {
+                            text.insert(k, s.to_owned());
+                        }
+                    }
+                }
+            }
+            let Some(project) = project else {
+                self.error(
+                    &item.span(),
+                    "missing-key",
+                    format!("an entry of {what} needs `project`"),
+                );
+                continue;
+            };
+            let workflow = text.get("workflow").map(String::as_str);
+            let repo_like = |s: &str| {
+                let mut parts = s.split('/');
+                parts.clone().count() >= 2
+                    && parts.all(|p| {
+                        !p.is_empty()
+                            && p != ".."
+                            && p.bytes()
+                                .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+                    })
+            };
+            let publisher = match (text.get("github"), text.get("gitlab"), text.get("issuer")) {
+                (Some(r), None, None) if repo_like(r) => Publisher::github(r, workflow),
+                (None, Some(r), None) if repo_like(r) => Publisher::gitlab(r, workflow),
+                (Some(r), None, None) | (None, Some(r), None) => {
+                    self.error(
+                        &item.span(),
+                        "bad-value",
+                        format!("{what}: `{r}` is not a repository path such as `owner/name`"),
+                    );
+                    continue;
+                }
+                (None, None, Some(issuer))
+                    if text.contains_key("identity") || text.contains_key("repository") =>
+                {
+                    let identity = match text.get("identity") {
+                        None => IdentityMatch::Any,
+                        Some(g) => match Glob::new(g) {
+                            Ok(g) => IdentityMatch::Glob(g.compile_matcher()),
+                            Err(e) => {
+                                self.error(
+                                    &item.span(),
+                                    "bad-glob",
+                                    format!(
+                                        "{what} identity: `{g}` is not a valid glob: {}",
+                                        e.kind()
+                                    ),
+                                );
+                                continue;
+                            }
+                        },
+                    };
+                    Publisher {
+                        issuer: issuer.clone(),
+                        repository: text.get("repository").cloned(),
+                        identity,
+                        label: format!(
+                            "{} from {issuer}",
+                            text.get("identity")
+                                .or(text.get("repository"))
+                                .map_or("", String::as_str)
+                        ),
+                    }
+                }
+                (None, None, Some(_)) => {
+                    self.error(
+                        &item.span(),
+                        "missing-key",
+                        format!("{what}: an `issuer` alone would accept anyone it vouches for; add `identity` or `repository`"),
+                    );
+                    continue;
+                }
+                _ => {
+                    self.error(
+                        &item.span(),
+                        "missing-key",
+                        format!("{what}: name one publisher: `github`, `gitlab`, or `issuer` with `identity`"),
+                    );
+                    continue;
+                }
+            };
+            if let Some((pattern, spot)) = self.name_pattern(project, what) {
+                let origin = self.origin(&item.span());
+                out.push((
+                    NameEntry {
+                        pattern,
+                        reason,
+                        origin,
+                        regex: false,
+                    },
+                    publisher,
+                    spot,
+                ));
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(issuer: &str, identity: &str, repository: Option<&str>) -> Identity {
+        Identity {
+            issuer: issuer.into(),
+            identity: identity.into(),
+            repository: repository.map(Into::into),
+        }
+    }
+
+    #[test]
+    fn github_and_gitlab_publishers_match_their_workflows_only() {
+        let release = id(
+            GITHUB_ISSUER,
+            "https://github.com/Acme/Tool/.github/workflows/release.yml@refs/tags/v1",
+            Some("https://github.com/Acme/Tool"),
+        );
+        assert!(Publisher::github("acme/tool", None).matches(&release));
+        assert!(Publisher::github("acme/tool", Some("release.yml")).matches(&release));
+        assert!(!Publisher::github("acme/tool", Some("nightly.yml")).matches(&release));
+        assert!(!Publisher::github("acme/tool2", None).matches(&release));
+        // The same workflow path from another issuer, or a fork's repository, is someone else.
+        let forged = Identity {
+            issuer: "https://issuer.example".into(),
+            ..release.clone()
+        };
+        assert!(!Publisher::github("acme/tool", None).matches(&forged));
+        let fork = Identity {
+            repository: Some("https://github.com/mallory/tool".into()),
+            ..release.clone()
+        };
+        assert!(!Publisher::github("acme/tool", None).matches(&fork));
+        let gl = id(
+            GITLAB_ISSUER,
+            "https://gitlab.com/group/proj//.gitlab-ci.yml@refs/heads/main",
+            Some("https://gitlab.com/group/proj"),
+        );
+        assert!(Publisher::gitlab("group/proj", Some(".gitlab-ci.yml")).matches(&gl));
+        assert!(!Publisher::gitlab("group/proj", Some("other.yml")).matches(&gl));
+        assert!(!Publisher::github("group/proj", None).matches(&gl));
+    }
+}
