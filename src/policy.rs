@@ -7,6 +7,7 @@
 //! expiry and a scope. [`Policy::gate`] decides a project before any upstream is asked, and the
 //! resulting [`View`] decides its files ([`decide_page`]) and their audits ([`apply_audits`]).
 
+pub mod check;
 pub mod config;
 pub mod decision;
 pub mod diag;

@@ -12,15 +12,15 @@ use std::cell::Cell;
 use jiff::Timestamp;
 use pep440_rs::{Version, VersionSpecifiers};
 
+use super::check::{FileFacts, Hit, Scope};
 use super::config::{Blocked, Exception, Policy};
 use super::decision::{Action, Code, Decision};
 use super::diag::Origin;
 use super::names::NameEntry;
 use super::rule::{Rule, RuleAction, RuleId};
-use super::rules::health::HealthFinding;
+use super::rules::{self, health::HealthFinding};
 use crate::audit::Report;
 use crate::data::lock::LockedProject;
-use crate::data::osv::RecordKind;
 use crate::dist::ProjectName;
 use crate::dist::filename::DistRef;
 use crate::index::{FileEntry, Namespace, ProjectStatus};
@@ -64,27 +64,6 @@ enum Lift<'p> {
     Expired(&'p Exception),
     /// An `until-fixed` exception whose advisory now lists a fix: upgrading is the way out.
     Fixed(&'p Exception),
-}
-
-/// The narrower scope a rule hit has, matched against exceptions.
-#[derive(Default, Clone, Copy)]
-struct Scope<'a> {
-    version: Option<&'a Version>,
-    sha256: Option<&'a str>,
-    /// Advisory record id and aliases.
-    ids: Option<(&'a str, &'a [String])>,
-    code: Option<&'a str>,
-    /// The advisory record lists a fixed version (an OSV `fixed` event).
-    fixed: bool,
-}
-
-/// A rule that matched a file: which, what it says, and the line that set it.
-struct Hit<'a> {
-    id: RuleId,
-    rule: &'a Rule,
-    code: Code,
-    detail: String,
-    origin: Option<Origin>,
 }
 
 /// A project-wide rule that matched, and how a block by it is answered.
@@ -668,349 +647,79 @@ impl View<'_> {
 
     /// [`Self::decide_file`], with the cooldown counting from `uploaded` (the version's first
     /// upload under `basis = "version"`) rather than the file's own upload time.
-    #[expect(
-        clippy::too_many_lines,
-        reason = "issue 13: the policy is still organised by stage; this splits with it, by rule"
-    )]
     pub fn decide_file_aged(
         &self,
         file: &FileEntry,
         parsed: &DistRef<'_>,
         uploaded: Option<&str>,
     ) -> Decision {
-        let p = self.policy;
         let mut v = Verdict::default();
         let version = parsed.version();
-        let sha = file.sha256();
-        let base = Scope {
+        let facts = FileFacts {
+            file,
+            parsed,
             version,
-            sha256: sha,
-            ..Scope::default()
+            uploaded,
+            base: Scope {
+                version,
+                sha256: file.sha256(),
+                ..Scope::default()
+            },
         };
-        macro_rules! check {
-            ($e:expr) => {
-                if let Some(d) = $e {
-                    return d;
+        let p = self.policy;
+        let project = self.project.as_str();
+        // The checks in the order they run: the first hit that hides the file decides it.
+        macro_rules! weigh {
+            ($hits:expr) => {
+                for (hit, scope) in $hits {
+                    if let Some(d) = self.hit(&mut v, hit, scope) {
+                        return d;
+                    }
                 }
             };
         }
-        if parsed.is_sdist() {
-            check!(self.hit(
-                &mut v,
-                Hit {
-                    id: RuleId::Sdists,
-                    rule: &p.sdists,
-                    code: Code::SdistHidden,
-                    detail: String::new(),
-                    origin: p.sdists.origin.clone()
-                },
-                base
-            ));
-        }
-        if let Some(locked) = self.lock
-            && !p.lock.is_off()
-            && !locked.pins_file(&file.filename, &file.hashes)
-        {
-            check!(self.hit(
-                &mut v,
-                Hit {
-                    id: RuleId::Lock,
-                    rule: &p.lock,
-                    code: Code::NotInLock,
-                    detail: format!("pinned from {}", locked.origin),
-                    origin: p.lock.origin.clone()
-                },
-                base
-            ));
-        }
-        if let Some(feed) = &p.malware_feed
-            && !p.malware.is_off()
-        {
-            if self.malware_stale {
-                check!(self.hit(
-                    &mut v,
-                    Hit {
-                        id: RuleId::Malware,
-                        rule: &feed.stale,
-                        code: Code::AdvisoryDataStale,
-                        detail: stale_detail(feed),
-                        origin: feed.stale.origin.clone()
-                    },
-                    base
-                ));
-            }
-            // The file named by its digest first, then reports on its version.
-            let by_file = sha
-                .and_then(|sha| feed.db.malicious_file(&self.project, sha))
-                .map(|rec| (rec, format!("{} names this file: {}", rec.id, rec.summary)));
-            let by_version = version.into_iter().flat_map(|ver| {
-                feed.db
-                    .affecting(&self.project, ver)
-                    .filter(|rec| rec.kind == RecordKind::Malware)
-                    .map(|rec| (rec, format!("{}: {}", rec.id, rec.summary)))
-            });
-            for (rec, detail) in by_file.into_iter().chain(by_version) {
-                check!(self.hit(
-                    &mut v,
-                    Hit {
-                        id: RuleId::Malware,
-                        rule: &p.malware,
-                        code: Code::Malicious,
-                        detail,
-                        origin: p.malware.origin.clone()
-                    },
-                    Scope {
-                        ids: Some((&rec.id, &rec.aliases)),
-                        ..base
-                    }
-                ));
-            }
-        }
-        if let Some(feed) = &p.advisory_feed
-            && !p.advisories.is_off()
-        {
-            if self.advisories_stale {
-                check!(self.hit(
-                    &mut v,
-                    Hit {
-                        id: RuleId::Advisories,
-                        rule: &feed.stale,
-                        code: Code::AdvisoryDataStale,
-                        detail: stale_detail(feed),
-                        origin: feed.stale.origin.clone()
-                    },
-                    base
-                ));
-            }
-            if let Some(ver) = version {
-                for hit in feed.db.hits(&self.project, ver) {
-                    let rec = hit.record;
-                    if rec.kind != RecordKind::Vulnerability
-                        || feed
-                            .min_severity
-                            .is_some_and(|min| rec.severity.is_some_and(|s| s < min))
-                    {
-                        continue;
-                    }
-                    let fixed = hit
-                        .fixed_in
-                        .map(|f| format!("; fixed in {f}"))
-                        .unwrap_or_default();
-                    let sev = rec
-                        .severity
-                        .map(|s| format!(" ({} severity)", s.as_str()))
-                        .unwrap_or_default();
-                    check!(self.hit(
-                        &mut v,
-                        Hit {
-                            id: RuleId::Advisories,
-                            rule: &p.advisories,
-                            code: Code::Vulnerable,
-                            detail: format!("{}{sev}: {}{fixed}", rec.id, rec.summary),
-                            origin: p.advisories.origin.clone()
-                        },
-                        Scope {
-                            ids: Some((&rec.id, &rec.aliases)),
-                            fixed: rec.fix_available,
-                            ..base
-                        }
-                    ));
-                }
-            }
-        }
-        if let Some(ver) = version
-            && !p.versions.is_off()
-        {
-            for (e, spec) in &self.required {
-                if !spec.contains(ver) {
-                    check!(self.hit(
-                        &mut v,
-                        Hit {
-                            id: RuleId::Versions,
-                            rule: &p.versions,
-                            code: Code::VersionExcluded,
-                            detail: format!("{ver} is outside `{spec}`"),
-                            origin: Some(e.origin.clone())
-                        },
-                        base
-                    ));
-                }
-            }
-            for (e, spec) in &self.denied {
-                if spec.contains(ver) {
-                    check!(self.hit(
-                        &mut v,
-                        Hit {
-                            id: RuleId::Versions,
-                            rule: &p.versions,
-                            code: Code::VersionExcluded,
-                            detail: format!("{ver} is denied by `{spec}`"),
-                            origin: Some(e.origin.clone())
-                        },
-                        base
-                    ));
-                }
-            }
-        }
-        if let Some(ver) = version
-            && !p.prereleases.is_off()
-            && ver.any_prerelease()
-        {
-            check!(self.hit(
-                &mut v,
-                Hit {
-                    id: RuleId::Prereleases,
-                    rule: &p.prereleases,
-                    code: Code::Prerelease,
-                    detail: ver.to_string(),
-                    origin: p.prereleases.origin.clone()
-                },
-                base
-            ));
-        }
-        if let Some(why) = &file.yanked
-            && !p.yanked.is_off()
-        {
-            check!(self.hit(
-                &mut v,
-                Hit {
-                    id: RuleId::Yanked,
-                    rule: &p.yanked,
-                    code: Code::Yanked,
-                    detail: why.clone(),
-                    origin: p.yanked.origin.clone()
-                },
-                base
-            ));
-        }
-        if let DistRef::Wheel { tags, .. } = parsed
-            && !p.tags.is_off()
-            && !p.tag_rules.is_empty()
-            && !p.tag_rules.allows(tags.triples())
-        {
-            check!(self.hit(
-                &mut v,
-                Hit {
-                    id: RuleId::Tags,
-                    rule: &p.tags,
-                    code: Code::TagNotAllowed,
-                    detail: String::new(),
-                    origin: p.tags.origin.clone()
-                },
-                base
-            ));
-        }
-        if let (Some(max), Some(size)) = (p.max_size, file.size)
-            && size > max
-            && !p.size.is_off()
-        {
-            check!(self.hit(
-                &mut v,
-                Hit {
-                    id: RuleId::Size,
-                    rule: &p.size,
-                    code: Code::TooLarge,
-                    detail: format!("{size} bytes, the limit is {max}"),
-                    origin: p.size.origin.clone()
-                },
-                base
-            ));
-        }
-        if !p.cooldown.is_off() && p.cooldown_rules.is_active() {
-            check!(self.cooldown(&mut v, uploaded, base));
-        }
-        // Attestations are checked by the audit, and only wheels are audited: any other file of
-        // a project that must be attested cannot be shown.
-        if !p.attestations.is_off()
-            && !p.attestation_publishers.is_empty()
-            && !super::is_audited(&file.filename)
-            && let Some((entry, _)) = p.attestation_publishers.find(&self.project)
-        {
-            check!(
-                self.hit(
-                    &mut v,
-                    Hit {
-                        id: RuleId::Attestations,
-                        rule: &p.attestations,
-                        code: Code::AttestationMissing,
-                        detail:
-                            "only wheels are audited, so this file's attestation cannot be checked"
-                                .into(),
-                        origin: Some(entry.origin.clone())
-                    },
-                    base
-                )
-            );
-        }
+        weigh!(rules::sdists::file_hits(&p.sdists, &facts));
+        weigh!(rules::lock::file_hits(&p.lock, self.lock, &facts));
+        weigh!(rules::feeds::malware_file_hits(
+            &p.malware,
+            p.malware_feed.as_ref(),
+            self.malware_stale,
+            project,
+            &facts
+        ));
+        weigh!(rules::feeds::advisory_file_hits(
+            &p.advisories,
+            p.advisory_feed.as_ref(),
+            self.advisories_stale,
+            project,
+            &facts
+        ));
+        weigh!(rules::versions::file_hits(
+            &p.versions,
+            &self.required,
+            &self.denied,
+            &facts
+        ));
+        weigh!(rules::prereleases::file_hits(&p.prereleases, &facts));
+        weigh!(rules::yanked::file_hits(&p.yanked, &facts));
+        weigh!(rules::tags::file_hits(&p.tags, &p.tag_rules, &facts));
+        weigh!(rules::size::file_hits(&p.size, p.max_size, &facts));
+        weigh!(rules::cooldown::file_hits(
+            &p.cooldown,
+            &p.cooldown_rules,
+            self.min_age.as_ref(),
+            self.now,
+            |t| self.recheck_by(t),
+            &facts
+        ));
+        weigh!(rules::attestations::file_hits(
+            &p.attestations,
+            &p.attestation_publishers,
+            project,
+            &facts
+        ));
         // An sdist gets here only when an exception lifted its rule; `lifted` says which.
         self.finish(v, Decision::show())
-    }
-
-    fn cooldown(
-        &self,
-        v: &mut Verdict,
-        uploaded: Option<&str>,
-        scope: Scope<'_>,
-    ) -> Option<Decision> {
-        let p = self.policy;
-        let c = &p.cooldown_rules;
-        let uploaded = uploaded.and_then(|t| t.parse::<Timestamp>().ok());
-        let Some(uploaded) = uploaded else {
-            if self.min_age.is_some() || c.as_of.is_some() {
-                // The line that chose what to do, else the one that made the cooldown apply.
-                let origin = c
-                    .missing
-                    .origin
-                    .clone()
-                    .or_else(|| self.min_age.as_ref().and_then(|(_, o)| o.clone()))
-                    .or_else(|| c.as_of_origin.clone());
-                return self.hit(
-                    v,
-                    Hit {
-                        id: RuleId::Cooldown,
-                        rule: &c.missing,
-                        code: Code::UploadTimeMissing,
-                        detail: String::new(),
-                        origin,
-                    },
-                    scope,
-                );
-            }
-            return None;
-        };
-        if let Some(as_of) = c.as_of
-            && uploaded > as_of
-        {
-            return self.hit(
-                v,
-                Hit {
-                    id: RuleId::Cooldown,
-                    rule: &p.cooldown,
-                    code: Code::CooldownTooNew,
-                    detail: format!("uploaded {uploaded}, after the policy's date {as_of}"),
-                    origin: c.as_of_origin.clone(),
-                },
-                scope,
-            );
-        }
-        if let Some((min, origin)) = &self.min_age
-            && let Ok(ready) = uploaded.checked_add(*min)
-            && ready > self.now
-        {
-            self.recheck_by(ready);
-            return self.hit(
-                v,
-                Hit {
-                    id: RuleId::Cooldown,
-                    rule: &p.cooldown,
-                    code: Code::CooldownTooNew,
-                    detail: format!("uploaded {uploaded}; listed from {ready}"),
-                    origin: origin.clone(),
-                },
-                scope,
-            );
-        }
-        None
     }
 
     /// Weighs an audit report's findings. Each finding's action comes from `[audit] codes`,
@@ -1231,13 +940,6 @@ impl View<'_> {
             origin,
         };
         self.hit(v, hit, scope)
-    }
-}
-
-fn stale_detail(feed: &super::config::Feed) -> String {
-    match feed.as_of {
-        Some(t) => format!("newest record from {t}"),
-        None => "the data has no date".into(),
     }
 }
 

@@ -6,7 +6,8 @@
 //! [`Code`](super::decision::Code)s.
 //!
 //! Rules without keys of their own (`[sdists]`, `[prereleases]`, `[yanked]`) have only the
-//! `action` and `report-only` every section takes, which the loader reads for all.
+//! `action` and `report-only` every section takes, which the loader reads for all, and their
+//! check. The order the checks run in is the evaluator's (`eval`).
 
 pub mod attestations;
 pub mod audit;
@@ -16,10 +17,13 @@ pub mod health;
 pub mod licenses;
 pub mod lock;
 pub mod namespaces;
+pub mod prereleases;
 pub mod project_status;
 pub mod projects;
+pub mod sdists;
 pub mod size;
 pub mod tags;
 pub mod typosquat;
 pub mod unmaintained;
 pub mod versions;
+pub mod yanked;

@@ -2,6 +2,9 @@
 //! audit verifies the attestations and records the identities their certificates prove
 //! ([`crate::attest`]); this module says whether one of them is a publisher the policy names.
 
+use crate::policy::check::{FileFacts, FileHits, Hit};
+use crate::policy::decision::Code;
+use crate::policy::rule::{Rule, RuleId};
 use globset::GlobMatcher;
 
 use std::ops::Range;
@@ -284,6 +287,34 @@ impl Walk<'_> {
         }
         out
     }
+}
+
+/// Attestations are checked by the audit, and only wheels are audited: any other file of a
+/// project (`project`) that must be attested cannot be shown.
+pub(crate) fn file_hits<'a>(
+    rule: &'a Rule,
+    publishers: &NameMap<Publisher>,
+    project: &str,
+    f: &FileFacts<'a>,
+) -> FileHits<'a> {
+    if rule.is_off() || publishers.is_empty() || crate::policy::is_audited(&f.file.filename) {
+        return Vec::new();
+    }
+    let Some((entry, _)) = publishers.find(project) else {
+        return Vec::new();
+    };
+    vec![(
+        Hit {
+            origin: Some(entry.origin.clone()),
+            ..Hit::of(
+                RuleId::Attestations,
+                rule,
+                Code::AttestationMissing,
+                "only wheels are audited, so this file's attestation cannot be checked",
+            )
+        },
+        f.base,
+    )]
 }
 
 #[cfg(test)]

@@ -1,6 +1,9 @@
 //! `[cooldown]`: files younger than a minimum age are held back (a window for a malicious
 //! release to be found and removed), per project and per upstream, by file or by version.
 
+use crate::policy::check::{FileFacts, FileHits, Hit};
+use crate::policy::decision::Code;
+use crate::policy::rule::RuleId;
 use std::ops::Range;
 
 use crate::policy::diag::{Diagnostic, Origin};
@@ -130,4 +133,68 @@ impl Raw {
             by_version: self.by_version.unwrap_or(false),
         }
     }
+}
+
+/// At most one hit: no upload time when one is needed, uploaded after `as-of`, or younger
+/// than `min_age` (the project's minimum age, looked up once per page); `recheck_by` is told
+/// when such a file comes of age, so its page is decided again then.
+pub(crate) fn file_hits<'a>(
+    rule: &'a Rule,
+    c: &'a Cooldown,
+    min_age: Option<&(jiff::SignedDuration, Option<Origin>)>,
+    now: jiff::Timestamp,
+    recheck_by: impl Fn(jiff::Timestamp),
+    f: &FileFacts<'a>,
+) -> FileHits<'a> {
+    if rule.is_off() || !c.is_active() {
+        return Vec::new();
+    }
+    let hit = |rule, code, detail: String, origin| {
+        vec![(
+            Hit {
+                id: RuleId::Cooldown,
+                rule,
+                code,
+                detail,
+                origin,
+            },
+            f.base,
+        )]
+    };
+    let Some(uploaded) = f.uploaded.and_then(|t| t.parse::<jiff::Timestamp>().ok()) else {
+        if min_age.is_some() || c.as_of.is_some() {
+            // The line that chose what to do, else the one that made the cooldown apply.
+            let origin = c
+                .missing
+                .origin
+                .clone()
+                .or_else(|| min_age.and_then(|(_, o)| o.clone()))
+                .or_else(|| c.as_of_origin.clone());
+            return hit(&c.missing, Code::UploadTimeMissing, String::new(), origin);
+        }
+        return Vec::new();
+    };
+    if let Some(as_of) = c.as_of
+        && uploaded > as_of
+    {
+        return hit(
+            rule,
+            Code::CooldownTooNew,
+            format!("uploaded {uploaded}, after the policy's date {as_of}"),
+            c.as_of_origin.clone(),
+        );
+    }
+    if let Some((min, origin)) = min_age
+        && let Ok(ready) = uploaded.checked_add(*min)
+        && ready > now
+    {
+        recheck_by(ready);
+        return hit(
+            rule,
+            Code::CooldownTooNew,
+            format!("uploaded {uploaded}; listed from {ready}"),
+            origin.clone(),
+        );
+    }
+    Vec::new()
 }

@@ -1,6 +1,9 @@
 //! `[advisories]` and `[malware]`: OSV records read from local files
 //! ([`crate::data::osv`]), how old they may get, and what happens when they are older.
 
+use crate::data::osv::RecordKind;
+use crate::policy::check::{FileFacts, FileHits, Hit, Scope};
+use crate::policy::decision::Code;
 use std::ops::Range;
 use std::path::PathBuf;
 
@@ -149,4 +152,128 @@ impl Raw {
             min_severity: self.min_severity,
         })
     }
+}
+
+impl Feed {
+    /// How old the data is, for a stale-data decision.
+    pub(crate) fn stale_detail(&self) -> String {
+        match self.as_of {
+            Some(t) => format!("newest record from {t}"),
+            None => "the data has no date".into(),
+        }
+    }
+}
+
+/// Malware reports naming the file by its digest, then those on its version (of `project`);
+/// stale data first.
+pub(crate) fn malware_file_hits<'a>(
+    rule: &'a Rule,
+    feed: Option<&'a Feed>,
+    stale: bool,
+    project: &str,
+    f: &FileFacts<'a>,
+) -> FileHits<'a> {
+    let mut out = Vec::new();
+    let Some(feed) = feed else {
+        return out;
+    };
+    if rule.is_off() {
+        return out;
+    }
+    if stale {
+        out.push((
+            Hit::of(
+                RuleId::Malware,
+                &feed.stale,
+                Code::AdvisoryDataStale,
+                feed.stale_detail(),
+            ),
+            f.base,
+        ));
+    }
+    let by_file = f
+        .base
+        .sha256
+        .and_then(|sha| feed.db.malicious_file(project, sha))
+        .map(|rec| (rec, format!("{} names this file: {}", rec.id, rec.summary)));
+    let by_version = f.version.into_iter().flat_map(|ver| {
+        feed.db
+            .affecting(project, ver)
+            .filter(|rec| rec.kind == RecordKind::Malware)
+            .map(|rec| (rec, format!("{}: {}", rec.id, rec.summary)))
+    });
+    for (rec, detail) in by_file.into_iter().chain(by_version) {
+        out.push((
+            Hit::of(RuleId::Malware, rule, Code::Malicious, detail),
+            Scope {
+                ids: Some((&rec.id, &rec.aliases)),
+                ..f.base
+            },
+        ));
+    }
+    out
+}
+
+/// Advisories on the file's version (of `project`) at or above `min-severity`; stale data
+/// first.
+pub(crate) fn advisory_file_hits<'a>(
+    rule: &'a Rule,
+    feed: Option<&'a Feed>,
+    stale: bool,
+    project: &str,
+    f: &FileFacts<'a>,
+) -> FileHits<'a> {
+    let mut out = Vec::new();
+    let Some(feed) = feed else {
+        return out;
+    };
+    if rule.is_off() {
+        return out;
+    }
+    if stale {
+        out.push((
+            Hit::of(
+                RuleId::Advisories,
+                &feed.stale,
+                Code::AdvisoryDataStale,
+                feed.stale_detail(),
+            ),
+            f.base,
+        ));
+    }
+    let Some(ver) = f.version else {
+        return out;
+    };
+    for hit in feed.db.hits(project, ver) {
+        let rec = hit.record;
+        if rec.kind != RecordKind::Vulnerability
+            || feed
+                .min_severity
+                .is_some_and(|min| rec.severity.is_some_and(|s| s < min))
+        {
+            continue;
+        }
+        let fixed = hit
+            .fixed_in
+            .map(|f| format!("; fixed in {f}"))
+            .unwrap_or_default();
+        let sev = rec
+            .severity
+            .map(|s| format!(" ({} severity)", s.as_str()))
+            .unwrap_or_default();
+        out.push((
+            Hit::of(
+                RuleId::Advisories,
+                rule,
+                Code::Vulnerable,
+                format!("{}{sev}: {}{fixed}", rec.id, rec.summary),
+            ),
+            Scope {
+                ids: Some((&rec.id, &rec.aliases)),
+                fixed: rec.fix_available,
+                ..f.base
+            },
+        ));
+    }
+    out
 }

@@ -1,10 +1,13 @@
 //! `[lock]`: lock files whose pins are the only files shown (`outside`: what happens to the
 //! rest), and how a project no lock names is answered.
 
+use crate::policy::check::{FileFacts, FileHits, Hit};
+use crate::policy::decision::Code;
+use crate::policy::rule::RuleId;
 use std::ops::Range;
 use std::path::PathBuf;
 
-use crate::data::lock::{LockError, LockSet};
+use crate::data::lock::{LockError, LockSet, LockedProject};
 use crate::policy::diag::{Diagnostic, Origin, Severity};
 use crate::policy::rule::{Rule, RuleAction};
 use crate::policy::rules::projects::Blocked;
@@ -109,5 +112,27 @@ fn problems(e: &LockError) -> Vec<(Option<String>, Option<usize>, String)> {
             .map(|p| (Some(p.file.clone()), Some(p.line), p.message.clone()))
             .collect(),
         other => vec![(None, None, other.to_string())],
+    }
+}
+
+/// A file the project's pins (`locked`, when a lock names the project) do not name.
+pub(crate) fn file_hits<'a>(
+    rule: &'a Rule,
+    locked: Option<&LockedProject>,
+    f: &FileFacts<'a>,
+) -> FileHits<'a> {
+    match locked {
+        Some(locked) if !rule.is_off() && !locked.pins_file(&f.file.filename, &f.file.hashes) => {
+            vec![(
+                Hit::of(
+                    RuleId::Lock,
+                    rule,
+                    Code::NotInLock,
+                    format!("pinned from {}", locked.origin),
+                ),
+                f.base,
+            )]
+        }
+        _ => Vec::new(),
     }
 }

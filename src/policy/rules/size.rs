@@ -1,5 +1,8 @@
 //! `[size]`: the largest file shown.
 
+use crate::policy::check::{FileFacts, FileHits, Hit};
+use crate::policy::decision::Code;
+use crate::policy::rule::{Rule, RuleId};
 use std::ops::Range;
 
 use toml::de::DeValue;
@@ -43,5 +46,21 @@ impl Raw {
     /// The largest file size shown; `None`: no limit.
     pub(crate) fn finish(self) -> Option<u64> {
         self.max
+    }
+}
+
+/// A file larger than `max`.
+pub(crate) fn file_hits<'a>(rule: &'a Rule, max: Option<u64>, f: &FileFacts<'a>) -> FileHits<'a> {
+    match (max, f.file.size) {
+        (Some(max), Some(size)) if size > max && !rule.is_off() => vec![(
+            Hit::of(
+                RuleId::Size,
+                rule,
+                Code::TooLarge,
+                format!("{size} bytes, the limit is {max}"),
+            ),
+            f.base,
+        )],
+        _ => Vec::new(),
     }
 }

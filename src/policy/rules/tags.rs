@@ -1,6 +1,10 @@
 //! `[tags]`: globs on a wheel's Python, ABI and platform tags; a wheel is shown when one of its
 //! tag triples matches all three lists.
 
+use crate::dist::filename::DistRef;
+use crate::policy::check::{FileFacts, FileHits, Hit};
+use crate::policy::decision::Code;
+use crate::policy::rule::{Rule, RuleId};
 use std::ops::Range;
 
 use globset::{Glob, GlobSet};
@@ -82,5 +86,17 @@ impl Raw {
             abi: globs(diags, self.abi),
             platform: globs(diags, self.platform),
         }
+    }
+}
+
+/// A wheel none of whose tag triples the three lists allow.
+pub(crate) fn file_hits<'a>(rule: &'a Rule, tags: &TagRules, f: &FileFacts<'a>) -> FileHits<'a> {
+    match f.parsed {
+        DistRef::Wheel { tags: wheel, .. }
+            if !rule.is_off() && !tags.is_empty() && !tags.allows(wheel.triples()) =>
+        {
+            vec![(Hit::of(RuleId::Tags, rule, Code::TagNotAllowed, ""), f.base)]
+        }
+        _ => Vec::new(),
     }
 }

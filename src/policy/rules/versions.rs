@@ -1,6 +1,9 @@
 //! `[versions]`: version ranges required or denied per project, and how many of a project's
 //! newest versions are shown (`max-count`).
 
+use crate::policy::check::{FileFacts, FileHits, Hit};
+use crate::policy::decision::Code;
+use crate::policy::rule::{Rule, RuleId};
 use std::ops::Range;
 
 use pep440_rs::VersionSpecifiers;
@@ -72,4 +75,35 @@ pub(crate) struct Versions {
     pub(crate) require: NameMap<VersionSpecifiers>,
     pub(crate) deny: NameMap<VersionSpecifiers>,
     pub(crate) max_count: Option<(usize, Origin)>,
+}
+
+/// The project's `required` ranges its version is outside, then `denied` ranges it is in.
+pub(crate) fn file_hits<'a>(
+    rule: &'a Rule,
+    required: &[&'a (NameEntry, VersionSpecifiers)],
+    denied: &[&'a (NameEntry, VersionSpecifiers)],
+    f: &FileFacts<'a>,
+) -> FileHits<'a> {
+    let mut out = Vec::new();
+    let Some(ver) = f.version else {
+        return out;
+    };
+    if rule.is_off() {
+        return out;
+    }
+    let hit = |detail: String, e: &NameEntry| Hit {
+        origin: Some(e.origin.clone()),
+        ..Hit::of(RuleId::Versions, rule, Code::VersionExcluded, detail)
+    };
+    for (e, spec) in required.iter().copied() {
+        if !spec.contains(ver) {
+            out.push((hit(format!("{ver} is outside `{spec}`"), e), f.base));
+        }
+    }
+    for (e, spec) in denied.iter().copied() {
+        if spec.contains(ver) {
+            out.push((hit(format!("{ver} is denied by `{spec}`"), e), f.base));
+        }
+    }
+    out
 }
