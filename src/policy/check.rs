@@ -1,9 +1,11 @@
-//! What a rule's check returns: hits, each with the scope exceptions are matched against.
+//! What a rule's check returns: hits on a file, each with the scope exceptions are matched
+//! against, or hits on a whole project, each with how a block by it is answered.
 //! The evaluator (`eval`) runs the checks in its order and weighs each hit (action,
 //! report-only, exceptions); a check only says what matched, from its rule's own settings.
 
 use pep440_rs::Version;
 
+use super::decision::Blocked;
 use super::decision::Code;
 use super::diag::Origin;
 use super::rule::{Rule, RuleId};
@@ -58,3 +60,13 @@ pub(crate) struct FileFacts<'f> {
 
 /// The hits one rule finds on one file, in the order they are weighed.
 pub(crate) type FileHits<'a> = Vec<(Hit<'a>, Scope<'a>)>;
+
+/// A project-wide rule that matched, and how a block by it is answered.
+pub(crate) struct ProjectHit<'a> {
+    pub(crate) rule: &'a Rule,
+    pub(crate) id: RuleId,
+    pub(crate) code: Code,
+    pub(crate) detail: String,
+    pub(crate) origin: Option<Origin>,
+    pub(crate) style: Blocked,
+}

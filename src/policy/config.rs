@@ -33,12 +33,12 @@ use crate::data::lock::LockSet;
 /// The policy `serve` uses when given none: shipped in `policies/default.toml`.
 pub const DEFAULT_POLICY: &str = include_str!("../../policies/default.toml");
 
+pub use super::decision::Blocked;
 pub use super::rules::cooldown::Cooldown;
 pub use super::rules::feeds::Feed;
 pub use super::rules::health::DEFAULT_MIN_SCORE;
 pub use super::rules::namespaces::NamespaceRules;
 pub use super::rules::project_status::StatusRules;
-pub use super::rules::projects::Blocked;
 pub use super::rules::tags::TagRules;
 
 #[derive(Debug)]

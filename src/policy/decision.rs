@@ -23,6 +23,17 @@ impl Action {
     }
 }
 
+/// How a project hidden whole is answered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Blocked {
+    /// `200` with no files and a PEP 792 `quarantined` status: uv stops there instead of
+    /// trying the next index, and the reason reaches the user.
+    Quarantine,
+    /// `404`: the client may fall through to another index it was given.
+    NotFound,
+}
+
 /// Stable, kebab-case reason codes. Renaming one breaks users' log queries and policies, so the
 /// full list is pinned by a test.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]

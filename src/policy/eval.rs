@@ -12,13 +12,13 @@ use std::cell::Cell;
 use jiff::Timestamp;
 use pep440_rs::{Version, VersionSpecifiers};
 
-use super::check::{FileFacts, Hit, Scope};
+use super::check::{FileFacts, Hit, ProjectHit, Scope};
 use super::config::{Blocked, Exception, Policy};
 use super::decision::{Action, Code, Decision};
 use super::diag::Origin;
 use super::names::NameEntry;
 use super::rule::{Rule, RuleAction, RuleId};
-use super::rules::{self, health::HealthFinding};
+use super::rules;
 use crate::audit::Report;
 use crate::data::lock::LockedProject;
 use crate::dist::ProjectName;
@@ -64,16 +64,6 @@ enum Lift<'p> {
     Expired(&'p Exception),
     /// An `until-fixed` exception whose advisory now lists a fix: upgrading is the way out.
     Fixed(&'p Exception),
-}
-
-/// A project-wide rule that matched, and how a block by it is answered.
-struct ProjectHit<'a> {
-    rule: &'a Rule,
-    id: RuleId,
-    code: Code,
-    detail: String,
-    origin: Option<Origin>,
-    style: Blocked,
 }
 
 /// Running verdict for one file.
@@ -123,113 +113,43 @@ impl Policy {
             project_note: None,
             recheck: Cell::new(None),
         };
-        let mut checks: Vec<ProjectHit<'_>> = Vec::new();
-        if !self.projects.is_off() {
-            if let Some((e, _)) = self.deny.find(name) {
-                checks.push(ProjectHit {
-                    rule: &self.projects,
-                    id: RuleId::Projects,
-                    code: Code::ProjectDenied,
-                    detail: reason_detail(e),
-                    origin: Some(e.origin.clone()),
-                    style: self.blocked,
-                });
-            } else if !self.allow.is_empty() && self.allow.find(name).is_none() {
-                checks.push(ProjectHit {
-                    rule: &self.projects,
-                    id: RuleId::Projects,
-                    code: Code::ProjectNotAllowed,
-                    detail: String::new(),
-                    origin: self.allow.first_origin(),
-                    style: self.blocked,
-                });
-            }
-        }
-        if let Some(set) = &self.lock_set
-            && !self.lock_outside.is_off()
-            && set.project(name).is_none()
-        {
-            checks.push(ProjectHit {
-                rule: &self.lock_outside,
-                id: RuleId::Lock,
-                code: Code::ProjectNotInLock,
-                detail: String::new(),
-                origin: self.lock_outside.origin.clone(),
-                style: self.lock_blocked,
-            });
-        }
-        if let Some(feed) = &self.malware_feed
-            && !self.malware.is_off()
-            && let Some(rec) = feed.db.malicious_project(name)
-        {
-            checks.push(ProjectHit {
-                rule: &self.malware,
-                id: RuleId::Malware,
-                code: Code::Malicious,
-                detail: format!("{}: every version ({})", rec.id, rec.summary),
-                origin: self.malware.origin.clone(),
-                style: Blocked::Quarantine,
-            });
-        }
-        // Last: a deny, the lock or a malware report says more than a resemblance. A name
-        // someone allowed or locked was chosen on purpose.
-        if !self.typosquat.is_off()
-            && self.allow.find(name).is_none()
-            && self
-                .lock_set
-                .as_ref()
-                .is_none_or(|l| l.project(name).is_none())
-            && let Some((like, how)) = self.typosquat_names.resembles(name)
-        {
-            checks.push(ProjectHit {
-                rule: &self.typosquat,
-                id: RuleId::Typosquat,
-                code: Code::Typosquat,
-                detail: format!("`{name}` resembles `{like}` ({how})"),
-                origin: self.typosquat.origin.clone(),
-                style: self.blocked,
-            });
-        }
-        // Weakest of all: a score says how a repository is run, not that anything is wrong
-        // with what it published.
-        if let Some(h) = &self.health_rules
-            && !self.health.is_off()
-        {
-            if !h.stale.is_off()
-                && let Some(t) = h.stale_from()
-                && t > now
-            {
-                view.recheck_by(t);
-            }
-            for finding in h.judge(name, now) {
-                let (rule, code, detail, origin) = match finding {
-                    HealthFinding::ScoreLow { detail, origin } => {
-                        (&self.health, Code::HealthScoreLow, detail, origin)
-                    }
-                    HealthFinding::ChecksLow { detail, origin } => {
-                        (&self.health, Code::HealthCheckLow, detail, origin)
-                    }
-                    HealthFinding::Missing { detail, origin } => {
-                        (&h.missing, Code::HealthScoreMissing, detail, origin)
-                    }
-                    HealthFinding::Stale { detail, origin } => {
-                        (&h.stale, Code::HealthDataStale, detail, origin)
-                    }
-                };
-                // An exception must not count as used for a finding that does nothing.
-                if rule.is_off() {
-                    continue;
-                }
-                checks.push(ProjectHit {
-                    rule,
-                    id: RuleId::Health,
-                    code,
-                    detail,
-                    origin,
-                    style: self.blocked,
-                });
-            }
-        }
+        // Strongest first: a deny, the lock or a malware report says more than a resemblance,
+        // and a score says how a repository is run, not that anything is wrong with what it
+        // published.
+        let mut checks = rules::projects::project_hits(
+            &self.projects,
+            &self.deny,
+            &self.allow,
+            self.blocked,
+            name,
+        );
+        checks.extend(rules::lock::project_hits(
+            &self.lock_outside,
+            self.lock_set.as_ref(),
+            self.lock_blocked,
+            name,
+        ));
+        checks.extend(rules::feeds::malware_project_hits(
+            &self.malware,
+            self.malware_feed.as_ref(),
+            name,
+        ));
+        checks.extend(rules::typosquat::project_hits(
+            &self.typosquat,
+            &self.typosquat_names,
+            &self.allow,
+            self.lock_set.as_ref(),
+            self.blocked,
+            name,
+        ));
+        checks.extend(rules::health::project_hits(
+            &self.health,
+            self.health_rules.as_ref(),
+            self.blocked,
+            name,
+            now,
+            |t| view.recheck_by(t),
+        ));
         for ProjectHit {
             rule,
             id,
@@ -300,18 +220,6 @@ fn feed_record_ids(p: &Policy, name: &str) -> Option<(String, Vec<String>)> {
 
 /// What a deny-list entry says about the project: the name or glob it was written as, or the
 /// regular expression it matched (a regex alone reads like a name otherwise), and its reason.
-fn reason_detail(e: &NameEntry) -> String {
-    let what = if e.regex {
-        format!("matches regex `{}`", e.pattern)
-    } else {
-        format!("`{}`", e.pattern)
-    };
-    match &e.reason {
-        Some(r) => format!("{what}: {r}"),
-        None => what,
-    }
-}
-
 impl View<'_> {
     pub fn project(&self) -> &str {
         &self.project

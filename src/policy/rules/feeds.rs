@@ -2,7 +2,9 @@
 //! ([`crate::data::osv`]), how old they may get, and what happens when they are older.
 
 use crate::data::osv::RecordKind;
+use crate::policy::check::ProjectHit;
 use crate::policy::check::{FileFacts, FileHits, Hit, Scope};
+use crate::policy::decision::Blocked;
 use crate::policy::decision::Code;
 use std::ops::Range;
 use std::path::PathBuf;
@@ -276,4 +278,29 @@ pub(crate) fn advisory_file_hits<'a>(
         ));
     }
     out
+}
+
+/// A malware report on every version of the project.
+pub(crate) fn malware_project_hits<'a>(
+    rule: &'a Rule,
+    feed: Option<&Feed>,
+    name: &str,
+) -> Vec<ProjectHit<'a>> {
+    let Some(feed) = feed else {
+        return Vec::new();
+    };
+    if rule.is_off() {
+        return Vec::new();
+    }
+    let Some(rec) = feed.db.malicious_project(name) else {
+        return Vec::new();
+    };
+    vec![ProjectHit {
+        rule,
+        id: RuleId::Malware,
+        code: Code::Malicious,
+        detail: format!("{}: every version ({})", rec.id, rec.summary),
+        origin: rule.origin.clone(),
+        style: Blocked::Quarantine,
+    }]
 }

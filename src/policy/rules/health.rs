@@ -1,6 +1,10 @@
 //! `[health]`: the minimums a policy sets on OpenSSF Scorecard results
 //! ([`crate::data::scorecard`]), and the findings a project gets against them.
 
+use crate::policy::check::ProjectHit;
+use crate::policy::decision::Blocked;
+use crate::policy::decision::Code;
+use crate::policy::rule::RuleId;
 use std::ops::Range;
 use std::path::PathBuf;
 
@@ -384,4 +388,58 @@ impl HealthRules {
         }
         out
     }
+}
+
+/// The project's Scorecard findings under `section`'s minimums; `recheck_by` is told when the
+/// data turns stale, so pages are decided again then.
+pub(crate) fn project_hits<'a>(
+    section: &'a Rule,
+    health: Option<&'a HealthRules>,
+    blocked: Blocked,
+    name: &str,
+    now: Timestamp,
+    recheck_by: impl Fn(Timestamp),
+) -> Vec<ProjectHit<'a>> {
+    let mut out = Vec::new();
+    let Some(h) = health else {
+        return out;
+    };
+    if section.is_off() {
+        return out;
+    }
+    if !h.stale.is_off()
+        && let Some(t) = h.stale_from()
+        && t > now
+    {
+        recheck_by(t);
+    }
+    for finding in h.judge(name, now) {
+        let (rule, code, detail, origin) = match finding {
+            HealthFinding::ScoreLow { detail, origin } => {
+                (section, Code::HealthScoreLow, detail, origin)
+            }
+            HealthFinding::ChecksLow { detail, origin } => {
+                (section, Code::HealthCheckLow, detail, origin)
+            }
+            HealthFinding::Missing { detail, origin } => {
+                (&h.missing, Code::HealthScoreMissing, detail, origin)
+            }
+            HealthFinding::Stale { detail, origin } => {
+                (&h.stale, Code::HealthDataStale, detail, origin)
+            }
+        };
+        // An exception must not count as used for a finding that does nothing.
+        if rule.is_off() {
+            continue;
+        }
+        out.push(ProjectHit {
+            rule,
+            id: RuleId::Health,
+            code,
+            detail,
+            origin,
+            style: blocked,
+        });
+    }
+    out
 }

@@ -1,6 +1,7 @@
 //! `[lock]`: lock files whose pins are the only files shown (`outside`: what happens to the
 //! rest), and how a project no lock names is answered.
 
+use crate::policy::check::ProjectHit;
 use crate::policy::check::{FileFacts, FileHits, Hit};
 use crate::policy::decision::Code;
 use crate::policy::rule::RuleId;
@@ -8,9 +9,9 @@ use std::ops::Range;
 use std::path::PathBuf;
 
 use crate::data::lock::{LockError, LockSet, LockedProject};
+use crate::policy::decision::Blocked;
 use crate::policy::diag::{Diagnostic, Origin, Severity};
 use crate::policy::rule::{Rule, RuleAction};
-use crate::policy::rules::projects::Blocked;
 use crate::policy::walk::{Spot, Val, Walk};
 
 pub(crate) const KEYS: &[&str] = &["files", "outside", "blocked"];
@@ -133,6 +134,26 @@ pub(crate) fn file_hits<'a>(
                 f.base,
             )]
         }
+        _ => Vec::new(),
+    }
+}
+
+/// A project no lock names (`outside`: the rule for those).
+pub(crate) fn project_hits<'a>(
+    outside: &'a Rule,
+    set: Option<&LockSet>,
+    blocked: Blocked,
+    name: &str,
+) -> Vec<ProjectHit<'a>> {
+    match set {
+        Some(set) if !outside.is_off() && set.project(name).is_none() => vec![ProjectHit {
+            rule: outside,
+            id: RuleId::Lock,
+            code: Code::ProjectNotInLock,
+            detail: String::new(),
+            origin: outside.origin.clone(),
+            style: blocked,
+        }],
         _ => Vec::new(),
     }
 }

@@ -1,26 +1,16 @@
 //! `[projects]`: allow and deny lists of whole projects, and how a project they hide is
 //! answered (`blocked`, which `[lock]` has too).
 
+use crate::policy::check::ProjectHit;
+use crate::policy::decision::{Blocked, Code};
+use crate::policy::rule::{Rule, RuleId};
 use std::ops::Range;
-
-use serde::Serialize;
 
 use crate::policy::diag::Diagnostic;
 use crate::policy::names::{NameEntry, NameSet};
 use crate::policy::walk::{Spot, Val, Walk, names};
 
 pub(crate) const KEYS: &[&str] = &["allow", "deny", "blocked"];
-
-/// How a project hidden whole is answered.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Blocked {
-    /// `200` with no files and a PEP 792 `quarantined` status: uv stops there instead of
-    /// trying the next index, and the reason reaches the user.
-    Quarantine,
-    /// `404`: the client may fall through to another index it was given.
-    NotFound,
-}
 
 impl Blocked {
     /// `blocked = "quarantine" | "not-found"`, reporting anything else.
@@ -75,5 +65,54 @@ impl Raw {
             names(diags, unit(self.deny)),
             self.blocked.unwrap_or(Blocked::Quarantine),
         )
+    }
+}
+
+/// A project on the deny-list, or missing from a non-empty allow-list.
+pub(crate) fn project_hits<'a>(
+    rule: &'a Rule,
+    deny: &NameSet,
+    allow: &NameSet,
+    blocked: Blocked,
+    name: &str,
+) -> Vec<ProjectHit<'a>> {
+    if rule.is_off() {
+        return Vec::new();
+    }
+    let hit = |code, detail, origin| ProjectHit {
+        rule,
+        id: RuleId::Projects,
+        code,
+        detail,
+        origin,
+        style: blocked,
+    };
+    if let Some((e, _)) = deny.find(name) {
+        vec![hit(
+            Code::ProjectDenied,
+            reason_detail(e),
+            Some(e.origin.clone()),
+        )]
+    } else if !allow.is_empty() && allow.find(name).is_none() {
+        vec![hit(
+            Code::ProjectNotAllowed,
+            String::new(),
+            allow.first_origin(),
+        )]
+    } else {
+        Vec::new()
+    }
+}
+
+/// The entry that matched, as a decision shows it.
+fn reason_detail(e: &NameEntry) -> String {
+    let what = if e.regex {
+        format!("matches regex `{}`", e.pattern)
+    } else {
+        format!("`{}`", e.pattern)
+    };
+    match &e.reason {
+        Some(r) => format!("{what}: {r}"),
+        None => what,
     }
 }

@@ -16,6 +16,12 @@
 //! `pythondateutil`, `requests` → `reque5ts`), so a lookup compares a requested name with the
 //! few dozen names of nearby length only. It runs once per project page, never per file.
 
+use crate::data::lock::LockSet;
+use crate::policy::check::ProjectHit;
+use crate::policy::decision::Blocked;
+use crate::policy::decision::Code;
+use crate::policy::names::NameSet;
+use crate::policy::rule::RuleId;
 use std::collections::{HashMap, HashSet};
 use std::fmt;
 
@@ -263,6 +269,35 @@ impl Raw {
     pub(crate) fn finish(self, section: &Rule) -> Option<Protected> {
         (!section.is_off()).then(|| Protected::new(self.protect.iter().map(String::as_str)))
     }
+}
+
+/// A name that resembles a well-known or protected one. A name someone allowed or locked was
+/// chosen on purpose, so those are not flagged.
+pub(crate) fn project_hits<'a>(
+    rule: &'a Rule,
+    names: &Protected,
+    allow: &NameSet,
+    locks: Option<&LockSet>,
+    blocked: Blocked,
+    name: &str,
+) -> Vec<ProjectHit<'a>> {
+    if rule.is_off()
+        || allow.find(name).is_some()
+        || locks.is_some_and(|l| l.project(name).is_some())
+    {
+        return Vec::new();
+    }
+    let Some((like, how)) = names.resembles(name) else {
+        return Vec::new();
+    };
+    vec![ProjectHit {
+        rule,
+        id: RuleId::Typosquat,
+        code: Code::Typosquat,
+        detail: format!("`{name}` resembles `{like}` ({how})"),
+        origin: rule.origin.clone(),
+        style: blocked,
+    }]
 }
 
 #[cfg(test)]
