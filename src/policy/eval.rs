@@ -79,10 +79,6 @@ impl Policy {
     /// Decides whether `project` may be looked up at all: deny-list, allow-list, lock files,
     /// whole-project malware reports, typosquats and Scorecard health; everything here needs
     /// only the name, so a project hidden whole costs no upstream request.
-    #[expect(
-        clippy::too_many_lines,
-        reason = "issue 13: the policy is still organised by stage; this splits with it, by rule"
-    )]
     pub fn gate(&self, project: &ProjectName, now: Timestamp) -> Gate<'_> {
         let name = project.as_str();
         let exceptions: Vec<&Exception> = self
@@ -150,6 +146,25 @@ impl Policy {
             now,
             |t| view.recheck_by(t),
         ));
+        match view.weigh_project(checks) {
+            Some((decision, style)) => Gate::Blocked { decision, style },
+            None => Gate::Open(Box::new(view)),
+        }
+    }
+}
+
+fn feed_record_ids(p: &Policy, name: &str) -> Option<(String, Vec<String>)> {
+    let rec = p.malware_feed.as_ref()?.db.malicious_project(name)?;
+    Some((rec.id.clone(), rec.aliases.clone()))
+}
+
+/// What a deny-list entry says about the project: the name or glob it was written as, or the
+/// regular expression it matched (a regex alone reads like a name otherwise), and its reason.
+impl View<'_> {
+    /// Weighs the project-wide hits in order: the first that hides blocks the project (with
+    /// how that is answered); a warning or report-only result becomes the note every file
+    /// carries; an exception lifts a hit in its scope.
+    fn weigh_project(&mut self, checks: Vec<ProjectHit<'_>>) -> Option<(Decision, Blocked)> {
         for ProjectHit {
             rule,
             id,
@@ -160,13 +175,13 @@ impl Policy {
         } in checks
         {
             let ids = (code == Code::Malicious)
-                .then(|| feed_record_ids(self, name))
+                .then(|| feed_record_ids(self.policy, &self.project))
                 .flatten();
             let scope = Scope {
                 ids: ids.as_ref().map(|(i, a)| (i.as_str(), a.as_slice())),
                 ..Scope::default()
             };
-            match view.lift(id, scope) {
+            match self.lift(id, scope) {
                 Lift::Lifted(e) => {
                     e.mark_used();
                     continue;
@@ -182,45 +197,38 @@ impl Policy {
             match rule.action {
                 RuleAction::Allow => {}
                 RuleAction::Warn => {
-                    view.project_note.get_or_insert(Decision {
+                    self.project_note.get_or_insert(Decision {
                         action: Action::Warn,
                         ..decision
                     });
                 }
-                RuleAction::Yank | RuleAction::Hide if self.report_only || rule.report_only => {
-                    view.project_note.get_or_insert(Decision {
+                RuleAction::Yank | RuleAction::Hide
+                    if self.policy.report_only || rule.report_only =>
+                {
+                    self.project_note.get_or_insert(Decision {
                         action: Action::WouldHide,
                         ..decision
                     });
                 }
                 RuleAction::Yank => {
                     // A yank changes what is served, so it wins over an earlier warning.
-                    if view
+                    if self
                         .project_note
                         .as_ref()
                         .is_none_or(|n| n.action != Action::Yank)
                     {
-                        view.project_note = Some(Decision {
+                        self.project_note = Some(Decision {
                             action: Action::Yank,
                             ..decision
                         });
                     }
                 }
-                RuleAction::Hide => return Gate::Blocked { decision, style },
+                RuleAction::Hide => return Some((decision, style)),
             }
         }
-        Gate::Open(Box::new(view))
+        None
     }
-}
 
-fn feed_record_ids(p: &Policy, name: &str) -> Option<(String, Vec<String>)> {
-    let rec = p.malware_feed.as_ref()?.db.malicious_project(name)?;
-    Some((rec.id.clone(), rec.aliases.clone()))
-}
-
-/// What a deny-list entry says about the project: the name or glob it was written as, or the
-/// regular expression it matched (a regex alone reads like a name otherwise), and its reason.
-impl View<'_> {
     pub fn project(&self) -> &str {
         &self.project
     }
