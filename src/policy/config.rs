@@ -484,10 +484,6 @@ impl Builder {
         }
     }
 
-    #[expect(
-        clippy::too_many_lines,
-        reason = "issue 13: the policy is still organised by stage; this splits with it, by rule"
-    )]
     fn exception(&mut self, w: &mut Walk<'_>, t: &DeTable<'_>, span: &Range<usize>) {
         const KEYS: &[&str] = &[
             "rule",
@@ -513,33 +509,7 @@ impl Builder {
         for (key, v, _) in w.keys(t, "[[exceptions]]", KEYS) {
             let what = format!("[[exceptions]] {key}");
             match key {
-                "rule" => {
-                    let items: Vec<(String, Range<usize>)> = match v.get_ref() {
-                        DeValue::Array(_) => w.string_list(v, &what),
-                        _ => w
-                            .str(v, &what)
-                            .map(|s| vec![(s.to_owned(), v.span())])
-                            .unwrap_or_default(),
-                    };
-                    for (s, sp) in items {
-                        match RuleId::parse(&s) {
-                            Some(r) => rules.push(r),
-                            None => {
-                                ok = false;
-                                let names: Vec<&str> =
-                                    RuleId::ALL.iter().map(|r| r.as_str()).collect();
-                                w.error(
-                                    &sp,
-                                    "unknown-rule",
-                                    format!(
-                                        "{what}: `{s}` is not a rule (one of {})",
-                                        names.join(", ")
-                                    ),
-                                );
-                            }
-                        }
-                    }
-                }
+                "rule" => ok &= exception_rules(w, v, &what, &mut rules),
                 "project" => {
                     project = w.name_pattern(v, &what).map(|(pattern, spot)| {
                         let origin = w.origin(&v.span());
@@ -588,44 +558,20 @@ impl Builder {
                 }
             }
         }
-        if rules.is_empty() && ok {
-            ok = false;
-            w.error(
-                span,
-                "missing-key",
-                "an exception needs `rule`: the rule (or rules) it lifts",
-            );
-        }
-        if reason.as_deref().is_none_or(|r| r.trim().is_empty()) {
-            ok = false;
-            w.error(
-                span,
-                "missing-reason",
-                "an exception needs a `reason`: the next person to read the policy must know why",
-            );
-        }
-        if project.is_none() && sha256.is_none() && id.is_none() {
-            ok = false;
-            w.error(
-                span,
-                "missing-scope",
-                "an exception needs a scope: `project` (with optional `versions`), `sha256` or `id`",
-            );
-        }
-        if let Some((true, sp)) = &until_fixed
-            && rules.iter().any(|r| *r != RuleId::Advisories)
-        {
-            ok = false;
-            w.error(
-                sp,
-                "until-fixed-scope",
-                "`until-fixed` needs `rule = \"advisories\"` alone: only an advisory lists fixed versions",
-            );
-        }
-        if versions.is_some() && project.is_none() {
-            ok = false;
-            w.error(span, "missing-scope", "`versions` needs `project`");
-        }
+        let whole = exception_is_whole(
+            w,
+            span,
+            ok,
+            &ExceptionParts {
+                rules: &rules,
+                reason: reason.as_deref(),
+                has_project: project.is_some(),
+                has_digest_or_id: sha256.is_some() || id.is_some(),
+                has_versions: versions.is_some(),
+                until_fixed: until_fixed.as_ref(),
+            },
+        );
+        ok &= whole;
         let origin = w.origin(span);
         if let Some(d) = expires
             && d < jiff::Timestamp::now()
@@ -891,6 +837,96 @@ impl Raws {
         p.attestation_publishers = self.attestations.finish(diags);
         p.health_rules = self.health.finish(diags, &p.health);
     }
+}
+
+/// `rule = "…"` or `rule = ["…", …]` of an exception, each checked to be a rule. Returns
+/// whether every name was one.
+fn exception_rules(w: &mut Walk<'_>, v: &Val<'_>, what: &str, rules: &mut Vec<RuleId>) -> bool {
+    let mut ok = true;
+    let items: Vec<(String, Range<usize>)> = match v.get_ref() {
+        DeValue::Array(_) => w.string_list(v, what),
+        _ => w
+            .str(v, what)
+            .map(|s| vec![(s.to_owned(), v.span())])
+            .unwrap_or_default(),
+    };
+    for (s, sp) in items {
+        match RuleId::parse(&s) {
+            Some(r) => rules.push(r),
+            None => {
+                ok = false;
+                let names: Vec<&str> = RuleId::ALL.iter().map(|r| r.as_str()).collect();
+                w.error(
+                    &sp,
+                    "unknown-rule",
+                    format!("{what}: `{s}` is not a rule (one of {})", names.join(", ")),
+                );
+            }
+        }
+    }
+    ok
+}
+
+/// What [`exception_is_whole`] weighs of one exception as read.
+struct ExceptionParts<'a> {
+    rules: &'a [RuleId],
+    reason: Option<&'a str>,
+    has_project: bool,
+    has_digest_or_id: bool,
+    has_versions: bool,
+    until_fixed: Option<&'a (bool, Range<usize>)>,
+}
+
+/// Whether an exception has all it needs: a rule, a reason, a scope, and `until-fixed` and
+/// `versions` only where they mean something. Each missing part is reported at the exception
+/// (a missing rule only when nothing else was wrong, `read_ok`: an unknown rule name already
+/// said so).
+fn exception_is_whole(
+    w: &mut Walk<'_>,
+    span: &Range<usize>,
+    read_ok: bool,
+    e: &ExceptionParts<'_>,
+) -> bool {
+    let mut ok = true;
+    if e.rules.is_empty() && read_ok {
+        ok = false;
+        w.error(
+            span,
+            "missing-key",
+            "an exception needs `rule`: the rule (or rules) it lifts",
+        );
+    }
+    if e.reason.is_none_or(|r| r.trim().is_empty()) {
+        ok = false;
+        w.error(
+            span,
+            "missing-reason",
+            "an exception needs a `reason`: the next person to read the policy must know why",
+        );
+    }
+    if !e.has_project && !e.has_digest_or_id {
+        ok = false;
+        w.error(
+            span,
+            "missing-scope",
+            "an exception needs a scope: `project` (with optional `versions`), `sha256` or `id`",
+        );
+    }
+    if let Some((true, sp)) = e.until_fixed
+        && e.rules.iter().any(|r| *r != RuleId::Advisories)
+    {
+        ok = false;
+        w.error(
+            sp,
+            "until-fixed-scope",
+            "`until-fixed` needs `rule = \"advisories\"` alone: only an advisory lists fixed versions",
+        );
+    }
+    if e.has_versions && !e.has_project {
+        ok = false;
+        w.error(span, "missing-scope", "`versions` needs `project`");
+    }
+    ok
 }
 
 #[cfg(test)]
