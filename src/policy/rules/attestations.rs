@@ -149,10 +149,6 @@ impl Walk<'_> {
     /// `[attestations] require`: each item `{ project = "…", github = "owner/repo",
     /// workflow = "release.yml" }`, `{ project, gitlab = "group/project", workflow }`, or
     /// `{ project, issuer = "https://…", identity = "glob", repository = "…" }`.
-    #[expect(
-        clippy::too_many_lines,
-        reason = "issue 13: the policy is still organised by stage; this splits with it, by rule"
-    )]
     pub(crate) fn publisher_list(
         &mut self,
         v: &Val<'_>,
@@ -200,76 +196,8 @@ impl Walk<'_> {
                 );
                 continue;
             };
-            let workflow = text.get("workflow").map(String::as_str);
-            let repo_like = |s: &str| {
-                let mut parts = s.split('/');
-                parts.clone().count() >= 2
-                    && parts.all(|p| {
-                        !p.is_empty()
-                            && p != ".."
-                            && p.bytes()
-                                .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
-                    })
-            };
-            let publisher = match (text.get("github"), text.get("gitlab"), text.get("issuer")) {
-                (Some(r), None, None) if repo_like(r) => Publisher::github(r, workflow),
-                (None, Some(r), None) if repo_like(r) => Publisher::gitlab(r, workflow),
-                (Some(r), None, None) | (None, Some(r), None) => {
-                    self.error(
-                        &item.span(),
-                        "bad-value",
-                        format!("{what}: `{r}` is not a repository path such as `owner/name`"),
-                    );
-                    continue;
-                }
-                (None, None, Some(issuer))
-                    if text.contains_key("identity") || text.contains_key("repository") =>
-                {
-                    let identity = match text.get("identity") {
-                        None => IdentityMatch::Any,
-                        Some(g) => match Glob::new(g) {
-                            Ok(g) => IdentityMatch::Glob(g.compile_matcher()),
-                            Err(e) => {
-                                self.error(
-                                    &item.span(),
-                                    "bad-glob",
-                                    format!(
-                                        "{what} identity: `{g}` is not a valid glob: {}",
-                                        e.kind()
-                                    ),
-                                );
-                                continue;
-                            }
-                        },
-                    };
-                    Publisher {
-                        issuer: issuer.clone(),
-                        repository: text.get("repository").cloned(),
-                        identity,
-                        label: format!(
-                            "{} from {issuer}",
-                            text.get("identity")
-                                .or(text.get("repository"))
-                                .map_or("", String::as_str)
-                        ),
-                    }
-                }
-                (None, None, Some(_)) => {
-                    self.error(
-                        &item.span(),
-                        "missing-key",
-                        format!("{what}: an `issuer` alone would accept anyone it vouches for; add `identity` or `repository`"),
-                    );
-                    continue;
-                }
-                _ => {
-                    self.error(
-                        &item.span(),
-                        "missing-key",
-                        format!("{what}: name one publisher: `github`, `gitlab`, or `issuer` with `identity`"),
-                    );
-                    continue;
-                }
+            let Some(publisher) = self.publisher(&text, &item.span(), what) else {
+                continue;
             };
             if let Some((pattern, spot)) = self.name_pattern(project, what) {
                 let origin = self.origin(&item.span());
@@ -286,6 +214,86 @@ impl Walk<'_> {
             }
         }
         out
+    }
+
+    /// The publisher an `[attestations] require` entry names (its string keys in `text`):
+    /// `github` or `gitlab` with a repository path, or an `issuer` with `identity` or
+    /// `repository`; anything else is reported at `span`.
+    fn publisher(
+        &mut self,
+        text: &std::collections::HashMap<&str, String>,
+        span: &Range<usize>,
+        what: &str,
+    ) -> Option<Publisher> {
+        let workflow = text.get("workflow").map(String::as_str);
+        let repo_like = |s: &str| {
+            let mut parts = s.split('/');
+            parts.clone().count() >= 2
+                && parts.all(|p| {
+                    !p.is_empty()
+                        && p != ".."
+                        && p.bytes()
+                            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+                })
+        };
+        let publisher = match (text.get("github"), text.get("gitlab"), text.get("issuer")) {
+            (Some(r), None, None) if repo_like(r) => Publisher::github(r, workflow),
+            (None, Some(r), None) if repo_like(r) => Publisher::gitlab(r, workflow),
+            (Some(r), None, None) | (None, Some(r), None) => {
+                self.error(
+                    span,
+                    "bad-value",
+                    format!("{what}: `{r}` is not a repository path such as `owner/name`"),
+                );
+                return None;
+            }
+            (None, None, Some(issuer))
+                if text.contains_key("identity") || text.contains_key("repository") =>
+            {
+                let identity = match text.get("identity") {
+                    None => IdentityMatch::Any,
+                    Some(g) => match Glob::new(g) {
+                        Ok(g) => IdentityMatch::Glob(g.compile_matcher()),
+                        Err(e) => {
+                            self.error(
+                                span,
+                                "bad-glob",
+                                format!("{what} identity: `{g}` is not a valid glob: {}", e.kind()),
+                            );
+                            return None;
+                        }
+                    },
+                };
+                Publisher {
+                    issuer: issuer.clone(),
+                    repository: text.get("repository").cloned(),
+                    identity,
+                    label: format!(
+                        "{} from {issuer}",
+                        text.get("identity")
+                            .or(text.get("repository"))
+                            .map_or("", String::as_str)
+                    ),
+                }
+            }
+            (None, None, Some(_)) => {
+                self.error(
+                    span,
+                    "missing-key",
+                    format!("{what}: an `issuer` alone would accept anyone it vouches for; add `identity` or `repository`"),
+                );
+                return None;
+            }
+            _ => {
+                self.error(
+                    span,
+                    "missing-key",
+                    format!("{what}: name one publisher: `github`, `gitlab`, or `issuer` with `identity`"),
+                );
+                return None;
+            }
+        };
+        Some(publisher)
     }
 }
 
