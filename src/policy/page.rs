@@ -32,10 +32,6 @@ pub struct FileDecision {
 ///
 /// A version stays in `versions` only when one of its files is shown, or when upstream lists it
 /// with no files at all: a version whose only files are hidden disappears.
-#[expect(
-    clippy::too_many_lines,
-    reason = "issue 13: the policy is still organised by stage; this splits with it, by rule"
-)]
 pub fn decide_page(
     project: &ProjectName,
     page: ProjectPage,
@@ -87,27 +83,18 @@ pub fn decide_page(
     for file in &files {
         let parsed = classify(&file.filename, project, &mut cache);
         let version = parsed.as_ref().ok().and_then(DistRef::version);
-        let decision = if !seen.insert(file.filename.as_str()) {
-            Decision::hide(Code::DuplicateFilename, "")
+        let decision = if seen.insert(file.filename.as_str()) {
+            decide_file(
+                view,
+                file,
+                &parsed,
+                version,
+                note.as_ref(),
+                project_hidden,
+                &first_upload,
+            )
         } else {
-            match &parsed {
-                Err(e) => filename_decision(e),
-                Ok(_) if project_hidden => note.clone().unwrap_or_else(Decision::show),
-                Ok(parsed) => {
-                    let first = version.filter(|_| !first_upload.is_empty());
-                    let uploaded = match first.and_then(|v| first_upload.get(v)) {
-                        Some((_, first)) => Some(*first),
-                        None => file.upload_time.as_deref(),
-                    };
-                    let d = with_note(view.decide_file_aged(file, parsed, uploaded), note.as_ref());
-                    if d.action.shows() && file.sha256().is_none() {
-                        // A download is checked against the sha256; without one it cannot be.
-                        Decision::hide(Code::MissingSha256, "")
-                    } else {
-                        d
-                    }
-                }
-            }
+            Decision::hide(Code::DuplicateFilename, "")
         };
         let shows = decision.action.shows();
         if decision.action == Action::Yank {
@@ -154,23 +141,7 @@ pub fn decide_page(
         .zip(show)
         .filter_map(|(f, s)| s.then_some(f))
         .collect();
-    let with_files: BTreeSet<VersionKey> = by_version
-        .keys()
-        .map(|v| VersionKey::Parsed(v.clone()))
-        .collect();
-    let mut shown_versions: BTreeMap<VersionKey, String> = by_version
-        .into_iter()
-        .filter(|(_, (_, s))| *s)
-        .map(|(v, (text, _))| (VersionKey::Parsed(v), text.to_string()))
-        .collect();
-    // Versions upstream lists without any file carry no risk and stay listed, unless the whole
-    // project is hidden.
-    for v in listed.iter().filter(|_| !project_hidden) {
-        let key = VersionKey::of(v);
-        if !with_files.contains(&key) {
-            shown_versions.entry(key).or_insert_with(|| v.clone());
-        }
-    }
+    let shown_versions = versions_shown(by_version, &listed, project_hidden);
     // A quarantine the policy only warns on (or reports) must not reach the client: installers
     // refuse a quarantined project's files, and the policy chose to show them.
     let status = status.filter(|s| project_hidden || s.status != "quarantined");
@@ -183,6 +154,64 @@ pub fn decide_page(
         status,
     };
     (served, decisions)
+}
+
+/// One file's decision once its name parsed (or failed to): the name rules, the whole-project
+/// verdict (`note`, hiding every file when `project_hidden`), the policy's rules with the
+/// cooldown counting from the version's first upload under `basis = "version"`, and a sha256
+/// to check a download against.
+fn decide_file(
+    view: &View<'_>,
+    file: &FileEntry,
+    parsed: &Result<DistRef<'_>, FilenameError>,
+    version: Option<&Version>,
+    note: Option<&Decision>,
+    project_hidden: bool,
+    first_upload: &HashMap<Version, (Timestamp, &str), foldhash::fast::RandomState>,
+) -> Decision {
+    match parsed {
+        Err(e) => filename_decision(e),
+        Ok(_) if project_hidden => note.cloned().unwrap_or_else(Decision::show),
+        Ok(parsed) => {
+            let first = version.filter(|_| !first_upload.is_empty());
+            let uploaded = match first.and_then(|v| first_upload.get(v)) {
+                Some((_, first)) => Some(*first),
+                None => file.upload_time.as_deref(),
+            };
+            let d = with_note(view.decide_file_aged(file, parsed, uploaded), note);
+            if d.action.shows() && file.sha256().is_none() {
+                // A download is checked against the sha256; without one it cannot be.
+                Decision::hide(Code::MissingSha256, "")
+            } else {
+                d
+            }
+        }
+    }
+}
+
+/// The versions the served page lists: those with a shown file, and those upstream lists with
+/// no file at all (they carry no risk), unless the whole project is hidden.
+fn versions_shown(
+    by_version: HashMap<Version, (Arc<str>, bool), foldhash::fast::RandomState>,
+    listed: &[String],
+    project_hidden: bool,
+) -> BTreeMap<VersionKey, String> {
+    let with_files: BTreeSet<VersionKey> = by_version
+        .keys()
+        .map(|v| VersionKey::Parsed(v.clone()))
+        .collect();
+    let mut shown_versions: BTreeMap<VersionKey, String> = by_version
+        .into_iter()
+        .filter(|(_, (_, s))| *s)
+        .map(|(v, (text, _))| (VersionKey::Parsed(v), text.to_string()))
+        .collect();
+    for v in listed.iter().filter(|_| !project_hidden) {
+        let key = VersionKey::of(v);
+        if !with_files.contains(&key) {
+            shown_versions.entry(key).or_insert_with(|| v.clone());
+        }
+    }
+    shown_versions
 }
 
 /// The earliest upload time of each version's files on the page (PEP 700 text, checked on
