@@ -916,10 +916,6 @@ enum Hi {
     Incl(Version),
 }
 
-#[expect(
-    clippy::too_many_lines,
-    reason = "issue 13: the policy is still organised by stage; this splits with it, by rule"
-)]
 fn parse_record(
     bytes: &[u8],
     format: Format,
@@ -974,18 +970,60 @@ fn parse_record(
         .as_deref()
         .and_then(|m| Timestamp::from_str(m.trim()).ok());
 
-    let mut severity = raw
+    let severity = raw
         .database_specific
         .as_ref()
         .and_then(|d| d.get("severity"))
         .and_then(Value::as_str)
         .and_then(Severity::from_label);
-    let mut cvss = severity_of(raw.severity.as_deref().unwrap_or_default());
+    let cvss = severity_of(raw.severity.as_deref().unwrap_or_default());
 
+    let found = affected_projects(raw.affected.unwrap_or_default(), kind, &id, &source, notes);
+    let severity = severity.max(found.severity);
+    let cvss = cvss.max(found.cvss);
+    let (projects, fix_available, any_pypi) = (found.projects, found.fix_available, found.any_pypi);
+
+    Some(ParsedRecord {
+        record: OsvRecord {
+            id,
+            aliases,
+            summary,
+            kind,
+            severity: severity.or(cvss),
+            modified,
+            source,
+            fix_available,
+        },
+        withdrawn: path_withdrawn || raw.withdrawn.is_some(),
+        projects,
+        not_pypi: !any_pypi,
+    })
+}
+
+/// What a record's `affected` entries say about PyPI projects: each project's affected
+/// versions (and, for malware, file digests), whether any range has a fix, and the highest
+/// severity they state. Entries of other ecosystems are skipped; bad ones are noted.
+struct Affected {
+    projects: Vec<ParsedProject>,
+    fix_available: bool,
+    any_pypi: bool,
+    cvss: Option<Severity>,
+    severity: Option<Severity>,
+}
+
+fn affected_projects(
+    affected: Vec<RawAffected>,
+    kind: RecordKind,
+    id: &str,
+    source: &str,
+    notes: &mut Notes,
+) -> Affected {
     let mut projects: Vec<ParsedProject> = Vec::new();
     let mut fix_available = false;
     let mut any_pypi = false;
-    for affected in raw.affected.unwrap_or_default() {
+    let mut cvss = None;
+    let mut severity = None;
+    for affected in affected {
         let Some(package) = &affected.package else {
             continue;
         };
@@ -1056,22 +1094,13 @@ fn parse_record(
             });
         }
     }
-
-    Some(ParsedRecord {
-        record: OsvRecord {
-            id,
-            aliases,
-            summary,
-            kind,
-            severity: severity.or(cvss),
-            modified,
-            source,
-            fix_available,
-        },
-        withdrawn: path_withdrawn || raw.withdrawn.is_some(),
+    Affected {
         projects,
-        not_pypi: !any_pypi,
-    })
+        fix_available,
+        any_pypi,
+        cvss,
+        severity,
+    }
 }
 
 /// `PyPI`, or `PyPI:<suffix>` (the schema allows ecosystem variants after a colon).
