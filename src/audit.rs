@@ -11,8 +11,8 @@
 //! | binaries | [`native`] | every ELF, Mach-O and PE member, found by magic, parsed with goblin |
 //! | claims | [`claims`] | stable ABI (`abi3`), manylinux/musllinux policies, macOS and Windows targets |
 //!
-//! The result is a [`Report`]: findings with stable [`Code`]s, and a verdict. Every finding hides
-//! the wheel (fail closed) except those [`Code::hides_by_default`] says a person should judge.
+//! The result is a [`Report`]: findings with stable [`FindingCode`]s, and a verdict. Every finding hides
+//! the wheel (fail closed) except those [`FindingCode::hides_by_default`] says a person should judge.
 //! A report is keyed by the sha256 of the wheel's bytes and [`AUDITOR`]: the same bytes audited
 //! by the same rules give the same report, so it can be stored and reused.
 
@@ -31,8 +31,8 @@ pub mod wheel;
 mod windows_dlls;
 
 pub use abi3::{Ifdef, ImportVerdict, StableItem, SymbolKind, TargetOs, check_import, lookup};
-pub use archive::Limits;
-pub use finding::{Code, Finding, LicenseFacts, Report, Verdict};
+pub use archive::ArchiveLimits;
+pub use finding::{Finding, FindingCode, LicenseFacts, Report, Verdict};
 pub use wheel::{audit_file, hash_file, hash_reader};
 
 /// Names the rules a report was made with. Bump the suffix whenever a rule or its data changes,

@@ -15,18 +15,18 @@ use crate::policy::{Action, Code, FileDecision};
 #[derive(Clone, Debug)]
 pub struct Requester {
     pub request_id: std::sync::Arc<str>,
-    pub client: Client,
+    pub client: Caller,
 }
 
 /// The authenticated user (a token as `token:` and the first hex digits of its digest), else
 /// the client's address.
 #[derive(Clone, Debug)]
-pub enum Client {
+pub enum Caller {
     User(std::sync::Arc<str>),
     Address(std::net::IpAddr),
 }
 
-impl std::fmt::Display for Client {
+impl std::fmt::Display for Caller {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::User(u) => f.write_str(u),
@@ -188,7 +188,7 @@ mod tests {
         };
         let who = Requester {
             request_id: "r-1".into(),
-            client: Client::User("alice".into()),
+            client: Caller::User("alice".into()),
         };
         let rt = tokio::runtime::Builder::new_current_thread()
             .build()

@@ -137,8 +137,8 @@ async fn handle_inner(
         request_id: id.clone(),
         client: granted
             .as_ref()
-            .map_or(crate::decision_log::Client::Address(peer.ip()), |g| {
-                crate::decision_log::Client::User(g.user.clone())
+            .map_or(crate::decision_log::Caller::Address(peer.ip()), |g| {
+                crate::decision_log::Caller::User(g.user.clone())
             }),
     };
     let dispatched = match scoped {

@@ -4,7 +4,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use pipwall::audit::{Limits, audit_file};
+use pipwall::audit::{ArchiveLimits as Limits, audit_file};
 
 fuzz_target!(|data: &[u8]| {
     let Ok(mut file) = tempfile::NamedTempFile::new() else {

@@ -15,12 +15,12 @@ use std::sync::Arc;
 
 use zip::ZipArchive;
 
-use super::finding::{Code, Finding};
+use super::finding::{Finding, FindingCode};
 
 /// Bounds on what one wheel may make pipwall read. The defaults fit the largest real wheels
 /// (multi-GB CUDA builds) and refuse what only a bomb needs.
 #[derive(Clone, Debug)]
-pub struct Limits {
+pub struct ArchiveLimits {
     pub max_entries: usize,
     pub max_member_size: u64,
     pub max_total_size: u64,
@@ -34,7 +34,7 @@ pub struct Limits {
     pub spill_threshold: u64,
 }
 
-impl Default for Limits {
+impl Default for ArchiveLimits {
     fn default() -> Self {
         Self {
             max_entries: 200_000,
@@ -135,7 +135,7 @@ impl Archive {
     /// finding: there is nothing more that can safely be said about it.
     pub fn open(
         path: &Path,
-        limits: &Limits,
+        limits: &ArchiveLimits,
         findings: &mut Vec<Finding>,
     ) -> io::Result<Option<Self>> {
         let file = File::open(path)?;
@@ -145,7 +145,7 @@ impl Archive {
             Err(zip::result::ZipError::Io(e)) => return Err(e),
             Err(e) => {
                 findings.push(Finding::new(
-                    Code::ZipInvalid,
+                    FindingCode::ZipInvalid,
                     "",
                     format!("not a readable zip archive: {e}"),
                 ));
@@ -154,7 +154,7 @@ impl Archive {
         };
         if zip.len() > limits.max_entries {
             findings.push(Finding::new(
-                Code::ZipBomb,
+                FindingCode::ZipBomb,
                 "",
                 format!(
                     "{} entries, more than the limit of {}",
@@ -166,7 +166,7 @@ impl Archive {
         }
         if zip.has_duplicate_names() {
             findings.push(Finding::new(
-                Code::ZipDuplicateEntry,
+                FindingCode::ZipDuplicateEntry,
                 "",
                 "the central directory names the same member twice; installers disagree on which copy wins",
             ));
@@ -174,7 +174,7 @@ impl Archive {
         }
         if zip.offset() != 0 {
             findings.push(Finding::new(
-                Code::ZipFraming,
+                FindingCode::ZipFraming,
                 "",
                 format!(
                     "{} bytes precede the first entry (a file glued in front of the archive)",
@@ -205,7 +205,7 @@ impl Archive {
     fn scan(
         &mut self,
         raw: &mut File,
-        limits: &Limits,
+        limits: &ArchiveLimits,
         findings: &mut Vec<Finding>,
     ) -> io::Result<()> {
         let mut total: u64 = 0;
@@ -217,7 +217,7 @@ impl Archive {
                 Err(zip::result::ZipError::Io(e)) => return Err(e),
                 Err(e) => {
                     findings.push(Finding::new(
-                        Code::ZipInvalid,
+                        FindingCode::ZipInvalid,
                         "",
                         format!("entry {index}: {e}"),
                     ));
@@ -229,7 +229,7 @@ impl Archive {
                 Ok(n) => n,
                 Err(_) => {
                     findings.push(Finding::new(
-                        Code::ZipUnsafePath,
+                        FindingCode::ZipUnsafePath,
                         String::from_utf8_lossy(&raw_name),
                         "member name is not UTF-8",
                     ));
@@ -238,12 +238,12 @@ impl Archive {
             };
             let mut readable = true;
             if let Err(why) = check_member_path(&name) {
-                findings.push(Finding::new(Code::ZipUnsafePath, name.as_str(), why));
+                findings.push(Finding::new(FindingCode::ZipUnsafePath, name.as_str(), why));
                 readable = false;
             }
             if !seen_folded.insert(name.to_lowercase()) {
                 findings.push(Finding::new(
-                    Code::ZipDuplicateEntry,
+                    FindingCode::ZipDuplicateEntry,
                     name.as_str(),
                     "another member has the same name up to case; on Windows and macOS one overwrites the other",
                 ));
@@ -260,7 +260,7 @@ impl Archive {
             );
             if !method_ok {
                 findings.push(Finding::new(
-                    Code::ZipCompression,
+                    FindingCode::ZipCompression,
                     name.as_str(),
                     format!("compression method {method:?}; wheels use stored or deflate only"),
                 ));
@@ -292,7 +292,7 @@ impl Archive {
                     spans.push((header_start, data_start.saturating_add(compressed), index));
                 }
                 Err(why) => {
-                    findings.push(Finding::new(Code::ZipFraming, name.as_str(), why));
+                    findings.push(Finding::new(FindingCode::ZipFraming, name.as_str(), why));
                     readable = false;
                 }
             }
@@ -310,7 +310,7 @@ impl Archive {
         }
         if total > limits.max_total_size {
             findings.push(Finding::new(
-                Code::ZipBomb,
+                FindingCode::ZipBomb,
                 "",
                 format!(
                     "members declare {total} bytes in all, more than the limit of {}",
@@ -342,7 +342,7 @@ impl Archive {
                     .map(|e| e.name.clone())
                     .unwrap_or_default();
                 findings.push(Finding::new(
-                    Code::ZipFraming,
+                    FindingCode::ZipFraming,
                     name,
                     "entry overlaps the next one",
                 ));
@@ -358,7 +358,7 @@ impl Archive {
                 .map(|e| e.name.clone())
                 .unwrap_or_default();
             findings.push(Finding::new(
-                Code::ZipFraming,
+                FindingCode::ZipFraming,
                 name,
                 "entry runs into the central directory",
             ));
@@ -369,7 +369,7 @@ impl Archive {
     pub fn read_small(&mut self, entry: &Entry, cap: u64) -> Result<Vec<u8>, Finding> {
         if entry.size > cap {
             return Err(Finding::new(
-                Code::ZipBomb,
+                FindingCode::ZipBomb,
                 entry.name.as_str(),
                 format!(
                     "{} bytes, more than the {cap} read for a metadata file",
@@ -398,8 +398,12 @@ impl Archive {
 
     fn read_whole_inner(&mut self, entry: &Entry) -> Result<Vec<u8>, Finding> {
         let fail = |code, why: String| Finding::new(code, entry.name.as_str(), why);
-        let size = usize::try_from(entry.size)
-            .map_err(|_| fail(Code::ZipBomb, "member too large for this machine".into()))?;
+        let size = usize::try_from(entry.size).map_err(|_| {
+            fail(
+                FindingCode::ZipBomb,
+                "member too large for this machine".into(),
+            )
+        })?;
         let mut raw = Vec::with_capacity(usize::try_from(entry.compressed_size).unwrap_or(0));
         self.zip
             .by_index_raw(entry.index)
@@ -408,10 +412,15 @@ impl Archive {
                     .read_to_end(&mut raw)
                     .map_err(Into::into)
             })
-            .map_err(|e| fail(Code::ZipFraming, format!("cannot read member data: {e}")))?;
+            .map_err(|e| {
+                fail(
+                    FindingCode::ZipFraming,
+                    format!("cannot read member data: {e}"),
+                )
+            })?;
         if raw.len() as u64 != entry.compressed_size {
             return Err(fail(
-                Code::ZipFraming,
+                FindingCode::ZipFraming,
                 format!(
                     "member data is cut short ({} of {} bytes)",
                     raw.len(),
@@ -426,19 +435,19 @@ impl Archive {
                 Ok(n) if n == size => out,
                 Ok(n) => {
                     return Err(fail(
-                        Code::ZipSizeMismatch,
+                        FindingCode::ZipSizeMismatch,
                         format!("holds {n} bytes but declares {size}"),
                     ));
                 }
                 Err(libdeflater::DecompressionError::InsufficientSpace) => {
                     return Err(fail(
-                        Code::ZipSizeMismatch,
+                        FindingCode::ZipSizeMismatch,
                         format!("inflates past its declared size of {size} bytes"),
                     ));
                 }
                 Err(e) => {
                     return Err(fail(
-                        Code::ZipFraming,
+                        FindingCode::ZipFraming,
                         format!("member data is corrupt: {e}"),
                     ));
                 }
@@ -446,7 +455,7 @@ impl Archive {
         } else {
             if raw.len() != size {
                 return Err(fail(
-                    Code::ZipSizeMismatch,
+                    FindingCode::ZipSizeMismatch,
                     format!(
                         "stored member holds {} bytes but declares {size}",
                         raw.len()
@@ -459,7 +468,7 @@ impl Archive {
         crc.update(&out);
         if crc.sum() != entry.crc32 {
             return Err(fail(
-                Code::ZipFraming,
+                FindingCode::ZipFraming,
                 "member data does not match its CRC-32".into(),
             ));
         }
@@ -476,14 +485,14 @@ impl Archive {
         let fail = |code, why: String| Finding::new(code, entry.name.as_str(), why);
         if !entry.readable {
             return Err(fail(
-                Code::ZipFraming,
+                FindingCode::ZipFraming,
                 "member was not read (see the other findings)".into(),
             ));
         }
         let file = self
             .zip
             .by_index(entry.index)
-            .map_err(|e| fail(Code::ZipInvalid, format!("cannot open member: {e}")))?;
+            .map_err(|e| fail(FindingCode::ZipInvalid, format!("cannot open member: {e}")))?;
         let mut reader = file.take(entry.size.saturating_add(1));
         let mut buf = vec![0u8; 256 << 10];
         let mut seen: u64 = 0;
@@ -494,7 +503,7 @@ impl Archive {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => {
                     return Err(fail(
-                        Code::ZipFraming,
+                        FindingCode::ZipFraming,
                         format!("member data is corrupt: {e}"),
                     ));
                 }
@@ -502,16 +511,17 @@ impl Archive {
             seen += n as u64;
             if seen > entry.size {
                 return Err(fail(
-                    Code::ZipSizeMismatch,
+                    FindingCode::ZipSizeMismatch,
                     format!("inflates past its declared size of {} bytes", entry.size),
                 ));
             }
             let chunk = buf.get(..n).unwrap_or_default();
-            sink(chunk).map_err(|e| fail(Code::ZipInvalid, format!("cannot keep member: {e}")))?;
+            sink(chunk)
+                .map_err(|e| fail(FindingCode::ZipInvalid, format!("cannot keep member: {e}")))?;
         }
         if seen != entry.size {
             return Err(fail(
-                Code::ZipSizeMismatch,
+                FindingCode::ZipSizeMismatch,
                 format!("holds {seen} bytes but declares {}", entry.size),
             ));
         }
@@ -526,7 +536,7 @@ fn file_type_ok(mode: u32, name: &str, findings: &mut Vec<Finding>) -> bool {
         0 | S_IFREG | S_IFDIR => true,
         S_IFLNK => {
             findings.push(Finding::new(
-                Code::ZipSymlink,
+                FindingCode::ZipSymlink,
                 name,
                 "symbolic link entry: no wheel standard allows links, and installers treat them differently",
             ));
@@ -534,7 +544,7 @@ fn file_type_ok(mode: u32, name: &str, findings: &mut Vec<Finding>) -> bool {
         }
         other => {
             findings.push(Finding::new(
-                Code::ZipSpecialFile,
+                FindingCode::ZipSpecialFile,
                 name,
                 format!("entry has file type {other:o} (device, fifo or socket)"),
             ));
@@ -549,12 +559,12 @@ fn size_is_sane(
     name: &str,
     size: u64,
     compressed: u64,
-    limits: &Limits,
+    limits: &ArchiveLimits,
     findings: &mut Vec<Finding>,
 ) -> bool {
     if size > limits.max_member_size {
         findings.push(Finding::new(
-            Code::ZipBomb,
+            FindingCode::ZipBomb,
             name,
             format!(
                 "declares {size} bytes, more than the limit of {}",
@@ -564,7 +574,7 @@ fn size_is_sane(
         return false;
     } else if size > limits.bomb_min_size && size / compressed.max(1) > limits.bomb_ratio {
         findings.push(Finding::new(
-            Code::ZipBomb,
+            FindingCode::ZipBomb,
             name,
             format!(
                 "inflates {compressed} bytes to {size} (over {}×)",

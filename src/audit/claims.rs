@@ -6,9 +6,9 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use super::abi3::{ImportVerdict, TargetOs, check_import};
 use super::contents::installed_path;
-use super::finding::{Code, Finding};
+use super::finding::{Finding, FindingCode};
 use super::loader::{self, Resolution, Unresolved, dir_of, normalize};
-use super::native::{Binary, ElfFacts, Format, Kind, Member};
+use super::native::{Binary, BinaryFormat, ElfFacts, Kind, Member};
 use super::platform::{self, Libc, PolicyLookup, VersionCheck};
 use super::windows_dlls;
 use crate::dist::WheelFilename;
@@ -30,7 +30,7 @@ pub fn check_all(view: &WheelView<'_>, members: &[Member], findings: &mut Vec<Fi
         // into `Scripts/` and never enter the interpreter (see `native::Kind`).
         for m in members.iter().filter(|m| m.binary.kind == Kind::Loadable) {
             findings.push(Finding::new(
-                Code::NativeInPureWheel,
+                FindingCode::NativeInPureWheel,
                 m.path.as_str(),
                 "native library in a wheel tagged for any platform",
             ));
@@ -55,9 +55,9 @@ fn list(names: impl IntoIterator<Item = String>) -> String {
 
 fn target_os(binary: &Binary) -> TargetOs {
     match binary.format {
-        Format::Elf(_) => TargetOs::Linux,
-        Format::MachO(_) => TargetOs::MacOs,
-        Format::Pe(_) => TargetOs::Windows,
+        BinaryFormat::Elf(_) => TargetOs::Linux,
+        BinaryFormat::MachO(_) => TargetOs::MacOs,
+        BinaryFormat::Pe(_) => TargetOs::Windows,
     }
 }
 
@@ -87,7 +87,7 @@ fn abi3_floor(wheel: &WheelFilename, findings: &mut Vec<Finding>) -> Option<u8> 
         match py.strip_prefix("cp3").and_then(|m| m.parse::<u8>().ok()) {
             Some(minor) => floor = Some(floor.map_or(minor, |f| f.min(minor))),
             None => findings.push(Finding::new(
-                Code::Abi3BadTag,
+                FindingCode::Abi3BadTag,
                 "",
                 format!("`{py}-abi3`: the stable ABI is a CPython 3 ABI, tagged `cp3X`"),
             )),
@@ -135,7 +135,7 @@ fn abi3(view: &WheelView<'_>, members: &[Member], findings: &mut Vec<Finding>) {
         let path = m.path.as_str();
         if !outside.is_empty() {
             findings.push(Finding::new(
-                Code::Abi3OutsideStableAbi,
+                FindingCode::Abi3OutsideStableAbi,
                 path,
                 format!("imports symbols outside the stable ABI: {}", list(outside)),
             ));
@@ -143,7 +143,7 @@ fn abi3(view: &WheelView<'_>, members: &[Member], findings: &mut Vec<Finding>) {
         if !newer.is_empty() {
             let max = newer.values().copied().max().unwrap_or(floor);
             findings.push(Finding::new(
-                Code::Abi3NewerThanTag,
+                FindingCode::Abi3NewerThanTag,
                 path,
                 format!(
                     "needs the stable ABI of Python 3.{max}, but the wheel is tagged cp3{floor}-abi3: {}",
@@ -153,7 +153,7 @@ fn abi3(view: &WheelView<'_>, members: &[Member], findings: &mut Vec<Finding>) {
         }
         if !not_on_os.is_empty() {
             findings.push(Finding::new(
-                Code::Abi3NotOnTargetOs,
+                FindingCode::Abi3NotOnTargetOs,
                 path,
                 format!(
                     "imports stable-ABI symbols that do not exist on {os:?} builds of CPython: {}",
@@ -163,7 +163,7 @@ fn abi3(view: &WheelView<'_>, members: &[Member], findings: &mut Vec<Finding>) {
         }
         for (dll, names) in linked {
             findings.push(Finding::new(
-                Code::Abi3PythonLinkage,
+                FindingCode::Abi3PythonLinkage,
                 path,
                 format!(
                     "imports from {dll}, which exists only for one CPython version, instead of python3.dll: {}",
@@ -172,12 +172,12 @@ fn abi3(view: &WheelView<'_>, members: &[Member], findings: &mut Vec<Finding>) {
             ));
         }
         let libs: Vec<&String> = match &m.binary.format {
-            Format::Elf(e) => e
+            BinaryFormat::Elf(e) => e
                 .needed
                 .iter()
                 .filter(|n| n.starts_with("libpython"))
                 .collect(),
-            Format::MachO(slices) => slices
+            BinaryFormat::MachO(slices) => slices
                 .iter()
                 .flat_map(|s| &s.dylibs)
                 .filter(|d| {
@@ -187,11 +187,11 @@ fn abi3(view: &WheelView<'_>, members: &[Member], findings: &mut Vec<Finding>) {
                             .is_some_and(|b| b.starts_with("libpython"))
                 })
                 .collect(),
-            Format::Pe(_) => Vec::new(),
+            BinaryFormat::Pe(_) => Vec::new(),
         };
         if let Some(lib) = libs.first() {
             findings.push(Finding::new(
-                Code::Abi3PythonLinkage,
+                FindingCode::Abi3PythonLinkage,
                 path,
                 format!("links {lib}, a library of one CPython version, instead of leaving Python symbols to the interpreter"),
             ));
@@ -255,7 +255,7 @@ fn linux_policies<'t>(
         match platform::policy_for(&parsed) {
             PolicyLookup::Known(p) | PolicyLookup::Extrapolated(p) => policies.push((parsed, p)),
             other => findings.push(Finding::new(
-                Code::LinuxPolicyUnknown,
+                FindingCode::LinuxPolicyUnknown,
                 "",
                 format!("no policy for platform tag `{tag}` ({other:?}); it cannot be checked"),
             )),
@@ -269,7 +269,7 @@ fn linux(view: &WheelView<'_>, members: &[Member], findings: &mut Vec<Finding>) 
     if policies.is_empty()
         || !members
             .iter()
-            .any(|m| matches!(m.binary.format, Format::Elf(_)))
+            .any(|m| matches!(m.binary.format, BinaryFormat::Elf(_)))
     {
         return;
     }
@@ -280,7 +280,7 @@ fn linux(view: &WheelView<'_>, members: &[Member], findings: &mut Vec<Finding>) 
             let r = loader::resolve(members, view.installed, tag.libc);
             if r.gave_up {
                 findings.push(Finding::new(
-                    Code::ManylinuxExternalLibrary,
+                    FindingCode::ManylinuxExternalLibrary,
                     "",
                     "too many libraries to follow; where the loader finds them cannot be checked",
                 ));
@@ -289,7 +289,7 @@ fn linux(view: &WheelView<'_>, members: &[Member], findings: &mut Vec<Finding>) 
         }
     }
     for (index, member) in members.iter().enumerate() {
-        let Format::Elf(elf) = &member.binary.format else {
+        let BinaryFormat::Elf(elf) = &member.binary.format else {
             continue;
         };
         let elf_member = ElfMember {
@@ -335,7 +335,7 @@ impl ElfMember<'_> {
         let arch = platform::linux_arch_of(elf.machine, elf.is_64, elf.little_endian);
         if arch != Some(tag.arch) {
             findings.push(Finding::new(
-                Code::ElfArchMismatch,
+                FindingCode::ElfArchMismatch,
                 path,
                 format!(
                     "ELF machine {} ({}) does not run on {name}",
@@ -347,7 +347,7 @@ impl ElfMember<'_> {
         }
         if let Some(level) = elf.x86_isa_level {
             findings.push(Finding::new(
-                Code::ElfIsaLevel,
+                FindingCode::ElfIsaLevel,
                 path,
                 format!(
                     "needs x86-64-v{level} instructions; {name} promises only baseline x86-64 CPUs"
@@ -356,12 +356,12 @@ impl ElfMember<'_> {
         }
         match tag.libc {
             Libc::Musl if self.needs_glibc() => findings.push(Finding::new(
-                Code::MusllinuxNeedsGlibc,
+                FindingCode::MusllinuxNeedsGlibc,
                 path,
                 format!("needs glibc, but {name} promises musl"),
             )),
             Libc::Glibc if self.needs_musl() => findings.push(Finding::new(
-                Code::ManylinuxNeedsMusl,
+                FindingCode::ManylinuxNeedsMusl,
                 path,
                 format!("needs musl, but {name} promises glibc"),
             )),
@@ -414,7 +414,7 @@ impl ElfMember<'_> {
         }
         if !too_new.is_empty() {
             findings.push(Finding::new(
-                Code::ManylinuxSymbolVersion,
+                FindingCode::ManylinuxSymbolVersion,
                 self.member.path.as_str(),
                 format!(
                     "needs symbol versions {} does not provide: {}",
@@ -452,7 +452,7 @@ impl ElfMember<'_> {
             .partition(|u| u.from_module);
         if !external.is_empty() {
             findings.push(Finding::new(
-                Code::ManylinuxExternalLibrary,
+                FindingCode::ManylinuxExternalLibrary,
                 path,
                 format!(
                     "needs libraries that {name} does not allow and the loader does not find in the wheel: {}",
@@ -465,7 +465,7 @@ impl ElfMember<'_> {
             // are found depends on the code that opens it (triton's plugins, a library copied
             // twice), which no static reading can follow.
             let mut f = Finding::new(
-                Code::ManylinuxExternalLibrary,
+                FindingCode::ManylinuxExternalLibrary,
                 path,
                 format!(
                     "no module of the wheel loads this file; if code opens it by path, the loader will not find what {name} does not allow: {}",
@@ -477,7 +477,7 @@ impl ElfMember<'_> {
         }
         if !blacklisted.is_empty() {
             findings.push(Finding::new(
-                Code::ManylinuxBlacklistedSymbol,
+                FindingCode::ManylinuxBlacklistedSymbol,
                 path,
                 format!("imports symbols {name} forbids: {}", list(blacklisted)),
             ));
@@ -552,14 +552,14 @@ fn macos(view: &WheelView<'_>, members: &[Member], findings: &mut Vec<Finding>) 
     let loaded_names: HashSet<&str> = members
         .iter()
         .filter_map(|m| match &m.binary.format {
-            Format::MachO(slices) => Some(slices.iter().flat_map(|s| &s.dylibs)),
+            BinaryFormat::MachO(slices) => Some(slices.iter().flat_map(|s| &s.dylibs)),
             _ => None,
         })
         .flatten()
         .map(|d| d.rsplit('/').next().unwrap_or(d))
         .collect();
     for m in members {
-        let Format::MachO(slices) = &m.binary.format else {
+        let BinaryFormat::MachO(slices) = &m.binary.format else {
             continue;
         };
         let path = m.path.as_str();
@@ -570,7 +570,7 @@ fn macos(view: &WheelView<'_>, members: &[Member], findings: &mut Vec<Finding>) 
             for (cpu, cpu_name) in wanted {
                 let Some(slice) = slices.iter().find(|s| s.cputype == *cpu) else {
                     findings.push(Finding::new(
-                        Code::MachoArchMissing,
+                        FindingCode::MachoArchMissing,
                         path,
                         format!("no {cpu_name} code, which `{tag}` promises"),
                     ));
@@ -587,7 +587,7 @@ fn macos(view: &WheelView<'_>, members: &[Member], findings: &mut Vec<Finding>) 
                     && macos_too_new(min, floor)
                 {
                     findings.push(Finding::new(
-                        Code::MacosVersionTooNew,
+                        FindingCode::MacosVersionTooNew,
                         path,
                         format!(
                             "{cpu_name} code needs macOS {}.{}, but `{tag}` promises {}.{}",
@@ -611,7 +611,7 @@ fn macos(view: &WheelView<'_>, members: &[Member], findings: &mut Vec<Finding>) 
                 || m.binary.is_extension(path)
                 || loaded_names.contains(path.rsplit('/').next().unwrap_or(path));
             let mut f = Finding::new(
-                Code::MacosExternalLibrary,
+                FindingCode::MacosExternalLibrary,
                 path,
                 if loaded {
                     format!(
@@ -697,7 +697,7 @@ fn windows(view: &WheelView<'_>, members: &[Member], findings: &mut Vec<Finding>
         .map(|p| p.rsplit('/').next().unwrap_or(p).to_ascii_lowercase())
         .collect();
     for m in members {
-        let Format::Pe(pe) = &m.binary.format else {
+        let BinaryFormat::Pe(pe) = &m.binary.format else {
             continue;
         };
         // Only a module Python imports must match the interpreter's machine: a DLL of another
@@ -711,7 +711,7 @@ fn windows(view: &WheelView<'_>, members: &[Member], findings: &mut Vec<Finding>
         for (tag, machine) in &tags {
             if pe.machine != *machine {
                 let mut f = Finding::new(
-                    Code::PeMachineMismatch,
+                    FindingCode::PeMachineMismatch,
                     m.path.as_str(),
                     format!(
                         "PE machine {:#06x} does not run on `{tag}` ({machine:#06x})",
@@ -733,7 +733,7 @@ fn windows(view: &WheelView<'_>, members: &[Member], findings: &mut Vec<Finding>
                 .partition(|dll| is_vc_redistributable(&dll.to_ascii_lowercase()));
             if !missing.is_empty() {
                 findings.push(Finding::new(
-                    Code::WindowsExternalLibrary,
+                    FindingCode::WindowsExternalLibrary,
                     m.path.as_str(),
                     format!(
                         "imports DLLs that are neither part of Windows or CPython on `{tag}` nor shipped in the wheel: {}",
@@ -746,7 +746,7 @@ fn windows(view: &WheelView<'_>, members: &[Member], findings: &mut Vec<Finding>
                 // Redistributable, which most Windows machines have and some do not (pywin32,
                 // pyroaring and debugpy rely on it).
                 let mut f = Finding::new(
-                    Code::WindowsExternalLibrary,
+                    FindingCode::WindowsExternalLibrary,
                     m.path.as_str(),
                     format!(
                         "imports the Microsoft Visual C++ runtime, which Windows has only with the VC++ Redistributable installed: {}",
@@ -888,7 +888,7 @@ mod tests {
         let w = WheelFilename::parse_any("x-1-py3-abi3-linux_x86_64.whl").unwrap();
         let mut f = vec![];
         assert_eq!(abi3_floor(&w, &mut f), None);
-        assert_eq!(f[0].code, Code::Abi3BadTag);
+        assert_eq!(f[0].code, FindingCode::Abi3BadTag);
     }
 
     #[test]

@@ -13,7 +13,7 @@ use base64::Engine;
 use pep440_rs::Version;
 
 use super::archive::check_member_path;
-use super::finding::{Code, Finding, LicenseFacts};
+use super::finding::{Finding, FindingCode, LicenseFacts};
 use crate::dist::{ProjectName, WheelFilename, WheelTags};
 
 /// The `.dist-info` directory of the wheel, found among its members.
@@ -34,7 +34,7 @@ pub fn find_dist_info(
         .collect();
     if dirs.len() > 1 {
         findings.push(Finding::new(
-            Code::DistInfoMultiple,
+            FindingCode::DistInfoMultiple,
             "",
             format!(
                 "{} `.dist-info` directories: {}",
@@ -56,7 +56,7 @@ pub fn find_dist_info(
                     dirs.iter().copied().collect::<Vec<_>>().join(", ")
                 )
             };
-            findings.push(Finding::new(Code::DistInfoMissing, "", detail));
+            findings.push(Finding::new(FindingCode::DistInfoMissing, "", detail));
             None
         }
     }
@@ -148,7 +148,7 @@ pub fn check_wheel_file(
     let text = String::from_utf8_lossy(bytes);
     let headers = headers(&text);
     let mut bad =
-        |detail: String| findings.push(Finding::new(Code::WheelFileInvalid, path, detail));
+        |detail: String| findings.push(Finding::new(FindingCode::WheelFileInvalid, path, detail));
     match first(&headers, "Wheel-Version") {
         None => bad("no `Wheel-Version`".into()),
         Some(v) if v.split('.').next() != Some("1") => bad(format!(
@@ -186,7 +186,7 @@ pub fn check_wheel_file(
         let only_file: Vec<_> = expected.difference(&declared).cloned().collect();
         let only_wheel: Vec<_> = declared.difference(&expected).cloned().collect();
         findings.push(Finding::new(
-            Code::WheelTagsMismatch,
+            FindingCode::WheelTagsMismatch,
             path,
             format!(
                 "tags only in the filename: [{}]; tags only in WHEEL: [{}]",
@@ -198,7 +198,7 @@ pub fn check_wheel_file(
     let build = first(&headers, "Build");
     if build != wheel.build.as_deref() {
         findings.push(Finding::new(
-            Code::WheelBuildMismatch,
+            FindingCode::WheelBuildMismatch,
             path,
             format!(
                 "WHEEL says build {:?}, the filename {:?}",
@@ -221,28 +221,36 @@ pub fn check_metadata(
     let headers = headers(&text);
     if first(&headers, "Metadata-Version").is_none() {
         findings.push(Finding::new(
-            Code::MetadataInvalid,
+            FindingCode::MetadataInvalid,
             path,
             "no `Metadata-Version`",
         ));
     }
     match first(&headers, "Name") {
-        None => findings.push(Finding::new(Code::MetadataInvalid, path, "no `Name`")),
+        None => findings.push(Finding::new(
+            FindingCode::MetadataInvalid,
+            path,
+            "no `Name`",
+        )),
         Some(n) => match ProjectName::new(n) {
             Ok(name) if name == wheel.name => {}
             _ => findings.push(Finding::new(
-                Code::MetadataNameMismatch,
+                FindingCode::MetadataNameMismatch,
                 path,
                 format!("`Name: {n}`, but the filename says {}", wheel.name),
             )),
         },
     }
     match first(&headers, "Version") {
-        None => findings.push(Finding::new(Code::MetadataInvalid, path, "no `Version`")),
+        None => findings.push(Finding::new(
+            FindingCode::MetadataInvalid,
+            path,
+            "no `Version`",
+        )),
         Some(v) => match Version::from_str(v) {
             Ok(version) if version == wheel.version => {}
             _ => findings.push(Finding::new(
-                Code::MetadataVersionMismatch,
+                FindingCode::MetadataVersionMismatch,
                 path,
                 format!("`Version: {v}`, but the filename says {}", wheel.version),
             )),
@@ -300,7 +308,7 @@ pub fn parse_record(
         .flexible(true)
         .from_reader(bytes);
     let bad = |findings: &mut Vec<Finding>, detail: String| {
-        findings.push(Finding::new(Code::RecordInvalid, path, detail));
+        findings.push(Finding::new(FindingCode::RecordInvalid, path, detail));
     };
     for (line, record) in reader.records().enumerate() {
         let line = line + 1;
@@ -319,7 +327,7 @@ pub fn parse_record(
         }
         if let Err(why) = check_member_path(file) {
             findings.push(Finding::new(
-                Code::RecordUnsafePath,
+                FindingCode::RecordUnsafePath,
                 file,
                 format!(
                     "RECORD row {line}: {why}; an uninstall would touch a file outside the package"
@@ -333,7 +341,7 @@ pub fn parse_record(
                 Ok(h) => Some(h),
                 Err(HashProblem::Weak(algo)) => {
                     findings.push(Finding::new(
-                        Code::RecordWeakHash,
+                        FindingCode::RecordWeakHash,
                         file,
                         format!("RECORD uses {algo}, which the wheel format forbids"),
                     ));
@@ -450,7 +458,7 @@ pub fn check_pth(path: &str, bytes: &[u8], findings: &mut Vec<Finding>) {
         .find(|l| l.starts_with("import ") || l.starts_with("import\t"))
     {
         findings.push(Finding::new(
-            Code::PthExecutesCode,
+            FindingCode::PthExecutesCode,
             path,
             format!("runs at every interpreter start: {}", clip(line)),
         ));
@@ -461,7 +469,7 @@ pub fn check_hook(path: &str, bytes: &[u8], findings: &mut Vec<Finding>) {
     let text = String::from_utf8_lossy(bytes);
     let line = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
     findings.push(Finding::new(
-        Code::StartupHook,
+        FindingCode::StartupHook,
         path,
         format!(
             "imported by `site` at every interpreter start; first line: {}",
@@ -503,7 +511,7 @@ mod tests {
         let mut f = vec![];
         check_wheel_file("x-1.0.dist-info/WHEEL", text.as_bytes(), &w, &mut f);
         assert_eq!(f.len(), 1);
-        assert_eq!(f[0].code, Code::WheelTagsMismatch);
+        assert_eq!(f[0].code, FindingCode::WheelTagsMismatch);
         assert!(f[0].detail.contains("win_amd64"), "{}", f[0].detail);
         assert_eq!(expand_tag_line("not a tag"), ["not a tag"]);
         // torch's shape: a manylinux2014 filename, WHEEL naming the tag and its PEP 600 alias.
@@ -524,7 +532,7 @@ mod tests {
         let lying = "Wheel-Version: 1.0\nRoot-Is-Purelib: false\nTag: cp311-abi3-manylinux_2_17_x86_64\nTag: cp311-abi3-win_amd64\n";
         check_wheel_file("d/WHEEL", lying.as_bytes(), &w, &mut f);
         assert_eq!(f.len(), 1);
-        assert_eq!(f[0].code, Code::WheelTagsMismatch);
+        assert_eq!(f[0].code, FindingCode::WheelTagsMismatch);
         assert!(f[0].detail.contains("win_amd64"), "{}", f[0].detail);
     }
 
@@ -540,7 +548,7 @@ mod tests {
         );
         assert!(!info.root_is_purelib);
         assert_eq!(f.len(), 2);
-        assert!(f.iter().all(|x| x.code == Code::WheelFileInvalid));
+        assert!(f.iter().all(|x| x.code == FindingCode::WheelFileInvalid));
     }
 
     #[test]
@@ -578,7 +586,10 @@ mod tests {
         let codes: Vec<_> = f.iter().map(|x| x.code).collect();
         assert_eq!(
             codes,
-            [Code::MetadataNameMismatch, Code::MetadataVersionMismatch]
+            [
+                FindingCode::MetadataNameMismatch,
+                FindingCode::MetadataVersionMismatch
+            ]
         );
     }
 
@@ -609,9 +620,9 @@ mod tests {
         assert_eq!(
             codes,
             [
-                Code::RecordWeakHash,
-                Code::RecordUnsafePath,
-                Code::RecordInvalid
+                FindingCode::RecordWeakHash,
+                FindingCode::RecordUnsafePath,
+                FindingCode::RecordInvalid
             ]
         );
     }

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 /// these strings, so a code is never renamed; new kinds get new codes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
-pub enum Code {
+pub enum FindingCode {
     // The archive itself.
     ZipInvalid,
     ZipFraming,
@@ -34,7 +34,7 @@ pub enum Code {
     RecordSizeMismatch,
     RecordUnlistedFile,
     RecordMissingFile,
-    // Code that runs at interpreter start.
+    // FindingCode that runs at interpreter start.
     PthExecutesCode,
     StartupHook,
     // Native code.
@@ -61,7 +61,7 @@ pub enum Code {
     WindowsExternalLibrary,
 }
 
-impl Code {
+impl FindingCode {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::ZipInvalid => "zip-invalid",
@@ -124,7 +124,7 @@ impl Code {
         !matches!(self, Self::PthExecutesCode | Self::NativeInPurelib)
     }
 
-    pub const ALL: &'static [Code] = &[
+    pub const ALL: &'static [FindingCode] = &[
         Self::ZipInvalid,
         Self::ZipFraming,
         Self::ZipDuplicateEntry,
@@ -176,7 +176,7 @@ impl Code {
     ];
 }
 
-impl std::fmt::Display for Code {
+impl std::fmt::Display for FindingCode {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
     }
@@ -186,14 +186,14 @@ impl std::fmt::Display for Code {
 /// finding is about the archive as a whole), so a person can go and look.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Finding {
-    pub code: Code,
+    pub code: FindingCode,
     pub file: String,
     pub detail: String,
     pub hides: bool,
 }
 
 impl Finding {
-    pub fn new(code: Code, file: impl Into<String>, detail: impl Into<String>) -> Self {
+    pub fn new(code: FindingCode, file: impl Into<String>, detail: impl Into<String>) -> Self {
         Self {
             code,
             file: file.into(),
@@ -287,7 +287,7 @@ mod tests {
     #[test]
     fn codes_are_unique_and_match_serde() {
         let mut seen = std::collections::HashSet::new();
-        for code in Code::ALL {
+        for code in FindingCode::ALL {
             assert!(seen.insert(code.as_str()), "{code} twice");
             let json = serde_json::to_string(code).unwrap();
             assert_eq!(json, format!("\"{}\"", code.as_str()));
@@ -300,14 +300,22 @@ mod tests {
             "a-1-py3-none-any.whl".into(),
             String::new(),
             0,
-            vec![Finding::new(Code::PthExecutesCode, "a.pth", "import os")],
+            vec![Finding::new(
+                FindingCode::PthExecutesCode,
+                "a.pth",
+                "import os",
+            )],
         );
         assert_eq!(r.verdict, Verdict::Pass);
         let r = Report::new(
             "a-1-py3-none-any.whl".into(),
             String::new(),
             0,
-            vec![Finding::new(Code::StartupHook, "sitecustomize.py", "")],
+            vec![Finding::new(
+                FindingCode::StartupHook,
+                "sitecustomize.py",
+                "",
+            )],
         );
         assert_eq!(r.verdict, Verdict::Fail);
     }

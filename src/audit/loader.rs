@@ -27,7 +27,7 @@ use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use super::contents::installed_path;
 use super::libc::{Libc, musl_serves_itself};
 use super::native::Member;
-use super::native::{ElfFacts, Format, Kind};
+use super::native::{BinaryFormat, ElfFacts, Kind};
 
 /// Lookups followed per wheel and libc before giving up: far above real wheels (scipy's
 /// hundred modules need a few libraries each), low enough that a hostile wheel of thousands of
@@ -80,7 +80,7 @@ pub fn resolve(members: &[Member], installed: &HashSet<String>, libc: Libc) -> R
     let by_path: HashMap<String, usize> = members
         .iter()
         .enumerate()
-        .filter(|(_, m)| matches!(m.binary.format, Format::Elf(_)))
+        .filter(|(_, m)| matches!(m.binary.format, BinaryFormat::Elf(_)))
         .map(|(i, m)| (path_of(m), i))
         .collect();
     let mut walk = Walk {
@@ -98,7 +98,7 @@ pub fn resolve(members: &[Member], installed: &HashSet<String>, libc: Libc) -> R
         members
             .iter()
             .enumerate()
-            .filter(|(_, m)| matches!(m.binary.format, Format::Elf(_)))
+            .filter(|(_, m)| matches!(m.binary.format, BinaryFormat::Elf(_)))
     };
     let load = Load {
         members,
@@ -120,7 +120,7 @@ pub fn resolve(members: &[Member], installed: &HashSet<String>, libc: Libc) -> R
     // on its own (pyzmq's PyPy wheels: libzmq needs libsodium, found through the module).
     let needed_names: std::collections::HashSet<&str> = elf_members()
         .filter_map(|(_, m)| match &m.binary.format {
-            Format::Elf(e) => Some(e.needed.iter().map(String::as_str)),
+            BinaryFormat::Elf(e) => Some(e.needed.iter().map(String::as_str)),
             _ => None,
         })
         .flatten()
@@ -128,7 +128,7 @@ pub fn resolve(members: &[Member], installed: &HashSet<String>, libc: Libc) -> R
     let is_needed = |m: &Member| {
         let file = m.path.rsplit('/').next().unwrap_or(&m.path);
         let soname = match &m.binary.format {
-            Format::Elf(e) => e.soname.as_deref(),
+            BinaryFormat::Elf(e) => e.soname.as_deref(),
             _ => None,
         };
         needed_names.contains(file) || soname.is_some_and(|s| needed_names.contains(s))
@@ -174,7 +174,7 @@ struct Load<'a> {
 impl Load<'_> {
     fn elf(&self, member: usize) -> Option<&ElfFacts> {
         match &self.members.get(member)?.binary.format {
-            Format::Elf(e) => Some(e),
+            BinaryFormat::Elf(e) => Some(e),
             _ => None,
         }
     }
@@ -384,7 +384,7 @@ mod tests {
         Member {
             path: path.to_owned(),
             binary: Binary {
-                format: Format::Elf(ElfFacts {
+                format: BinaryFormat::Elf(ElfFacts {
                     machine: 62,
                     is_64: true,
                     little_endian: true,
@@ -495,7 +495,7 @@ mod tests {
         // The extension needs both; breadth first, gfortran is loaded through the extension's
         // RUNPATH before openblas's needs are looked up, so openblas's need matches it.
         let mut m = numpy_like(&[], &["$ORIGIN/../../numpy.libs"]);
-        if let Format::Elf(e) = &mut m[0].binary.format {
+        if let BinaryFormat::Elf(e) = &mut m[0].binary.format {
             e.needed = vec![
                 "libopenblas.so".into(),
                 "libgfortran.so.5".into(),

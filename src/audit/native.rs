@@ -91,7 +91,7 @@ pub struct PeFacts {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Format {
+pub enum BinaryFormat {
     Elf(ElfFacts),
     MachO(Vec<MachOSlice>),
     Pe(PeFacts),
@@ -120,7 +120,7 @@ pub struct Member {
 /// What the rules need to know about one native member.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Binary {
-    pub format: Format,
+    pub format: BinaryFormat,
     pub kind: Kind,
     /// Undefined symbols, without Mach-O's leading `_`. For a fat Mach-O, the union of slices.
     pub imports: Vec<Import>,
@@ -298,7 +298,7 @@ fn parse_elf(bytes: &[u8]) -> Result<Binary, ParseError> {
         x86_isa_level,
     };
     Ok(Binary {
-        format: Format::Elf(facts),
+        format: BinaryFormat::Elf(facts),
         kind,
         imports,
         exports,
@@ -521,7 +521,7 @@ fn parse_elf_full(bytes: &[u8]) -> Result<Binary, ParseError> {
         x86_isa_level,
     };
     Ok(Binary {
-        format: Format::Elf(facts),
+        format: BinaryFormat::Elf(facts),
         kind,
         imports,
         exports,
@@ -593,7 +593,7 @@ fn parse_mach(bytes: &[u8]) -> Result<Binary, ParseError> {
         Kind::Loadable
     };
     Ok(Binary {
-        format: Format::MachO(slices),
+        format: BinaryFormat::MachO(slices),
         kind,
         imports,
         exports,
@@ -689,7 +689,7 @@ fn parse_pe(bytes: &[u8]) -> Result<Binary, ParseError> {
     };
     Ok(Binary {
         kind,
-        format: Format::Pe(PeFacts {
+        format: BinaryFormat::Pe(PeFacts {
             machine: pe.header.coff_header.machine,
             libraries,
         }),
@@ -843,7 +843,7 @@ mod tests {
     #[test]
     fn extension_by_init_symbol() {
         let b = Binary {
-            format: Format::Pe(PeFacts::default()),
+            format: BinaryFormat::Pe(PeFacts::default()),
             kind: Kind::Loadable,
             imports: vec![],
             exports: vec!["PyInit__rust".into()],

@@ -10,10 +10,10 @@ use std::path::Path;
 
 use sha2::{Digest, Sha256, Sha384, Sha512};
 
-use super::archive::{Archive, Entry, Limits};
+use super::archive::{Archive, ArchiveLimits, Entry};
 use super::claims::{self, WheelView};
 use super::contents::{self, HashAlgo, RecordRow, StartupFile};
-use super::finding::{Code, Finding, LicenseFacts, Report};
+use super::finding::{Finding, FindingCode, LicenseFacts, Report};
 use super::native::Member;
 use super::native::{self, Magic};
 use crate::dist::WheelFilename;
@@ -42,7 +42,7 @@ pub fn audit_file(
     path: &Path,
     filename: &str,
     sha256: Option<&str>,
-    limits: &Limits,
+    limits: &ArchiveLimits,
 ) -> io::Result<Report> {
     let size = std::fs::metadata(path)?.len();
     let mut findings = Vec::new();
@@ -55,7 +55,7 @@ pub fn audit_file(
             Ok(wheel) => audit_archive(path, &wheel, limits, &mut findings, &mut license),
             Err(e) => {
                 findings.push(Finding::new(
-                    Code::WheelFileInvalid,
+                    FindingCode::WheelFileInvalid,
                     "",
                     format!("`{filename}` is not a valid wheel filename: {e}"),
                 ));
@@ -98,7 +98,7 @@ pub fn hash_reader(reader: &mut impl Read) -> io::Result<String> {
 }
 
 fn cap_findings(findings: Vec<Finding>) -> Vec<Finding> {
-    let mut counts: HashMap<Code, usize> = HashMap::new();
+    let mut counts: HashMap<FindingCode, usize> = HashMap::new();
     let mut out = Vec::with_capacity(findings.len().min(1024));
     for f in findings {
         let n = counts.entry(f.code).or_default();
@@ -179,7 +179,7 @@ enum Role {
 fn audit_archive(
     path: &Path,
     wheel: &WheelFilename,
-    limits: &Limits,
+    limits: &ArchiveLimits,
     findings: &mut Vec<Finding>,
     license: &mut LicenseFacts,
 ) -> io::Result<()> {
@@ -199,7 +199,7 @@ fn audit_archive(
         };
         match find("WHEEL") {
             None => findings.push(Finding::new(
-                Code::WheelFileInvalid,
+                FindingCode::WheelFileInvalid,
                 format!("{dist_info}/WHEEL"),
                 "missing",
             )),
@@ -213,7 +213,7 @@ fn audit_archive(
         }
         match find("METADATA") {
             None => findings.push(Finding::new(
-                Code::MetadataInvalid,
+                FindingCode::MetadataInvalid,
                 format!("{dist_info}/METADATA"),
                 "missing",
             )),
@@ -227,7 +227,7 @@ fn audit_archive(
         }
         match find("RECORD") {
             None => findings.push(Finding::new(
-                Code::RecordMissing,
+                FindingCode::RecordMissing,
                 format!("{dist_info}/RECORD"),
                 "missing: nothing binds the wheel's files to what was built",
             )),
@@ -256,7 +256,7 @@ fn audit_archive(
                     listed.insert(k.as_str());
                 }
                 None => findings.push(Finding::new(
-                    Code::RecordUnlistedFile,
+                    FindingCode::RecordUnlistedFile,
                     entry.name.as_str(),
                     "in the archive but not in RECORD",
                 )),
@@ -285,7 +285,7 @@ fn audit_archive(
         missing.sort();
         for m in missing {
             findings.push(Finding::new(
-                Code::RecordMissingFile,
+                FindingCode::RecordMissingFile,
                 m.as_str(),
                 "listed in RECORD but not in the archive",
             ));
@@ -304,7 +304,7 @@ struct MemberContext<'a> {
     record: Option<&'a HashMap<String, RecordRow>>,
     dist_info: Option<&'a str>,
     root_is_purelib: bool,
-    limits: &'a Limits,
+    limits: &'a ArchiveLimits,
     /// Bytes the threads may hold at once for members read in one piece (compressed and
     /// inflated together); a member that does not fit streams instead.
     budget: std::sync::atomic::AtomicU64,
@@ -416,7 +416,7 @@ fn scan_member(
     };
     if row.is_some() && !exempt && expected_hash.is_none() {
         findings.push(Finding::new(
-            Code::RecordInvalid,
+            FindingCode::RecordInvalid,
             name,
             "RECORD lists it without a hash",
         ));
@@ -440,7 +440,7 @@ fn scan_member(
         && h.finish() != *digest
     {
         findings.push(Finding::new(
-            Code::RecordHashMismatch,
+            FindingCode::RecordHashMismatch,
             name,
             "content differs from the hash in RECORD",
         ));
@@ -450,7 +450,7 @@ fn scan_member(
         && expected != size
     {
         findings.push(Finding::new(
-            Code::RecordSizeMismatch,
+            FindingCode::RecordSizeMismatch,
             name,
             format!("{size} bytes, RECORD says {expected}"),
         ));
@@ -474,7 +474,7 @@ fn scan_member(
                         && contents::in_purelib(name, ctx.root_is_purelib)
                     {
                         out.findings.push(Finding::new(
-                            Code::NativeInPurelib,
+                            FindingCode::NativeInPurelib,
                             name,
                             "native library installed as pure-Python code (purelib)",
                         ));
@@ -485,7 +485,7 @@ fn scan_member(
                     });
                 }
                 Err(e) => out.findings.push(Finding::new(
-                    Code::NativeUnparseable,
+                    FindingCode::NativeUnparseable,
                     name,
                     format!("looks like a {magic:?} binary but cannot be parsed: {e}"),
                 )),

@@ -225,7 +225,7 @@ pub struct Audits {
     downloads: usize,
     /// Audits parsed at once, on blocking threads.
     cpu: tokio::sync::Semaphore,
-    limits: audit::Limits,
+    limits: audit::ArchiveLimits,
     slots: Mutex<HashMap<Key, Slot>>,
     /// Read or made on first use, so a cache that never stored a report holds no key.
     seal: std::sync::OnceLock<ring::hmac::Key>,
@@ -270,7 +270,7 @@ impl Audits {
             metrics,
             downloads: downloads.max(jobs).max(1),
             cpu: tokio::sync::Semaphore::new(jobs.max(1)),
-            limits: audit::Limits::default(),
+            limits: audit::ArchiveLimits::default(),
             slots: Mutex::new(HashMap::new()),
             queue: Mutex::new(Queue::default()),
             ready: Notify::new(),

@@ -69,7 +69,7 @@ pub fn audit(paths: &[PathBuf], format: AuditFormat, jobs: Option<usize>) -> Res
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
         .clamp(1, wheels.len().max(1));
     let next = std::sync::atomic::AtomicUsize::new(0);
-    let limits = audit::Limits::default();
+    let limits = audit::ArchiveLimits::default();
     let mut results: Vec<Option<Result<Report>>> = (0..wheels.len()).map(|_| None).collect();
     let slots = std::sync::Mutex::new(&mut results);
     // Drawn on a terminal only: in a pipe or CI log it stays silent.

@@ -44,20 +44,20 @@ const PARALLEL_THRESHOLD: usize = 64;
 /// Qualitative severity, the CVSS v3/v4 rating scale (GHSA's MODERATE is Medium).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
-pub enum Severity {
+pub enum CvssSeverity {
     Low,
     Medium,
     High,
     Critical,
 }
 
-impl Severity {
+impl CvssSeverity {
     pub fn as_str(self) -> &'static str {
         match self {
-            Severity::Low => "low",
-            Severity::Medium => "medium",
-            Severity::High => "high",
-            Severity::Critical => "critical",
+            CvssSeverity::Low => "low",
+            CvssSeverity::Medium => "medium",
+            CvssSeverity::High => "high",
+            CvssSeverity::Critical => "critical",
         }
     }
 
@@ -65,13 +65,13 @@ impl Severity {
     fn from_label(label: &str) -> Option<Self> {
         let label = label.trim();
         if label.eq_ignore_ascii_case("low") {
-            Some(Severity::Low)
+            Some(CvssSeverity::Low)
         } else if label.eq_ignore_ascii_case("moderate") || label.eq_ignore_ascii_case("medium") {
-            Some(Severity::Medium)
+            Some(CvssSeverity::Medium)
         } else if label.eq_ignore_ascii_case("high") {
-            Some(Severity::High)
+            Some(CvssSeverity::High)
         } else if label.eq_ignore_ascii_case("critical") {
-            Some(Severity::Critical)
+            Some(CvssSeverity::Critical)
         } else {
             None
         }
@@ -82,13 +82,13 @@ impl Severity {
         if !score.is_finite() || score <= 0.0 {
             None
         } else if score < 4.0 {
-            Some(Severity::Low)
+            Some(CvssSeverity::Low)
         } else if score < 7.0 {
-            Some(Severity::Medium)
+            Some(CvssSeverity::Medium)
         } else if score < 9.0 {
-            Some(Severity::High)
+            Some(CvssSeverity::High)
         } else {
-            Some(Severity::Critical)
+            Some(CvssSeverity::Critical)
         }
     }
 }
@@ -111,7 +111,7 @@ pub struct OsvRecord {
     /// [`MAX_SUMMARY_CHARS`] characters.
     pub summary: String,
     pub kind: RecordKind,
-    pub severity: Option<Severity>,
+    pub severity: Option<CvssSeverity>,
     pub modified: Option<Timestamp>,
     /// Where the record was read: `archive.zip:member/path` or the file's path.
     pub source: String,
@@ -121,7 +121,7 @@ pub struct OsvRecord {
 
 /// One record that affects a queried release.
 #[derive(Clone, Copy, Debug)]
-pub struct Hit<'a> {
+pub struct VersionHit<'a> {
     pub record: &'a OsvRecord,
     /// The lowest `fixed` version of this record for the project above the queried version.
     pub fixed_in: Option<&'a Version>,
@@ -262,9 +262,9 @@ pub struct Hits<'a> {
 }
 
 impl<'a> Iterator for Hits<'a> {
-    type Item = Hit<'a>;
+    type Item = VersionHit<'a>;
 
-    fn next(&mut self) -> Option<Hit<'a>> {
+    fn next(&mut self) -> Option<VersionHit<'a>> {
         let index = self.index?;
         let rank = self.rank;
         while self.next < self.end {
@@ -301,7 +301,7 @@ impl<'a> Iterator for Hits<'a> {
                 .iter()
                 .find(|&&r| r > rank)
                 .and_then(|&r| index.bounds.get((r / 2) as usize));
-            return Some(Hit { record, fixed_in });
+            return Some(VersionHit { record, fixed_in });
         }
         None
     }

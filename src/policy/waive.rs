@@ -56,7 +56,9 @@ pub enum WaiveError {
 
 /// An audit finding's code (`abi3-newer-than-tag`), as against a decision's (`audit-failed`).
 fn is_finding_code(code: &str) -> bool {
-    crate::audit::Code::ALL.iter().any(|c| c.as_str() == code)
+    crate::audit::FindingCode::ALL
+        .iter()
+        .any(|c| c.as_str() == code)
 }
 
 /// A TOML basic string, escaped.

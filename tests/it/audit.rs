@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use pipwall::audit::{self, Code, Report, Verdict};
+use pipwall::audit::{self, FindingCode as Code, Report, Verdict};
 
 use crate::support::fixtures::{Fixture, WheelSpec, record_row, zip_files};
 
@@ -20,7 +20,7 @@ fn write(dir: &Path, f: &Fixture) -> PathBuf {
 fn audit_fixture(f: &Fixture) -> Report {
     let d = dir();
     let p = write(d.path(), f);
-    audit::audit_file(&p, &f.filename, None, &audit::Limits::default()).unwrap()
+    audit::audit_file(&p, &f.filename, None, &audit::ArchiveLimits::default()).unwrap()
 }
 
 fn codes(r: &Report) -> Vec<Code> {

@@ -1,7 +1,7 @@
 //! Audits of wheels carrying real compiled binaries (see `support::native`): each rule is shown
 //! to fire on the binary that breaks it, and to stay quiet on the one that does not.
 
-use pipwall::audit::{self, Code, Report, Verdict};
+use pipwall::audit::{self, FindingCode as Code, Report, Verdict};
 
 use crate::support::fixtures::{Fixture, WheelSpec};
 use crate::support::native::binary;
@@ -10,7 +10,7 @@ fn audit(f: &Fixture) -> Report {
     let d = tempfile::tempdir().unwrap();
     let p = d.path().join(&f.filename);
     std::fs::write(&p, &f.bytes).unwrap();
-    audit::audit_file(&p, &f.filename, None, &audit::Limits::default()).unwrap()
+    audit::audit_file(&p, &f.filename, None, &audit::ArchiveLimits::default()).unwrap()
 }
 
 /// A wheel of `demo` tagged `tag` holding the fixture `fixture` at `demo/<as_name>`.

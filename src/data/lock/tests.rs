@@ -1,4 +1,3 @@
-
 use super::*;
 
 const H1: &str = "0569859f95fc761b18b45ef421b1290a0f65f147e92a1e5eb3e635f9a5e4e66f";

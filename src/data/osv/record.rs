@@ -155,7 +155,7 @@ pub(super) fn parse_record(
         .as_ref()
         .and_then(|d| d.get("severity"))
         .and_then(Value::as_str)
-        .and_then(Severity::from_label);
+        .and_then(CvssSeverity::from_label);
     let cvss = severity_of(raw.severity.as_deref().unwrap_or_default());
 
     let found = affected_projects(raw.affected.unwrap_or_default(), kind, &id, &source, notes);
@@ -187,8 +187,8 @@ pub(super) struct Affected {
     pub(super) projects: Vec<ParsedProject>,
     pub(super) fix_available: bool,
     pub(super) any_pypi: bool,
-    pub(super) cvss: Option<Severity>,
-    pub(super) severity: Option<Severity>,
+    pub(super) cvss: Option<CvssSeverity>,
+    pub(super) severity: Option<CvssSeverity>,
 }
 
 pub(super) fn affected_projects(
@@ -264,7 +264,7 @@ pub(super) fn affected_projects(
             .as_ref()
             .and_then(|d| d.get("severity"))
             .and_then(Value::as_str)
-            .and_then(Severity::from_label)
+            .and_then(CvssSeverity::from_label)
         {
             severity = severity.max(Some(found));
         }
@@ -405,7 +405,7 @@ pub(super) fn collect_file_hashes(
 }
 
 /// The highest severity any CVSS v3 or v4 vector in `entries` scores.
-pub(super) fn severity_of(entries: &[RawSeverity]) -> Option<Severity> {
+pub(super) fn severity_of(entries: &[RawSeverity]) -> Option<CvssSeverity> {
     entries
         .iter()
         .filter_map(|entry| {
@@ -427,7 +427,7 @@ pub(super) fn severity_of(entries: &[RawSeverity]) -> Option<Severity> {
 
 /// The `cvss` crate scores a v3 vector with missing base metrics as if they were zero; a vector
 /// without all eight is not a score, so it must name each of them.
-pub(super) fn cvss_v3_severity(vector: &str) -> Option<Severity> {
+pub(super) fn cvss_v3_severity(vector: &str) -> Option<CvssSeverity> {
     const BASE: [&str; 8] = ["AV", "AC", "PR", "UI", "S", "C", "I", "A"];
     let present = |metric: &str| {
         vector
@@ -439,15 +439,15 @@ pub(super) fn cvss_v3_severity(vector: &str) -> Option<Severity> {
         return None;
     }
     let parsed = cvss::v3::Vector::from_str(vector).ok()?;
-    Severity::from_score(parsed.score().value())
+    CvssSeverity::from_score(parsed.score().value())
 }
 
-pub(super) fn cvss_v4_severity(vector: &str) -> Option<Severity> {
+pub(super) fn cvss_v4_severity(vector: &str) -> Option<CvssSeverity> {
     if !vector.starts_with("CVSS:4.") {
         return None;
     }
     let parsed = cvss::v4::Vector::from_str(vector).ok()?;
-    Severity::from_score(parsed.score().value())
+    CvssSeverity::from_score(parsed.score().value())
 }
 
 /// OSV ids and aliases are short ASCII tokens (`PYSEC-2021-839`, `GHSA-…`, `CVE-…`); anything

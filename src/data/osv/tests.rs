@@ -127,7 +127,7 @@ fn loads_yaml_and_json_from_a_directory() {
     assert_eq!(pysec.summary, "Path traversal in the thing");
     assert_eq!(pysec.aliases, ["CVE-2021-1", "GHSA-aaaa-bbbb-cccc"]);
     assert_eq!(pysec.kind, RecordKind::Vulnerability);
-    assert_eq!(pysec.severity, Some(Severity::Critical));
+    assert_eq!(pysec.severity, Some(CvssSeverity::Critical));
     assert!(pysec.fix_available);
     assert!(pysec.source.ends_with("PYSEC-2021-1.yaml"));
     assert_eq!(
@@ -136,7 +136,7 @@ fn loads_yaml_and_json_from_a_directory() {
     );
     let ghsa = db.record("GHSA-xxxx-yyyy-zzzz").unwrap();
     assert_eq!(ghsa.summary, "No summary here.");
-    assert_eq!(ghsa.severity, Some(Severity::Medium));
+    assert_eq!(ghsa.severity, Some(CvssSeverity::Medium));
     assert!(!ghsa.fix_available);
 
     // The lowest fix above the queried version.
@@ -406,9 +406,15 @@ fn unusable_sources_are_errors() {
 
 #[test]
 fn severity_sources() {
-    assert_eq!(Severity::from_label("moderate"), Some(Severity::Medium));
-    assert_eq!(Severity::from_label("CRITICAL"), Some(Severity::Critical));
-    assert_eq!(Severity::from_label("unknown"), None);
+    assert_eq!(
+        CvssSeverity::from_label("moderate"),
+        Some(CvssSeverity::Medium)
+    );
+    assert_eq!(
+        CvssSeverity::from_label("CRITICAL"),
+        Some(CvssSeverity::Critical)
+    );
+    assert_eq!(CvssSeverity::from_label("unknown"), None);
     let sev = |kind: &str, score: &str| {
         severity_of(&[RawSeverity {
             kind: Some(kind.to_owned()),
@@ -417,19 +423,19 @@ fn severity_sources() {
     };
     assert_eq!(
         sev("CVSS_V3", "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H"),
-        Some(Severity::Critical)
+        Some(CvssSeverity::Critical)
     );
     assert_eq!(
         sev("CVSS_V3", "CVSS:3.1/AV:L/AC:L/PR:L/UI:R/S:U/C:L/I:N/A:N"),
-        Some(Severity::Low)
+        Some(CvssSeverity::Low)
     );
     assert_eq!(
         sev("CVSS_V3", "CVSS:3.1/AV:N/AC:L/PR:N/UI:R/S:C/C:L/I:L/A:N"),
-        Some(Severity::Medium)
+        Some(CvssSeverity::Medium)
     );
     assert_eq!(
         sev("CVSS_V3", "CVSS:3.0/AV:N/AC:L/PR:N/UI:N/S:U/C:N/I:N/A:H"),
-        Some(Severity::High)
+        Some(CvssSeverity::High)
     );
     assert_eq!(
         sev("CVSS_V3", "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:N/I:N/A:N"),
@@ -443,7 +449,7 @@ fn severity_sources() {
             "CVSS_V4",
             "CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:H/VI:H/VA:H/SC:N/SI:N/SA:N"
         ),
-        Some(Severity::Critical)
+        Some(CvssSeverity::Critical)
     );
     assert_eq!(sev("CVSS_V4", "CVSS:4.0/AV:N"), None);
 }

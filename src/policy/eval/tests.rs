@@ -1,4 +1,3 @@
-
 use super::*;
 use crate::index::{CoreMetadata, FileUrl, ProjectPage};
 use crate::policy::config::load_sources;
@@ -977,7 +976,7 @@ fn yank_works_for_projects_statuses_and_audits() {
     // An audit finding mapped to `yank`: the wheel stays on the audited page, yanked.
     let p = policy("[audit]\ncodes = { pth-executes-code = \"yank\" }\n");
     let r = report(vec![crate::audit::Finding::new(
-        crate::audit::Code::PthExecutesCode,
+        crate::audit::FindingCode::PthExecutesCode,
         "demo.pth",
         "import os",
     )]);
@@ -1687,7 +1686,7 @@ use std::sync::Arc;
 
 #[test]
 fn audit_findings_map_to_actions() {
-    use crate::audit::{Code as F, Finding};
+    use crate::audit::{Finding, FindingCode as F};
     let bad = || {
         vec![Finding::new(
             F::RecordHashMismatch,

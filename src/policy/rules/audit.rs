@@ -51,7 +51,10 @@ impl Raw {
         let Some(t) = w.table(v, what) else { return };
         for (k, a) in t.iter() {
             let code: &str = k.get_ref();
-            if !crate::audit::Code::ALL.iter().any(|c| c.as_str() == code) {
+            if !crate::audit::FindingCode::ALL
+                .iter()
+                .any(|c| c.as_str() == code)
+            {
                 w.error(
                     &k.span(),
                     "unknown-code",

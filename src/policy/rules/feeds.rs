@@ -9,7 +9,7 @@ use crate::policy::decision::Code;
 use std::ops::Range;
 use std::path::PathBuf;
 
-use crate::data::osv::{OsvDb, Severity as CvssSeverity};
+use crate::data::osv::{CvssSeverity, OsvDb};
 use crate::policy::diag::{Diagnostic, Origin, Severity};
 use crate::policy::rule::{Rule, RuleAction, RuleId};
 use crate::policy::walk::{Spot, Val, Walk, newest_mtime};
