@@ -389,108 +389,27 @@ impl View<'_> {
     ) -> Option<Decision> {
         let p = self.policy;
         let mut v = Verdict::default();
-        if let Some(hit) = self.namespace_hit(namespaces)
-            && let Some(d) = self.hit(&mut v, hit, Scope::default())
-        {
-            return Some(d);
-        }
-        if let Some(st) = status
-            && let Some((rule, code)) = p.status_rules.for_status(&st.status)
-            && !rule.is_off()
-        {
-            let detail = st
-                .reason
-                .as_deref()
-                .map(|r| format!("upstream says: {}", crate::sanitize::one_line(r, 200)))
-                .unwrap_or_default();
-            let hit = Hit {
-                id: RuleId::ProjectStatus,
-                rule,
-                code,
-                detail,
-                origin: rule.origin.clone(),
-            };
+        let hits = rules::namespaces::page_hit(
+            &p.namespace_rules,
+            &self.project,
+            p.private_upstream(&self.project).is_some(),
+            namespaces,
+        )
+        .into_iter()
+        .chain(rules::project_status::page_hit(&p.status_rules, status))
+        .chain(rules::unmaintained::page_hit(
+            &p.unmaintained,
+            p.unmaintained_max_age.as_ref(),
+            files,
+            self.now,
+            |t| self.recheck_by(t),
+        ));
+        for hit in hits {
             if let Some(d) = self.hit(&mut v, hit, Scope::default()) {
                 return Some(d);
             }
         }
-        if let Some((max, origin)) = &p.unmaintained_max_age
-            && !p.unmaintained.is_off()
-            && let Some(newest) = newest_upload(files)
-            && let Ok(stale_from) = newest.checked_add(*max)
-        {
-            if stale_from <= self.now {
-                let hit = Hit {
-                    id: RuleId::Unmaintained,
-                    rule: &p.unmaintained,
-                    code: Code::Unmaintained,
-                    detail: format!(
-                        "newest upload {newest}, the limit is {} days",
-                        max.as_secs() / 86_400
-                    ),
-                    origin: Some(origin.clone()),
-                };
-                if let Some(d) = self.hit(&mut v, hit, Scope::default()) {
-                    return Some(d);
-                }
-            } else {
-                self.recheck_by(stale_from);
-            }
-        }
         v.yank.or(v.would_hide).or(v.warn).or(v.lifted)
-    }
-
-    /// What `[namespaces]` says of the grants upstream lists for the project. A namespace the
-    /// policy requires to be owned is checked first: its absence is what a squatted name or an
-    /// index without PEP 752 looks like, and both fail closed by default. A name a `[[private]]`
-    /// section routes is exempt: it is only ever fetched from the private upstream, which
-    /// vouches for it (and seldom speaks PEP 752).
-    fn namespace_hit(&self, grants: &[Namespace]) -> Option<Hit<'_>> {
-        let rules = &self.policy.namespace_rules;
-        if let Some((ns, origin)) = rules.required_for(&self.project)
-            && !rules.unverified.is_off()
-            && self.policy.private_upstream(&self.project).is_none()
-        {
-            let covering: Vec<&Namespace> = grants
-                .iter()
-                .filter(|g| super::names::in_namespace(&self.project, &g.name))
-                .collect();
-            if !covering.iter().any(|g| g.owned) {
-                let detail = match covering.first() {
-                    Some(g) => format!(
-                        "`{ns}` is required to be owned; upstream lists the grant `{}` as not held by the project's owner",
-                        g.name
-                    ),
-                    None if grants.is_empty() => format!(
-                        "`{ns}` is required to be owned; upstream lists no namespace grant for the project (it may not speak PEP 752)"
-                    ),
-                    None => format!(
-                        "`{ns}` is required to be owned; upstream lists no grant covering the project"
-                    ),
-                };
-                return Some(Hit {
-                    id: RuleId::Namespaces,
-                    rule: &rules.unverified,
-                    code: Code::NamespaceUnverified,
-                    detail,
-                    origin: Some(origin.clone()),
-                });
-            }
-        }
-        let unowned = grants.iter().find(|g| !g.owned)?;
-        if rules.not_owned.is_off() {
-            return None;
-        }
-        Some(Hit {
-            id: RuleId::Namespaces,
-            rule: &rules.not_owned,
-            code: Code::NamespaceNotOwned,
-            detail: format!(
-                "upstream lists it in the namespace `{}`, whose grant its owner does not hold",
-                unowned.name
-            ),
-            origin: rules.not_owned.origin.clone(),
-        })
     }
 
     /// `[versions] max-count`, when it applies to this project: the number of newest versions
@@ -692,16 +611,31 @@ impl View<'_> {
                 hiding.push(d.detail);
             }
         }
-        if hiding.is_empty()
-            && let Some(d) = self.judge_license(&mut v, &report.license, sha256, version)
-        {
-            return d;
-        }
-        if hiding.is_empty()
-            && let Some(d) =
-                self.judge_attestations(&mut v, report.provenance.as_ref(), sha256, version)
-        {
-            return d;
+        if hiding.is_empty() {
+            let scope = Scope {
+                version,
+                sha256: Some(sha256),
+                ..Scope::default()
+            };
+            let hits = rules::licenses::report_hit(
+                &p.licenses,
+                &p.license_rules,
+                &self.project,
+                version,
+                &report.license,
+            )
+            .into_iter()
+            .chain(rules::attestations::report_hit(
+                &p.attestations,
+                &p.attestation_publishers,
+                &self.project,
+                report.provenance.as_ref(),
+            ));
+            for hit in hits {
+                if let Some(d) = self.hit(&mut v, hit, scope) {
+                    return d;
+                }
+            }
         }
         if !hiding.is_empty() {
             const MAX: usize = 8;
@@ -719,143 +653,6 @@ impl View<'_> {
             };
         }
         self.finish(v, Decision::show())
-    }
-}
-
-/// The newest upload-time of a page's files. PEP 700 times are checked on parse to one fixed
-/// form, so the greatest string is the newest (to the second) and only it is parsed.
-fn newest_upload(files: &[FileEntry]) -> Option<Timestamp> {
-    files
-        .iter()
-        .filter_map(|f| f.upload_time.as_deref())
-        .max()
-        .and_then(|t| t.parse().ok())
-}
-
-impl View<'_> {
-    /// `[licenses]` on one audited wheel: its METADATA license against the allow and deny
-    /// lists. Returns the decision when it hides; warnings and yanks go into `v`.
-    /// `[attestations]`: when the policy names publishers for the project, one of the
-    /// identities the file's verified attestations prove must be one of them.
-    fn judge_attestations(
-        &self,
-        v: &mut Verdict,
-        provenance: Option<&crate::attest::ProvenanceFacts>,
-        sha256: &str,
-        version: Option<&Version>,
-    ) -> Option<Decision> {
-        use super::rules::attestations::describe;
-        let p = self.policy;
-        if p.attestations.is_off() {
-            return None;
-        }
-        let accepted = p.attestation_publishers.find_all(&self.project);
-        let (first, _) = accepted.first()?;
-        let (code, detail) = match provenance {
-            None => (
-                Code::AttestationMissing,
-                "the index lists no provenance for the file".to_owned(),
-            ),
-            Some(f) if f.verified.is_empty() => {
-                let mut problems: Vec<String> = f
-                    .problems
-                    .iter()
-                    .take(3)
-                    .map(|s| crate::sanitize::one_line(s, 300))
-                    .collect();
-                if problems.is_empty() {
-                    problems.push("no attestation".into());
-                }
-                (Code::AttestationInvalid, problems.join("; "))
-            }
-            Some(f) => {
-                if f.verified
-                    .iter()
-                    .any(|id| accepted.iter().any(|(_, pb)| pb.matches(id)))
-                {
-                    return None;
-                }
-                let seen: Vec<String> = f
-                    .verified
-                    .iter()
-                    .take(3)
-                    .map(|id| crate::sanitize::one_line(&describe(id), 300))
-                    .collect();
-                let wanted: Vec<&str> = accepted.iter().map(|(_, pb)| pb.label.as_str()).collect();
-                (
-                    Code::AttestationPublisherMismatch,
-                    format!(
-                        "attested by {}; the policy accepts {}",
-                        seen.join(", "),
-                        wanted.join(" or ")
-                    ),
-                )
-            }
-        };
-        let scope = Scope {
-            version,
-            sha256: Some(sha256),
-            ..Scope::default()
-        };
-        let hit = Hit {
-            id: RuleId::Attestations,
-            rule: &p.attestations,
-            code,
-            detail,
-            origin: Some(first.origin.clone()),
-        };
-        self.hit(v, hit, scope)
-    }
-
-    fn judge_license(
-        &self,
-        v: &mut Verdict,
-        facts: &crate::audit::LicenseFacts,
-        sha256: &str,
-        version: Option<&Version>,
-    ) -> Option<Decision> {
-        use super::rules::licenses::LicenseVerdict;
-        let p = self.policy;
-        let lr = &p.license_rules;
-        if p.licenses.is_off() || !lr.is_active() {
-            return None;
-        }
-        let clarified = lr.clarification(&self.project, version);
-        let (rule, code, detail, origin) = match lr.judge(facts, clarified) {
-            LicenseVerdict::Ok => return None,
-            LicenseVerdict::Denied(d) => {
-                (&p.licenses, Code::LicenseDenied, d, lr.deny_origin.clone())
-            }
-            LicenseVerdict::NotAllowed(d) => (
-                &p.licenses,
-                Code::LicenseNotAllowed,
-                d,
-                lr.allow_origin.clone(),
-            ),
-            LicenseVerdict::Unknown(d) => (
-                &lr.unknown,
-                Code::LicenseUnknown,
-                d,
-                lr.unknown
-                    .origin
-                    .clone()
-                    .or_else(|| lr.allow_origin.clone())
-                    .or_else(|| lr.deny_origin.clone()),
-            ),
-        };
-        let scope = Scope {
-            version,
-            sha256: Some(sha256),
-            ..Scope::default()
-        };
-        let hit = Hit {
-            id: RuleId::Licenses,
-            rule,
-            code,
-            detail,
-            origin,
-        };
-        self.hit(v, hit, scope)
     }
 }
 

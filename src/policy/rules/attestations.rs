@@ -325,6 +325,66 @@ pub(crate) fn file_hits<'a>(
     )]
 }
 
+/// What the audit's provenance facts say against the publishers `project` must be attested by:
+/// none listed, none verified, or verified for someone else.
+pub(crate) fn report_hit<'a>(
+    rule: &'a Rule,
+    publishers: &NameMap<Publisher>,
+    project: &str,
+    provenance: Option<&crate::attest::ProvenanceFacts>,
+) -> Option<Hit<'a>> {
+    if rule.is_off() {
+        return None;
+    }
+    let accepted = publishers.find_all(project);
+    let (first, _) = accepted.first()?;
+    let (code, detail) = match provenance {
+        None => (
+            Code::AttestationMissing,
+            "the index lists no provenance for the file".to_owned(),
+        ),
+        Some(f) if f.verified.is_empty() => {
+            let mut problems: Vec<String> = f
+                .problems
+                .iter()
+                .take(3)
+                .map(|s| crate::sanitize::one_line(s, 300))
+                .collect();
+            if problems.is_empty() {
+                problems.push("no attestation".into());
+            }
+            (Code::AttestationInvalid, problems.join("; "))
+        }
+        Some(f) => {
+            if f.verified
+                .iter()
+                .any(|id| accepted.iter().any(|(_, pb)| pb.matches(id)))
+            {
+                return None;
+            }
+            let seen: Vec<String> = f
+                .verified
+                .iter()
+                .take(3)
+                .map(|id| crate::sanitize::one_line(&describe(id), 300))
+                .collect();
+            let wanted: Vec<&str> = accepted.iter().map(|(_, pb)| pb.label.as_str()).collect();
+            (
+                Code::AttestationPublisherMismatch,
+                format!(
+                    "attested by {}; the policy accepts {}",
+                    seen.join(", "),
+                    wanted.join(" or ")
+                ),
+            )
+        }
+    };
+    Some(Hit {
+        origin: Some(first.origin.clone()),
+        ..Hit::of(RuleId::Attestations, rule, code, detail)
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,6 +7,9 @@
 //! Metadata is written by each project and is sometimes wrong or silent; `clarify` lets a
 //! policy state the license that holds instead, for a project and optionally some versions.
 
+use crate::policy::check::Hit;
+use crate::policy::decision::Code;
+use crate::policy::rule::RuleId;
 use pep440_rs::{Version, VersionSpecifiers};
 use spdx::{Expression, LicenseReq, ParseMode};
 
@@ -467,6 +470,45 @@ impl Walk<'_> {
             }
         }
     }
+}
+
+/// What the wheel's license facts (from its METADATA) say against the lists, after any
+/// clarification for `project` at `version`.
+pub(crate) fn report_hit<'a>(
+    section: &'a Rule,
+    lr: &'a LicenseRules,
+    project: &str,
+    version: Option<&Version>,
+    facts: &LicenseFacts,
+) -> Option<Hit<'a>> {
+    if section.is_off() || !lr.is_active() {
+        return None;
+    }
+    let clarified = lr.clarification(project, version);
+    let (rule, code, detail, origin) = match lr.judge(facts, clarified) {
+        LicenseVerdict::Ok => return None,
+        LicenseVerdict::Denied(d) => (section, Code::LicenseDenied, d, lr.deny_origin.clone()),
+        LicenseVerdict::NotAllowed(d) => {
+            (section, Code::LicenseNotAllowed, d, lr.allow_origin.clone())
+        }
+        LicenseVerdict::Unknown(d) => (
+            &lr.unknown,
+            Code::LicenseUnknown,
+            d,
+            lr.unknown
+                .origin
+                .clone()
+                .or_else(|| lr.allow_origin.clone())
+                .or_else(|| lr.deny_origin.clone()),
+        ),
+    };
+    Some(Hit {
+        id: RuleId::Licenses,
+        rule,
+        code,
+        detail,
+        origin,
+    })
 }
 
 #[cfg(test)]

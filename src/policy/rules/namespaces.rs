@@ -1,5 +1,9 @@
 //! `[namespaces]`: what PEP 752 namespace grants on an upstream page do to a project.
 
+use crate::index::Namespace;
+use crate::policy::check::Hit;
+use crate::policy::decision::Code;
+use crate::policy::rule::RuleId;
 use std::collections::HashMap;
 use std::ops::Range;
 
@@ -90,4 +94,62 @@ impl Raw {
         rules.not_owned.report_only = section.report_only;
         rules.unverified.report_only = section.report_only;
     }
+}
+
+/// What the rules say of the grants upstream lists for `project`. A namespace the policy
+/// requires to be owned is checked first: its absence is what a squatted name or an index
+/// without PEP 752 looks like, and both fail closed by default. A name a `[[private]]` section
+/// routes (`routed_private`) is exempt: it is only ever fetched from the private upstream,
+/// which vouches for it (and seldom speaks PEP 752).
+pub(crate) fn page_hit<'a>(
+    rules: &'a NamespaceRules,
+    project: &str,
+    routed_private: bool,
+    grants: &[Namespace],
+) -> Option<Hit<'a>> {
+    if let Some((ns, origin)) = rules.required_for(project)
+        && !rules.unverified.is_off()
+        && !routed_private
+    {
+        let covering: Vec<&Namespace> = grants
+            .iter()
+            .filter(|g| in_namespace(project, &g.name))
+            .collect();
+        if !covering.iter().any(|g| g.owned) {
+            let detail = match covering.first() {
+                Some(g) => format!(
+                    "`{ns}` is required to be owned; upstream lists the grant `{}` as not held by the project's owner",
+                    g.name
+                ),
+                None if grants.is_empty() => format!(
+                    "`{ns}` is required to be owned; upstream lists no namespace grant for the project (it may not speak PEP 752)"
+                ),
+                None => format!(
+                    "`{ns}` is required to be owned; upstream lists no grant covering the project"
+                ),
+            };
+            return Some(Hit {
+                origin: Some(origin.clone()),
+                ..Hit::of(
+                    RuleId::Namespaces,
+                    &rules.unverified,
+                    Code::NamespaceUnverified,
+                    detail,
+                )
+            });
+        }
+    }
+    let unowned = grants.iter().find(|g| !g.owned)?;
+    if rules.not_owned.is_off() {
+        return None;
+    }
+    Some(Hit::of(
+        RuleId::Namespaces,
+        &rules.not_owned,
+        Code::NamespaceNotOwned,
+        format!(
+            "upstream lists it in the namespace `{}`, whose grant its owner does not hold",
+            unowned.name
+        ),
+    ))
 }

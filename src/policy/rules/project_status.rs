@@ -1,6 +1,9 @@
 //! `[project-status]`: what each PEP 792 status an upstream page declares does to the
 //! project's files.
 
+use crate::index::ProjectStatus;
+use crate::policy::check::Hit;
+use crate::policy::rule::RuleId;
 use std::collections::HashMap;
 use std::ops::Range;
 
@@ -73,4 +76,22 @@ impl Raw {
             rule.report_only = section.report_only;
         }
     }
+}
+
+/// The switch for the PEP 792 status upstream declares, with upstream's reason.
+pub(crate) fn page_hit<'a>(
+    rules: &'a StatusRules,
+    status: Option<&ProjectStatus>,
+) -> Option<Hit<'a>> {
+    let st = status?;
+    let (rule, code) = rules.for_status(&st.status)?;
+    if rule.is_off() {
+        return None;
+    }
+    let detail = st
+        .reason
+        .as_deref()
+        .map(|r| format!("upstream says: {}", crate::sanitize::one_line(r, 200)))
+        .unwrap_or_default();
+    Some(Hit::of(RuleId::ProjectStatus, rule, code, detail))
 }
