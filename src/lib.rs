@@ -35,6 +35,23 @@
 //! `/NAME/simple/`, with [`server`] choosing the scope from the path, the listener or the
 //! credential.
 //!
+//! The modules, by job:
+//!
+//! | module | job |
+//! |---|---|
+//! | [`dist`], [`index`] | the standards: filenames and tags (PEP 427/425/625/440), simple-index pages (PEP 503/691/658/700/792), parsed and rendered |
+//! | [`upstream`] | fetching pages and files from HTTP(S) indexes or wheel folders, bounded |
+//! | [`pipeline`] | the phases of a project request, shared by `serve`, `explain` and `vet` |
+//! | [`policy`] | what may be seen: [`policy::rules`] holds one module per rule (settings, section reading, checks), [`policy::config`] loads files into a [`policy::Policy`], [`policy::eval`] orders and weighs the checks, [`policy::page`] decides a page |
+//! | [`data`] | third-party data the policy reads: OSV records, lock files, Scorecard results, popular names |
+//! | [`demand`] | which wheels are worth auditing, from the installer environments pipwall knows |
+//! | [`audit`] | opening a wheel: zip framing, RECORD/WHEEL/METADATA, native code against its tags, the loaders' replay |
+//! | [`cache`] | the file store, the one hash-checked download path, and the audit reports and queue |
+//! | [`attest`] | PEP 740 provenance verification |
+//! | [`serve`], [`server`], [`auth`], [`tls`], [`ratelimit`], [`route`] | the HTTP side: pages, downloads, scopes, credentials, limits |
+//! | [`explain`], [`vet`], [`cli`] | the commands |
+//! | [`decision_log`], [`metrics`] | what was decided and how it went |
+//!
 //! Leaves below everything else: [`sanitize`] (the one place untrusted text is made safe to
 //! print), [`scope`], [`size`], [`error`].
 //!
