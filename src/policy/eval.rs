@@ -506,9 +506,13 @@ impl View<'_> {
         // The checks in the order they run: the first hit that hides the file decides it.
         macro_rules! weigh {
             ($hits:expr) => {
-                for (hit, scope) in $hits {
-                    if let Some(d) = self.hit(&mut v, hit, scope) {
-                        return d;
+                let hits = $hits;
+                // Most files match no rule: an empty list is skipped without an iterator.
+                if !hits.is_empty() {
+                    for (hit, scope) in hits {
+                        if let Some(d) = self.hit(&mut v, hit, scope) {
+                            return d;
+                        }
                     }
                 }
             };
