@@ -166,6 +166,22 @@ impl Feed {
     }
 }
 
+/// The hit of data older than its `max-age` (first of a feed's hits), when it is.
+fn stale_hit<'a>(id: RuleId, feed: &'a Feed, stale: bool, f: &FileFacts<'a>) -> FileHits<'a> {
+    if !stale {
+        return Vec::new();
+    }
+    vec![(
+        Hit::of(
+            id,
+            &feed.stale,
+            Code::AdvisoryDataStale,
+            feed.stale_detail(),
+        ),
+        f.base,
+    )]
+}
+
 /// Malware reports naming the file by its digest, then those on its version (of `project`);
 /// stale data first.
 pub(crate) fn malware_file_hits<'a>(
@@ -175,24 +191,10 @@ pub(crate) fn malware_file_hits<'a>(
     project: &str,
     f: &FileFacts<'a>,
 ) -> FileHits<'a> {
-    let mut out = Vec::new();
-    let Some(feed) = feed else {
-        return out;
+    let Some(feed) = feed.filter(|_| !rule.is_off()) else {
+        return Vec::new();
     };
-    if rule.is_off() {
-        return out;
-    }
-    if stale {
-        out.push((
-            Hit::of(
-                RuleId::Malware,
-                &feed.stale,
-                Code::AdvisoryDataStale,
-                feed.stale_detail(),
-            ),
-            f.base,
-        ));
-    }
+    let mut out = stale_hit(RuleId::Malware, feed, stale, f);
     let by_file = f
         .base
         .sha256
@@ -225,24 +227,10 @@ pub(crate) fn advisory_file_hits<'a>(
     project: &str,
     f: &FileFacts<'a>,
 ) -> FileHits<'a> {
-    let mut out = Vec::new();
-    let Some(feed) = feed else {
-        return out;
+    let Some(feed) = feed.filter(|_| !rule.is_off()) else {
+        return Vec::new();
     };
-    if rule.is_off() {
-        return out;
-    }
-    if stale {
-        out.push((
-            Hit::of(
-                RuleId::Advisories,
-                &feed.stale,
-                Code::AdvisoryDataStale,
-                feed.stale_detail(),
-            ),
-            f.base,
-        ));
-    }
+    let mut out = stale_hit(RuleId::Advisories, feed, stale, f);
     let Some(ver) = f.version else {
         return out;
     };
