@@ -24,6 +24,7 @@ pub mod explain;
 pub mod policy;
 pub mod serve;
 pub mod vet;
+pub mod warm;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -67,6 +68,10 @@ pub enum Command {
     /// up audited in the cache) and a report. Exits 1 when a locked project has no pinned file
     /// shown, so its install would fail.
     Vet(vet::VetArgs),
+    /// Audit ahead of installs what `serve` would audit in the background for the machines
+    /// it knows (the policy's `[audit] fleet`, and the clients it has seen), into its cache
+    /// folder: its first answers for these projects then need no download or audit.
+    Warm(warm::WarmArgs),
     /// Audit wheel files offline: archive integrity, metadata, RECORD hashes, startup code, and
     /// native code against the wheel's tags (abi3, manylinux/musllinux, macOS, Windows).
     /// Exits 1 when any wheel fails.
@@ -79,6 +84,7 @@ pub async fn run(cli: Cli) -> Result<Exit> {
         Command::Serve(args) => serve::run(args).await,
         Command::Explain(args) => explain::run(args).await,
         Command::Vet(args) => vet::run(args).await,
+        Command::Warm(args) => warm::run(args).await,
         Command::Audit(args) => audit::run(args),
         Command::Policy { command } => policy::run(command),
         Command::Auth { command } => auth::run(command),

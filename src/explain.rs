@@ -12,6 +12,17 @@ use crate::pipeline::{self, FetchError};
 use crate::policy::{Action, AuditState, Code, FileDecision, Gate, Policy, apply_audits};
 use crate::upstream::{PageFetch, UpstreamError, Upstreams};
 
+/// What `pipwall warm` did for one project.
+#[derive(Debug, Default, Serialize)]
+pub struct Warmed {
+    /// The policy hides the project whole: nothing to audit.
+    pub blocked: bool,
+    pub passed: usize,
+    pub failed: usize,
+    /// Wheels that could not be audited (download failed, bytes not as promised).
+    pub errors: usize,
+}
+
 #[derive(Serialize)]
 pub struct Explained {
     pub project: String,
@@ -81,6 +92,63 @@ impl Explainer {
             audits,
             environments,
         }
+    }
+
+    /// `pipwall warm`: audits, for `project`, what `serve` would queue in the background
+    /// for the environments it knows (the policy's `[audit] fleet` and those seen): the
+    /// newest final version each can install (every version under `listing = "audited"`).
+    /// Reports land in the cache folder `serve` reads, so its first answers need no audit.
+    pub async fn warm(&self, project: &ProjectName, policy: &Policy) -> Result<Warmed, FetchError> {
+        let mut warmed = Warmed::default();
+        let Some(audits) = &self.audits else {
+            return Ok(warmed);
+        };
+        let Gate::Open(mut view) = pipeline::gate(policy, project, jiff::Timestamp::now()) else {
+            warmed.blocked = true;
+            return Ok(warmed);
+        };
+        let PageFetch::Fresh(fetched) =
+            pipeline::fetch_page(&self.upstreams, policy, project, None).await?
+        else {
+            return Err(UpstreamError::NotFound {
+                url: project.to_string(),
+            }
+            .into());
+        };
+        let decided = pipeline::decide(
+            &self.upstreams,
+            &mut view,
+            project,
+            fetched.source,
+            fetched.page,
+        );
+        let candidates = pipeline::candidates(&decided.served);
+        let seen = self.environments.all();
+        let plan = Plan::new(&candidates, None, &policy.audit_demand, &seen);
+        let states = pipeline::audit(
+            audits,
+            plan.background.iter().filter_map(|&(i, _)| {
+                let c = candidates.get(i)?;
+                Some((c.sha256.as_str(), &c.file))
+            }),
+            None,
+        )
+        .await;
+        for state in states.values() {
+            match state {
+                AuditState::Done(r) if r.verdict == crate::audit::Verdict::Pass => {
+                    warmed.passed += 1;
+                }
+                AuditState::Done(_) => warmed.failed += 1,
+                _ => warmed.errors += 1,
+            }
+        }
+        Ok(warmed)
+    }
+
+    /// The environments audits are planned for: the fleet, then those seen.
+    pub fn environments(&self, policy: &Policy) -> usize {
+        policy.audit_demand.fleet.len() + self.environments.len()
     }
 
     /// What `explain PROJECT` audits with no version named: what a page answer would wait

@@ -314,3 +314,89 @@ async fn a_cross_platform_download_gets_a_held_wheel_audited_on_the_way() {
     assert!(fetched.contains(&want), "{fetched:?}");
     assert!(fetched.len() <= 3, "{fetched:?}");
 }
+
+/// `pipwall warm` audits, into serve's cache folder, what the declared fleet can install:
+/// serve's first answer to a fleet machine then fetches and audits nothing.
+#[tokio::test(flavor = "multi_thread")]
+async fn warm_audits_the_fleets_wheels_before_the_first_install() {
+    let up = FakeIndex::start().await;
+    let win = big_wheel("2.0", "cp312", "win_amd64", false);
+    let mac = big_wheel("2.0", "cp312", "macosx_11_0_arm64", false);
+    let linux = big_wheel("2.0", "cp312", "manylinux_2_17_x86_64", false);
+    let old_win = big_wheel("1.0", "cp312", "win_amd64", false);
+    up.project(
+        "big",
+        PageFormat::Json,
+        &[win.clone(), mac.clone(), linux.clone(), old_win.clone()],
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let policy_file = dir.path().join("fleet.toml");
+    std::fs::write(
+        &policy_file,
+        "[audit]\nfleet = [\n  { python = \"3.12\", platform = \"win_amd64\" },\n  { python = \"3.12\", platform = \"macosx_14_0_arm64\" },\n]\n",
+    )
+    .unwrap();
+    let reqs = dir.path().join("requirements.txt");
+    std::fs::write(
+        &reqs,
+        "# what the fleet installs\nbig==2.0 ; python_version >= '3.12'\n",
+    )
+    .unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_pipwall"))
+        .args(["warm", "--from"])
+        .arg(&reqs)
+        .args(["--upstream", &up.url(), "--cache-dir"])
+        .arg(cache.path())
+        .arg("--policy")
+        .arg(&policy_file)
+        .env_remove("PIPWALL_CACHE_DIR")
+        .env_remove("PIPWALL_POLICY")
+        .env_remove("PIPWALL_UPSTREAM")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("big: 2 wheel(s) audited for 2 environment(s): 2 passed"),
+        "{stdout}"
+    );
+    let mut expected = vec![win.filename.clone(), mac.filename.clone()];
+    expected.sort();
+    assert_eq!(
+        wheels_fetched(&up),
+        expected,
+        "the fleet's newest, nothing else"
+    );
+
+    let policy = std::sync::Arc::new(pipwall::policy::load_files(&[policy_file]).unwrap().0);
+    let pw = Pipwall::start_in(
+        cache,
+        &[up.url()],
+        pipwall::upstream::Limits::default(),
+        None,
+        |s| s.policy = policy,
+    )
+    .await;
+    let before = up.requests().len();
+    let ua = r#"pip/26.3 {"cpu":"AMD64","implementation":{"name":"CPython","version":"3.12.4"},"python":"3.12.4","system":{"name":"Windows","release":"10"}}"#;
+    let page = crate::support::pipwall::raw_get_with(
+        pw.addr,
+        "/simple/big/",
+        &[
+            ("accept", "application/vnd.pypi.simple.v1+json"),
+            ("user-agent", ua),
+        ],
+    )
+    .await;
+    assert_eq!(page.status, 200);
+    assert!(page.text().contains(&win.filename));
+    assert_eq!(page.header("cache-control"), Some("max-age=60"));
+    // Only the page was asked for: the Windows wheel's verdict was already in the cache.
+    let after: Vec<String> = up.requests()[before..].to_vec();
+    assert!(after.iter().all(|p| !p.ends_with(".whl")), "{after:?}");
+}
