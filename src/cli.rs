@@ -23,6 +23,7 @@ pub mod certs;
 pub mod explain;
 pub mod policy;
 pub mod serve;
+pub mod state;
 pub mod vet;
 pub mod warm;
 
@@ -72,6 +73,11 @@ pub enum Command {
     /// it knows (the policy's `[audit] fleet`, and the clients it has seen), into its cache
     /// folder: its first answers for these projects then need no download or audit.
     Warm(warm::WarmArgs),
+    /// The shared state of several replicas (`serve --state postgres://…`).
+    State {
+        #[command(subcommand)]
+        command: state::StateCommand,
+    },
     /// Audit wheel files offline: archive integrity, metadata, RECORD hashes, startup code, and
     /// native code against the wheel's tags (abi3, manylinux/musllinux, macOS, Windows).
     /// Exits 1 when any wheel fails.
@@ -89,6 +95,7 @@ pub async fn run(cli: Cli) -> Result<Exit> {
         Command::Policy { command } => policy::run(command),
         Command::Auth { command } => auth::run(command),
         Command::Certs { command } => certs::run(command),
+        Command::State { command } => state::run(command).await,
     }
 }
 

@@ -65,6 +65,10 @@ struct Event<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     policy: Option<String>,
     upstream: &'a str,
+    /// The replica that decided (`serve --state` or `--replica`): in a cluster, whose log
+    /// line this is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    replica: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     request_id: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -97,13 +101,22 @@ pub fn purl(project: &str, version: Option<&str>, filename: &str) -> String {
 
 pub struct DecisionLog {
     out: Mutex<Box<dyn Write + Send>>,
+    replica: Option<String>,
 }
 
 impl DecisionLog {
     pub fn new(out: Box<dyn Write + Send>) -> Self {
         Self {
             out: Mutex::new(out),
+            replica: None,
         }
+    }
+
+    /// Names `replica` on every line from now on.
+    #[must_use]
+    pub fn for_replica(mut self, replica: String) -> Self {
+        self.replica = Some(replica);
+        self
     }
 
     pub fn stderr() -> Self {
@@ -131,6 +144,7 @@ impl DecisionLog {
                 reason: d.decision.sentence(),
                 policy: d.decision.origin.as_ref().map(ToString::to_string),
                 upstream,
+                replica: self.replica.as_deref(),
                 request_id: requester.as_ref().map(|r| &*r.request_id),
                 client: client.as_deref(),
             };

@@ -47,6 +47,7 @@
 //! | [`demand`] | which wheels are worth auditing, from the installer environments pipwall knows |
 //! | [`audit`] | opening a wheel: zip framing, RECORD/WHEEL/METADATA, native code against its tags, the loaders' replay |
 //! | [`cache`] | the file store, the one hash-checked download path, and the audit reports and queue |
+//! | [`state`] | with `--state postgres://…`: reports, audit claims (leases), environments and learning records shared by replicas |
 //! | [`attest`] | PEP 740 provenance verification |
 //! | [`serve`], [`server`], [`auth`], [`tls`], [`ratelimit`], [`route`] | the HTTP side: pages, downloads, scopes, credentials, limits |
 //! | [`explain`], [`vet`], [`cli`] | the commands |
@@ -84,6 +85,7 @@ pub mod scope;
 pub mod serve;
 pub mod server;
 pub mod size;
+pub mod state;
 pub mod tls;
 pub mod upstream;
 pub mod vet;

@@ -37,6 +37,16 @@ struct CauseLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct HowLabel {
+    how: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OpLabel {
+    op: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct VerdictLabel {
     verdict: &'static str,
 }
@@ -45,6 +55,13 @@ fn latency_histogram() -> Histogram {
     // 0.5 ms to about 16 s: page hits sit at the low end, cold pages and downloads higher.
     Histogram::new(prometheus_client::metrics::histogram::exponential_buckets(
         0.0005, 2.0, 16,
+    ))
+}
+
+fn state_histogram() -> Histogram {
+    // 0.1 ms to about 3 s: a query on the same machine or rack, up to a struggling server.
+    Histogram::new(prometheus_client::metrics::histogram::exponential_buckets(
+        0.0001, 2.0, 15,
     ))
 }
 
@@ -69,6 +86,7 @@ pub struct Metrics {
     audits_by_cause: Family<CauseLabel, Counter>,
     audits_running_by_cause: Family<CauseLabel, Gauge>,
     upstream_bytes: Family<KindLabel, Counter>,
+    state: StateMetrics,
     environments: Gauge,
 }
 
@@ -167,7 +185,9 @@ impl Metrics {
             "Installer environments remembered (seen from clients' User-Agents)",
             environments.clone(),
         );
+        let state = StateMetrics::register(&mut registry);
         Self {
+            state,
             audits_queued,
             audits_by_cause,
             audits_running_by_cause,
@@ -255,6 +275,27 @@ impl Metrics {
         self.environments.set(i64::try_from(n).unwrap_or(i64::MAX));
     }
 
+    /// Counts an audit resolved through the shared state (`how`: claimed, waited, taken-over,
+    /// reused).
+    pub fn cluster_audit(&self, how: &'static str) {
+        self.state
+            .cluster_audits
+            .get_or_create(&HowLabel { how })
+            .inc();
+    }
+
+    /// Records one shared-state operation's time, and whether it failed.
+    pub fn state_op(&self, op: &'static str, seconds: f64, ok: bool) {
+        self.state
+            .seconds
+            .get_or_create(&OpLabel { op })
+            .observe(seconds);
+        if !ok {
+            self.state.errors.get_or_create(&OpLabel { op }).inc();
+        }
+        self.state.up.set(i64::from(ok));
+    }
+
     pub fn audit_finished(&self, verdict: &'static str) {
         self.audits.get_or_create(&VerdictLabel { verdict }).inc();
     }
@@ -265,6 +306,51 @@ impl Metrics {
         // Writing into a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
         out
+    }
+}
+
+/// What a replica's shared state does (`serve --state`).
+struct StateMetrics {
+    cluster_audits: Family<HowLabel, Counter>,
+    seconds: Family<OpLabel, Histogram, fn() -> Histogram>,
+    errors: Family<OpLabel, Counter>,
+    up: Gauge,
+}
+
+impl StateMetrics {
+    fn register(registry: &mut Registry) -> Self {
+        let cluster_audits = Family::<HowLabel, Counter>::default();
+        registry.register(
+            "cluster_audits",
+            "Wheel audits resolved through the shared state, by how (claimed: this replica audits it; waited: another replica's audit was waited for; taken-over: claimed after its owner's lease expired; reused: another replica's stored verdict)",
+            cluster_audits.clone(),
+        );
+        let seconds =
+            Family::<OpLabel, Histogram, fn() -> Histogram>::new_with_constructor(state_histogram);
+        registry.register(
+            "state_query_duration_seconds",
+            "Time of each shared-state (PostgreSQL) operation, by operation",
+            seconds.clone(),
+        );
+        let errors = Family::<OpLabel, Counter>::default();
+        registry.register(
+            "errors",
+            "Shared-state operations that failed, by operation",
+            errors.clone(),
+        );
+        let up = Gauge::default();
+        registry.register(
+            "up",
+            "1 while the shared state answers (or none is configured), 0 while it does not",
+            up.clone(),
+        );
+        up.set(1);
+        Self {
+            cluster_audits,
+            seconds,
+            errors,
+            up,
+        }
     }
 }
 

@@ -58,6 +58,8 @@ pub struct Settings {
     pub scopes: Vec<(String, Arc<crate::policy::Policy>)>,
     /// `--learn`: records the projects served, for an allow-list.
     pub learn: Option<Arc<crate::policy::learn::Learner>>,
+    /// `--state`: what replicas share (reports, claims, environments, learning records).
+    pub state: Option<Arc<crate::state::SharedState>>,
 }
 
 /// What one client connection may cost the server.
@@ -112,6 +114,7 @@ impl Settings {
             policy: Arc::new(crate::policy::Policy::builtin()),
             scopes: Vec::new(),
             learn: None,
+            state: None,
         }
     }
 }
@@ -158,6 +161,39 @@ impl Scope {
     }
 }
 
+/// How often a replica reads the environments the others saw, and says it is alive.
+const SHARE_EVERY: Duration = Duration::from_secs(5);
+
+/// Keeps the known environments in step with the other replicas': what this one saw is
+/// written, what they saw is merged in (so each audits ahead for every client of the
+/// cluster). A failure is retried next turn; the table only orders and scopes work.
+fn share_environments(
+    state: Arc<crate::state::SharedState>,
+    known: Arc<crate::demand::KnownEnvironments>,
+    metrics: Arc<crate::metrics::Metrics>,
+) {
+    let known = Arc::downgrade(&known);
+    tokio::spawn(async move {
+        loop {
+            let Some(known) = known.upgrade() else { return };
+            let mine = known.entries();
+            if state.saw_environments(&mine).await.is_ok()
+                && let Ok(theirs) = state
+                    .environments(
+                        crate::demand::FORGET_AFTER.unsigned_abs(),
+                        crate::demand::MAX_KNOWN,
+                    )
+                    .await
+            {
+                known.merge(&theirs);
+                metrics.environments_known(known.len());
+            }
+            drop(known);
+            tokio::time::sleep(SHARE_EVERY).await;
+        }
+    });
+}
+
 pub struct App {
     pub upstreams: Arc<Upstreams>,
     pub files: Arc<crate::cache::files::FileCache>,
@@ -182,9 +218,17 @@ pub struct App {
 
 impl App {
     pub fn new(upstreams: Upstreams, settings: Settings, log: DecisionLog) -> Self {
+        // In a cluster every decision names the replica that made it.
+        let log = match &settings.state {
+            Some(state) => log.for_replica(state.replica().to_owned()),
+            None => log,
+        };
         let upstreams = Arc::new(upstreams);
         let upstream_permits = settings.server.max_upstream_requests.max(1);
-        let metrics = Arc::new(crate::metrics::Metrics::new());
+        let metrics = settings.state.as_ref().map_or_else(
+            || Arc::new(crate::metrics::Metrics::new()),
+            |s| s.metrics().clone(),
+        );
         let files = Arc::new(crate::cache::files::FileCache::open_logged(
             settings.cache_dir.join("files"),
             settings.cache_max_bytes,
@@ -211,6 +255,12 @@ impl App {
         );
         let environments = Arc::new(crate::demand::KnownEnvironments::open(&settings.cache_dir));
         metrics.environments_known(environments.len());
+        if let Some(state) = &settings.state {
+            audits.share(state.clone());
+            if tokio::runtime::Handle::try_current().is_ok() {
+                share_environments(state.clone(), environments.clone(), metrics.clone());
+            }
+        }
         if settings.audit && tokio::runtime::Handle::try_current().is_ok() {
             audits.keep_queue();
         }
@@ -260,6 +310,14 @@ impl App {
                 self.settings.cache_dir.display()
             )),
             Err(e) => problems.push(format!("cache check failed: {e}")),
+        }
+        if let Some(state) = &self.settings.state
+            && let Err(e) = state.ping().await
+        {
+            problems.push(format!(
+                "shared state {}: {e} (serving what is decided; no new verdicts)",
+                state.at()
+            ));
         }
         for source in self.upstreams.sources() {
             if let Err(why) = source.probe().await {

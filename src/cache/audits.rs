@@ -27,13 +27,30 @@ use super::ShownFile;
 use super::download::{Transfer, deadline_for};
 use super::files::FileCache;
 use crate::audit::{self, Report};
+use crate::state::{Claim, SharedState, StateError};
 use crate::upstream::Upstreams;
+
+/// How a failure of the shared state starts its message (remembered briefly, see
+/// [`STATE_RETRY_AFTER`]).
+const STATE_FAILURE: &str = "no verdict: ";
+
+fn state_failure(e: &StateError) -> Arc<str> {
+    Arc::from(format!("{STATE_FAILURE}{e}"))
+}
 
 /// The result of one attempt: a report, or why no report could be made.
 pub type Outcome = Result<Arc<Report>, Arc<str>>;
 
 /// How long a failed attempt is remembered before the next request tries again.
 const RETRY_AFTER: Duration = Duration::from_secs(30);
+
+/// How long a failure of the shared state is remembered: it is the database, not the wheel,
+/// so a replica asks again soon after it returns.
+const STATE_RETRY_AFTER: Duration = Duration::from_secs(2);
+
+/// How long "no report in the shared state" is believed before a listing asks again:
+/// another replica may store one meanwhile.
+const MISSING_FOR: Duration = Duration::from_secs(5);
 
 pub enum Status {
     Done(Arc<Report>),
@@ -45,11 +62,15 @@ enum Slot {
     Done(Arc<Report>),
     Running(watch::Receiver<Option<Outcome>>),
     Error {
-        at: Instant,
+        until: Instant,
         why: Arc<str>,
     },
-    /// Looked for on disk and not found (by [`Audits::peek`]), not started.
-    Missing,
+    /// Looked for and not found (by [`Audits::peek`]), not started. On disk only this
+    /// process stores reports, so that stays true; in the shared state only for
+    /// [`MISSING_FOR`].
+    Missing {
+        at: Instant,
+    },
 }
 
 /// What a verdict is about: the bytes and the name they are listed under.
@@ -217,6 +238,8 @@ const SAVE_EVERY: Duration = Duration::from_secs(2);
 const MAX_SAVED: usize = 100_000;
 
 pub struct Audits {
+    /// Itself, for tasks that `&self` methods start.
+    this: std::sync::Weak<Self>,
     reports_dir: PathBuf,
     files: Arc<FileCache>,
     upstreams: Arc<Upstreams>,
@@ -240,6 +263,12 @@ pub struct Audits {
     /// Whether the queue is kept in `audits/queue.json` (serve only: a command's queue ends
     /// with it).
     keep_queue: std::sync::atomic::AtomicBool,
+    /// With `--state`: reports and claims shared with other replicas, instead of the reports
+    /// folder.
+    shared: std::sync::OnceLock<Arc<SharedState>>,
+    /// Keys a listing asked about, to look up in the shared state in one query.
+    lookups: Mutex<Vec<Key>>,
+    looking: std::sync::atomic::AtomicBool,
 }
 
 impl Audits {
@@ -261,7 +290,8 @@ impl Audits {
                 }
             })
             .collect();
-        Arc::new(Self {
+        Arc::new_cyclic(|this| Self {
+            this: this.clone(),
             reports_dir: cache_dir.join("audits").join(slug),
             seal: std::sync::OnceLock::new(),
             audits_dir: cache_dir.join("audits"),
@@ -277,7 +307,15 @@ impl Audits {
             workers: Once::new(),
             generation: std::sync::atomic::AtomicU64::new(0),
             keep_queue: std::sync::atomic::AtomicBool::new(false),
+            shared: std::sync::OnceLock::new(),
+            lookups: Mutex::new(Vec::new()),
+            looking: std::sync::atomic::AtomicBool::new(false),
         })
+    }
+
+    /// From now on, reports and audit claims live in the shared state (serve with `--state`).
+    pub fn share(&self, state: Arc<SharedState>) {
+        let _ = self.shared.set(state);
     }
 
     fn file_path(&self, sha256: &str) -> PathBuf {
@@ -309,6 +347,9 @@ impl Audits {
             }
             return known;
         }
+        if let Some(shared) = self.shared.get() {
+            return self.status_shared(key, file, cause, shared.clone());
+        }
         // A stored report is read from disk with the table unlocked: other pages' lookups
         // must not wait for this one's file system.
         let stored = self.load(&key);
@@ -326,6 +367,39 @@ impl Audits {
         slots.insert(key.clone(), Slot::Running(rx.clone()));
         drop(slots);
         self.enqueue(key, file.clone(), cause, tx);
+        Status::Running(rx)
+    }
+
+    /// `status` with the shared state: the report is looked up off this thread (a page
+    /// waits on the slot like on an audit), and only what no replica has judged is queued.
+    fn status_shared(
+        self: &Arc<Self>,
+        key: Key,
+        file: &ShownFile,
+        cause: Cause,
+        shared: Arc<SharedState>,
+    ) -> Status {
+        let Ok(mut slots) = self.slots.lock() else {
+            return Status::Error("audit table poisoned".into());
+        };
+        if let Some(known) = Self::known_in(&slots, &key) {
+            return known;
+        }
+        let (tx, rx) = watch::channel(None);
+        slots.insert(key.clone(), Slot::Running(rx.clone()));
+        drop(slots);
+        let me = self.clone();
+        let file = file.clone();
+        tokio::spawn(async move {
+            match shared.report(&key.sha256, &key.filename).await {
+                Ok(Some(report)) => {
+                    me.metrics.cluster_audit("reused");
+                    me.finish(&key, tx, Ok(Arc::new(report)));
+                }
+                Ok(None) => me.enqueue(key, file, cause, tx),
+                Err(e) => me.finish(&key, tx, Err(Arc::from(e.to_string()))),
+            }
+        });
         Status::Running(rx)
     }
 
@@ -369,11 +443,20 @@ impl Audits {
         let key = Key::of(sha256, file);
         match self.slots.lock().ok()?.get(&key) {
             Some(Slot::Done(r)) => return Some(Ok(r.clone())),
-            Some(Slot::Error { at, why }) if at.elapsed() < RETRY_AFTER => {
+            Some(Slot::Error { until, why }) if Instant::now() < *until => {
                 return Some(Err(why.clone()));
             }
-            Some(Slot::Running(_) | Slot::Missing) => return None,
+            Some(Slot::Running(_)) => return None,
+            Some(Slot::Missing { at })
+                if self.shared.get().is_none() || at.elapsed() < MISSING_FOR =>
+            {
+                return None;
+            }
             _ => {}
+        }
+        if self.shared.get().is_some() {
+            self.look_up_later(key);
+            return None;
         }
         let stored = self.load(&key);
         let mut slots = self.slots.lock().ok()?;
@@ -385,10 +468,74 @@ impl Audits {
             None => {
                 // Remembered, so the next page answer does not look on disk again: only this
                 // process stores reports, and it replaces the entry when it does.
-                slots.entry(key).or_insert(Slot::Missing);
+                slots
+                    .entry(key)
+                    .or_insert(Slot::Missing { at: Instant::now() });
                 None
             }
         }
+    }
+
+    /// Queues `key` for the next batched lookup in the shared state; a report found there
+    /// fills its slot and bumps the generation, so the next page answer shows it.
+    fn look_up_later(&self, key: Key) {
+        if let Ok(mut slots) = self.slots.lock() {
+            slots.insert(key.clone(), Slot::Missing { at: Instant::now() });
+        }
+        if let Ok(mut pending) = self.lookups.lock() {
+            pending.push(key);
+        }
+        let Some(shared) = self.shared.get().cloned() else {
+            return;
+        };
+        if self.looking.swap(true, std::sync::atomic::Ordering::AcqRel) {
+            return;
+        }
+        let Some(me) = self.me() else { return };
+        tokio::spawn(async move {
+            loop {
+                let keys: Vec<Key> = me
+                    .lookups
+                    .lock()
+                    .map(|mut p| std::mem::take(&mut *p))
+                    .unwrap_or_default();
+                if keys.is_empty() {
+                    me.looking
+                        .store(false, std::sync::atomic::Ordering::Release);
+                    // A key pushed after the take and before the store would wait for the next
+                    // listing; look once more.
+                    if me.lookups.lock().map(|p| p.is_empty()).unwrap_or(true)
+                        || me.looking.swap(true, std::sync::atomic::Ordering::AcqRel)
+                    {
+                        return;
+                    }
+                    continue;
+                }
+                let pairs: Vec<(String, String)> = keys
+                    .iter()
+                    .map(|k| (k.sha256.clone(), k.filename.clone()))
+                    .collect();
+                let Ok(found) = shared.reports(&pairs).await else {
+                    continue;
+                };
+                if found.is_empty() {
+                    continue;
+                }
+                if let Ok(mut slots) = me.slots.lock() {
+                    for report in found {
+                        let key = Key {
+                            sha256: report.sha256.clone(),
+                            filename: report.wheel.clone(),
+                        };
+                        if !matches!(slots.get(&key), Some(Slot::Running(_))) {
+                            slots.insert(key, Slot::Done(Arc::new(report)));
+                        }
+                    }
+                }
+                me.generation
+                    .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+            }
+        });
     }
 
     /// Changes whenever an audit ends.
@@ -522,26 +669,141 @@ impl Audits {
                 continue;
             };
             self.metrics.audit_queued(job.cause.as_str(), -1);
+            if let Some(shared) = self.shared.get().cloned() {
+                self.work_shared(key, job, shared).await;
+                continue;
+            }
             self.metrics.audit_cause(job.cause.as_str());
             let outcome = self.attempt(&key.sha256, &job.file).await;
             self.metrics.audit_cause_ended(job.cause.as_str());
-            if let Ok(mut slots) = self.slots.lock() {
-                let slot = match &outcome {
-                    Ok(r) => Slot::Done(r.clone()),
-                    Err(why) => Slot::Error {
-                        at: Instant::now(),
-                        why: why.clone(),
-                    },
-                };
-                slots.insert(key.clone(), slot);
-            }
-            if let Ok(mut queue) = self.queue.lock() {
-                queue.ended(&key);
-            }
-            self.generation
-                .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
-            let _ = job.done.send(Some(outcome));
+            self.finish(&key, job.done, outcome);
         }
+    }
+
+    /// Records an outcome: the table, the saved queue, the generation, and whoever waits.
+    fn finish(&self, key: &Key, done: watch::Sender<Option<Outcome>>, outcome: Outcome) {
+        if let Ok(mut slots) = self.slots.lock() {
+            let slot = match &outcome {
+                Ok(r) => Slot::Done(r.clone()),
+                Err(why) => Slot::Error {
+                    until: Instant::now()
+                        + if why.starts_with(STATE_FAILURE) {
+                            STATE_RETRY_AFTER
+                        } else {
+                            RETRY_AFTER
+                        },
+                    why: why.clone(),
+                },
+            };
+            slots.insert(key.clone(), slot);
+        }
+        if let Ok(mut queue) = self.queue.lock() {
+            queue.ended(key);
+        }
+        self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        let _ = done.send(Some(outcome));
+    }
+
+    /// A queued job with the shared state: audited here if this replica wins the claim;
+    /// otherwise waited for off the worker (which goes on with other jobs) until the owner
+    /// stores its verdict, or its lease runs out and this replica takes the claim over.
+    async fn work_shared(self: &Arc<Self>, key: Key, job: Job, shared: Arc<SharedState>) {
+        match shared.claim(&key.sha256, &key.filename).await {
+            Err(e) => self.finish(&key, job.done, Err(state_failure(&e))),
+            Ok(Claim::Mine { taken_over }) => {
+                self.metrics
+                    .cluster_audit(if taken_over { "taken-over" } else { "claimed" });
+                let outcome = self.audit_claimed(&key, &job, &shared).await;
+                self.finish(&key, job.done, outcome);
+            }
+            Ok(Claim::Theirs { replica }) => {
+                self.metrics.cluster_audit("waited");
+                tracing::debug!(file = %key.filename, owner = %replica, "another replica audits this wheel; waiting for its verdict");
+                let me = self.clone();
+                tokio::spawn(async move {
+                    let outcome = me.wait_for_owner(&key, &job, &shared).await;
+                    me.finish(&key, job.done, outcome);
+                });
+            }
+        }
+    }
+
+    /// Polls for the owner's verdict; takes the claim over when its lease runs out.
+    async fn wait_for_owner(&self, key: &Key, job: &Job, shared: &Arc<SharedState>) -> Outcome {
+        let poll = (shared.lease() / 8).clamp(Duration::from_millis(50), Duration::from_secs(1));
+        loop {
+            tokio::time::sleep(poll).await;
+            match shared.report(&key.sha256, &key.filename).await {
+                Ok(Some(report)) => return Ok(Arc::new(report)),
+                Ok(None) => {}
+                Err(e) => return Err(state_failure(&e)),
+            }
+            match shared.claim(&key.sha256, &key.filename).await {
+                Ok(Claim::Theirs { .. }) => {}
+                Ok(Claim::Mine { taken_over }) => {
+                    if taken_over {
+                        self.metrics.cluster_audit("taken-over");
+                        tracing::info!(file = %key.filename, "took over an audit whose owner's lease ran out");
+                    } else {
+                        // Its owner ended without a verdict (released the claim).
+                        self.metrics.cluster_audit("claimed");
+                    }
+                    return self.audit_claimed(key, job, shared).await;
+                }
+                Err(e) => return Err(state_failure(&e)),
+            }
+        }
+    }
+
+    /// Audits a wheel this replica holds the claim on, renewing the lease while it works, and
+    /// stores the verdict for every replica. A verdict that cannot be stored is not used:
+    /// the others could not see it (fail closed, no split brain).
+    async fn audit_claimed(&self, key: &Key, job: &Job, shared: &Arc<SharedState>) -> Outcome {
+        // Stored between this replica's lookup and its claim: nothing to do.
+        match shared.report(&key.sha256, &key.filename).await {
+            Ok(Some(report)) => {
+                let _ = shared.release(&key.sha256, &key.filename).await;
+                return Ok(Arc::new(report));
+            }
+            Ok(None) => {}
+            Err(e) => return Err(state_failure(&e)),
+        }
+        let renewing = {
+            let shared = shared.clone();
+            let key = key.clone();
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(shared.lease() / 3).await;
+                    if let Ok(false) = shared.renew(&key.sha256, &key.filename).await {
+                        tracing::warn!(file = %key.filename, "lost the claim on an audit (its lease ran out); finishing it anyway");
+                        return;
+                    }
+                }
+            })
+        };
+        self.metrics.audit_cause(job.cause.as_str());
+        let outcome = self.attempt_unstored(&key.sha256, &job.file).await;
+        self.metrics.audit_cause_ended(job.cause.as_str());
+        renewing.abort();
+        match outcome {
+            Ok((report, true)) => match shared.store(&report).await {
+                Ok(()) => Ok(report),
+                Err(e) => Err(state_failure(&e)),
+            },
+            Ok((report, false)) => {
+                let _ = shared.release(&key.sha256, &key.filename).await;
+                Ok(report)
+            }
+            Err(why) => {
+                let _ = shared.release(&key.sha256, &key.filename).await;
+                Err(why)
+            }
+        }
+    }
+
+    fn me(&self) -> Option<Arc<Self>> {
+        self.this.upgrade()
     }
 
     fn known(&self, key: &Key) -> Option<Status> {
@@ -556,7 +818,7 @@ impl Audits {
         match slots.get(key) {
             Some(Slot::Done(r)) => Some(Status::Done(r.clone())),
             Some(Slot::Running(rx)) => Some(Status::Running(rx.clone())),
-            Some(Slot::Error { at, why }) if at.elapsed() < RETRY_AFTER => {
+            Some(Slot::Error { until, why }) if Instant::now() < *until => {
                 Some(Status::Error(why.clone()))
             }
             _ => None,
@@ -593,7 +855,24 @@ impl Audits {
             .then(|| Arc::new(report))
     }
 
-    async fn attempt(self: &Arc<Self>, sha256: &str, file: &ShownFile) -> Outcome {
+    /// One audit, its report stored in the reports folder.
+    async fn attempt(&self, sha256: &str, file: &ShownFile) -> Outcome {
+        let (report, settled) = self.attempt_unstored(sha256, file).await?;
+        // A provenance that could not be fetched is tried again by the next audit after a
+        // restart, not remembered as missing.
+        if settled && let Err(e) = self.store(&report).await {
+            tracing::warn!(error = %e, "could not store an audit report; it will be made again after a restart");
+        }
+        Ok(report)
+    }
+
+    /// One audit: its report, and whether it is settled (false: a provenance could not be
+    /// fetched, so it is made again next time rather than stored).
+    async fn attempt_unstored(
+        &self,
+        sha256: &str,
+        file: &ShownFile,
+    ) -> Result<(Arc<Report>, bool), Arc<str>> {
         let _running = self.metrics.audit_started();
         // Fetched now, audited when a CPU slot frees: kept in the store until then, whatever
         // else is fetched meanwhile; the store's cap is enforced again once it is done.
@@ -602,14 +881,18 @@ impl Audits {
         drop(pin);
         self.files.trim();
         self.metrics.audit_finished(match &outcome {
-            Ok(r) if r.verdict == audit::Verdict::Pass => "pass",
+            Ok((r, _)) if r.verdict == audit::Verdict::Pass => "pass",
             Ok(_) => "fail",
             Err(_) => "error",
         });
         outcome
     }
 
-    async fn attempt_inner(self: &Arc<Self>, sha256: &str, file: &ShownFile) -> Outcome {
+    async fn attempt_inner(
+        &self,
+        sha256: &str,
+        file: &ShownFile,
+    ) -> Result<(Arc<Report>, bool), Arc<str>> {
         let started = Instant::now();
         let path = self.file_path(sha256);
         if tokio::fs::metadata(&path).await.is_err() {
@@ -652,16 +935,7 @@ impl Audits {
             "audited"
         );
         let (report, settled) = self.with_provenance(report, sha256, file).await;
-        let report = Arc::new(report);
-        if !settled {
-            // A provenance that could not be fetched is tried again by the next audit after a
-            // restart, not remembered as missing.
-            return Ok(report);
-        }
-        if let Err(e) = self.store(&report).await {
-            tracing::warn!(error = %e, "could not store an audit report; it will be made again after a restart");
-        }
-        Ok(report)
+        Ok((Arc::new(report), settled))
     }
 
     /// Adds what the file's provenance proves (when the index lists one) to its report, and says

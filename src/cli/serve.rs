@@ -111,6 +111,25 @@ pub struct ServeArgs {
     /// existing FILE is merged with, never emptied.
     #[arg(long, value_name = "FILE")]
     pub learn: Option<PathBuf>,
+    /// Share audit reports, audit claims, known environments and learning records with other
+    /// replicas through this PostgreSQL database (13 or newer), e.g.
+    /// `postgres://pipwall@db.internal/pipwall`. Without it, they stay in --cache-dir. The
+    /// schema is migrated at start; a newer schema than this pipwall knows is refused.
+    #[arg(
+        long,
+        env = "PIPWALL_STATE",
+        value_name = "URL",
+        hide_env_values = true
+    )]
+    pub state: Option<String>,
+    /// This replica's name in the shared state, the decision log and the metrics (default:
+    /// the host name and the process id). Give each replica its own.
+    #[arg(long, env = "PIPWALL_REPLICA", value_name = "NAME")]
+    pub replica: Option<String>,
+    /// Seconds an audit claim lasts unless its replica renews it: how long the others wait
+    /// before taking over the audits of a replica that died.
+    #[arg(long, default_value_t = 30.0, value_name = "SECONDS")]
+    pub state_lease: f64,
     #[command(flatten)]
     pub policy: PolicyArgs,
 }
@@ -202,6 +221,45 @@ impl ServeArgs {
             listeners.push((listener, scope.map(str::to_owned)));
         }
         Ok(listeners)
+    }
+
+    /// The replica's name: `--replica`, or the host name and process id (unique on a
+    /// machine, so two replicas on one host never share claims by accident).
+    fn replica_name(&self) -> String {
+        self.replica.clone().unwrap_or_else(|| {
+            let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+                .ok()
+                .map(|h| h.trim().to_owned())
+                .filter(|h| !h.is_empty())
+                .unwrap_or_else(|| "pipwall".into());
+            format!("{host}-{}", std::process::id())
+        })
+    }
+
+    /// Connects to `--state` (migrating its schema), or none.
+    async fn shared_state(&self) -> Result<Option<Arc<crate::state::SharedState>>> {
+        let Some(url) = &self.state else {
+            return Ok(None);
+        };
+        let lease = Duration::try_from_secs_f64(self.state_lease)
+            .ok()
+            .filter(|l| *l >= Duration::from_millis(500))
+            .context("--state-lease must be at least 0.5 seconds")?;
+        let state = crate::state::SharedState::connect(
+            url,
+            self.replica_name(),
+            lease,
+            Arc::new(crate::metrics::Metrics::new()),
+        )
+        .await
+        .context("pipwall will not start without its shared state")?;
+        eprintln!(
+            "pipwall: shared state at {} as replica {} (audit claims last {:?})",
+            state.at(),
+            state.replica(),
+            lease
+        );
+        Ok(Some(state))
     }
 
     /// What the server is told: the flags, the policies, the users and learning mode.
@@ -300,7 +358,13 @@ pub async fn run(args: ServeArgs) -> Result<Exit> {
     let cache_dir = args.cache_dir.clone().unwrap_or_else(default_cache_dir);
     std::fs::create_dir_all(&cache_dir)
         .with_context(|| format!("cannot create the cache folder {}", cache_dir.display()))?;
-    let log = args.decision_log()?;
+    // Connected (and migrated) before anything is announced: a replica that cannot share
+    // its verdicts does not start.
+    let state = args.shared_state().await?;
+    let mut log = args.decision_log()?;
+    if state.is_none() && args.replica.is_some() {
+        log = log.for_replica(args.replica_name());
+    }
     let listeners = args.bind(&policies.scope_files).await?;
     announce(
         &upstreams,
@@ -309,7 +373,8 @@ pub async fn run(args: ServeArgs) -> Result<Exit> {
         &cache_dir,
         &policies.scope_files,
     )?;
-    let settings = args.settings(cache_dir, &policies, auth.clone(), learner.clone())?;
+    let mut settings = args.settings(cache_dir, &policies, auth.clone(), learner.clone())?;
+    settings.state = state;
     let app = Arc::new(App::new(upstreams, settings, log));
     for (id, name) in app.scope_names().enumerate() {
         app.check_policy(&app.policy_of(id))
@@ -342,6 +407,7 @@ pub async fn run(args: ServeArgs) -> Result<Exit> {
     .await?;
     app.report_unused_exceptions();
     if let Some(l) = &learner {
+        share_learned(&app, l).await;
         write_learned(l);
     }
     eprintln!("pipwall: stopped");
@@ -406,6 +472,7 @@ pub fn reload_on_hangup(
         };
         while hup.recv().await.is_some() {
             if let Some(l) = &learner {
+                share_learned(&app, l).await;
                 let l = l.clone();
                 let _ = tokio::task::spawn_blocking(move || write_learned(&l)).await;
             }
@@ -466,6 +533,23 @@ pub fn load_scope_policies(
         out.push(Some(Arc::new(load_policy_files(files)?)));
     }
     Ok(out)
+}
+
+/// With the shared state: adds what this replica learned to it and takes in what the others
+/// did, so the file written holds the whole cluster's. A database that does not answer
+/// leaves the file with this replica's records, and says so.
+async fn share_learned(app: &App, learner: &crate::policy::learn::Learner) {
+    let Some(state) = &app.settings.state else {
+        return;
+    };
+    let shared = async {
+        state.learned(&learner.snapshot()).await?;
+        state.all_learned().await
+    };
+    match shared.await {
+        Ok(all) => learner.absorb(&all),
+        Err(e) => eprintln!("pipwall: writing only this replica's learned projects: {e}"),
+    }
 }
 
 /// Writes what learning mode saw, saying where or why not.

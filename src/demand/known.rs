@@ -149,6 +149,46 @@ impl KnownEnvironments {
         out
     }
 
+    /// Every remembered environment with when it was last seen (seconds since the epoch),
+    /// for the shared state.
+    pub fn entries(&self) -> Vec<(String, f64)> {
+        self.seen
+            .lock()
+            .map(|s| {
+                s.iter()
+                    .map(|(e, t)| (e.to_string(), t.as_millisecond() as f64 / 1000.0))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Adds what other replicas saw (canonical text, seconds since the epoch); a later time
+    /// wins, text that does not read as an environment is skipped, and the bounds hold.
+    pub fn merge(&self, theirs: &[(String, f64)]) {
+        let mut added = false;
+        if let Ok(mut seen) = self.seen.lock() {
+            for (text, secs) in theirs {
+                let Ok(env) = text.parse::<Environment>() else {
+                    continue;
+                };
+                let Ok(at) = Timestamp::from_millisecond((secs * 1000.0) as i64) else {
+                    continue;
+                };
+                match seen.get_mut(&env) {
+                    Some(mine) => *mine = (*mine).max(at),
+                    None => {
+                        seen.insert(env, at);
+                        added = true;
+                    }
+                }
+            }
+        }
+        if added {
+            self.bound();
+            self.generation.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
     pub fn len(&self) -> usize {
         self.seen.lock().map(|s| s.len()).unwrap_or_default()
     }

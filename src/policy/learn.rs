@@ -92,6 +92,39 @@ impl Learner {
         }
     }
 
+    /// What this run saw, as (project, version) pairs, the version empty for a project
+    /// whose page was listed: for the shared state, so every replica's file holds the
+    /// cluster's.
+    pub fn snapshot(&self) -> Vec<(String, String)> {
+        let Ok(seen) = self.seen.lock() else {
+            return Vec::new();
+        };
+        seen.iter()
+            .flat_map(|(name, versions)| {
+                std::iter::once((name.clone(), String::new()))
+                    .chain(versions.iter().map(|v| (name.clone(), v.clone())))
+            })
+            .collect()
+    }
+
+    /// Adds what other replicas saw (pairs as [`Learner::snapshot`] makes them). Names
+    /// that are not normalized project names are skipped: the rows are read back from a
+    /// database others write to.
+    pub fn absorb(&self, pairs: &[(String, String)]) {
+        let Ok(mut seen) = self.seen.lock() else {
+            return;
+        };
+        for (name, version) in pairs {
+            if ProjectName::new(name).map_or(true, |p| p.as_str() != name) {
+                continue;
+            }
+            let versions = seen.entry(name.clone()).or_default();
+            if !version.is_empty() && version.parse::<pep440_rs::Version>().is_ok() {
+                versions.insert(version.clone());
+            }
+        }
+    }
+
     /// Writes the file: what it listed, plus what this run saw. Returns how many projects it
     /// lists; nothing is written while that is none, since an empty allow-list allows every
     /// project.

@@ -7,6 +7,7 @@
 #![allow(clippy::too_many_lines)]
 mod audit;
 mod audit_native;
+mod cluster;
 mod demand;
 mod e2e;
 mod examples;

@@ -5,6 +5,7 @@ pub mod clients;
 pub mod fixtures;
 pub mod native;
 pub mod pipwall;
+pub mod postgres;
 pub mod served;
 pub mod upstream;
 

@@ -1,0 +1,38 @@
+//! `pipwall state`: the shared state of a cluster of replicas (`serve --state`).
+
+use anyhow::{Context, Result};
+
+use super::Exit;
+
+#[derive(clap::Subcommand)]
+pub enum StateCommand {
+    /// Bring the shared state's schema to this pipwall's version (serve does it at start;
+    /// this is for a database whose users may not create tables). Refuses a newer schema.
+    Migrate {
+        /// The PostgreSQL connection string, e.g. `postgres://pipwall@db/pipwall`; the
+        /// password is best left to `PGPASSWORD`-style configuration or a `.pgpass` file.
+        #[arg(
+            long,
+            env = "PIPWALL_STATE",
+            value_name = "URL",
+            hide_env_values = true
+        )]
+        state: String,
+    },
+}
+
+pub async fn run(command: StateCommand) -> Result<Exit> {
+    match command {
+        StateCommand::Migrate { state } => {
+            let (from, to) = crate::state::migrate(&state)
+                .await
+                .context("cannot migrate the shared state")?;
+            if from == to {
+                outln!("shared state schema is at version {to}; nothing to do");
+            } else {
+                outln!("shared state schema migrated from version {from} to {to}");
+            }
+            Ok(Exit::Ok)
+        }
+    }
+}
