@@ -1347,3 +1347,182 @@ async fn measure_twenty_packages_through_pipwall_against_direct() {
         );
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// examples/cluster
+
+/// The example's scripts, with every port and folder this test's own; `down.sh` on drop.
+struct Cluster {
+    dir: tempfile::TempDir,
+    env: Vec<(String, String)>,
+}
+
+impl Cluster {
+    fn script(&self, args: &[&str]) -> std::process::Output {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("examples/cluster")
+            .join(args[0]);
+        std::process::Command::new("bash")
+            .arg(script)
+            .args(&args[1..])
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .output()
+            .unwrap()
+    }
+
+    fn run(&self, args: &[&str]) -> String {
+        let out = self.script(args);
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(out.status.success(), "{args:?}: {text}");
+        text
+    }
+
+    fn psql(&self, sql: &str) -> String {
+        let port = &self.env.iter().find(|(k, _)| k == "PG_PORT").unwrap().1;
+        let password = std::fs::read_to_string(self.dir.path().join("pg/password")).unwrap();
+        let out = std::process::Command::new("psql")
+            .env("PGPASSWORD", password.trim())
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                port,
+                "-U",
+                "pipwall",
+                "-d",
+                "pipwall",
+            ])
+            .args(["-Atc", sql])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        let _ = self.script(&["down.sh"]);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cluster_installs_through_the_balancer_with_pip_and_uv_and_audits_each_wheel_once() {
+    use crate::support::postgres::free_port;
+    let up = wheelhouse_upstream().await;
+    let dir = tempfile::tempdir().unwrap();
+    // PostgreSQL runs as nobody when the tests run as root: it must reach its folder.
+    #[cfg(unix)]
+    std::fs::set_permissions(
+        dir.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let ports: Vec<u16> = (0..5).map(|_| free_port()).collect();
+    let balancer = ports[4];
+    let cluster = Cluster {
+        env: vec![
+            ("CLUSTER_DIR".into(), dir.path().display().to_string()),
+            ("PIPWALL".into(), env!("CARGO_BIN_EXE_pipwall").into()),
+            ("PIPWALL_UPSTREAM".into(), up.url()),
+            ("PG_PORT".into(), ports[0].to_string()),
+            (
+                "REPLICA_PORTS".into(),
+                format!("{} {} {}", ports[1], ports[2], ports[3]),
+            ),
+            ("BALANCER_PORT".into(), balancer.to_string()),
+            ("STATE_LEASE".into(), "5".into()),
+        ],
+        dir,
+    };
+    let said = cluster.run(&["up.sh"]);
+    assert!(
+        said.contains(&format!("balancer: http://127.0.0.1:{balancer}/simple/")),
+        "{said}"
+    );
+    let index = format!("http://127.0.0.1:{balancer}/simple/");
+    let c = clients();
+
+    let home = tempfile::tempdir().unwrap();
+    let target = home.path().join("target");
+    let run = c
+        .pip(
+            &index,
+            home.path(),
+            &["install", "--target", target.to_str().unwrap(), "demo"],
+        )
+        .await;
+    assert_installed(
+        &run,
+        installed_version(&target, "demo"),
+        "1.1",
+        "pip through the balancer",
+    );
+    let uv_home = tempfile::tempdir().unwrap();
+    let uv_target = uv_home.path().join("target");
+    let run = c
+        .uv_install(&index, uv_home.path(), &uv_target, &["demo"])
+        .await;
+    assert_installed(
+        &run,
+        installed_version(&uv_target, "demo"),
+        "1.1",
+        "uv through the balancer",
+    );
+
+    // Round robin spread the requests, yet each audited wheel has one report, made once.
+    let reports = cluster.psql("SELECT filename FROM pipwall_reports ORDER BY filename");
+    assert!(reports.contains("demo-1.1-py3-none-any.whl"), "{reports}");
+    assert_eq!(cluster.psql("SELECT count(*) FROM pipwall_claims"), "0");
+    let mut audited = 0.0;
+    let mut answered = 0;
+    for port in &ports[1..4] {
+        let m = http_text(&format!("http://127.0.0.1:{port}/metrics")).await;
+        audited += m
+            .lines()
+            .filter(|l| l.starts_with("pipwall_audits_total{"))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum::<f64>();
+        answered += usize::from(m.contains(r#"pipwall_requests_total{route="project""#));
+    }
+    let wheels = reports.lines().count() as f64;
+    assert_eq!(audited, wheels, "one audit per wheel across the cluster");
+    assert!(answered >= 2, "the balancer used one replica only");
+
+    // One replica stopped: the balancer's health check takes it out and installs go on.
+    cluster.run(&["replica.sh", "stop", "2"]);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let home = tempfile::tempdir().unwrap();
+    let target = home.path().join("target");
+    let run = c
+        .pip(
+            &index,
+            home.path(),
+            &["install", "--target", target.to_str().unwrap(), "demo==1.0"],
+        )
+        .await;
+    assert_installed(
+        &run,
+        installed_version(&target, "demo"),
+        "1.0",
+        "with a replica down",
+    );
+}
+
+/// A GET's body, over plain HTTP/1.1 on loopback.
+async fn http_text(url: &str) -> String {
+    let rest = url.strip_prefix("http://").unwrap();
+    let (host, path) = rest.split_once('/').unwrap();
+    let addr: std::net::SocketAddr = host.parse().unwrap();
+    crate::support::pipwall::raw_get(addr, &format!("/{path}"), None)
+        .await
+        .text()
+}
