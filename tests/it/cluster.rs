@@ -296,3 +296,76 @@ async fn the_schema_is_migrated_once_and_a_newer_one_is_refused() {
     assert!(err.contains("shared state"), "{err}");
     assert!(!err.contains("not-the-password"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn replicas_share_the_environments_they_see_and_what_they_learn() {
+    let pg = Postgres::start();
+    let up = FakeIndex::start().await;
+    let demo = wheel("demo", "1.0");
+    let other = wheel("other", "2.0");
+    up.project("demo", PageFormat::Json, std::slice::from_ref(&demo));
+    up.project("other", PageFormat::Json, std::slice::from_ref(&other));
+    let dir = tempfile::tempdir().unwrap();
+    let url = pg.url();
+    let start = |name: &str| {
+        let cache = dir.path().join(name);
+        let learned = dir.path().join(format!("{name}.toml"));
+        Served::start(&[
+            "--upstream",
+            &up.url(),
+            "--cache-dir",
+            cache.to_str().unwrap(),
+            "--state",
+            &url,
+            "--replica",
+            name,
+            "--learn",
+            learned.to_str().unwrap(),
+        ])
+    };
+    let a = start("a");
+    let b = start("b");
+    let ua = r#"pip/26.3 {"cpu":"AMD64","implementation":{"name":"CPython","version":"3.12.4"},"python":"3.12.4","system":{"name":"Windows","release":"10"}}"#;
+    let page =
+        crate::support::pipwall::raw_get_with(a.addr, "/simple/demo/", &[("user-agent", ua)]).await;
+    assert!(page.text().contains(&demo.filename));
+    let href = format!("/files/{}/{}", demo.sha256(), demo.filename);
+    assert_eq!(
+        crate::support::pipwall::raw_get(a.addr, &href, None)
+            .await
+            .status,
+        200
+    );
+    let page = crate::support::pipwall::raw_get(b.addr, "/simple/other/", None).await;
+    assert!(page.text().contains(&other.filename));
+
+    // The Windows client asked replica a only; b learns of it from the shared state.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let m = crate::support::pipwall::raw_get(b.addr, "/metrics", None)
+            .await
+            .text();
+        if metric(&m, "pipwall_environments_known") == 1.0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "b never heard of a's client: {m}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(
+        pg.psql("SELECT environment FROM pipwall_environments")
+            .contains("windows")
+    );
+
+    // Learning mode: a's records reach b's file when b writes it (SIGHUP), and a's as well.
+    a.hangup();
+    a.wait_for("learned");
+    b.hangup();
+    let line = b.wait_for("learned");
+    assert!(line.contains("learned 2 project(s)"), "{line}");
+    let text = std::fs::read_to_string(dir.path().join("b.toml")).unwrap();
+    assert!(text.contains("\"demo\", # downloaded: 1.0"), "{text}");
+    assert!(text.contains("\"other\""), "{text}");
+}
