@@ -23,12 +23,12 @@
 //! database returns, without a restart.
 
 use std::future::Future;
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
-use tokio_postgres::NoTls;
 use tokio_postgres::types::Json;
 
 use crate::audit::Report;
@@ -85,6 +85,8 @@ const BATCH: usize = 500;
 pub enum StateError {
     #[error("the state URL is not a PostgreSQL connection string: {0}")]
     BadUrl(String),
+    #[error("TLS for the shared state: {0}")]
+    Tls(String),
     #[error("the shared state (PostgreSQL) is unreachable: {0}")]
     Unreachable(String),
     #[error("the shared state (PostgreSQL) did not answer within {0:?}")]
@@ -118,8 +120,10 @@ pub struct SharedState {
     at: String,
 }
 
-/// Opens a pool for `url` without connecting yet.
-fn pool_for(url: &str) -> Result<(Pool, String), StateError> {
+/// Opens a pool for `url` without connecting yet. TLS follows the URL's `sslmode`
+/// (`prefer` by default, `require`, or `disable`); the server's certificate is verified
+/// against the system's CAs and `ca` (a PEM bundle, for a private CA).
+fn pool_for(url: &str, ca: Option<&Path>) -> Result<(Pool, String), StateError> {
     let mut config: tokio_postgres::Config = url
         .parse()
         .map_err(|e: tokio_postgres::Error| StateError::BadUrl(e.to_string()))?;
@@ -130,9 +134,10 @@ fn pool_for(url: &str) -> Result<(Pool, String), StateError> {
         config.application_name("pipwall");
     }
     let at = describe(&config);
+    let tls = crate::tls::client_config(ca).map_err(|e| StateError::Tls(e.to_string()))?;
     let manager = Manager::from_config(
         config,
-        NoTls,
+        tokio_postgres_rustls::MakeRustlsConnect::new(tls),
         ManagerConfig {
             recycling_method: RecyclingMethod::Fast,
         },
@@ -178,8 +183,8 @@ fn query_error(op: &'static str) -> impl Fn(tokio_postgres::Error) -> StateError
 }
 
 /// Runs the migrations this database lacks; returns the versions before and after.
-pub async fn migrate(url: &str) -> Result<(i32, i32), StateError> {
-    let (pool, _) = pool_for(url)?;
+pub async fn migrate(url: &str, ca: Option<&Path>) -> Result<(i32, i32), StateError> {
+    let (pool, _) = pool_for(url, ca)?;
     migrate_pool(&pool).await
 }
 
@@ -236,14 +241,15 @@ async fn migrate_pool(pool: &Pool) -> Result<(i32, i32), StateError> {
 
 impl SharedState {
     /// Connects, migrates (refusing a newer schema) and returns the shared state for
-    /// `replica`, whose audit claims last `lease` unless renewed.
+    /// `replica`, whose audit claims last `lease` unless renewed; `ca` as for the pool.
     pub async fn connect(
         url: &str,
+        ca: Option<&Path>,
         replica: String,
         lease: Duration,
         metrics: Arc<Metrics>,
     ) -> Result<Arc<Self>, StateError> {
-        let (pool, at) = pool_for(url)?;
+        let (pool, at) = pool_for(url, ca)?;
         let (from, to) = migrate_pool(&pool).await?;
         tracing::info!(at = %at, replica = %replica, schema_from = from, schema = to, "shared state ready");
         Ok(Arc::new(Self {
@@ -620,7 +626,7 @@ mod tests {
             .expect("url");
         let text = describe(&config);
         assert_eq!(text, "db.internal:6543/gate");
-        let err = pool_for("postgres://u:s3cret@[::1")
+        let err = pool_for("postgres://u:s3cret@[::1", None)
             .err()
             .map(|e| e.to_string());
         assert!(!err.unwrap_or_default().contains("s3cret"));

@@ -35,6 +35,47 @@ pub enum TlsError {
     Generate(#[from] rcgen::Error),
 }
 
+/// Why a client's TLS set-up failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientTlsError {
+    #[error("CA bundle {path}: {detail}")]
+    Bundle { path: String, detail: String },
+    #[error("TLS set-up failed: {0}")]
+    Setup(String),
+}
+
+/// A client configuration trusting the system's certificates and those in `extra` (a PEM
+/// bundle, for a private CA): for upstream indexes and for the shared state's database.
+/// Unreadable system certificates are not fatal: the extra bundle may be all that is needed.
+pub fn client_config(extra: Option<&Path>) -> Result<rustls::ClientConfig, ClientTlsError> {
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls_native_certs::load_native_certs().certs {
+        let _ = roots.add(cert);
+    }
+    if let Some(path) = extra {
+        let bundle_err = |detail: String| ClientTlsError::Bundle {
+            path: path.display().to_string(),
+            detail,
+        };
+        let pem = std::fs::read(path).map_err(|e| bundle_err(e.to_string()))?;
+        let mut n = 0;
+        for cert in CertificateDer::pem_slice_iter(&pem) {
+            let cert = cert.map_err(|e| bundle_err(e.to_string()))?;
+            roots.add(cert).map_err(|e| bundle_err(e.to_string()))?;
+            n += 1;
+        }
+        if n == 0 {
+            return Err(bundle_err("no certificate in it".into()));
+        }
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    Ok(rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| ClientTlsError::Setup(e.to_string()))?
+        .with_root_certificates(roots)
+        .with_no_client_auth())
+}
+
 /// A rustls server configuration offering HTTP/2 and HTTP/1.1 by ALPN.
 pub fn server_config(cert: &Path, key: &Path) -> Result<Arc<ServerConfig>, TlsError> {
     Ok(Reloadable::load(cert, key)?.0)

@@ -111,6 +111,16 @@ pub struct ServeArgs {
     /// existing FILE is merged with, never emptied.
     #[arg(long, value_name = "FILE")]
     pub learn: Option<PathBuf>,
+    // Boxed, like the upstream flags: they would make serve's variant larger still.
+    #[command(flatten)]
+    pub cluster: Box<ClusterArgs>,
+    #[command(flatten)]
+    pub policy: PolicyArgs,
+}
+
+/// The flags of a replica in a cluster (`--state` and what goes with it).
+#[derive(clap::Args)]
+pub struct ClusterArgs {
     /// Share audit reports, audit claims, known environments and learning records with other
     /// replicas through this PostgreSQL database (13 or newer), e.g.
     /// `postgres://pipwall@db.internal/pipwall`. Without it, they stay in --cache-dir. The
@@ -122,6 +132,15 @@ pub struct ServeArgs {
         hide_env_values = true
     )]
     pub state: Option<String>,
+    /// Also trust this PEM bundle for the database's TLS certificate (a private CA). TLS is
+    /// used as the URL's `sslmode` says: `prefer` by default, `require` to insist.
+    #[arg(
+        long,
+        env = "PIPWALL_STATE_CA",
+        value_name = "FILE",
+        requires = "state"
+    )]
+    pub state_ca: Option<PathBuf>,
     /// This replica's name in the shared state, the decision log and the metrics (default:
     /// the host name and the process id). Give each replica its own.
     #[arg(long, env = "PIPWALL_REPLICA", value_name = "NAME")]
@@ -130,8 +149,6 @@ pub struct ServeArgs {
     /// before taking over the audits of a replica that died.
     #[arg(long, default_value_t = 30.0, value_name = "SECONDS")]
     pub state_lease: f64,
-    #[command(flatten)]
-    pub policy: PolicyArgs,
 }
 
 /// The default policy and each scope's, loaded all or none.
@@ -226,7 +243,7 @@ impl ServeArgs {
     /// The replica's name: `--replica`, or the host name and process id (unique on a
     /// machine, so two replicas on one host never share claims by accident).
     fn replica_name(&self) -> String {
-        self.replica.clone().unwrap_or_else(|| {
+        self.cluster.replica.clone().unwrap_or_else(|| {
             let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
                 .ok()
                 .map(|h| h.trim().to_owned())
@@ -238,15 +255,16 @@ impl ServeArgs {
 
     /// Connects to `--state` (migrating its schema), or none.
     async fn shared_state(&self) -> Result<Option<Arc<crate::state::SharedState>>> {
-        let Some(url) = &self.state else {
+        let Some(url) = &self.cluster.state else {
             return Ok(None);
         };
-        let lease = Duration::try_from_secs_f64(self.state_lease)
+        let lease = Duration::try_from_secs_f64(self.cluster.state_lease)
             .ok()
             .filter(|l| *l >= Duration::from_millis(500))
             .context("--state-lease must be at least 0.5 seconds")?;
         let state = crate::state::SharedState::connect(
             url,
+            self.cluster.state_ca.as_deref(),
             self.replica_name(),
             lease,
             Arc::new(crate::metrics::Metrics::new()),
@@ -362,7 +380,7 @@ pub async fn run(args: ServeArgs) -> Result<Exit> {
     // its verdicts does not start.
     let state = args.shared_state().await?;
     let mut log = args.decision_log()?;
-    if state.is_none() && args.replica.is_some() {
+    if state.is_none() && args.cluster.replica.is_some() {
         log = log.for_replica(args.replica_name());
     }
     let listeners = args.bind(&policies.scope_files).await?;

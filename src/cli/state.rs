@@ -18,13 +18,16 @@ pub enum StateCommand {
             hide_env_values = true
         )]
         state: String,
+        /// Also trust this PEM bundle for the database's TLS certificate.
+        #[arg(long, env = "PIPWALL_STATE_CA", value_name = "FILE")]
+        state_ca: Option<std::path::PathBuf>,
     },
 }
 
 pub async fn run(command: StateCommand) -> Result<Exit> {
     match command {
-        StateCommand::Migrate { state } => {
-            let (from, to) = crate::state::migrate(&state)
+        StateCommand::Migrate { state, state_ca } => {
+            let (from, to) = crate::state::migrate(&state, state_ca.as_deref())
                 .await
                 .context("cannot migrate the shared state")?;
             if from == to {

@@ -2,7 +2,6 @@
 //! bundle (corporate TLS interception), redirects followed by hand so every hop is checked,
 //! credentials kept to their own origin, every read bounded in size and time.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine as _;
@@ -18,8 +17,6 @@ use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client as HyperClient;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
-use rustls_pki_types::CertificateDer;
-use rustls_pki_types::pem::PemObject;
 use sha2::{Digest, Sha256};
 use url::Url;
 
@@ -42,33 +39,12 @@ pub struct Client {
 
 impl Client {
     pub fn new(limits: Limits, extra_ca: Option<&std::path::Path>) -> Result<Self, SourceError> {
-        let mut roots = rustls::RootCertStore::empty();
-        // Unreadable system certificates are not fatal: an extra bundle may be all that is needed.
-        for cert in rustls_native_certs::load_native_certs().certs {
-            let _ = roots.add(cert);
-        }
-        if let Some(path) = extra_ca {
-            let ca_err = |detail: String| SourceError::CaBundle {
-                path: path.display().to_string(),
-                detail,
-            };
-            let pem = std::fs::read(path).map_err(|e| ca_err(e.to_string()))?;
-            let mut n = 0;
-            for cert in CertificateDer::pem_slice_iter(&pem) {
-                let cert = cert.map_err(|e| ca_err(e.to_string()))?;
-                roots.add(cert).map_err(|e| ca_err(e.to_string()))?;
-                n += 1;
+        let tls = crate::tls::client_config(extra_ca).map_err(|e| match e {
+            crate::tls::ClientTlsError::Bundle { path, detail } => {
+                SourceError::CaBundle { path, detail }
             }
-            if n == 0 {
-                return Err(ca_err("no certificate in it".into()));
-            }
-        }
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let tls = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .map_err(|e| SourceError::Tls(e.to_string()))?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
+            crate::tls::ClientTlsError::Setup(detail) => SourceError::Tls(detail),
+        })?;
         let mut http = HttpConnector::new();
         http.enforce_http(false);
         http.set_connect_timeout(Some(limits.connect_timeout));

@@ -17,7 +17,7 @@ use pipwall::upstream::Limits;
 
 async fn replica(pg: &Postgres, up: &FakeIndex, name: &str, lease: Duration) -> Pipwall {
     let metrics = Arc::new(pipwall::metrics::Metrics::new());
-    let state = SharedState::connect(&pg.url(), name.to_owned(), lease, metrics)
+    let state = SharedState::connect(&pg.url(), None, name.to_owned(), lease, metrics)
         .await
         .expect("shared state");
     Pipwall::start_in(
@@ -368,4 +368,41 @@ async fn replicas_share_the_environments_they_see_and_what_they_learn() {
     let text = std::fs::read_to_string(dir.path().join("b.toml")).unwrap();
     assert!(text.contains("\"demo\", # downloaded: 1.0"), "{text}");
     assert!(text.contains("\"other\""), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_database_that_takes_only_tls_is_reached_with_its_ca_and_refused_without_it() {
+    let (pg, ca) = Postgres::start_tls_only();
+    let up = FakeIndex::start().await;
+    let demo = wheel("demo", "1.0");
+    up.project("demo", PageFormat::Json, std::slice::from_ref(&demo));
+    let url = format!("{}?sslmode=require", pg.url());
+
+    // Without the CA, the server's certificate is not trusted: no start, and no password shown.
+    let err = crate::support::served::serve_refuses(&[
+        "--upstream".as_ref(),
+        up.url().as_ref(),
+        "--state".as_ref(),
+        url.as_ref(),
+    ]);
+    assert!(err.contains("shared state"), "{err}");
+    assert!(!err.contains(PASSWORD), "{err}");
+
+    let cache = tempfile::tempdir().unwrap();
+    let served = Served::start(&[
+        "--upstream",
+        &up.url(),
+        "--cache-dir",
+        cache.path().to_str().unwrap(),
+        "--state",
+        &url,
+        "--state-ca",
+        ca.to_str().unwrap(),
+        "--replica",
+        "tls",
+    ]);
+    let page = crate::support::pipwall::raw_get(served.addr, "/simple/demo/", None).await;
+    assert!(page.text().contains(&demo.filename), "{}", page.text());
+    // The server takes TLS connections only (hostssl), so the report came over TLS.
+    assert_eq!(pg.psql("SELECT made_by FROM pipwall_reports"), "tls");
 }

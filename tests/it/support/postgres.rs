@@ -14,6 +14,8 @@ pub struct Postgres {
     dir: tempfile::TempDir,
     bin: PathBuf,
     pub port: u16,
+    /// Server options beyond the port, socket and address (TLS).
+    extra: String,
 }
 
 /// The newest `/usr/lib/postgresql/N/bin`, installing the packages first if there is none.
@@ -111,18 +113,60 @@ impl Postgres {
             dir,
             bin,
             port: free_port(),
+            extra: String::new(),
         };
         me.start_again();
         me.psql_on("postgres", "CREATE DATABASE pipwall");
         me
     }
 
+    /// A server that takes TLS connections only, with a certificate for 127.0.0.1 from a CA
+    /// made for it (by `pipwall certs init`); returns it and the CA's PEM file.
+    pub fn start_tls_only() -> (Self, PathBuf) {
+        let mut me = Self::start();
+        me.stop();
+        let certs = me.dir.path().join("certs");
+        let out = Command::new(env!("CARGO_BIN_EXE_pipwall"))
+            .args(["certs", "init", "--name", "127.0.0.1"])
+            .arg(&certs)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        if is_root() {
+            let ok = Command::new("chown")
+                .args(["-R", "nobody:nogroup"])
+                .arg(&certs)
+                .status()
+                .unwrap()
+                .success();
+            assert!(ok);
+        }
+        let hba = me.dir.path().join("data/pg_hba.conf");
+        std::fs::write(
+            &hba,
+            "local all all scram-sha-256\nhostssl all all 127.0.0.1/32 scram-sha-256\n",
+        )
+        .unwrap();
+        me.extra = format!(
+            " -c ssl=on -c ssl_cert_file={} -c ssl_key_file={}",
+            certs.join("server.pem").display(),
+            certs.join("server-key.pem").display()
+        );
+        me.start_again();
+        (me, certs.join("ca.pem"))
+    }
+
     /// Starts the server (again, on the same port and data) and waits until it accepts.
     pub fn start_again(&self) {
         let opts = format!(
-            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200",
+            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200{}",
             self.port,
-            self.dir.path().display()
+            self.dir.path().display(),
+            self.extra
         );
         let out = as_server_user(&self.bin.join("pg_ctl"))
             .arg("-D")
@@ -165,6 +209,7 @@ impl Postgres {
     fn psql_on(&self, db: &str, sql: &str) -> String {
         let out = Command::new(self.bin.join("psql"))
             .env("PGPASSWORD", PASSWORD)
+            .env("PGSSLMODE", "prefer")
             .args([
                 "-h",
                 "127.0.0.1",
