@@ -7,10 +7,8 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::support::fixtures::Fixture;
 use crate::support::postgres::{PASSWORD, Postgres};
 use crate::support::served::Served;
-use crate::support::upstream::Reply;
 use crate::support::{FakeIndex, PageFormat, Pipwall, wheel};
 use pipwall::state::SharedState;
 use pipwall::upstream::Limits;
@@ -40,21 +38,21 @@ fn fetched(up: &FakeIndex, filename: &str) -> usize {
         .count()
 }
 
+/// What `pipwall serve` in front of `up` says when it refuses to start with `--state URL`.
+fn refuses_with_state(up: &FakeIndex, url: &str) -> String {
+    crate::support::served::serve_refuses(&[
+        "--upstream".as_ref(),
+        up.url().as_ref(),
+        "--state".as_ref(),
+        url.as_ref(),
+    ])
+}
+
 /// The value of one metric line (`name{labels}`), 0 when absent.
 fn metric(text: &str, series: &str) -> f64 {
     text.lines()
         .find_map(|l| l.strip_prefix(series)?.trim().parse().ok())
         .unwrap_or(0.0)
-}
-
-fn serve_slowly(up: &FakeIndex, f: &Fixture, delay: Duration) {
-    up.set_reply(
-        &format!("/files/{}", f.filename),
-        Reply {
-            delay,
-            ..Reply::ok("application/octet-stream", f.bytes.clone())
-        },
-    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -63,7 +61,7 @@ async fn three_replicas_asked_for_the_same_cold_page_download_and_audit_it_once(
     let up = FakeIndex::start().await;
     let demo = wheel("demo", "1.0");
     up.project("demo", PageFormat::Json, std::slice::from_ref(&demo));
-    serve_slowly(&up, &demo, Duration::from_millis(500));
+    up.slow_download(&demo, Duration::from_millis(500));
     let lease = Duration::from_secs(10);
     let a = replica(&pg, &up, "a", lease).await;
     let b = replica(&pg, &up, "b", lease).await;
@@ -135,7 +133,7 @@ async fn a_replica_killed_mid_audit_is_taken_over_within_its_lease() {
     let demo = wheel("demo", "1.0");
     up.project("demo", PageFormat::Json, std::slice::from_ref(&demo));
     // The first replica's download never ends.
-    serve_slowly(&up, &demo, Duration::from_secs(3600));
+    up.slow_download(&demo, Duration::from_secs(3600));
     let cache = tempfile::tempdir().unwrap();
     let url = pg.url();
     let mut owner = Served::start(&[
@@ -170,7 +168,7 @@ async fn a_replica_killed_mid_audit_is_taken_over_within_its_lease() {
     owner.child.wait().unwrap();
     let killed = Instant::now();
     drop(asked);
-    serve_slowly(&up, &demo, Duration::ZERO);
+    up.slow_download(&demo, Duration::ZERO);
 
     let survivor = replica(&pg, &up, "survivor", Duration::from_secs(2)).await;
     let page = survivor.get("/simple/demo/", None).await;
@@ -273,12 +271,7 @@ async fn the_schema_is_migrated_once_and_a_newer_one_is_refused() {
     pg.psql("UPDATE pipwall_schema SET version = 99");
     let up = FakeIndex::start().await;
     let url = pg.url();
-    let err = crate::support::served::serve_refuses(&[
-        "--upstream".as_ref(),
-        up.url().as_ref(),
-        "--state".as_ref(),
-        url.as_ref(),
-    ]);
+    let err = refuses_with_state(&up, &url);
     assert!(
         err.contains("version 99, newer than this pipwall knows (1)"),
         "{err}"
@@ -287,12 +280,7 @@ async fn the_schema_is_migrated_once_and_a_newer_one_is_refused() {
 
     // A wrong password is refused at start, and the password is not printed.
     let wrong = url.replace(PASSWORD, "not-the-password");
-    let err = crate::support::served::serve_refuses(&[
-        "--upstream".as_ref(),
-        up.url().as_ref(),
-        "--state".as_ref(),
-        wrong.as_ref(),
-    ]);
+    let err = refuses_with_state(&up, &wrong);
     assert!(err.contains("shared state"), "{err}");
     assert!(!err.contains("not-the-password"), "{err}");
 }
@@ -379,12 +367,7 @@ async fn a_database_that_takes_only_tls_is_reached_with_its_ca_and_refused_witho
     let url = format!("{}?sslmode=require", pg.url());
 
     // Without the CA, the server's certificate is not trusted: no start, and no password shown.
-    let err = crate::support::served::serve_refuses(&[
-        "--upstream".as_ref(),
-        up.url().as_ref(),
-        "--state".as_ref(),
-        url.as_ref(),
-    ]);
+    let err = refuses_with_state(&up, &url);
     assert!(err.contains("shared state"), "{err}");
     assert!(!err.contains(PASSWORD), "{err}");
 

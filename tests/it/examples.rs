@@ -1384,27 +1384,13 @@ impl Cluster {
     fn psql(&self, sql: &str) -> String {
         let port = &self.env.iter().find(|(k, _)| k == "PG_PORT").unwrap().1;
         let password = std::fs::read_to_string(self.dir.path().join("pg/password")).unwrap();
-        let out = std::process::Command::new("psql")
-            .env("PGPASSWORD", password.trim())
-            .args([
-                "-h",
-                "127.0.0.1",
-                "-p",
-                port,
-                "-U",
-                "pipwall",
-                "-d",
-                "pipwall",
-            ])
-            .args(["-Atc", sql])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+        crate::support::postgres::psql_at(
+            Path::new("psql"),
+            port.parse().unwrap(),
+            password.trim(),
+            "pipwall",
+            sql,
+        )
     }
 }
 

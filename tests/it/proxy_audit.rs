@@ -6,7 +6,6 @@ use std::time::Duration;
 use pipwall::upstream::Limits;
 
 use crate::support::fixtures::WheelSpec;
-use crate::support::upstream::Reply;
 use crate::support::{FakeIndex, PageFormat, Pipwall, wheel};
 
 const JSON: Option<&str> = Some("application/vnd.pypi.simple.v1+json");
@@ -15,24 +14,13 @@ fn listed(body: &str, filename: &str) -> bool {
     body.contains(filename)
 }
 
-/// Makes upstream answer the download of `f` only after `delay`.
-fn slow_download(up: &FakeIndex, f: &crate::support::fixtures::Fixture, delay: Duration) {
-    up.set_reply(
-        &format!("/files/{}", f.filename),
-        Reply {
-            delay,
-            ..Reply::ok("application/octet-stream", f.bytes.clone())
-        },
-    );
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn a_slow_audit_is_left_out_until_it_passes() {
     let up = FakeIndex::start().await;
     let f = wheel("slow", "1.0");
     up.project("slow", PageFormat::Json, std::slice::from_ref(&f));
     // The wheel's download stalls for longer than the page deadline.
-    slow_download(&up, &f, Duration::from_millis(1500));
+    up.slow_download(&f, Duration::from_millis(1500));
     let pw = Pipwall::start_in(
         tempfile::tempdir().unwrap(),
         &[up.url()],
@@ -76,7 +64,7 @@ async fn concurrent_pages_share_one_download_and_one_audit() {
     let up = FakeIndex::start().await;
     let f = wheel("busy", "1.0");
     up.project("busy", PageFormat::Json, std::slice::from_ref(&f));
-    slow_download(&up, &f, Duration::from_millis(300));
+    up.slow_download(&f, Duration::from_millis(300));
     let pw = Pipwall::start(&[up.url()]).await;
     let pages =
         futures_util::future::join_all((0..16).map(|_| pw.get("/simple/busy/", JSON))).await;
@@ -326,7 +314,7 @@ async fn a_small_project_is_answered_while_a_big_ones_backlog_runs() {
     let big: Vec<_> = (0..30).map(|i| wheel("big", &format!("1.{i}"))).collect();
     up.project("big", PageFormat::Json, &big);
     for f in &big {
-        slow_download(&up, f, Duration::from_millis(1000));
+        up.slow_download(f, Duration::from_millis(1000));
     }
     let small = wheel("small", "1.0");
     up.project("small", PageFormat::Json, std::slice::from_ref(&small));

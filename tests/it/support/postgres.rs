@@ -207,30 +207,36 @@ impl Postgres {
     }
 
     fn psql_on(&self, db: &str, sql: &str) -> String {
-        let out = Command::new(self.bin.join("psql"))
-            .env("PGPASSWORD", PASSWORD)
-            .env("PGSSLMODE", "prefer")
-            .args([
-                "-h",
-                "127.0.0.1",
-                "-U",
-                USER,
-                "-d",
-                db,
-                "-At",
-                "-v",
-                "ON_ERROR_STOP=1",
-            ])
-            .args(["-p", &self.port.to_string(), "-c", sql])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "psql {sql:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+        psql_at(&self.bin.join("psql"), self.port, PASSWORD, db, sql)
     }
+}
+
+/// Runs `sql` with `psql` as user pipwall on 127.0.0.1:`port`; its rows, one per line, fields
+/// split by `|`. Panics with psql's message when it fails.
+pub fn psql_at(psql: &Path, port: u16, password: &str, db: &str, sql: &str) -> String {
+    let out = Command::new(psql)
+        .env("PGPASSWORD", password)
+        .env("PGSSLMODE", "prefer")
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-U",
+            USER,
+            "-d",
+            db,
+            "-At",
+            "-v",
+            "ON_ERROR_STOP=1",
+        ])
+        .args(["-p", &port.to_string(), "-c", sql])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "psql {sql:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
 
 impl Drop for Postgres {

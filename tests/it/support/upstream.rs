@@ -239,6 +239,18 @@ impl FakeIndex {
         );
     }
 
+    /// Makes the download of `f` (at `/files/<filename>`, as [`Self::project`] lists it)
+    /// answer only after `delay`.
+    pub fn slow_download(&self, f: &crate::support::fixtures::Fixture, delay: std::time::Duration) {
+        self.set_reply(
+            &format!("/files/{}", f.filename),
+            Reply {
+                delay,
+                ..Reply::ok("application/octet-stream", f.bytes.clone())
+            },
+        );
+    }
+
     pub fn set_reply(&self, path: &str, reply: Reply) {
         self.routes.lock().unwrap().insert(path.to_owned(), reply);
     }
