@@ -30,13 +30,35 @@ use crate::audit::{self, Report};
 use crate::state::{Claim, SharedState, StateError};
 use crate::upstream::Upstreams;
 
-/// How a failure of the shared state starts its message (remembered briefly, see
-/// [`STATE_RETRY_AFTER`]).
-const STATE_FAILURE: &str = "no verdict: ";
-
-fn state_failure(e: &StateError) -> Arc<str> {
-    Arc::from(format!("{STATE_FAILURE}{e}"))
+/// Why an attempt made no verdict, and how long that is remembered before the next request
+/// tries again.
+struct NoVerdict {
+    why: Arc<str>,
+    retry_after: Duration,
 }
+
+impl NoVerdict {
+    /// The wheel could not be fetched or read: remembered for [`RETRY_AFTER`].
+    fn attempt(why: Arc<str>) -> Self {
+        Self {
+            why,
+            retry_after: RETRY_AFTER,
+        }
+    }
+}
+
+/// The shared state failed, not the wheel: asked again soon after it returns.
+impl From<StateError> for NoVerdict {
+    fn from(e: StateError) -> Self {
+        Self {
+            why: Arc::from(format!("no verdict: {e}")),
+            retry_after: STATE_RETRY_AFTER,
+        }
+    }
+}
+
+/// An attempt's outcome with how long a failure is remembered.
+type SharedOutcome = Result<Arc<Report>, NoVerdict>;
 
 /// The result of one attempt: a report, or why no report could be made.
 pub type Outcome = Result<Arc<Report>, Arc<str>>;
@@ -397,7 +419,7 @@ impl Audits {
                     me.finish(&key, tx, Ok(Arc::new(report)));
                 }
                 Ok(None) => me.enqueue(key, file, cause, tx),
-                Err(e) => me.finish(&key, tx, Err(Arc::from(e.to_string()))),
+                Err(e) => me.finish(&key, tx, Err(e.into())),
             }
         });
         Status::Running(rx)
@@ -676,25 +698,23 @@ impl Audits {
             self.metrics.audit_cause(job.cause.as_str());
             let outcome = self.attempt(&key.sha256, &job.file).await;
             self.metrics.audit_cause_ended(job.cause.as_str());
-            self.finish(&key, job.done, outcome);
+            self.finish(&key, job.done, outcome.map_err(NoVerdict::attempt));
         }
     }
 
     /// Records an outcome: the table, the saved queue, the generation, and whoever waits.
-    fn finish(&self, key: &Key, done: watch::Sender<Option<Outcome>>, outcome: Outcome) {
-        if let Ok(mut slots) = self.slots.lock() {
-            let slot = match &outcome {
-                Ok(r) => Slot::Done(r.clone()),
-                Err(why) => Slot::Error {
-                    until: Instant::now()
-                        + if why.starts_with(STATE_FAILURE) {
-                            STATE_RETRY_AFTER
-                        } else {
-                            RETRY_AFTER
-                        },
+    fn finish(&self, key: &Key, done: watch::Sender<Option<Outcome>>, outcome: SharedOutcome) {
+        let (slot, outcome) = match outcome {
+            Ok(report) => (Slot::Done(report.clone()), Ok(report)),
+            Err(NoVerdict { why, retry_after }) => (
+                Slot::Error {
+                    until: Instant::now() + retry_after,
                     why: why.clone(),
                 },
-            };
+                Err(why),
+            ),
+        };
+        if let Ok(mut slots) = self.slots.lock() {
             slots.insert(key.clone(), slot);
         }
         if let Ok(mut queue) = self.queue.lock() {
@@ -710,7 +730,7 @@ impl Audits {
     /// stores its verdict, or its lease runs out and this replica takes the claim over.
     async fn work_shared(self: &Arc<Self>, key: Key, job: Job, shared: Arc<SharedState>) {
         match shared.claim(&key.sha256, &key.filename).await {
-            Err(e) => self.finish(&key, job.done, Err(state_failure(&e))),
+            Err(e) => self.finish(&key, job.done, Err(e.into())),
             Ok(Claim::Mine { taken_over }) => {
                 self.metrics
                     .cluster_audit(if taken_over { "taken-over" } else { "claimed" });
@@ -730,14 +750,19 @@ impl Audits {
     }
 
     /// Polls for the owner's verdict; takes the claim over when its lease runs out.
-    async fn wait_for_owner(&self, key: &Key, job: &Job, shared: &Arc<SharedState>) -> Outcome {
+    async fn wait_for_owner(
+        &self,
+        key: &Key,
+        job: &Job,
+        shared: &Arc<SharedState>,
+    ) -> SharedOutcome {
         let poll = (shared.lease() / 8).clamp(Duration::from_millis(50), Duration::from_secs(1));
         loop {
             tokio::time::sleep(poll).await;
             match shared.report(&key.sha256, &key.filename).await {
                 Ok(Some(report)) => return Ok(Arc::new(report)),
                 Ok(None) => {}
-                Err(e) => return Err(state_failure(&e)),
+                Err(e) => return Err(e.into()),
             }
             match shared.claim(&key.sha256, &key.filename).await {
                 Ok(Claim::Theirs { .. }) => {}
@@ -751,7 +776,7 @@ impl Audits {
                     }
                     return self.audit_claimed(key, job, shared).await;
                 }
-                Err(e) => return Err(state_failure(&e)),
+                Err(e) => return Err(e.into()),
             }
         }
     }
@@ -759,7 +784,12 @@ impl Audits {
     /// Audits a wheel this replica holds the claim on, renewing the lease while it works, and
     /// stores the verdict for every replica. A verdict that cannot be stored is not used:
     /// the others could not see it (fail closed, no split brain).
-    async fn audit_claimed(&self, key: &Key, job: &Job, shared: &Arc<SharedState>) -> Outcome {
+    async fn audit_claimed(
+        &self,
+        key: &Key,
+        job: &Job,
+        shared: &Arc<SharedState>,
+    ) -> SharedOutcome {
         // Stored between this replica's lookup and its claim: nothing to do.
         match shared.report(&key.sha256, &key.filename).await {
             Ok(Some(report)) => {
@@ -767,7 +797,7 @@ impl Audits {
                 return Ok(Arc::new(report));
             }
             Ok(None) => {}
-            Err(e) => return Err(state_failure(&e)),
+            Err(e) => return Err(e.into()),
         }
         let renewing = {
             let shared = shared.clone();
@@ -789,7 +819,7 @@ impl Audits {
         match outcome {
             Ok((report, true)) => match shared.store(&report).await {
                 Ok(()) => Ok(report),
-                Err(e) => Err(state_failure(&e)),
+                Err(e) => Err(e.into()),
             },
             Ok((report, false)) => {
                 let _ = shared.release(&key.sha256, &key.filename).await;
@@ -797,7 +827,7 @@ impl Audits {
             }
             Err(why) => {
                 let _ = shared.release(&key.sha256, &key.filename).await;
-                Err(why)
+                Err(NoVerdict::attempt(why))
             }
         }
     }
