@@ -334,13 +334,13 @@ impl StateMetrics {
         );
         let errors = Family::<OpLabel, Counter>::default();
         registry.register(
-            "errors",
+            "state_errors",
             "Shared-state operations that failed, by operation",
             errors.clone(),
         );
         let up = Gauge::default();
         registry.register(
-            "up",
+            "state_up",
             "1 while the shared state answers (or none is configured), 0 while it does not",
             up.clone(),
         );

@@ -463,6 +463,9 @@ pub enum AppError {
     /// and an unvetted file is never served.
     #[error("the file could not be vetted: {0}")]
     AuditUnavailable(String),
+    /// The shared state (`--state`) does not answer, so no verdict can be read or stored.
+    #[error("the file could not be vetted now: {0}")]
+    VerdictsUnavailable(String),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -478,6 +481,7 @@ impl AppError {
             Self::OutOfScope(_) => StatusCode::FORBIDDEN,
             Self::Method => StatusCode::METHOD_NOT_ALLOWED,
             Self::AuditUnavailable(_) => StatusCode::BAD_GATEWAY,
+            Self::VerdictsUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

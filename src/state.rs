@@ -118,12 +118,24 @@ pub struct SharedState {
     healthy: AtomicBool,
     /// Where the database is, for messages (never the credentials).
     at: String,
+    /// Bumped by each `NOTIFY` on [`CHANNEL`].
+    verdicts: tokio::sync::watch::Sender<u64>,
 }
 
-/// Opens a pool for `url` without connecting yet. TLS follows the URL's `sslmode`
-/// (`prefer` by default, `require`, or `disable`); the server's certificate is verified
-/// against the system's CAs and `ca` (a PEM bundle, for a private CA).
-fn pool_for(url: &str, ca: Option<&Path>) -> Result<(Pool, String), StateError> {
+type Tls = tokio_postgres_rustls::MakeRustlsConnect;
+
+/// Where and how to connect: for the pool, and for the connection that listens for verdicts.
+struct Target {
+    config: tokio_postgres::Config,
+    tls: Tls,
+    /// Where the database is, for messages (never the credentials).
+    at: String,
+}
+
+/// Reads `url`. TLS follows the URL's `sslmode` (`prefer` by default, `require`, or
+/// `disable`); the server's certificate is verified against the system's CAs and `ca` (a
+/// PEM bundle, for a private CA).
+fn target(url: &str, ca: Option<&Path>) -> Result<Target, StateError> {
     let mut config: tokio_postgres::Config = url
         .parse()
         .map_err(|e: tokio_postgres::Error| StateError::BadUrl(e.to_string()))?;
@@ -135,22 +147,30 @@ fn pool_for(url: &str, ca: Option<&Path>) -> Result<(Pool, String), StateError> 
     }
     let at = describe(&config);
     let tls = crate::tls::client_config(ca).map_err(|e| StateError::Tls(e.to_string()))?;
-    let manager = Manager::from_config(
+    Ok(Target {
         config,
-        tokio_postgres_rustls::MakeRustlsConnect::new(tls),
+        tls: Tls::new(tls),
+        at,
+    })
+}
+
+/// A pool of connections to `target`, made on demand (none yet).
+fn pool_for(target: &Target) -> Result<Pool, StateError> {
+    let manager = Manager::from_config(
+        target.config.clone(),
+        target.tls.clone(),
         ManagerConfig {
             recycling_method: RecyclingMethod::Fast,
         },
     );
-    let pool = Pool::builder(manager)
+    Pool::builder(manager)
         .max_size(16)
         .runtime(Runtime::Tokio1)
         .wait_timeout(Some(OPERATION_DEADLINE))
         .create_timeout(Some(OPERATION_DEADLINE))
         .recycle_timeout(Some(OPERATION_DEADLINE))
         .build()
-        .map_err(|e| StateError::BadUrl(e.to_string()))?;
-    Ok((pool, at))
+        .map_err(|e| StateError::BadUrl(e.to_string()))
 }
 
 /// `host:port/dbname`, for logs: a connection string's password never is.
@@ -184,7 +204,7 @@ fn query_error(op: &'static str) -> impl Fn(tokio_postgres::Error) -> StateError
 
 /// Runs the migrations this database lacks; returns the versions before and after.
 pub async fn migrate(url: &str, ca: Option<&Path>) -> Result<(i32, i32), StateError> {
-    let (pool, _) = pool_for(url, ca)?;
+    let pool = pool_for(&target(url, ca)?)?;
     migrate_pool(&pool).await
 }
 
@@ -249,17 +269,28 @@ impl SharedState {
         lease: Duration,
         metrics: Arc<Metrics>,
     ) -> Result<Arc<Self>, StateError> {
-        let (pool, at) = pool_for(url, ca)?;
+        let target = target(url, ca)?;
+        let pool = pool_for(&target)?;
         let (from, to) = migrate_pool(&pool).await?;
-        tracing::info!(at = %at, replica = %replica, schema_from = from, schema = to, "shared state ready");
-        Ok(Arc::new(Self {
+        tracing::info!(at = %target.at, replica = %replica, schema_from = from, schema = to, "shared state ready");
+        let (verdicts, _) = tokio::sync::watch::channel(0);
+        let me = Arc::new(Self {
             pool,
             replica,
             lease,
             metrics,
             healthy: AtomicBool::new(true),
-            at,
-        }))
+            at: target.at.clone(),
+            verdicts,
+        });
+        tokio::spawn(listen(Arc::downgrade(&me), target));
+        Ok(me)
+    }
+
+    /// Changes whenever any replica stores a verdict or gives a claim up: a replica waiting
+    /// for another's audit looks again at once instead of at its next poll.
+    pub fn verdicts(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.verdicts.subscribe()
     }
 
     /// The metrics this replica's operations are counted in (the server's own).
@@ -387,12 +418,13 @@ impl SharedState {
     pub async fn claim(&self, sha256: &str, filename: &str) -> Result<Claim, StateError> {
         self.run("claim", async {
             let client = self.client().await?;
-            // The CTE reads the row as it was before this statement, so the answer says
-            // whose claim was taken over.
+            // The CTE reads the row as it was when this statement began, so the answer names
+            // the owner whose lease had run out (none when the owner ended its claim while
+            // this one waited for the row: that is no takeover).
             let stmt = client
                 .prepare_cached(
                     "WITH old AS (
-                        SELECT replica FROM pipwall_claims
+                        SELECT replica, lease_until FROM pipwall_claims
                         WHERE sha256 = $1 AND filename = $2 AND auditor = $3
                      )
                      INSERT INTO pipwall_claims (sha256, filename, auditor, replica, lease_until)
@@ -404,7 +436,7 @@ impl SharedState {
                             takeovers = pipwall_claims.takeovers + 1
                         WHERE pipwall_claims.lease_until < now()
                            OR pipwall_claims.replica = EXCLUDED.replica
-                     RETURNING (SELECT replica FROM old)",
+                     RETURNING (SELECT replica FROM old WHERE lease_until < now())",
                 )
                 .await
                 .map_err(query_error("claim"))?;
@@ -471,13 +503,17 @@ impl SharedState {
     /// Gives a claim up without a verdict (the attempt failed), so another may try.
     pub async fn release(&self, sha256: &str, filename: &str) -> Result<(), StateError> {
         self.run("release", async {
-            self.client()
-                .await?
+            let client = self.client().await?;
+            client
                 .execute(
                     "DELETE FROM pipwall_claims
                      WHERE sha256 = $1 AND filename = $2 AND auditor = $3 AND replica = $4",
                     &[&sha256, &filename, &crate::audit::AUDITOR, &self.replica],
                 )
+                .await
+                .map_err(query_error("release"))?;
+            client
+                .batch_execute(NOTIFY)
                 .await
                 .map_err(query_error("release"))?;
             Ok(())
@@ -513,6 +549,10 @@ impl SharedState {
             )
             .await
             .map_err(query_error("store"))?;
+            // Delivered when the transaction commits, with the report visible.
+            tx.batch_execute(NOTIFY)
+                .await
+                .map_err(query_error("store"))?;
             tx.commit().await.map_err(query_error("store"))
         })
         .await
@@ -608,6 +648,53 @@ impl SharedState {
     }
 }
 
+/// The channel verdicts and released claims are announced on.
+const CHANNEL: &str = "pipwall_verdicts";
+const NOTIFY: &str = "NOTIFY pipwall_verdicts";
+
+/// Listens on [`CHANNEL`] on a connection of its own (a pooled one would be recycled),
+/// bumping `verdicts` on each notification, for as long as the shared state lives. A lost
+/// connection is made again after a second; meanwhile waiters fall back to polling.
+async fn listen(state: std::sync::Weak<SharedState>, target: Target) {
+    use futures_util::StreamExt;
+    loop {
+        if state.strong_count() == 0 {
+            return;
+        }
+        if let Ok(Ok((client, mut connection))) = tokio::time::timeout(
+            OPERATION_DEADLINE,
+            target.config.connect(target.tls.clone()),
+        )
+        .await
+        {
+            let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+            let pump = tokio::spawn(async move {
+                let mut messages =
+                    futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
+                while let Some(Ok(message)) = messages.next().await {
+                    if matches!(message, tokio_postgres::AsyncMessage::Notification(_))
+                        && tx.send(()).is_err()
+                    {
+                        return;
+                    }
+                }
+            });
+            if client
+                .batch_execute(&format!("LISTEN {CHANNEL}"))
+                .await
+                .is_ok()
+            {
+                while rx.recv().await.is_some() {
+                    let Some(state) = state.upgrade() else { return };
+                    state.verdicts.send_modify(|n| *n = n.wrapping_add(1));
+                }
+            }
+            pump.abort();
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
 /// A stored report, if it reads and is about what it is stored under.
 fn decode(row: &tokio_postgres::Row, sha256: &str, filename: &str) -> Option<Report> {
     let Json(report): Json<Report> = row.try_get(0).ok()?;
@@ -626,7 +713,7 @@ mod tests {
             .expect("url");
         let text = describe(&config);
         assert_eq!(text, "db.internal:6543/gate");
-        let err = pool_for("postgres://u:s3cret@[::1", None)
+        let err = target("postgres://u:s3cret@[::1", None)
             .err()
             .map(|e| e.to_string());
         assert!(!err.unwrap_or_default().contains("s3cret"));

@@ -732,9 +732,7 @@ impl Audits {
         match shared.claim(&key.sha256, &key.filename).await {
             Err(e) => self.finish(&key, job.done, Err(e.into())),
             Ok(Claim::Mine { taken_over }) => {
-                self.metrics
-                    .cluster_audit(if taken_over { "taken-over" } else { "claimed" });
-                let outcome = self.audit_claimed(&key, &job, &shared).await;
+                let outcome = self.audit_claimed(&key, &job, &shared, taken_over).await;
                 self.finish(&key, job.done, outcome);
             }
             Ok(Claim::Theirs { replica }) => {
@@ -757,8 +755,11 @@ impl Audits {
         shared: &Arc<SharedState>,
     ) -> SharedOutcome {
         let poll = (shared.lease() / 8).clamp(Duration::from_millis(50), Duration::from_secs(1));
+        let mut verdicts = shared.verdicts();
         loop {
-            tokio::time::sleep(poll).await;
+            // Woken by any replica's verdict or released claim, else by the poll, which is
+            // also what notices a lease that ran out.
+            let _ = tokio::time::timeout(poll, verdicts.changed()).await;
             match shared.report(&key.sha256, &key.filename).await {
                 Ok(Some(report)) => return Ok(Arc::new(report)),
                 Ok(None) => {}
@@ -766,15 +767,9 @@ impl Audits {
             }
             match shared.claim(&key.sha256, &key.filename).await {
                 Ok(Claim::Theirs { .. }) => {}
+                // Taken over, or its owner ended without a verdict (released the claim).
                 Ok(Claim::Mine { taken_over }) => {
-                    if taken_over {
-                        self.metrics.cluster_audit("taken-over");
-                        tracing::info!(file = %key.filename, "took over an audit whose owner's lease ran out");
-                    } else {
-                        // Its owner ended without a verdict (released the claim).
-                        self.metrics.cluster_audit("claimed");
-                    }
-                    return self.audit_claimed(key, job, shared).await;
+                    return self.audit_claimed(key, job, shared, taken_over).await;
                 }
                 Err(e) => return Err(e.into()),
             }
@@ -789,15 +784,23 @@ impl Audits {
         key: &Key,
         job: &Job,
         shared: &Arc<SharedState>,
+        taken_over: bool,
     ) -> SharedOutcome {
         // Stored between this replica's lookup and its claim: nothing to do.
         match shared.report(&key.sha256, &key.filename).await {
             Ok(Some(report)) => {
+                self.metrics.cluster_audit("reused");
                 let _ = shared.release(&key.sha256, &key.filename).await;
                 return Ok(Arc::new(report));
             }
             Ok(None) => {}
             Err(e) => return Err(e.into()),
+        }
+        if taken_over {
+            self.metrics.cluster_audit("taken-over");
+            tracing::info!(file = %key.filename, "took over an audit whose owner's lease ran out");
+        } else {
+            self.metrics.cluster_audit("claimed");
         }
         let renewing = {
             let shared = shared.clone();

@@ -207,6 +207,12 @@ async fn without_the_database_decided_pages_serve_new_wheels_fail_closed_and_all
     assert_eq!(ready.status, 503);
     assert!(ready.text().contains("shared state"), "{}", ready.text());
     assert!(!ready.text().contains(PASSWORD));
+    let m = pw.get("/metrics", None).await.text();
+    assert_eq!(metric(&m, "pipwall_state_up"), 0.0, "{m}");
+    assert!(
+        metric(&m, r#"pipwall_state_errors_total{op="ping"}"#) >= 1.0,
+        "{m}"
+    );
     // Decided: still served, page and file.
     let page = pw.get("/simple/known/", None).await;
     assert_eq!(page.status, 200);

@@ -1501,6 +1501,34 @@ async fn cluster_installs_through_the_balancer_with_pip_and_uv_and_audits_each_w
         "1.0",
         "with a replica down",
     );
+
+    // PostgreSQL stopped: no replica is ready, yet the balancer still answers decided pages.
+    cluster.run(&["postgres.sh", "stop"]);
+    let balancer_addr: std::net::SocketAddr = format!("127.0.0.1:{balancer}").parse().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while crate::support::pipwall::raw_get(balancer_addr, "/readyz", None)
+        .await
+        .status
+        != 503
+    {
+        assert!(
+            Instant::now() < deadline,
+            "replicas stayed ready without PostgreSQL"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    // Past two failed health checks (1 s apart): HAProxy has taken every replica out of
+    // the ready backend by now.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    for _ in 0..3 {
+        let page = crate::support::pipwall::raw_get(balancer_addr, "/simple/demo/", None).await;
+        assert_eq!(page.status, 200, "{}", page.text());
+        assert!(
+            page.text().contains("demo-1.1-py3-none-any.whl"),
+            "{}",
+            page.text()
+        );
+    }
 }
 
 /// A GET's body, over plain HTTP/1.1 on loopback.
