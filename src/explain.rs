@@ -94,6 +94,25 @@ impl Explainer {
         }
     }
 
+    /// Keeps verdicts in the shared state from now on (`warm --state`), and takes in the
+    /// environments the replicas saw.
+    pub async fn share(
+        &mut self,
+        state: Arc<crate::state::SharedState>,
+    ) -> Result<(), crate::state::StateError> {
+        let seen = state
+            .environments(
+                crate::demand::FORGET_AFTER.unsigned_abs(),
+                crate::demand::MAX_KNOWN,
+            )
+            .await?;
+        self.environments.merge(&seen);
+        if let Some(audits) = &self.audits {
+            audits.share(state);
+        }
+        Ok(())
+    }
+
     /// `pipwall warm`: audits, for `project`, what `serve` would queue in the background
     /// for the environments it knows (the policy's `[audit] fleet` and those seen): the
     /// newest final version each can install (every version under `listing = "audited"`).

@@ -27,6 +27,24 @@ pub struct WarmArgs {
     /// Wheels audited at once.
     #[arg(long, default_value_t = 2, value_name = "N")]
     pub jobs: usize,
+    /// Warm a cluster: store the verdicts in the replicas' shared state (as `serve
+    /// --state`), claiming each audit so no replica repeats it, and warm for the environments
+    /// any replica saw.
+    #[arg(
+        long,
+        env = "PIPWALL_STATE",
+        value_name = "URL",
+        hide_env_values = true
+    )]
+    pub state: Option<String>,
+    /// Also trust this PEM bundle for the database's TLS certificate.
+    #[arg(
+        long,
+        env = "PIPWALL_STATE_CA",
+        value_name = "FILE",
+        requires = "state"
+    )]
+    pub state_ca: Option<PathBuf>,
     #[command(flatten)]
     pub policy: PolicyArgs,
 }
@@ -50,6 +68,8 @@ pub async fn run(args: WarmArgs) -> Result<Exit> {
         upstream,
         cache_dir,
         jobs,
+        state,
+        state_ca,
         policy,
     } = args;
     let policy = policy.load()?;
@@ -77,7 +97,22 @@ pub async fn run(args: WarmArgs) -> Result<Exit> {
         bail!("name the projects to warm, or give --from FILE");
     }
     let upstreams = Arc::new(upstreams(&upstream)?);
-    let explainer = Explainer::new(upstreams, Some(&cache_dir), jobs.max(1));
+    let mut explainer = Explainer::new(upstreams, Some(&cache_dir), jobs.max(1));
+    if let Some(url) = &state {
+        let shared = crate::state::SharedState::connect(
+            url,
+            state_ca.as_deref(),
+            format!("warm-{}", std::process::id()),
+            std::time::Duration::from_secs(30),
+            Arc::new(crate::metrics::Metrics::new()),
+        )
+        .await
+        .context("cannot warm the cluster without its shared state")?;
+        explainer
+            .share(shared)
+            .await
+            .context("cannot read the environments the replicas saw")?;
+    }
     let envs = explainer.environments(&policy);
     if envs == 0 {
         bail!(

@@ -395,3 +395,62 @@ async fn a_database_that_takes_only_tls_is_reached_with_its_ca_and_refused_witho
     // The server takes TLS connections only (hostssl), so the report came over TLS.
     assert_eq!(pg.psql("SELECT made_by FROM pipwall_reports"), "tls");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn warm_with_the_shared_state_warms_every_replica() {
+    let pg = Postgres::start();
+    let up = FakeIndex::start().await;
+    let demo = wheel("demo", "1.0");
+    up.project("demo", PageFormat::Json, std::slice::from_ref(&demo));
+    let dir = tempfile::tempdir().unwrap();
+    let fleet = dir.path().join("fleet.toml");
+    std::fs::write(
+        &fleet,
+        "[audit]\nfleet = [{ python = \"3.12\", platform = \"win_amd64\" }]\n",
+    )
+    .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_pipwall"))
+        .args(["warm", "demo", "--upstream", &up.url(), "--cache-dir"])
+        .arg(dir.path().join("warm-cache"))
+        .arg("--policy")
+        .arg(&fleet)
+        .env("PIPWALL_STATE", pg.url())
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{said}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        said.contains("demo: 1 wheel(s) audited for 1 environment(s): 1 passed"),
+        "{said}"
+    );
+    assert!(
+        pg.psql("SELECT made_by FROM pipwall_reports")
+            .starts_with("warm-")
+    );
+    assert_eq!(fetched(&up, &demo.filename), 1);
+
+    // A replica's first answer needs no download and no audit of its own.
+    let pw = replica(&pg, &up, "a", Duration::from_secs(10)).await;
+    let page = pw.get("/simple/demo/", None).await;
+    assert!(page.text().contains(&demo.filename), "{}", page.text());
+    assert_eq!(
+        fetched(&up, &demo.filename),
+        1,
+        "the replica fetched the wheel again"
+    );
+    let m = pw.get("/metrics", None).await.text();
+    assert_eq!(
+        metric(&m, r#"pipwall_cluster_audits_total{how="reused"}"#),
+        1.0,
+        "{m}"
+    );
+    assert_eq!(
+        metric(&m, r#"pipwall_audits_total{verdict="pass"}"#),
+        0.0,
+        "{m}"
+    );
+}
