@@ -4,7 +4,9 @@
 //! - 0: a User-Agent, read as an installer environment, then judged against a few wheels;
 //! - 1: an environment as `environments.json` spells it, and a declared fleet entry;
 //! - 2: a stored audit report's seal, then its JSON as a report;
-//! - 3: a wheel's `.dist-info/WHEEL` file, checked against its filename's tags.
+//! - 3: a wheel's `.dist-info/WHEEL` file, checked against its filename's tags;
+//! - 4: rows other replicas wrote to the shared state (`serve --state`): environments with
+//!   their last-seen times, merged into the known table, and learning records absorbed.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -23,7 +25,7 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let text = String::from_utf8_lossy(rest);
-    match which % 4 {
+    match which % 5 {
         0 => {
             if let Some(env) = Environment::from_user_agent(&text) {
                 for w in WHEELS {
@@ -49,6 +51,32 @@ fuzz_target!(|data: &[u8]| {
         2 => {
             if let Some(json) = pipwall::cache::audits::unseal_with_key(&[7; 32], rest) {
                 let _ = serde_json::from_slice::<pipwall::audit::Report>(json);
+            }
+        }
+        4 => {
+            let rows: Vec<(String, f64)> = text
+                .lines()
+                .map(|l| {
+                    let (env, secs) = l.split_once('\t').unwrap_or((l, "0"));
+                    (env.to_owned(), secs.parse().unwrap_or(f64::NAN))
+                })
+                .collect();
+            let known = pipwall::demand::KnownEnvironments::in_memory();
+            known.merge(&rows);
+            assert!(known.len() <= pipwall::demand::MAX_KNOWN);
+            let pairs: Vec<(String, String)> = text
+                .lines()
+                .map(|l| {
+                    let (p, v) = l.split_once(' ').unwrap_or((l, ""));
+                    (p.to_owned(), v.to_owned())
+                })
+                .collect();
+            if let Ok(learner) = pipwall::policy::learn::Learner::new(
+                std::path::PathBuf::from("/nonexistent/pipwall-fuzz/learned.toml"),
+                String::new(),
+            ) {
+                learner.absorb(&pairs);
+                let _ = learner.snapshot();
             }
         }
         _ => {
