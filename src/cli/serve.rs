@@ -121,26 +121,8 @@ pub struct ServeArgs {
 /// The flags of a replica in a cluster (`--state` and what goes with it).
 #[derive(clap::Args)]
 pub struct ClusterArgs {
-    /// Share audit reports, audit claims, known environments and learning records with other
-    /// replicas through this PostgreSQL database (13 or newer), e.g.
-    /// `postgres://pipwall@db.internal/pipwall`. Without it, they stay in --cache-dir. The
-    /// schema is migrated at start; a newer schema than this pipwall knows is refused.
-    #[arg(
-        long,
-        env = "PIPWALL_STATE",
-        value_name = "URL",
-        hide_env_values = true
-    )]
-    pub state: Option<String>,
-    /// Also trust this PEM bundle for the database's TLS certificate (a private CA). TLS is
-    /// used as the URL's `sslmode` says: `prefer` by default, `require` to insist.
-    #[arg(
-        long,
-        env = "PIPWALL_STATE_CA",
-        value_name = "FILE",
-        requires = "state"
-    )]
-    pub state_ca: Option<PathBuf>,
+    #[command(flatten)]
+    pub db: super::state::StateArgs,
     /// This replica's name in the shared state, the decision log and the metrics (default:
     /// the host name and the process id). Give each replica its own.
     #[arg(long, env = "PIPWALL_REPLICA", value_name = "NAME")]
@@ -255,7 +237,7 @@ impl ServeArgs {
 
     /// Connects to `--state` (migrating its schema), or none.
     async fn shared_state(&self) -> Result<Option<Arc<crate::state::SharedState>>> {
-        let Some(url) = &self.cluster.state else {
+        let Some(url) = &self.cluster.db.state else {
             return Ok(None);
         };
         let lease = Duration::try_from_secs_f64(self.cluster.state_lease)
@@ -264,7 +246,7 @@ impl ServeArgs {
             .context("--state-lease must be at least 0.5 seconds")?;
         let state = crate::state::SharedState::connect(
             url,
-            self.cluster.state_ca.as_deref(),
+            self.cluster.db.state_ca.as_deref(),
             self.replica_name(),
             lease,
             Arc::new(crate::metrics::Metrics::new()),

@@ -4,6 +4,32 @@ use anyhow::{Context, Result};
 
 use super::Exit;
 
+/// Where the shared state is: `serve`'s and `warm`'s flags.
+#[derive(clap::Args)]
+pub struct StateArgs {
+    /// The shared state of a cluster of replicas, a PostgreSQL database (13 or newer), e.g.
+    /// `postgres://pipwall@db.internal/pipwall`: `serve` shares audit reports, audit claims,
+    /// known environments and learning records through it (without it they stay in
+    /// --cache-dir), `warm` stores its verdicts there. The schema is migrated when it is
+    /// opened; a newer schema than this pipwall knows is refused.
+    #[arg(
+        long,
+        env = "PIPWALL_STATE",
+        value_name = "URL",
+        hide_env_values = true
+    )]
+    pub state: Option<String>,
+    /// Also trust this PEM bundle for the database's TLS certificate (a private CA). TLS is
+    /// used as the URL's `sslmode` says: `prefer` by default, `require` to insist.
+    #[arg(
+        long,
+        env = "PIPWALL_STATE_CA",
+        value_name = "FILE",
+        requires = "state"
+    )]
+    pub state_ca: Option<std::path::PathBuf>,
+}
+
 #[derive(clap::Subcommand)]
 pub enum StateCommand {
     /// Bring the shared state's schema to this pipwall's version (serve does it at start;

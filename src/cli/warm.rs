@@ -27,24 +27,10 @@ pub struct WarmArgs {
     /// Wheels audited at once.
     #[arg(long, default_value_t = 2, value_name = "N")]
     pub jobs: usize,
-    /// Warm a cluster: store the verdicts in the replicas' shared state (as `serve
-    /// --state`), claiming each audit so no replica repeats it, and warm for the environments
-    /// any replica saw.
-    #[arg(
-        long,
-        env = "PIPWALL_STATE",
-        value_name = "URL",
-        hide_env_values = true
-    )]
-    pub state: Option<String>,
-    /// Also trust this PEM bundle for the database's TLS certificate.
-    #[arg(
-        long,
-        env = "PIPWALL_STATE_CA",
-        value_name = "FILE",
-        requires = "state"
-    )]
-    pub state_ca: Option<PathBuf>,
+    // With `--state`, warm a cluster: verdicts go to the replicas' shared state, each audit
+    // claimed so no replica repeats it, for the environments any replica saw.
+    #[command(flatten)]
+    pub db: super::state::StateArgs,
     #[command(flatten)]
     pub policy: PolicyArgs,
 }
@@ -68,8 +54,7 @@ pub async fn run(args: WarmArgs) -> Result<Exit> {
         upstream,
         cache_dir,
         jobs,
-        state,
-        state_ca,
+        db,
         policy,
     } = args;
     let policy = policy.load()?;
@@ -98,10 +83,10 @@ pub async fn run(args: WarmArgs) -> Result<Exit> {
     }
     let upstreams = Arc::new(upstreams(&upstream)?);
     let mut explainer = Explainer::new(upstreams, Some(&cache_dir), jobs.max(1));
-    if let Some(url) = &state {
+    if let Some(url) = &db.state {
         let shared = crate::state::SharedState::connect(
             url,
-            state_ca.as_deref(),
+            db.state_ca.as_deref(),
             format!("warm-{}", std::process::id()),
             std::time::Duration::from_secs(30),
             Arc::new(crate::metrics::Metrics::new()),
