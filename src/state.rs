@@ -218,14 +218,24 @@ async fn migrate_pool(pool: &Pool) -> Result<(i32, i32), StateError> {
         tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
             .await
             .map_err(query_error("migrate"))?;
-        tx.batch_execute(
-            "CREATE TABLE IF NOT EXISTS pipwall_schema (
-                id integer PRIMARY KEY CHECK (id = 1),
-                version integer NOT NULL
-            )",
-        )
-        .await
-        .map_err(query_error("migrate"))?;
+        // Nothing is created when the schema is current, so a replica may run as a user
+        // that may read and write the tables but not create them (`pipwall state migrate`
+        // run once by their owner).
+        let exists: bool = tx
+            .query_one("SELECT to_regclass('pipwall_schema') IS NOT NULL", &[])
+            .await
+            .map_err(query_error("migrate"))?
+            .get(0);
+        if !exists {
+            tx.batch_execute(
+                "CREATE TABLE pipwall_schema (
+                    id integer PRIMARY KEY CHECK (id = 1),
+                    version integer NOT NULL
+                )",
+            )
+            .await
+            .map_err(query_error("migrate"))?;
+        }
         let found: i32 = tx
             .query_opt("SELECT version FROM pipwall_schema WHERE id = 1", &[])
             .await
@@ -237,19 +247,21 @@ async fn migrate_pool(pool: &Pool) -> Result<(i32, i32), StateError> {
                 known: SCHEMA_VERSION,
             });
         }
-        for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| *v > found) {
-            tx.batch_execute(sql)
-                .await
-                .map_err(query_error("migrate"))?;
-            tracing::info!(version, "shared state migrated");
+        if found < SCHEMA_VERSION {
+            for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| *v > found) {
+                tx.batch_execute(sql)
+                    .await
+                    .map_err(query_error("migrate"))?;
+                tracing::info!(version, "shared state migrated");
+            }
+            tx.execute(
+                "INSERT INTO pipwall_schema (id, version) VALUES (1, $1)
+                 ON CONFLICT (id) DO UPDATE SET version = EXCLUDED.version",
+                &[&SCHEMA_VERSION],
+            )
+            .await
+            .map_err(query_error("migrate"))?;
         }
-        tx.execute(
-            "INSERT INTO pipwall_schema (id, version) VALUES (1, $1)
-             ON CONFLICT (id) DO UPDATE SET version = EXCLUDED.version",
-            &[&SCHEMA_VERSION],
-        )
-        .await
-        .map_err(query_error("migrate"))?;
         tx.commit().await.map_err(query_error("migrate"))?;
         Ok((found, SCHEMA_VERSION))
     };

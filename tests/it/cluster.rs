@@ -274,8 +274,36 @@ async fn the_schema_is_migrated_once_and_a_newer_one_is_refused() {
     assert!(String::from_utf8_lossy(&again.stdout).contains("nothing to do"));
     assert_eq!(pg.psql("SELECT version FROM pipwall_schema"), "1");
 
-    pg.psql("UPDATE pipwall_schema SET version = 99");
+    // Migrated by the tables' owner, a replica runs as a user that may only read and write
+    // rows (PostgreSQL 15 lets no other user create tables in `public`).
+    pg.psql(
+        "CREATE ROLE runtime LOGIN PASSWORD 'runtime-pw';
+         GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO runtime;",
+    );
+    let runtime_url = pg
+        .url()
+        .replace(&format!("pipwall:{PASSWORD}@"), "runtime:runtime-pw@");
     let up = FakeIndex::start().await;
+    let demo = wheel("demo", "1.0");
+    up.project("demo", PageFormat::Json, std::slice::from_ref(&demo));
+    let cache = tempfile::tempdir().unwrap();
+    let served = Served::start(&[
+        "--upstream",
+        &up.url(),
+        "--cache-dir",
+        cache.path().to_str().unwrap(),
+        "--state",
+        &runtime_url,
+        "--replica",
+        "runtime",
+    ]);
+    let page = crate::support::pipwall::raw_get(served.addr, "/simple/demo/", None).await;
+    assert!(page.text().contains(&demo.filename), "{}", page.text());
+    assert_eq!(pg.psql("SELECT made_by FROM pipwall_reports"), "runtime");
+    drop(served);
+    pg.psql("DELETE FROM pipwall_reports");
+
+    pg.psql("UPDATE pipwall_schema SET version = 99");
     let url = pg.url();
     let err = refuses_with_state(&up, &url);
     assert!(
