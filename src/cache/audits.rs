@@ -30,38 +30,51 @@ use crate::audit::{self, Report};
 use crate::state::{Claim, SharedState, StateError};
 use crate::upstream::Upstreams;
 
-/// Why an attempt made no verdict, and how long that is remembered before the next request
-/// tries again.
-struct NoVerdict {
+/// Why an attempt made no verdict.
+#[derive(Clone, Debug)]
+pub struct Failure {
     why: Arc<str>,
-    retry_after: Duration,
+    /// The shared state (`--state`) failed, not the wheel: asked again soon after it
+    /// returns, and told to clients as "unavailable", not as a bad upstream.
+    pub shared_state: bool,
 }
 
-impl NoVerdict {
-    /// The wheel could not be fetched or read: remembered for [`RETRY_AFTER`].
-    fn attempt(why: Arc<str>) -> Self {
+impl Failure {
+    /// The wheel could not be fetched or read.
+    fn of_wheel(why: impl Into<Arc<str>>) -> Self {
         Self {
-            why,
-            retry_after: RETRY_AFTER,
+            why: why.into(),
+            shared_state: false,
+        }
+    }
+
+    /// How long the failure is remembered before the next request tries again.
+    fn retry_after(&self) -> Duration {
+        if self.shared_state {
+            STATE_RETRY_AFTER
+        } else {
+            RETRY_AFTER
         }
     }
 }
 
-/// The shared state failed, not the wheel: asked again soon after it returns.
-impl From<StateError> for NoVerdict {
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.why)
+    }
+}
+
+impl From<StateError> for Failure {
     fn from(e: StateError) -> Self {
         Self {
             why: Arc::from(format!("no verdict: {e}")),
-            retry_after: STATE_RETRY_AFTER,
+            shared_state: true,
         }
     }
 }
 
-/// An attempt's outcome with how long a failure is remembered.
-type SharedOutcome = Result<Arc<Report>, NoVerdict>;
-
 /// The result of one attempt: a report, or why no report could be made.
-pub type Outcome = Result<Arc<Report>, Arc<str>>;
+pub type Outcome = Result<Arc<Report>, Failure>;
 
 /// How long a failed attempt is remembered before the next request tries again.
 const RETRY_AFTER: Duration = Duration::from_secs(30);
@@ -77,7 +90,7 @@ const MISSING_FOR: Duration = Duration::from_secs(5);
 pub enum Status {
     Done(Arc<Report>),
     Running(watch::Receiver<Option<Outcome>>),
-    Error(Arc<str>),
+    Error(Failure),
 }
 
 enum Slot {
@@ -85,7 +98,7 @@ enum Slot {
     Running(watch::Receiver<Option<Outcome>>),
     Error {
         until: Instant,
-        why: Arc<str>,
+        why: Failure,
     },
     /// Looked for and not found (by [`Audits::peek`]), not started. On disk only this
     /// process stores reports, so that stays true; in the shared state only for
@@ -376,7 +389,7 @@ impl Audits {
         // must not wait for this one's file system.
         let stored = self.load(&key);
         let Ok(mut slots) = self.slots.lock() else {
-            return Status::Error("audit table poisoned".into());
+            return Status::Error(Failure::of_wheel("audit table poisoned"));
         };
         if let Some(known) = Self::known_in(&slots, &key) {
             return known;
@@ -402,7 +415,7 @@ impl Audits {
         shared: Arc<SharedState>,
     ) -> Status {
         let Ok(mut slots) = self.slots.lock() else {
-            return Status::Error("audit table poisoned".into());
+            return Status::Error(Failure::of_wheel("audit table poisoned"));
         };
         if let Some(known) = Self::known_in(&slots, &key) {
             return known;
@@ -698,21 +711,18 @@ impl Audits {
             self.metrics.audit_cause(job.cause.as_str());
             let outcome = self.attempt(&key.sha256, &job.file).await;
             self.metrics.audit_cause_ended(job.cause.as_str());
-            self.finish(&key, job.done, outcome.map_err(NoVerdict::attempt));
+            self.finish(&key, job.done, outcome);
         }
     }
 
     /// Records an outcome: the table, the saved queue, the generation, and whoever waits.
-    fn finish(&self, key: &Key, done: watch::Sender<Option<Outcome>>, outcome: SharedOutcome) {
-        let (slot, outcome) = match outcome {
-            Ok(report) => (Slot::Done(report.clone()), Ok(report)),
-            Err(NoVerdict { why, retry_after }) => (
-                Slot::Error {
-                    until: Instant::now() + retry_after,
-                    why: why.clone(),
-                },
-                Err(why),
-            ),
+    fn finish(&self, key: &Key, done: watch::Sender<Option<Outcome>>, outcome: Outcome) {
+        let slot = match &outcome {
+            Ok(report) => Slot::Done(report.clone()),
+            Err(why) => Slot::Error {
+                until: Instant::now() + why.retry_after(),
+                why: why.clone(),
+            },
         };
         if let Ok(mut slots) = self.slots.lock() {
             slots.insert(key.clone(), slot);
@@ -748,12 +758,7 @@ impl Audits {
     }
 
     /// Polls for the owner's verdict; takes the claim over when its lease runs out.
-    async fn wait_for_owner(
-        &self,
-        key: &Key,
-        job: &Job,
-        shared: &Arc<SharedState>,
-    ) -> SharedOutcome {
+    async fn wait_for_owner(&self, key: &Key, job: &Job, shared: &Arc<SharedState>) -> Outcome {
         let poll = (shared.lease() / 8).clamp(Duration::from_millis(50), Duration::from_secs(1));
         let mut verdicts = shared.verdicts();
         loop {
@@ -785,7 +790,7 @@ impl Audits {
         job: &Job,
         shared: &Arc<SharedState>,
         taken_over: bool,
-    ) -> SharedOutcome {
+    ) -> Outcome {
         // Stored between this replica's lookup and its claim: nothing to do.
         match shared.report(&key.sha256, &key.filename).await {
             Ok(Some(report)) => {
@@ -830,7 +835,7 @@ impl Audits {
             }
             Err(why) => {
                 let _ = shared.release(&key.sha256, &key.filename).await;
-                Err(NoVerdict::attempt(why))
+                Err(Failure::of_wheel(why))
             }
         }
     }
@@ -842,7 +847,7 @@ impl Audits {
     fn known(&self, key: &Key) -> Option<Status> {
         match self.slots.lock() {
             Ok(slots) => Self::known_in(&slots, key),
-            Err(_) => Some(Status::Error("audit table poisoned".into())),
+            Err(_) => Some(Status::Error(Failure::of_wheel("audit table poisoned"))),
         }
     }
 
@@ -866,8 +871,8 @@ impl Audits {
             Status::Running(mut rx) => match rx.wait_for(Option::is_some).await {
                 Ok(v) => v
                     .clone()
-                    .unwrap_or_else(|| Err("audit ended without a result".into())),
-                Err(_) => Err("audit task ended without a result".into()),
+                    .unwrap_or_else(|| Err(Failure::of_wheel("audit ended without a result"))),
+                Err(_) => Err(Failure::of_wheel("audit task ended without a result")),
             },
         }
     }
@@ -890,7 +895,10 @@ impl Audits {
 
     /// One audit, its report stored in the reports folder.
     async fn attempt(&self, sha256: &str, file: &ShownFile) -> Outcome {
-        let (report, settled) = self.attempt_unstored(sha256, file).await?;
+        let (report, settled) = self
+            .attempt_unstored(sha256, file)
+            .await
+            .map_err(Failure::of_wheel)?;
         // A provenance that could not be fetched is tried again by the next audit after a
         // restart, not remembered as missing.
         if settled && let Err(e) = self.store(&report).await {

@@ -75,15 +75,9 @@ impl App {
                         return Err(refuse(decision.code, &decision.sentence()));
                     }
                 }
-                // The shared state is down: this replica cannot know or share a verdict, and
+                // The shared state failed: this replica cannot know or share a verdict, and
                 // says so as unavailable (503), not as a bad upstream.
-                Err(why)
-                    if self
-                        .settings
-                        .state
-                        .as_ref()
-                        .is_some_and(|s| !s.is_healthy()) =>
-                {
+                Err(why) if why.shared_state => {
                     return Err(AppError::VerdictsUnavailable(why.to_string()));
                 }
                 Err(why) => return Err(AppError::AuditUnavailable(why.to_string())),

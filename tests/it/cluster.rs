@@ -194,12 +194,16 @@ async fn without_the_database_decided_pages_serve_new_wheels_fail_closed_and_all
     let pg = Postgres::start();
     let up = FakeIndex::start().await;
     let known = wheel("known", "1.0");
+    // Listed held beside 1.0: the page waits for the newest version's audit only.
+    let older = wheel("known", "0.9");
     let fresh = wheel("fresh", "1.0");
-    up.project("known", PageFormat::Json, std::slice::from_ref(&known));
+    up.project("known", PageFormat::Json, &[older.clone(), known.clone()]);
     up.project("fresh", PageFormat::Json, std::slice::from_ref(&fresh));
     let pw = replica(&pg, &up, "a", Duration::from_secs(5)).await;
     let page = pw.get("/simple/known/", None).await;
     assert!(page.text().contains(&known.filename));
+    assert!(page.text().contains(&older.filename), "{}", page.text());
+    assert_eq!(fetched(&up, &older.filename), 0, "the held wheel was audited up front");
     assert_eq!(pw.get("/readyz", None).await.status, 200);
 
     pg.stop();
@@ -219,6 +223,11 @@ async fn without_the_database_decided_pages_serve_new_wheels_fail_closed_and_all
     assert!(page.text().contains(&known.filename));
     let href = format!("/files/{}/{}", known.sha256(), known.filename);
     assert_eq!(pw.get(&href, None).await.status, 200);
+    // Held, never audited: its download needs a verdict nobody can read or share now.
+    let held = format!("/files/{}/{}", older.sha256(), older.filename);
+    let refused = pw.get(&held, None).await;
+    assert_eq!(refused.status, 503, "{}", refused.text());
+    assert!(refused.text().contains("shared state"), "{}", refused.text());
     // Not decided: no verdict, so not shown, with the reason in the log.
     let page = pw.get("/simple/fresh/", None).await;
     assert!(!page.text().contains(&fresh.filename), "{}", page.text());
