@@ -174,10 +174,22 @@ fn share_environments(
 ) {
     let known = Arc::downgrade(&known);
     tokio::spawn(async move {
+        // What was last written: the table changes rarely (a new environment, or a time that
+        // moved by an hour), so most turns only read.
+        let mut written: Vec<(String, f64)> = Vec::new();
         loop {
             let Some(known) = known.upgrade() else { return };
-            let mine = known.entries();
-            if state.saw_environments(&mine).await.is_ok()
+            let mut mine = known.entries();
+            mine.sort_by(|a, b| a.0.cmp(&b.0));
+            let saved = mine == written
+                || match state.saw_environments(&mine).await {
+                    Ok(()) => {
+                        written = mine;
+                        true
+                    }
+                    Err(_) => false,
+                };
+            if saved
                 && let Ok(theirs) = state
                     .environments(
                         crate::demand::FORGET_AFTER.unsigned_abs(),

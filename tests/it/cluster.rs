@@ -203,7 +203,11 @@ async fn without_the_database_decided_pages_serve_new_wheels_fail_closed_and_all
     let page = pw.get("/simple/known/", None).await;
     assert!(page.text().contains(&known.filename));
     assert!(page.text().contains(&older.filename), "{}", page.text());
-    assert_eq!(fetched(&up, &older.filename), 0, "the held wheel was audited up front");
+    assert_eq!(
+        fetched(&up, &older.filename),
+        0,
+        "the held wheel was audited up front"
+    );
     assert_eq!(pw.get("/readyz", None).await.status, 200);
 
     pg.stop();
@@ -227,7 +231,11 @@ async fn without_the_database_decided_pages_serve_new_wheels_fail_closed_and_all
     let held = format!("/files/{}/{}", older.sha256(), older.filename);
     let refused = pw.get(&held, None).await;
     assert_eq!(refused.status, 503, "{}", refused.text());
-    assert!(refused.text().contains("shared state"), "{}", refused.text());
+    assert!(
+        refused.text().contains("shared state"),
+        "{}",
+        refused.text()
+    );
     // Not decided: no verdict, so not shown, with the reason in the log.
     let page = pw.get("/simple/fresh/", None).await;
     assert!(!page.text().contains(&fresh.filename), "{}", page.text());
