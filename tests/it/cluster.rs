@@ -31,6 +31,19 @@ async fn replica(pg: &Postgres, up: &FakeIndex, name: &str, lease: Duration) -> 
     .await
 }
 
+/// A fake upstream listing one wheel of each `(project, version)`; the wheels in that order.
+async fn upstream_of(
+    projects: &[(&str, &str)],
+) -> (FakeIndex, Vec<crate::support::fixtures::Fixture>) {
+    let up = FakeIndex::start().await;
+    let wheels: Vec<_> = projects.iter().map(|(p, v)| wheel(p, v)).collect();
+    for w in &wheels {
+        let project = w.filename.split('-').next().unwrap_or_default();
+        up.project(project, PageFormat::Json, std::slice::from_ref(w));
+    }
+    (up, wheels)
+}
+
 fn fetched(up: &FakeIndex, filename: &str) -> usize {
     up.requests()
         .iter()
@@ -58,10 +71,9 @@ fn metric(text: &str, series: &str) -> f64 {
 #[tokio::test(flavor = "multi_thread")]
 async fn three_replicas_asked_for_the_same_cold_page_download_and_audit_it_once() {
     let pg = Postgres::start();
-    let up = FakeIndex::start().await;
-    let demo = wheel("demo", "1.0");
-    up.project("demo", PageFormat::Json, std::slice::from_ref(&demo));
-    up.slow_download(&demo, Duration::from_millis(500));
+    let (up, wheels) = upstream_of(&[("demo", "1.0")]).await;
+    let demo = &wheels[0];
+    up.slow_download(demo, Duration::from_millis(500));
     let lease = Duration::from_secs(10);
     let a = replica(&pg, &up, "a", lease).await;
     let b = replica(&pg, &up, "b", lease).await;
@@ -129,11 +141,10 @@ async fn three_replicas_asked_for_the_same_cold_page_download_and_audit_it_once(
 #[tokio::test(flavor = "multi_thread")]
 async fn a_replica_killed_mid_audit_is_taken_over_within_its_lease() {
     let pg = Postgres::start();
-    let up = FakeIndex::start().await;
-    let demo = wheel("demo", "1.0");
-    up.project("demo", PageFormat::Json, std::slice::from_ref(&demo));
+    let (up, wheels) = upstream_of(&[("demo", "1.0")]).await;
+    let demo = &wheels[0];
     // The first replica's download never ends.
-    up.slow_download(&demo, Duration::from_secs(3600));
+    up.slow_download(demo, Duration::from_secs(3600));
     let cache = tempfile::tempdir().unwrap();
     let url = pg.url();
     let mut owner = Served::start(&[
@@ -168,7 +179,7 @@ async fn a_replica_killed_mid_audit_is_taken_over_within_its_lease() {
     owner.child.wait().unwrap();
     let killed = Instant::now();
     drop(asked);
-    up.slow_download(&demo, Duration::ZERO);
+    up.slow_download(demo, Duration::ZERO);
 
     let survivor = replica(&pg, &up, "survivor", Duration::from_secs(2)).await;
     let page = survivor.get("/simple/demo/", None).await;
@@ -300,9 +311,8 @@ async fn the_schema_is_migrated_once_and_a_newer_one_is_refused() {
     let runtime_url = pg
         .url()
         .replace(&format!("pipwall:{PASSWORD}@"), "runtime:runtime-pw@");
-    let up = FakeIndex::start().await;
-    let demo = wheel("demo", "1.0");
-    up.project("demo", PageFormat::Json, std::slice::from_ref(&demo));
+    let (up, wheels) = upstream_of(&[("demo", "1.0")]).await;
+    let demo = &wheels[0];
     let cache = tempfile::tempdir().unwrap();
     let served = Served::start(&[
         "--upstream",
@@ -339,11 +349,8 @@ async fn the_schema_is_migrated_once_and_a_newer_one_is_refused() {
 #[tokio::test(flavor = "multi_thread")]
 async fn replicas_share_the_environments_they_see_and_what_they_learn() {
     let pg = Postgres::start();
-    let up = FakeIndex::start().await;
-    let demo = wheel("demo", "1.0");
-    let other = wheel("other", "2.0");
-    up.project("demo", PageFormat::Json, std::slice::from_ref(&demo));
-    up.project("other", PageFormat::Json, std::slice::from_ref(&other));
+    let (up, wheels) = upstream_of(&[("demo", "1.0"), ("other", "2.0")]).await;
+    let (demo, other) = (&wheels[0], &wheels[1]);
     let dir = tempfile::tempdir().unwrap();
     let url = pg.url();
     let start = |name: &str| {
@@ -412,9 +419,8 @@ async fn replicas_share_the_environments_they_see_and_what_they_learn() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_database_that_takes_only_tls_is_reached_with_its_ca_and_refused_without_it() {
     let (pg, ca) = Postgres::start_tls_only();
-    let up = FakeIndex::start().await;
-    let demo = wheel("demo", "1.0");
-    up.project("demo", PageFormat::Json, std::slice::from_ref(&demo));
+    let (up, wheels) = upstream_of(&[("demo", "1.0")]).await;
+    let demo = &wheels[0];
     let url = format!("{}?sslmode=require", pg.url());
 
     // Without the CA, the server's certificate is not trusted: no start, and no password shown.
@@ -444,9 +450,8 @@ async fn a_database_that_takes_only_tls_is_reached_with_its_ca_and_refused_witho
 #[tokio::test(flavor = "multi_thread")]
 async fn warm_with_the_shared_state_warms_every_replica() {
     let pg = Postgres::start();
-    let up = FakeIndex::start().await;
-    let demo = wheel("demo", "1.0");
-    up.project("demo", PageFormat::Json, std::slice::from_ref(&demo));
+    let (up, wheels) = upstream_of(&[("demo", "1.0")]).await;
+    let demo = &wheels[0];
     let dir = tempfile::tempdir().unwrap();
     let fleet = dir.path().join("fleet.toml");
     std::fs::write(

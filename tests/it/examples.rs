@@ -1436,22 +1436,25 @@ async fn cluster_installs_through_the_balancer_with_pip_and_uv_and_audits_each_w
     );
     let index = format!("http://127.0.0.1:{balancer}/simple/");
     let c = clients();
+    // `pip install --target` of `spec` through the balancer, into a fresh home, which must
+    // install demo `want`.
+    let pip_installs = |spec: &'static str, want: &'static str, what: &'static str| {
+        let index = index.clone();
+        async move {
+            let home = tempfile::tempdir().unwrap();
+            let target = home.path().join("target");
+            let run = c
+                .pip(
+                    &index,
+                    home.path(),
+                    &["install", "--target", target.to_str().unwrap(), spec],
+                )
+                .await;
+            assert_installed(&run, installed_version(&target, "demo"), want, what);
+        }
+    };
 
-    let home = tempfile::tempdir().unwrap();
-    let target = home.path().join("target");
-    let run = c
-        .pip(
-            &index,
-            home.path(),
-            &["install", "--target", target.to_str().unwrap(), "demo"],
-        )
-        .await;
-    assert_installed(
-        &run,
-        installed_version(&target, "demo"),
-        "1.1",
-        "pip through the balancer",
-    );
+    pip_installs("demo", "1.1", "pip through the balancer").await;
     let uv_home = tempfile::tempdir().unwrap();
     let uv_target = uv_home.path().join("target");
     let run = c
@@ -1486,21 +1489,7 @@ async fn cluster_installs_through_the_balancer_with_pip_and_uv_and_audits_each_w
     // One replica stopped: the balancer's health check takes it out and installs go on.
     cluster.run(&["replica.sh", "stop", "2"]);
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let home = tempfile::tempdir().unwrap();
-    let target = home.path().join("target");
-    let run = c
-        .pip(
-            &index,
-            home.path(),
-            &["install", "--target", target.to_str().unwrap(), "demo==1.0"],
-        )
-        .await;
-    assert_installed(
-        &run,
-        installed_version(&target, "demo"),
-        "1.0",
-        "with a replica down",
-    );
+    pip_installs("demo==1.0", "1.0", "with a replica down").await;
 
     // PostgreSQL stopped: no replica is ready, yet the balancer still answers decided pages.
     cluster.run(&["postgres.sh", "stop"]);
